@@ -1,0 +1,30 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="nnunet_tgc",
+    version="0.1.0",
+    description="TGC-Net (text-guided, CLIP-based segmentation) as an nnU-Net v2 plugin",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["nnunet_tgc", "nnunet_tgc.*", "text_reports", "text_reports.*"]),
+    package_data={"text_reports": ["knowledge/*.json"]},
+    install_requires=[
+        "nnunetv2>=2.8.1,<2.9",
+        "torch>=2.1,!=2.9.*",
+        "torchvision",
+        "open_clip_torch>=2.24",
+        "transformers",
+        "batchgenerators",
+        "SimpleITK",
+        "dynamic-network-architectures",
+        "numpy",
+        "pillow",
+        "openpyxl",
+        "tifffile",
+        "matplotlib",
+        "tqdm",
+    ],
+    extras_require={"test": ["pytest"]},
+    entry_points={"console_scripts": ["nnunet-tgc=nnunet_tgc.cli:main"]},
+)
