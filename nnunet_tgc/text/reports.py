@@ -1,0 +1,149 @@
+"""The reports sidecar: one JSON object ``{"<case id>": "<report text>"}`` per image folder.
+
+nnU-Net knows nothing about text, so the clinical report of every case lives next to the
+dataset in a plain UTF-8 JSON file:
+
+* training cases (imagesTr): ``<dataset folder>/reports.json``, or the file named by the
+  ``"reports_file"`` key of dataset.json (relative to the dataset folder);
+* test cases (imagesTs): ``imagesTs/reports.json``.
+
+The case id is nnU-Net's case identifier (the image file name without ``_0000.png``).
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Mapping
+
+DEFAULT_REPORTS_FILE = "reports.json"
+
+
+class ReportsFileError(ValueError):
+    """A reports file is missing or malformed; the message names the file."""
+
+
+class MissingReportError(KeyError, ValueError):
+    """Some cases have no (or an empty) report. ``missing`` lists all of them.
+
+    A KeyError (a lookup failed) and a ValueError (the dataset is invalid), so callers may
+    catch either.
+    """
+
+    def __init__(self, missing: list[str], source: str):
+        self.missing = list(missing)
+        self.source = str(source)
+        shown = ", ".join(self.missing[:20]) + (" ..." if len(self.missing) > 20 else "")
+        super().__init__(
+            f"{len(self.missing)} case(s) have no report in {self.source}: {shown}. "
+            f"Add a non-empty entry '\"<case id>\": \"<report text>\"' for each of them "
+            f"(run 'nnunet-tgc check DATASET' to list every problem)."
+        )
+
+    def __str__(self):  # KeyError would repr() the message and show it in quotes
+        return str(self.args[0])
+
+
+def load_reports(path: str | os.PathLike) -> dict[str, str]:
+    """Read a reports file; every error message names the file and says what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise ReportsFileError(
+            f"Reports file not found: {path}. Create it as a JSON object "
+            f'{{"<case id>": "<report text>"}} (see documentation/text.md).'
+        )
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")  # tolerate a BOM written by some editors
+    except UnicodeDecodeError as e:
+        raise ReportsFileError(
+            f"Reports file {path} is not valid UTF-8 (byte {e.start}: {raw[e.start:e.start + 1]!r}). "
+            f"Re-save it with UTF-8 encoding."
+        ) from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ReportsFileError(
+            f"Reports file {path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}."
+        ) from None
+    if not isinstance(data, dict):
+        raise ReportsFileError(
+            f"Reports file {path} must contain a JSON object mapping case id -> report text, "
+            f"found a {type(data).__name__}."
+        )
+    bad = sorted(k for k, v in data.items() if not isinstance(v, str))
+    if bad:
+        raise ReportsFileError(
+            f"Reports file {path}: the report of case(s) {', '.join(bad[:20])} is not a string. "
+            f"Every value must be the report text."
+        )
+    return data
+
+
+def save_reports(reports: Mapping[str, str], path: str | os.PathLike) -> Path:
+    """Write reports atomically (temp file + rename) so a crash never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(dict(reports), f, sort_keys=True, ensure_ascii=False, indent=1)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def reports_file_for_dataset(dataset_folder: str | os.PathLike, dataset_json: Mapping | None = None) -> Path:
+    """Path of the training reports of a dataset folder (raw or preprocessed).
+
+    ``dataset_json`` is the parsed dataset.json; when None it is read from the folder if present.
+    """
+    dataset_folder = Path(dataset_folder)
+    if dataset_json is None:
+        dj = dataset_folder / "dataset.json"
+        dataset_json = json.loads(dj.read_text(encoding="utf-8")) if dj.is_file() else {}
+    name = dataset_json.get("reports_file") or DEFAULT_REPORTS_FILE
+    return dataset_folder / name
+
+
+def require_reports(reports: Mapping[str, str], case_ids: Iterable[str], source) -> dict[str, str]:
+    """Reports of ``case_ids``; raises MissingReportError listing *every* case without one."""
+    case_ids = list(case_ids)
+    missing = [c for c in case_ids if not isinstance(reports.get(c), str) or not reports[c].strip()]
+    if missing:
+        raise MissingReportError(missing, source)
+    return {c: reports[c] for c in case_ids}
+
+
+def find_training_reports(dataset_name_or_id) -> Path:
+    """Locate the training reports of a dataset: nnUNet_preprocessed first, then nnUNet_raw.
+
+    A reports file in the preprocessed folder wins, so training can run on a machine that holds
+    only the preprocessed data; otherwise the raw dataset's file is used.
+    """
+    # imported lazily: nnunetv2.paths reads the environment at import time of *its* module,
+    # but _EnvPath re-reads os.environ on every access, so late env changes are honoured.
+    from nnunetv2 import paths
+    from nnunetv2.utilities.dataset_name_id_conversion import maybe_convert_to_dataset_name
+
+    name = maybe_convert_to_dataset_name(dataset_name_or_id)
+    tried = []
+    for root in (paths.nnUNet_preprocessed, paths.nnUNet_raw):
+        if not root.is_set():
+            continue
+        folder = Path(os.fspath(root)) / name
+        if not folder.is_dir():
+            continue
+        candidate = reports_file_for_dataset(folder)
+        tried.append(str(candidate))
+        if candidate.is_file():
+            return candidate
+    raise ReportsFileError(
+        f"No reports file found for {name}. Looked for: {', '.join(tried) or '(nothing: neither nnUNet_preprocessed nor nnUNet_raw holds the dataset)'}. "
+        f"Put reports.json next to dataset.json in nnUNet_raw/{name} (see documentation/text.md)."
+    )

@@ -1,0 +1,124 @@
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from nnunet_tgc.text.knowledge import KnowledgeBase, KnowledgeBaseError  # noqa: E402
+from text_reports import KNOWLEDGE_DIR  # noqa: E402
+
+
+def _shared_data() -> Path:
+    env = os.environ.get("NNUNET_TGC_SHARED_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def kb():
+    return KnowledgeBase.load()
+
+
+def ids(entries):
+    return [e.id for e in entries]
+
+
+def test_shipped_files_load(kb):
+    assert {p.name for p in KNOWLEDGE_DIR.glob("*.json")} >= {"findings.json", "anatomy.json", "counts.json", "modalities.json"}
+    assert len(kb) == len({e.id for e in kb.entries}) > 30
+    assert kb["lower_zone"].category == "zone"
+
+
+def test_qata_report(kb):
+    report = "Bilateral pulmonary infection, two infected areas, all left lung and middle lower right lung."
+    assert ids(kb.match(report)) == [
+        "bilateral", "infection", "count_two", "whole_lung", "left_lung", "middle_zone", "lower_zone", "right_lung",
+    ]
+
+
+def test_longest_term_wins_and_no_duplicates(kb):
+    m = ids(kb.match("Left lung and left lung; LEFT."))
+    assert m == ["left_lung"]
+    # "no pulmonary infection" is one term; "zero infected areas" is the zero count, not an infection
+    assert ids(kb.match("No pulmonary infection, zero infected areas.")) == ["no_infection", "count_zero"]
+
+
+def test_word_boundaries_and_case(kb):
+    assert kb.match("leftover righteous allergy uppercase") == []
+    assert ids(kb.match("GROUND GLASS opacity, ground-glass, Groundglass")) == ["ground_glass_opacity"]
+    assert ids(kb.match("chest xray of COVID19")) == ["xray", "covid19"]
+
+
+@pytest.mark.parametrize("word, n", [("one", "one"), ("two", "two"), ("nine", "nine"), ("seven", "seven")])
+def test_count_words(kb, word, n):
+    assert f"count_{n}" in ids(kb.match(f"Unilateral pulmonary infection, {word} infected areas, middle left lung."))
+
+
+def test_descriptions_fit_clip_context(kb):
+    import open_clip
+    tok = open_clip.get_tokenizer("ViT-B-16")
+    for e in kb.entries:
+        assert len(tok.encode(e.description)) + 2 <= 77, e.id  # + start/end tokens
+
+
+def test_fingerprint_tracks_content(tmp_path, kb):
+    assert kb.fingerprint() == KnowledgeBase.load().fingerprint()
+    for p in KNOWLEDGE_DIR.glob("*.json"):
+        data = json.loads(p.read_text(encoding="utf-8"))
+        (tmp_path / p.name).write_text(json.dumps(data, indent=4), encoding="utf-8")
+    assert KnowledgeBase.load(tmp_path).fingerprint() == kb.fingerprint()  # formatting does not count
+    data = json.loads((tmp_path / "counts.json").read_text())
+    data[0]["description"] += " Changed."
+    (tmp_path / "counts.json").write_text(json.dumps(data))
+    assert KnowledgeBase.load(tmp_path).fingerprint() != kb.fingerprint()
+
+
+def _write(tmp_path, entries, name="bad.json"):
+    (tmp_path / name).write_text(json.dumps(entries) if not isinstance(entries, str) else entries)
+    return tmp_path
+
+
+GOOD = {"id": "x", "category": "c", "terms": ["x"], "description": "d"}
+
+
+@pytest.mark.parametrize("entries, pattern", [
+    ("[1,", r"bad.json.*not valid JSON.*line 1"),
+    ({"id": "x"}, "bad.json.*JSON list"),
+    ([GOOD, {**GOOD, "id": "y", "terms": []}], r"bad.json: entry #1 \(id 'y'\).*'terms'"),
+    ([{**GOOD, "term": ["x"]}], r"entry #0.*unknown \['term'\]"),
+    ([{**GOOD, "id": "Bad Id"}], "lower-case identifier"),
+    ([GOOD, {**GOOD, "terms": ["z"]}], "Duplicate knowledge id 'x'"),
+    ([GOOD, {**GOOD, "id": "y", "terms": ["X"]}], "term 'X' of 'y' is already a term of 'x'"),
+])
+def test_bad_files_name_file_and_entry(tmp_path, entries, pattern):
+    with pytest.raises(KnowledgeBaseError, match=pattern):
+        KnowledgeBase.load(_write(tmp_path, entries))
+
+
+def test_empty_dir(tmp_path):
+    with pytest.raises(KnowledgeBaseError, match="No knowledge files"):
+        KnowledgeBase.load(tmp_path)
+
+
+def _real_reports():
+    root = _shared_data()
+    texts = []
+    for csv in sorted((root / "MosMedDataPlus-text").glob("*.csv")):
+        texts += [line.split(";", 1)[1] for line in csv.read_text(encoding="utf-8").splitlines()[1:] if ";" in line]
+    xlsx = root / "QaTa-COV19-subset" / "Train_Folder" / "Train_text.xlsx"
+    if xlsx.is_file():
+        import openpyxl
+        ws = openpyxl.load_workbook(xlsx, read_only=True).active
+        texts += [str(r[1]) for r in ws.iter_rows(min_row=2, values_only=True) if r[1]]
+    return texts
+
+
+def test_real_reports_all_have_side_or_no_infection(kb):
+    texts = _real_reports()
+    if not texts:
+        pytest.skip("shared data not available")
+    for t in texts:
+        cats = {e.category for e in kb.match(t)}
+        assert "count" in cats, t
+        assert "side" in cats or "no_infection" in ids(kb.match(t)), t
