@@ -1,0 +1,69 @@
+"""Small building blocks shared by SSE, DATE, VLCM and the decoder."""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from dynamic_network_architectures.building_blocks.simple_conv_blocks import StackedConvBlocks
+from torch import nn
+
+
+def conv_blocks(n: int, in_ch: int, out_ch: int, kernel, stride) -> StackedConvBlocks:
+    """nnU-Net's conv-InstanceNorm-LeakyReLU stack (the same ops its planned 2D U-Net uses)."""
+    return StackedConvBlocks(n, nn.Conv2d, in_ch, out_ch, kernel, stride, conv_bias=True,
+                             norm_op=nn.InstanceNorm2d, norm_op_kwargs={"eps": 1e-5, "affine": True},
+                             nonlin=nn.LeakyReLU, nonlin_kwargs={"inplace": True})
+
+
+class ChannelLayerNorm(nn.Module):
+    """LayerNorm over the channels of a (B, C, H, W) map (ViT features carry a few huge channels)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x):
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class CrossAttention(nn.Module):
+    """Pre-norm multi-head cross-attention with a residual: queries read keys/values of another stream.
+
+    ``zero_init`` starts the block as the identity (output projection at zero), so a pretrained
+    stream is left untouched until training finds the other stream useful.
+    """
+
+    def __init__(self, q_dim: int, kv_dim: int, inner_dim: int, heads: int, zero_init: bool = False):
+        super().__init__()
+        assert inner_dim % heads == 0, f"inner_dim {inner_dim} not divisible by heads {heads}"
+        self.heads = heads
+        self.norm_q = nn.LayerNorm(q_dim)
+        self.norm_kv = nn.LayerNorm(kv_dim)
+        self.q = nn.Linear(q_dim, inner_dim)
+        self.kv = nn.Linear(kv_dim, 2 * inner_dim)
+        self.out = nn.Linear(inner_dim, q_dim)
+        if zero_init:
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor, context_mask: Optional[torch.Tensor] = None):
+        """x (B, N, q_dim), context (B, M, kv_dim), context_mask (B, M) bool True = attend."""
+        b, n, _ = x.shape
+        q = self.q(self.norm_q(x))
+        k, v = self.kv(self.norm_kv(context)).chunk(2, dim=-1)
+        q, k, v = (t.reshape(b, t.shape[1], self.heads, -1).transpose(1, 2) for t in (q, k, v))
+        mask = None if context_mask is None else context_mask[:, None, None, :]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return x + self.out(y.transpose(1, 2).reshape(b, n, -1))
+
+
+class ResidualAdapter(nn.Module):
+    """Bottleneck MLP with a residual, up-projection at zero (identity at initialisation)."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, x):
+        return x + self.net(x)

@@ -1,0 +1,291 @@
+"""The frozen CLIP towers: image taps for SSE, dense joint-space image features for VLCM, and
+token-level text features for DATE.
+
+The towers are never trained and must not bloat every fold's checkpoint, so the open_clip model is
+held *outside* the module tree: it is not in ``parameters()`` or ``state_dict()``. What the state
+dict does carry is a fingerprint of the frozen weights (``get_extra_state``), checked when a
+checkpoint is loaded into a rebuilt network, so that prediction cannot silently run with towers
+other than those the trainable modules were trained with.
+"""
+import hashlib
+import re
+from typing import Callable, List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .text_features import EncodedText
+
+
+class BackboneMismatchError(RuntimeError):
+    """The frozen CLIP towers differ from those a checkpoint was trained with."""
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """sha256 over names, shapes, dtypes and values of every tensor in the model's state dict."""
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().to("cpu").contiguous()
+        h.update(f"{name}|{tuple(t.shape)}|{t.dtype}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:32]
+
+
+class FrozenCLIP(nn.Module):
+    def __init__(self, clip_model: nn.Module, tokenizer: Callable, backbone: str, weights_source: str,
+                 taps: Sequence[int]):
+        super().__init__()
+        clip_model.requires_grad_(False).eval()
+        object.__setattr__(self, "clip", clip_model)  # unregistered on purpose: see module docstring
+        self.tokenizer = tokenizer
+        self.backbone = backbone
+        self.weights_source = weights_source
+        self.fingerprint = weights_fingerprint(clip_model)
+        self.image = _image_adapter(clip_model)
+        self.text = _text_adapter(clip_model, tokenizer)
+        self.taps = tuple(taps)
+        if max(self.taps) >= self.image.depth:
+            raise ValueError(f"taps {self.taps} exceed the {self.image.depth} blocks of backbone {backbone}")
+
+    # ---- module plumbing: the unregistered towers follow device/dtype moves but never train mode
+    def _apply(self, fn, recurse=True):
+        self.clip._apply(fn)
+        return super()._apply(fn, recurse)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.clip.eval()
+        return self
+
+    def get_extra_state(self):
+        return {"backbone": self.backbone, "fingerprint": self.fingerprint, "weights_source": self.weights_source}
+
+    def set_extra_state(self, state):
+        if state.get("backbone") != self.backbone or state.get("fingerprint") != self.fingerprint:
+            raise BackboneMismatchError(
+                f"The checkpoint was trained with CLIP backbone {state.get('backbone')!r} whose frozen weights have "
+                f"fingerprint {state.get('fingerprint')} (weights: {state.get('weights_source')}), but the towers "
+                f"rebuilt here are {self.backbone!r} with fingerprint {self.fingerprint} "
+                f"(weights: {self.weights_source}). Point nnUNet_TGC_clip_weights at the weights used for training "
+                f"(or unset it if training used the default download) and try again.")
+
+    def num_frozen_parameters(self) -> int:
+        return sum(p.numel() for p in self.clip.parameters())
+
+    @property
+    def joint_dim(self) -> int:
+        return self.image.joint_dim
+
+    @property
+    def vision_width(self) -> int:
+        return self.image.width
+
+    @property
+    def patch_size(self) -> Tuple[int, int]:
+        return self.image.patch_size
+
+    @torch.no_grad()
+    def encode_image(self, x: torch.Tensor) -> Tuple[List[torch.Tensor], torch.Tensor]:
+        """Image (B, 3, H, W) -> (tap maps [(B, width, h, w)] for self.taps, dense joint features (B, D, h, w)).
+
+        Runs under no_grad: nothing behind the towers is trained, so no backward pass through the ViT.
+        """
+        return self.image(x, self.taps)
+
+    @torch.no_grad()
+    def encode_texts(self, texts: Sequence[str]) -> List[EncodedText]:
+        """Each report -> its token features and pooled embedding (knowledge fields empty)."""
+        return [self.text(t) for t in texts]
+
+    @torch.no_grad()
+    def embed_sentences(self, texts: Sequence[str]) -> torch.Tensor:
+        """Short texts (knowledge descriptions) -> pooled joint-space embeddings (N, D)."""
+        if not texts:
+            return torch.zeros(0, self.joint_dim, device=self.device)
+        return torch.cat([self.text(t).pooled for t in texts])
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.clip.parameters()).device
+
+
+# ----------------------------------------------------------------------------------------- images
+def _interpolate_pos_embed(pos: torch.Tensor, old_grid: Tuple[int, int], new_grid: Tuple[int, int],
+                           n_prefix: int) -> torch.Tensor:
+    """Resample a (n_prefix + gh*gw, D) position table to another grid (bicubic), keeping prefix tokens."""
+    if tuple(old_grid) == tuple(new_grid):
+        return pos
+    prefix, grid = pos[:n_prefix], pos[n_prefix:]
+    grid = grid.reshape(1, old_grid[0], old_grid[1], -1).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid.float(), size=new_grid, mode="bicubic", align_corners=False).to(pos.dtype)
+    return torch.cat([prefix, grid.permute(0, 2, 3, 1).reshape(-1, pos.shape[-1])])
+
+
+def _pad_to_multiple(x: torch.Tensor, patch: Tuple[int, int]) -> torch.Tensor:
+    ph = (-x.shape[-2]) % patch[0]
+    pw = (-x.shape[-1]) % patch[1]
+    return F.pad(x, (0, pw, 0, ph)) if (ph or pw) else x
+
+
+class _OpenCLIPViT:
+    """open_clip's own VisionTransformer (OpenAI / LAION CLIP, the tiny backbone)."""
+
+    def __init__(self, visual):
+        self.v = visual
+        self.width = visual.conv1.out_channels
+        self.depth = len(visual.transformer.resblocks)
+        self.patch_size = tuple(visual.patch_size)
+        self.joint_dim = visual.proj.shape[1] if visual.proj is not None else self.width
+
+    def __call__(self, x, taps):
+        v = self.v
+        x = _pad_to_multiple(x, self.patch_size)
+        x = v.conv1(x)
+        b, d, gh, gw = x.shape
+        x = x.flatten(2).transpose(1, 2)
+        cls = v.class_embedding.to(x.dtype).expand(b, 1, -1)
+        x = torch.cat([cls, x], dim=1)
+        x = x + _interpolate_pos_embed(v.positional_embedding, v.grid_size, (gh, gw), 1).to(x.dtype)
+        x = v.ln_pre(x)
+        _, inter = v.transformer.forward_intermediates(x, indices=list(taps), stop_early=True)
+        maps = [t[:, 1:].transpose(1, 2).reshape(b, d, gh, gw) for t in inter]
+        # dense CLIP features: the last tap's patch tokens through CLIP's own head (ln_post + proj)
+        dense = v.ln_post(inter[-1][:, 1:])
+        if v.proj is not None:
+            dense = dense @ v.proj
+        return maps, dense.transpose(1, 2).reshape(b, -1, gh, gw)
+
+
+class _TimmViT:
+    """A timm ViT trunk inside open_clip's TimmModel (BiomedCLIP)."""
+
+    def __init__(self, visual):
+        from timm.layers import Format
+        self.v = visual
+        trunk = visual.trunk
+        # nnU-Net plans patches other than 224x224: let timm resample its position table per call
+        trunk.dynamic_img_size = True
+        trunk.patch_embed.strict_img_size = False
+        trunk.patch_embed.flatten = False
+        trunk.patch_embed.output_fmt = Format.NHWC
+        self.width = trunk.embed_dim
+        self.depth = len(trunk.blocks)
+        self.patch_size = tuple(trunk.patch_embed.patch_size)
+        self.joint_dim = _out_features(visual.head, self.width)
+
+    def __call__(self, x, taps):
+        trunk = self.v.trunk
+        x = _pad_to_multiple(x, self.patch_size)
+        inter = trunk.forward_intermediates(x, indices=list(taps), output_fmt="NCHW", intermediates_only=True)
+        last = inter[-1]
+        b, d, gh, gw = last.shape
+        dense = self.v.head(trunk.norm(last.flatten(2).transpose(1, 2)))
+        return list(inter), dense.transpose(1, 2).reshape(b, -1, gh, gw)
+
+
+def _out_features(head: nn.Module, default: int) -> int:
+    linears = [m for m in head.modules() if isinstance(m, nn.Linear)]
+    return linears[-1].out_features if linears else default
+
+
+def _image_adapter(clip_model):
+    visual = clip_model.visual
+    if hasattr(visual, "trunk"):
+        return _TimmViT(visual)
+    if hasattr(visual, "conv1") and hasattr(visual, "transformer"):
+        return _OpenCLIPViT(visual)
+    raise TypeError(f"Unsupported CLIP image tower {type(visual).__name__}: TGC-Net needs a ViT")
+
+
+# ------------------------------------------------------------------------------------------ texts
+_SENTENCE_END = re.compile(r"(?<=[.;!?])\s+")
+
+
+def split_into_chunks(text: str, count_tokens: Callable[[str], int], max_tokens: int) -> List[str]:
+    """Split a report into pieces of at most ``max_tokens`` tokens, at sentence ends where possible and
+    at word boundaries otherwise. Long reports are chunked, never silently truncated."""
+    pieces: List[str] = []
+    for sentence in _SENTENCE_END.split(text.strip()):
+        if count_tokens(sentence) <= max_tokens:
+            pieces.append(sentence)
+            continue
+        words, current = sentence.split(), []
+        for w in words:
+            if current and count_tokens(" ".join(current + [w])) > max_tokens:
+                pieces.append(" ".join(current))
+                current = []
+            current.append(w)
+        if current:
+            pieces.append(" ".join(current))
+    chunks: List[str] = []
+    for p in pieces:  # greedily pack consecutive sentences into one context window
+        if chunks and count_tokens(chunks[-1] + " " + p) <= max_tokens:
+            chunks[-1] = chunks[-1] + " " + p
+        else:
+            chunks.append(p)
+    return chunks or [""]
+
+
+class _OpenCLIPText:
+    """open_clip's causal text transformer with the BPE tokenizer (context 77: SOT + 75 + EOT)."""
+
+    def __init__(self, clip_model, tokenizer):
+        self.m = clip_model
+        self.tokenizer = tokenizer
+        self.context_length = clip_model.positional_embedding.shape[0]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.encode(text)) if hasattr(self.tokenizer, "encode") else \
+            int((self.tokenizer([text])[0] != 0).sum()) - 2
+
+    def __call__(self, text: str) -> EncodedText:
+        m = self.m
+        chunks = split_into_chunks(text, self.count_tokens, self.context_length - 2)
+        ids = self.tokenizer(chunks).to(m.positional_embedding.device)
+        x = m.token_embedding(ids) + m.positional_embedding
+        x = m.ln_final(m.transformer(x, attn_mask=m.attn_mask))
+        proj = m.text_projection
+        x = proj(x) if isinstance(proj, nn.Linear) else (x @ proj if proj is not None else x)
+        eot = ids.argmax(dim=-1)  # EOT has the largest id in CLIP's vocabulary
+        mask = torch.arange(ids.shape[1], device=ids.device)[None] <= eot[:, None]
+        pooled = x[torch.arange(len(chunks)), eot].mean(0, keepdim=True)
+        return _single(x[mask][None], pooled)
+
+
+class _HFText:
+    """A Hugging Face text tower inside open_clip's HFTextEncoder (BiomedCLIP's PubMedBERT)."""
+
+    def __init__(self, clip_model, tokenizer):
+        self.t = clip_model.text
+        self.tokenizer = tokenizer
+        self.context_length = getattr(tokenizer, "context_length", 256)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def __call__(self, text: str) -> EncodedText:
+        chunks = split_into_chunks(text, self.count_tokens, self.context_length - 2)
+        ids = self.tokenizer(chunks).to(next(self.t.parameters()).device)
+        attn = (ids != self.t.config.pad_token_id).long()
+        out = self.t.transformer(input_ids=ids, attention_mask=attn)
+        tokens = self.t.proj(out.last_hidden_state)
+        pooled = self.t.proj(self.t.pooler(out, attn)).mean(0, keepdim=True)
+        return _single(tokens[attn.bool()][None], pooled)
+
+
+def _single(tokens: torch.Tensor, pooled: torch.Tensor) -> EncodedText:
+    d = pooled.shape[-1]
+    return EncodedText(
+        tokens=tokens, token_mask=torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device),
+        pooled=pooled, knowledge=tokens.new_zeros(1, 0, d),
+        knowledge_mask=torch.zeros(1, 0, dtype=torch.bool, device=tokens.device))
+
+
+def _text_adapter(clip_model, tokenizer):
+    if hasattr(clip_model, "text") and hasattr(clip_model.text, "transformer") and \
+            hasattr(clip_model.text, "config"):
+        return _HFText(clip_model, tokenizer)
+    if hasattr(clip_model, "token_embedding"):
+        return _OpenCLIPText(clip_model, tokenizer)
+    raise TypeError(f"Unsupported CLIP text tower in {type(clip_model).__name__}")

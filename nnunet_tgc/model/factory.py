@@ -1,0 +1,40 @@
+"""One factory for TGC-Net: a named backbone plus nnU-Net-shaped stage lists -> a network."""
+import logging
+from typing import Optional, Sequence
+
+from .backbones import create_clip, get_backbone_spec
+from .clip_towers import FrozenCLIP
+from .tgc_net import TGCNet
+
+log = logging.getLogger(__name__)
+
+
+def create_towers(backbone: str) -> FrozenCLIP:
+    clip_model, tokenizer, source = create_clip(backbone)
+    return FrozenCLIP(clip_model, tokenizer, backbone, source, get_backbone_spec(backbone).taps)
+
+
+def reduced_widths(features: Sequence[int], width_factor: float, minimum: int = 8) -> list:
+    return [max(minimum, int(round(f * width_factor))) for f in features]
+
+
+def create_tgc_net(backbone: str, in_channels: int, num_classes: int, features_per_stage: Sequence[int],
+                   strides: Sequence, kernel_sizes: Sequence, n_conv_per_stage: Sequence[int],
+                   n_conv_per_stage_decoder: Sequence[int], deep_supervision: bool = True,
+                   width_factor: float = 0.5, use_cnn_branch: bool = True, use_knowledge: bool = True,
+                   use_vlcm: bool = True, towers: Optional[FrozenCLIP] = None, verbose: bool = True) -> TGCNet:
+    """Build TGC-Net from plain arguments (nnU-Net's planned stages, but no nnU-Net objects).
+
+    ``width_factor`` scales nnU-Net's planned stage widths for the CNN branch and decoder: the frozen
+    ViT carries the semantics, so the trainable CNN can be narrower than nnU-Net's own U-Net.
+    """
+    strides = [tuple(s) if isinstance(s, (list, tuple)) else (s, s) for s in strides]
+    kernel_sizes = [tuple(k) if isinstance(k, (list, tuple)) else (k, k) for k in kernel_sizes]
+    net = TGCNet(towers if towers is not None else create_towers(backbone), in_channels, num_classes,
+                 reduced_widths(features_per_stage, width_factor), strides, kernel_sizes, n_conv_per_stage,
+                 n_conv_per_stage_decoder, deep_supervision, use_cnn_branch, use_knowledge, use_vlcm)
+    if verbose:
+        c = net.parameter_counts()
+        print(f"TGC-Net ({backbone}, weights {net.towers.weights_source}): {c['total']:,} parameters, "
+              f"{c['trainable']:,} trainable, {c['frozen']:,} frozen")
+    return net

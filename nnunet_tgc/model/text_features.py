@@ -1,0 +1,61 @@
+"""The frozen text encoding of a batch of reports, as the network consumes it.
+
+Text features depend only on the text, so they are computed once per distinct report (outside the
+network's forward pass) and batched here. Everything is in CLIP's joint embedding space.
+"""
+from dataclasses import dataclass, fields
+from typing import List, Optional
+
+import torch
+
+
+@dataclass
+class EncodedText:
+    tokens: torch.Tensor          # (B, L, D) per-token features, projected into the joint space
+    token_mask: torch.Tensor      # (B, L) bool, True where a real token is
+    pooled: torch.Tensor          # (B, D) the report embedding (CLIP's usual text embedding)
+    knowledge: torch.Tensor       # (B, K, D) embeddings of the matched knowledge entries (K may be 0)
+    knowledge_mask: torch.Tensor  # (B, K) bool, True where a matched entry is
+
+    @property
+    def batch_size(self) -> int:
+        return self.pooled.shape[0]
+
+    def to(self, device=None, dtype: Optional[torch.dtype] = None) -> "EncodedText":
+        def move(t: torch.Tensor) -> torch.Tensor:
+            # masks stay boolean; only floating tensors follow a requested dtype
+            return t.to(device=device, dtype=dtype if (dtype is not None and t.is_floating_point()) else None)
+        return EncodedText(**{f.name: move(getattr(self, f.name)) for f in fields(self)})
+
+    def index(self, i: int) -> "EncodedText":
+        """Sample i as a batch of one."""
+        return EncodedText(**{f.name: getattr(self, f.name)[i:i + 1] for f in fields(self)})
+
+    def repeat(self, n: int) -> "EncodedText":
+        """A batch of one repeated n times (sliding-window tiles of one case share its report)."""
+        assert self.batch_size == 1, "repeat() expects a single report"
+        return EncodedText(**{f.name: getattr(self, f.name).expand(n, *getattr(self, f.name).shape[1:])
+                              for f in fields(self)})
+
+    @staticmethod
+    def collate(items: List["EncodedText"]) -> "EncodedText":
+        """Stack single reports into a batch, padding tokens and knowledge entries (masked out)."""
+        return EncodedText(
+            tokens=_pad_cat([i.tokens for i in items]),
+            token_mask=_pad_cat([i.token_mask for i in items]),
+            pooled=torch.cat([i.pooled for i in items]),
+            knowledge=_pad_cat([i.knowledge for i in items]),
+            knowledge_mask=_pad_cat([i.knowledge_mask for i in items]),
+        )
+
+
+def _pad_cat(tensors: List[torch.Tensor]) -> torch.Tensor:
+    """Concatenate along the batch axis, zero-padding axis 1 to the longest (False for masks)."""
+    n = max(t.shape[1] for t in tensors)
+    padded = []
+    for t in tensors:
+        if t.shape[1] < n:
+            pad = t.new_zeros((t.shape[0], n - t.shape[1], *t.shape[2:]))
+            t = torch.cat([t, pad], dim=1)
+        padded.append(t)
+    return torch.cat(padded)

@@ -1,0 +1,95 @@
+"""TGCNet: SSE + DATE + VLCM + decoder on frozen CLIP towers.
+
+``forward(image, text)`` takes the image batch and the frozen encoding of each sample's report
+(:class:`EncodedText`, computed once per distinct text outside the forward pass). A text batch of
+one is broadcast over the image batch (the sliding-window tiles of one case share its report).
+"""
+from typing import Dict, List, Sequence
+
+import torch
+from torch import nn
+
+from .clip_towers import FrozenCLIP
+from .date import DATE
+from .decoder import TGCDecoder
+from .sse import SSE
+from .text_features import EncodedText
+from .vlcm import VLCM, TextFiLM
+
+VLCM_STRIDES = (16, 32)
+
+
+class TGCNet(nn.Module):
+    def __init__(self, towers: FrozenCLIP, in_channels: int, num_classes: int, features: Sequence[int],
+                 strides: Sequence, kernel_sizes: Sequence, n_conv_per_stage: Sequence[int],
+                 n_conv_per_stage_decoder: Sequence[int], deep_supervision: bool = True,
+                 use_cnn_branch: bool = True, use_knowledge: bool = True, use_vlcm: bool = True,
+                 attention_dim: int = 256, heads: int = 8):
+        super().__init__()
+        if len(strides[0]) != 2:
+            raise ValueError(f"TGC-Net is a 2D network (a CLIP ViT reads 2D images); got {len(strides[0])}D "
+                             f"strides. Train the '2d' configuration of nnU-Net.")
+        self.towers = towers
+        d = towers.joint_dim
+        inner = min(attention_dim, d)
+        heads = max(1, min(heads, inner // 16))
+        # the ViT expects RGB: grayscale is repeated, other channel counts get a learned 1x1 mixing
+        self.rgb_adapter = None
+        if in_channels not in (1, 3):
+            self.rgb_adapter = nn.Conv2d(in_channels, 3, 1)
+            nn.init.constant_(self.rgb_adapter.weight, 1.0 / in_channels)
+            nn.init.zeros_(self.rgb_adapter.bias)
+        self.sse = SSE(in_channels, features, strides, kernel_sizes, n_conv_per_stage, towers.vision_width,
+                       len(towers.taps), use_cnn_branch)
+        self.date = DATE(d, inner, heads, adapter_dim=max(16, d // 4), use_knowledge=use_knowledge)
+        self.vlcm_stages = self._calibrated_stages()
+        if use_vlcm:
+            self.vlcm = VLCM([features[i] for i in self.vlcm_stages], d, inner, heads)
+            self.text_film = None
+        else:
+            self.vlcm = None
+            self.text_film = TextFiLM(features[-1], d)
+        self.decoder = TGCDecoder(features, strides, kernel_sizes, n_conv_per_stage_decoder, num_classes,
+                                  deep_supervision)
+
+    def _calibrated_stages(self) -> List[int]:
+        strides = [max(s) for s in self.sse.axis_strides]
+        chosen = [i for i, s in enumerate(strides) if s in VLCM_STRIDES]
+        return chosen or list(range(max(0, len(strides) - 2), len(strides)))
+
+    def _to_rgb(self, image: torch.Tensor) -> torch.Tensor:
+        if self.rgb_adapter is not None:
+            return self.rgb_adapter(image)
+        return image if image.shape[1] == 3 else image.expand(-1, 3, -1, -1)
+
+    def forward(self, image: torch.Tensor, text: EncodedText):
+        if text.batch_size != image.shape[0]:
+            if text.batch_size != 1:
+                raise ValueError(f"{text.batch_size} reports for {image.shape[0]} images")
+            text = text.repeat(image.shape[0])
+        taps, dense = self.towers.encode_image(self._to_rgb(image))
+        skips = self.sse(image, taps)
+        tokens, mask = self.date(text)
+        similarity = None
+        if self.vlcm is not None:
+            refined, sims = self.vlcm([skips[i] for i in self.vlcm_stages], dense, tokens, mask)
+            for i, r in zip(self.vlcm_stages, refined):
+                skips[i] = r
+            similarity = sims[0]
+        else:
+            skips[-1] = self.text_film(skips[-1], tokens[:, 0])
+        return self.decoder(skips, similarity)
+
+    def parameter_counts(self) -> Dict[str, int]:
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        fixed = sum(p.numel() for p in self.parameters() if not p.requires_grad)
+        frozen = self.towers.num_frozen_parameters() + fixed
+        return {"total": trainable + frozen, "trainable": trainable, "frozen": frozen}
+
+    def module_parameter_counts(self) -> Dict[str, int]:
+        """Trainable parameters per paper module (for the parameter-efficiency report)."""
+        named = {"SSE (CNN branch + tap fusion)": self.sse, "DATE": self.date, "VLCM": self.vlcm,
+                 "text FiLM (no-VLCM ablation)": self.text_film, "decoder": self.decoder,
+                 "RGB adapter": self.rgb_adapter}
+        return {k: sum(p.numel() for p in m.parameters() if p.requires_grad)
+                for k, m in named.items() if m is not None}

@@ -1,0 +1,76 @@
+"""VLCM, the Vision-Language Calibration Module.
+
+At the coarse scales (by default the stages at strides 16 and 32), visual features are projected
+into CLIP's joint space and added to CLIP's own dense image features (the ViT's patch tokens through
+its projection head), so that pixels and report live in one space from the start. Then, per scale:
+
+1. the report tokens read the pixels (text adapted to this image),
+2. the pixels read the adapted report tokens (image features steered by the text),
+3. a calibrated similarity map, ``exp(log_scale) * cos(pixel, report) + bias`` (learned temperature
+   and bias, as SigLIP calibrates its logits), scores every position against the report.
+
+The refined features return to the encoder's skips; the finest similarity map gates the decoder.
+"""
+import math
+from typing import List, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .blocks import CrossAttention
+
+
+class VLCMScale(nn.Module):
+    def __init__(self, channels: int, joint_dim: int, inner_dim: int, heads: int):
+        super().__init__()
+        self.to_joint = nn.Conv2d(channels, joint_dim, 1)
+        self.text_reads_pixels = CrossAttention(joint_dim, joint_dim, inner_dim, heads)
+        self.pixels_read_text = CrossAttention(channels, joint_dim, inner_dim, heads)
+
+    def forward(self, feat, dense_clip, tokens, token_mask):
+        b, c, h, w = feat.shape
+        dense = F.interpolate(dense_clip, size=(h, w), mode="bilinear", align_corners=False)
+        pixels = (self.to_joint(feat) + dense).flatten(2).transpose(1, 2)          # (B, hw, D)
+        tokens = self.text_reads_pixels(tokens, pixels)                            # (B, 1+L, D)
+        refined = self.pixels_read_text(feat.flatten(2).transpose(1, 2), tokens, token_mask)
+        refined = refined.transpose(1, 2).reshape(b, c, h, w)
+        return refined, pixels, tokens
+
+
+class VLCM(nn.Module):
+    def __init__(self, stage_channels: Sequence[int], joint_dim: int, inner_dim: int = 256, heads: int = 8,
+                 init_temperature: float = 10.0, init_bias: float = 0.0):
+        super().__init__()
+        self.scales = nn.ModuleList(VLCMScale(c, joint_dim, inner_dim, heads) for c in stage_channels)
+        self.log_scale = nn.Parameter(torch.tensor(math.log(init_temperature)))
+        self.bias = nn.Parameter(torch.tensor(init_bias))
+
+    def similarity(self, pixels: torch.Tensor, report: torch.Tensor, size) -> torch.Tensor:
+        """pixels (B, hw, D), report (B, D) -> calibrated logits (B, 1, h, w)."""
+        cos = torch.einsum("bnd,bd->bn", F.normalize(pixels, dim=-1), F.normalize(report, dim=-1))
+        return (self.log_scale.exp() * cos + self.bias).reshape(pixels.shape[0], 1, *size)
+
+    def forward(self, feats: List[torch.Tensor], dense_clip: torch.Tensor, tokens: torch.Tensor,
+                token_mask: torch.Tensor) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+        """feats: encoder maps of the calibrated scales (finest first); tokens (B, 1+L, D) from DATE with
+        the report embedding as token 0. -> refined maps, similarity logits (one per scale)."""
+        refined, sims = [], []
+        for scale, feat in zip(self.scales, feats):
+            out, pixels, text = scale(feat, dense_clip, tokens, token_mask)
+            refined.append(out)
+            sims.append(self.similarity(pixels, text[:, 0], feat.shape[2:]))
+        return refined, sims
+
+
+class TextFiLM(nn.Module):
+    """The no-VLCM ablation: the report only scales and shifts the bottleneck channels (FiLM), the
+    simplest conditioning that still lets the text in."""
+
+    def __init__(self, channels: int, joint_dim: int):
+        super().__init__()
+        self.film = nn.Linear(joint_dim, 2 * channels)
+
+    def forward(self, feat: torch.Tensor, report: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.film(report)[:, :, None, None].chunk(2, dim=1)
+        return feat * (1 + gamma) + beta
