@@ -1,0 +1,205 @@
+"""Turning source images and masks into files nnU-Net reads.
+
+2D images are written as PNG, which nnU-Net's ``NaturalImage2DIO`` reads: a 2D array as one
+channel, an RGB array as three channels *from the one* ``_0000.png`` file.  So:
+
+* grayscale (8 or 16 bit) stays single-channel;
+* RGB/RGBA/palette images whose colour channels are all equal (grayscale saved as colour, common
+  for JPEG X-rays) become single-channel, so a dataset of "RGB" X-rays is not tripled;
+* true colour images stay RGB in one ``_0000.png`` (alpha is dropped when fully opaque);
+* JPEG is decoded once and stored losslessly as PNG (nnU-Net refuses JPEG).
+
+Masks become label maps: by default 0/255 or 0/1 masks become 0/1; ``mask_values`` maps other
+values.  JPEG masks are thresholded at half range, since lossy compression smears the exact
+values.  NIfTI volumes are rewritten as ``.nii.gz`` and their masks take the image's geometry.
+"""
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from PIL import Image
+
+from .common import ConversionError, split_extension
+
+JPEG_EXTENSIONS = (".jpg", ".jpeg")
+
+
+def is_volume(path: Path) -> bool:
+    return split_extension(path.name)[1] in (".nii", ".nii.gz")
+
+
+# ---------------------------------------------------------------- reading
+
+def read_2d(path: Path) -> np.ndarray:
+    """Pixel array (H, W) or (H, W, C) of a 2D image file."""
+    ext = split_extension(path.name)[1]
+    try:
+        if ext in (".tif", ".tiff"):
+            import tifffile
+            array = np.asarray(tifffile.imread(str(path)))
+        else:
+            with Image.open(path) as img:
+                if img.mode == "P":  # palette: expand to the colours it stands for
+                    img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+                array = np.asarray(img)
+    except (OSError, ValueError) as err:
+        raise ConversionError(f"{path}: cannot read the image ({err})") from err
+    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
+        array = np.moveaxis(array, 0, -1)  # channel-first TIFF
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (2, 3, 4)):
+        raise ConversionError(f"{path}: expected a 2D grayscale or colour image, got shape {array.shape}")
+    return array
+
+
+def collapse_channels(array: np.ndarray, path: Path) -> np.ndarray:
+    """(H, W) for grayscale content, (H, W, 3) for real colour; see module docstring."""
+    if array.ndim == 2:
+        return array
+    if array.shape[-1] in (2, 4):  # LA / RGBA: alpha carries no image content unless it varies
+        alpha = array[..., -1]
+        if alpha.min() != alpha.max():
+            raise ConversionError(f"{path}: the alpha channel is not constant; remove transparency "
+                                  f"before converting")
+        array = array[..., :-1]
+        if array.shape[-1] == 1:
+            return array[..., 0]
+    if np.all(array == array[..., :1]):
+        return array[..., 0]
+    return array
+
+
+def image_for_png(array: np.ndarray, path: Path) -> np.ndarray:
+    """Cast to a PNG-storable integer type without changing values."""
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8)
+    if not np.issubdtype(array.dtype, np.integer):
+        raise ConversionError(f"{path}: {array.dtype} pixels cannot be stored as PNG without "
+                              f"rescaling; convert the images to 8- or 16-bit integers first")
+    low, high = int(array.min()), int(array.max())
+    if low >= 0 and high <= 255:
+        return array.astype(np.uint8)
+    if low >= 0 and high <= 65535 and array.ndim == 2:
+        return array.astype(np.uint16)
+    raise ConversionError(f"{path}: pixel range {low}..{high} does not fit an 8-bit (colour) or "
+                          f"16-bit (grayscale) PNG; rescale the images first")
+
+
+# ---------------------------------------------------------------- masks
+
+def mask_to_labels(array: np.ndarray, path: Path, mask_values: Optional[dict]) -> np.ndarray:
+    """uint8 label map from a mask array; raises when values are not the expected ones."""
+    array = _mask_plane(array, path)
+    if split_extension(path.name)[1] in JPEG_EXTENSIONS:
+        return _threshold_jpeg_mask(array, path, mask_values)
+    values = [int(v) for v in np.unique(array)]
+    if mask_values is None:
+        return _binary_labels(array, values, path)
+    unexpected = [v for v in values if v not in mask_values]
+    if unexpected:
+        raise ConversionError(f"{path}: mask has values {values}, more than expected "
+                              f"{sorted(mask_values)}: {unexpected} are not mapped by --mask-values")
+    lookup = np.zeros(max(values) + 1, dtype=np.uint8)
+    for value in values:
+        lookup[value] = mask_values[value]
+    return lookup[array]
+
+
+def _mask_plane(array: np.ndarray, path: Path) -> np.ndarray:
+    if array.ndim == 3:
+        plane = collapse_channels(array, path)
+        if plane.ndim == 3:
+            raise ConversionError(f"{path}: colour mask (channels differ); save masks as "
+                                  f"single-channel label images")
+        array = plane
+    if array.dtype == np.bool_:
+        return array.astype(np.uint8)
+    if not np.issubdtype(array.dtype, np.integer):
+        if not np.all(np.mod(array, 1) == 0):
+            raise ConversionError(f"{path}: mask has non-integer values; masks must hold labels")
+        array = array.astype(np.int64)
+    if array.min() < 0:
+        raise ConversionError(f"{path}: mask has negative values; masks must hold labels >= 0")
+    return array
+
+
+def _binary_labels(array: np.ndarray, values: list, path: Path) -> np.ndarray:
+    if set(values) <= {0, 255}:
+        return (array == 255).astype(np.uint8)
+    if set(values) <= {0, 1}:
+        return array.astype(np.uint8)
+    raise ConversionError(f"{path}: mask has values {values}, more than expected (0/255 or 0/1 for "
+                          f"a binary mask); map them with --mask-values, e.g. 0=0,128=1,255=2")
+
+
+def _threshold_jpeg_mask(array: np.ndarray, path: Path, mask_values: Optional[dict]) -> np.ndarray:
+    if mask_values is not None and len(set(mask_values.values())) > 2:
+        raise ConversionError(f"{path}: JPEG masks are lossy and can only be read as binary; "
+                              f"provide PNG masks for multi-label data")
+    top = 255 if array.max() > 1 else 1
+    return (array > top / 2).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- writing
+
+def write_png(array: np.ndarray, path: Path) -> None:
+    Image.fromarray(array).save(path)
+
+
+def convert_2d_case(image_path: Path, mask_path: Path, out_image: Path, out_label: Path,
+                    mask_values: Optional[dict]) -> int:
+    """Write one 2D case; returns its number of channels (1 or 3)."""
+    if is_volume(mask_path):
+        raise ConversionError(f"{mask_path}: a NIfTI mask for the 2D image {image_path.name}")
+    image = image_for_png(collapse_channels(read_2d(image_path), image_path), image_path)
+    labels = mask_to_labels(read_2d(mask_path), mask_path, mask_values)
+    if image.shape[:2] != labels.shape:
+        raise ConversionError(f"{mask_path}: image/mask size mismatch: image {image_path.name} is "
+                              f"{image.shape[1]}x{image.shape[0]}, mask is "
+                              f"{labels.shape[1]}x{labels.shape[0]} (width x height)")
+    write_png(image, out_image)
+    write_png(labels, out_label)
+    return 1 if image.ndim == 2 else 3
+
+
+def convert_volume_case(image_path: Path, mask_path: Path, out_image: Path, out_label: Path,
+                        mask_values: Optional[dict]) -> int:
+    """Write one NIfTI case; returns its number of channels (always 1)."""
+    import SimpleITK as sitk
+    if not is_volume(mask_path):
+        raise ConversionError(f"{mask_path}: a 2D mask for the NIfTI volume {image_path.name}")
+    image = _read_volume(image_path)
+    mask = _read_volume(mask_path)
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise ConversionError(f"{image_path}: multi-component volumes are not supported; write one "
+                              f"file per channel")
+    if image.GetSize() != mask.GetSize():
+        raise ConversionError(f"{mask_path}: image/mask size mismatch: {image_path.name} is "
+                              f"{image.GetSize()}, mask is {mask.GetSize()}")
+    if not np.allclose(image.GetSpacing(), mask.GetSpacing(), rtol=1e-3, atol=1e-5):
+        raise ConversionError(f"{mask_path}: spacing {mask.GetSpacing()} differs from the image's "
+                              f"{image.GetSpacing()}")
+    labels = mask_to_labels(sitk.GetArrayFromImage(mask), mask_path, mask_values)
+    label_image = sitk.GetImageFromArray(labels)
+    label_image.CopyInformation(image)  # tiny header differences would make nnU-Net warn
+    sitk.WriteImage(image, str(out_image), useCompression=True)
+    sitk.WriteImage(label_image, str(out_label), useCompression=True)
+    return 1
+
+
+def _read_volume(path: Path):
+    import SimpleITK as sitk
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError as err:
+        raise ConversionError(f"{path}: cannot read the volume ({err})") from err
+
+
+def promote_to_rgb(png_path: Path) -> None:
+    """Rewrite a single-channel PNG as RGB (for datasets that mix grayscale and colour)."""
+    with Image.open(png_path) as img:
+        array = np.asarray(img)
+    if array.dtype != np.uint8:
+        raise ConversionError(f"{png_path}: a 16-bit grayscale image cannot join a colour dataset")
+    write_png(np.repeat(array[..., None], 3, axis=-1), png_path)
