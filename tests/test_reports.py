@@ -13,6 +13,7 @@ from nnunet_tgc.text.reports import (  # noqa: E402
     reports_file_for_dataset,
     require_reports,
     save_reports,
+    reports_file_for_test_set,
 )
 
 
@@ -76,6 +77,11 @@ def test_reports_file_for_dataset(tmp_path):
     assert reports_file_for_dataset(tmp_path, {"reports_file": "text/r.json"}) == tmp_path / "text" / "r.json"
     (tmp_path / "dataset.json").write_text(json.dumps({"reports_file": "other.json"}))
     assert reports_file_for_dataset(tmp_path) == tmp_path / "other.json"
+
+
+def test_reports_file_for_test_set_default_and_key(tmp_path):
+    assert reports_file_for_test_set(tmp_path, {}) == tmp_path / "imagesTs" / "reports.json"
+    assert reports_file_for_test_set(tmp_path, {"test_reports_file": "t.json"}) == tmp_path / "t.json"
 
 
 def test_require_reports_lists_every_missing_case():

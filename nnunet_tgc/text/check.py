@@ -1,7 +1,8 @@
 """``nnunet-tgc check DATASET``: validate a raw dataset's reports before training.
 
 Checks imagesTr against the training reports (``reports.json`` or dataset.json's
-``"reports_file"``) and, if imagesTs exists, imagesTs against ``imagesTs/reports.json``:
+``"reports_file"``) and, if imagesTs exists, imagesTs against ``imagesTs/reports.json`` (or
+dataset.json's ``"test_reports_file"``):
 missing / empty reports, reports for unknown case ids, unreadable files (not UTF-8, bad JSON,
 non-string values) and signs of broken encoding. Then it prints statistics that matter for
 the text encoder (length in CLIP tokens, how many reports exceed CLIP's 77-token context and
@@ -20,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .reports import ReportsFileError, load_reports, reports_file_for_dataset
+from .reports import ReportsFileError, load_reports, reports_file_for_dataset, reports_file_for_test_set
 
 CLIP_CONTEXT = 77
 CLIP_MODEL = "ViT-B-16"
@@ -105,7 +106,7 @@ def check_dataset(folder) -> tuple[list[SplitCheck], list[str], list[str]]:
         problems.append(f"{folder / 'imagesTr'} not found.")
     if (folder / "imagesTs").is_dir():
         splits.append(check_split("imagesTs", folder / "imagesTs",
-                                  folder / "imagesTs" / "reports.json", file_ending))
+                                  reports_file_for_test_set(folder, dataset_json), file_ending))
     for s in splits:
         problems += s.problems
     if "tgc_laterality" not in dataset_json:

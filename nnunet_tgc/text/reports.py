@@ -111,6 +111,20 @@ def reports_file_for_dataset(dataset_folder: str | os.PathLike, dataset_json: Ma
     return dataset_folder / name
 
 
+def reports_file_for_test_set(dataset_folder: str | os.PathLike, dataset_json: Mapping | None = None) -> Path:
+    """Path of the test reports: ``imagesTs/reports.json``, or dataset.json's ``"test_reports_file"``.
+
+    The predictor reads ``reports.json`` from the folder it predicts, so keep test reports there
+    unless you pass them to the predictor yourself.
+    """
+    dataset_folder = Path(dataset_folder)
+    if dataset_json is None:
+        dj = dataset_folder / "dataset.json"
+        dataset_json = json.loads(dj.read_text(encoding="utf-8")) if dj.is_file() else {}
+    name = dataset_json.get("test_reports_file") or f"imagesTs/{DEFAULT_REPORTS_FILE}"
+    return dataset_folder / name
+
+
 def require_reports(reports: Mapping[str, str], case_ids: Iterable[str], source) -> dict[str, str]:
     """Reports of ``case_ids``; raises MissingReportError listing *every* case without one."""
     case_ids = list(case_ids)
