@@ -88,9 +88,13 @@ def image_for_png(array: np.ndarray, path: Path) -> np.ndarray:
 
 # ---------------------------------------------------------------- masks
 
-def mask_to_labels(array: np.ndarray, path: Path, mask_values: Optional[dict]) -> np.ndarray:
-    """uint8 label map from a mask array; raises when values are not the expected ones."""
-    array = _mask_plane(array, path)
+def mask_to_labels(array: np.ndarray, path: Path, mask_values: Optional[dict],
+                   volume: bool = False) -> np.ndarray:
+    """uint8 label map from a mask array; raises when values are not the expected ones.
+
+    ``volume``: the array is a 3D volume, not a (possibly colour) 2D image.
+    """
+    array = _mask_integers(array if volume else _mask_plane(array, path), path)
     if split_extension(path.name)[1] in JPEG_EXTENSIONS:
         return _threshold_jpeg_mask(array, path, mask_values)
     values = [int(v) for v in np.unique(array)]
@@ -113,6 +117,10 @@ def _mask_plane(array: np.ndarray, path: Path) -> np.ndarray:
             raise ConversionError(f"{path}: colour mask (channels differ); save masks as "
                                   f"single-channel label images")
         array = plane
+    return array
+
+
+def _mask_integers(array: np.ndarray, path: Path) -> np.ndarray:
     if array.dtype == np.bool_:
         return array.astype(np.uint8)
     if not np.issubdtype(array.dtype, np.integer):
@@ -180,7 +188,7 @@ def convert_volume_case(image_path: Path, mask_path: Path, out_image: Path, out_
     if not np.allclose(image.GetSpacing(), mask.GetSpacing(), rtol=1e-3, atol=1e-5):
         raise ConversionError(f"{mask_path}: spacing {mask.GetSpacing()} differs from the image's "
                               f"{image.GetSpacing()}")
-    labels = mask_to_labels(sitk.GetArrayFromImage(mask), mask_path, mask_values)
+    labels = mask_to_labels(sitk.GetArrayFromImage(mask), mask_path, mask_values, volume=True)
     label_image = sitk.GetImageFromArray(labels)
     label_image.CopyInformation(image)  # tiny header differences would make nnU-Net warn
     sitk.WriteImage(image, str(out_image), useCompression=True)
