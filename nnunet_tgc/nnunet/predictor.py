@@ -1,0 +1,172 @@
+"""Text-aware prediction: nnU-Net's predictor, fed each case's report.
+
+``nnUNetv2_predict`` always builds a plain ``nnUNetPredictor`` and only ever calls ``network(x)``.
+When that predictor loads a TGC model it asks the trainer class to build the network; the trainer
+then turns the calling predictor into a :class:`TGCPredictor` (:func:`adopt_calling_predictor`).
+From there on, every case is predicted with its own report:
+
+* ``predict_from_files`` / ``predict_from_files_sequential`` (``-npp 0 -nps 0``) read
+  ``reports.json`` from the input folder (or the reports given with :meth:`TGCPredictor.set_reports`)
+  and check that every input case has one *before anything is written*;
+* each case's logits are computed with its report; test-time mirroring mirrors the report too.
+
+Python API: ``TGCPredictor(...).initialize_from_trained_model_folder(...)`` then
+``predict_from_files(..., reports={case: text})`` or ``predict_single_npy_array(..., text=...)``.
+"""
+import itertools
+import os
+from pathlib import Path
+from typing import Dict, Mapping, Optional
+
+import torch
+from nnunetv2.configuration import default_num_processes
+from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+from nnunetv2.utilities.utils import create_lists_from_splitted_dataset_folder
+from torch._dynamo import OptimizedModule
+
+from ..text.cache import TextFeatureCache
+from ..text.knowledge import KnowledgeBase
+from ..text.laterality import mirror_text
+from ..text.reports import DEFAULT_REPORTS_FILE, load_reports, require_reports
+from .text_mirroring import text_axes
+
+
+def unwrap(network):
+    """The TGCNet inside DDP / torch.compile wrappers."""
+    network = getattr(network, "module", network)
+    return network._orig_mod if isinstance(network, OptimizedModule) else network
+
+
+def make_text_cache(network) -> TextFeatureCache:
+    net = unwrap(network)
+    return TextFeatureCache(net.towers, KnowledgeBase.load() if net.date.use_knowledge else None)
+
+
+class TGCPredictor(nnUNetPredictor):
+    # class-level defaults: a stock nnUNetPredictor adopted by __class__ assignment has no __init__ run
+    reports: Optional[Dict[str, str]] = None
+    text_cache: Optional[TextFeatureCache] = None
+    current_report: Optional[str] = None
+
+    # ------------------------------------------------------------------ which report for which case
+    def set_reports(self, reports: Mapping[str, str]) -> None:
+        """Reports by case id for the next predictions (instead of ``reports.json`` in the input folder)."""
+        self.reports = dict(reports)
+
+    def _reports_for(self, list_of_lists_or_source_folder) -> Dict[str, str]:
+        ending = self.dataset_json["file_ending"]
+        if isinstance(list_of_lists_or_source_folder, (str, os.PathLike)):
+            folder = Path(list_of_lists_or_source_folder)
+            files = create_lists_from_splitted_dataset_folder(str(folder), ending)
+        else:
+            files = list_of_lists_or_source_folder
+            folder = Path(files[0][0]).parent if files else Path(".")
+        case_ids = [os.path.basename(f[0])[:-(len(ending) + 5)] for f in files]
+        if self.reports is not None:
+            return require_reports(self.reports, case_ids, "the reports given to TGCPredictor.set_reports")
+        path = folder / DEFAULT_REPORTS_FILE
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"TGC-Net needs a report for every input case, but {path} does not exist. Put a reports.json "
+                f"({{\"<case id>\": \"<report>\"}}) next to the input images (see documentation/text.md).")
+        return require_reports(load_reports(path), case_ids, path)
+
+    # nnU-Net records its arguments with inspect.signature(self.<method>) + locals(), so these
+    # overrides keep the exact parameter names of nnunetv2 2.8.1
+    def predict_from_files(self, list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files,
+                           save_probabilities=False, overwrite=True, num_processes_preprocessing=default_num_processes,
+                           num_processes_segmentation_export=default_num_processes,
+                           folder_with_segs_from_prev_stage=None, num_parts=1, part_id=0):
+        self._case_reports = self._reports_for(list_of_lists_or_source_folder)  # fails before any output
+        return super().predict_from_files(
+            list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files, save_probabilities,
+            overwrite, num_processes_preprocessing, num_processes_segmentation_export,
+            folder_with_segs_from_prev_stage, num_parts, part_id)
+
+    def predict_from_files_sequential(self, list_of_lists_or_source_folder,
+                                      output_folder_or_list_of_truncated_output_files, save_probabilities=False,
+                                      overwrite=True, folder_with_segs_from_prev_stage=None):
+        self._case_reports = self._reports_for(list_of_lists_or_source_folder)
+        return super().predict_from_files_sequential(
+            list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files, save_probabilities,
+            overwrite, folder_with_segs_from_prev_stage)
+
+    def _manage_input_and_output_lists(self, *args, **kwargs):
+        lists, outputs, prev = super()._manage_input_and_output_lists(*args, **kwargs)
+        # the cases nnU-Net will predict (after its own overwrite filtering), with their reports
+        ending = self.dataset_json["file_ending"]
+        outputs_or_none = outputs if outputs is not None else [None] * len(lists)
+        self._pending = [(out, self._case_reports[os.path.basename(f[0])[:-(len(ending) + 5)]])
+                         for f, out in zip(lists, outputs_or_none)]
+        return lists, outputs, prev
+
+    def _take_report(self, output_file=None) -> None:
+        """Make the report of the case written to ``output_file`` (default: the next case) current."""
+        index = 0 if output_file is None else [o for o, _ in self._pending].index(output_file)
+        _, self.current_report = self._pending.pop(index)
+
+    def predict_from_data_iterator(self, data_iterator, *args, **kwargs):
+        # nnU-Net's preprocessing workers may deliver cases out of order: follow each item's 'ofile'
+        self._reports_follow_iterator = True
+        try:
+            return super().predict_from_data_iterator(self._announce_reports(data_iterator), *args, **kwargs)
+        finally:
+            self._reports_follow_iterator = False
+
+    def _announce_reports(self, data_iterator):
+        for item in data_iterator:
+            if getattr(self, "_pending", None):
+                self._take_report(item.get("ofile"))
+            yield item
+
+    def predict_logits_from_preprocessed_data(self, data: torch.Tensor) -> torch.Tensor:
+        if getattr(self, "_pending", None) and not getattr(self, "_reports_follow_iterator", False):
+            self._take_report()  # the sequential path predicts the cases in list order
+        if self.current_report is None:
+            raise RuntimeError("TGC-Net needs the case's report: use predict_from_files with reports.json or "
+                               "set_reports(), or predict_single_npy_array(..., text=...)")
+        return super().predict_logits_from_preprocessed_data(data)
+
+    def predict_single_npy_array(self, input_image, image_properties, segmentation_previous_stage=None,
+                                 output_file_truncated=None, save_or_return_probabilities=False, text=None):
+        if not text or not str(text).strip():
+            raise ValueError("predict_single_npy_array needs text=<the case's report> for TGC-Net")
+        self._pending, self.current_report = None, text
+        return super().predict_single_npy_array(input_image, image_properties, segmentation_previous_stage,
+                                                output_file_truncated, save_or_return_probabilities)
+
+    # ------------------------------------------------------------------ the forward passes with text
+    def encoded(self, report: str):
+        if self.text_cache is None:
+            self.text_cache = make_text_cache(self.network)
+        return self.text_cache.batch([report], self.device)
+
+    @torch.inference_mode()
+    def _internal_maybe_mirror_and_predict(self, x: torch.Tensor) -> torch.Tensor:
+        report = self.current_report
+        prediction = self.network(x, self.encoded(report))
+        mirror_axes = self.allowed_mirroring_axes if self.use_mirroring else None
+        if mirror_axes:
+            lateral, vertical = text_axes(self.dataset_json)
+            combos = [c for i in range(len(mirror_axes)) for c in itertools.combinations(mirror_axes, i + 1)]
+            for axes in combos:
+                mirrored = self.encoded(mirror_text(report, axes, lateral, vertical))
+                dims = [a + 2 for a in axes]
+                prediction += torch.flip(self.network(torch.flip(x, dims), mirrored), dims)
+            prediction /= len(combos) + 1
+        return prediction
+
+
+def adopt_calling_predictor(frame) -> None:
+    """Turn the stock ``nnUNetPredictor`` that is building a TGC network into a TGCPredictor.
+
+    ``nnUNetv2_predict`` hard-codes ``nnUNetPredictor`` and loads the trainer class by name; the
+    trainer's ``build_network_architecture`` is the only plugin code it runs before predicting. The
+    predictor is the ``self`` of the calling frame (``initialize_from_trained_model_folder``);
+    TGCPredictor adds no state that ``__init__`` must set, so switching its class is safe.
+    """
+    caller = frame.f_locals.get("self") if frame is not None else None
+    if isinstance(caller, nnUNetPredictor) and not isinstance(caller, TGCPredictor):
+        caller.__class__ = TGCPredictor
+
+

@@ -1,0 +1,228 @@
+"""nnU-Net trainers for TGC-Net.
+
+nnU-Net's own training loop, loss, deep supervision, splits and augmentation, with three changes:
+
+* the network is TGC-Net (built from the plans' stages, see ``build_network_architecture``);
+* every batch is paired with its cases' reports, looked up by the batch's ``keys`` and encoded once
+  per distinct text (:class:`~nnunet_tgc.text.cache.TextFeatureCache`);
+* mirroring keeps image and report consistent (``text_mirroring``), and rotations are limited to
+  +-15 degrees, because a report's "upper left" means nothing in an image turned upside down.
+
+Variants follow nnU-Net's habit: subclasses that change one class attribute.
+"""
+import contextlib
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
+from nnunetv2.training.nnUNetTrainer import nnUNetTrainer as _base_module
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_patch_size
+
+from ..model.factory import create_tgc_net
+from ..text.reports import find_training_reports, load_reports, require_reports
+from .predictor import TGCPredictor, adopt_calling_predictor, make_text_cache, unwrap
+from .text_mirroring import consistent_mirror_axes, mirror_batch, text_axes
+
+__all__ = ["nnUNetTrainerTGC", "nnUNetTrainerTGC_tiny", "nnUNetTrainerTGC_BiomedCLIP",
+           "nnUNetTrainerTGC_noCNN", "nnUNetTrainerTGC_noKnowledge", "nnUNetTrainerTGC_noVLCM",
+           "nnUNetTrainerTGC_noTextMirroring", "nnUNetTrainerTGC_100epochs", "nnUNetTrainerTGC_tiny_5epochs"]
+
+
+class _TextBound:
+    """The network with this batch's reports bound, so nnU-Net's own train/validation steps (which
+    call ``self.network(data)``) run unchanged."""
+
+    def __init__(self, network, text):
+        self._network, self._text = network, text
+
+    def __call__(self, x):
+        return self._network(x, self._text)
+
+    def __getattr__(self, name):
+        return getattr(self._network, name)
+
+
+class nnUNetTrainerTGC(nnUNetTrainer):
+    tgc_backbone = "ViT-B-16"
+    tgc_width_factor = 0.5       # CNN branch and decoder at half nnU-Net's planned widths
+    tgc_use_cnn_branch = True    # ablations: switch one module off
+    tgc_use_knowledge = True
+    tgc_use_vlcm = True
+    tgc_text_mirroring = True    # False: never mirror (neither in training nor at test time)
+    tgc_max_rotation_deg = 15.0
+
+    # ------------------------------------------------------------------------------ network
+    @classmethod
+    def build_network_architecture(cls, plans_manager, configuration_manager, num_input_channels,
+                                   num_output_channels, enable_deep_supervision=True):
+        # nnU-Net calls this on the class at prediction and on the instance in training; a classmethod
+        # serves both and lets variants configure the network through class attributes
+        adopt_calling_predictor(sys._getframe(1))
+        kw = configuration_manager.network_arch_init_kwargs
+        return create_tgc_net(
+            cls.tgc_backbone, num_input_channels, num_output_channels, kw["features_per_stage"], kw["strides"],
+            kw["kernel_sizes"], kw["n_conv_per_stage"], kw["n_conv_per_stage_decoder"],
+            deep_supervision=enable_deep_supervision, width_factor=cls.tgc_width_factor,
+            use_cnn_branch=cls.tgc_use_cnn_branch, use_knowledge=cls.tgc_use_knowledge,
+            use_vlcm=cls.tgc_use_vlcm)
+
+    def _do_i_compile(self):
+        # off unless asked for: text batches vary in token count, which recompiles; measured gains
+        # on GPU are still to be established (documentation/architecture.md)
+        import os
+        return super()._do_i_compile() and os.environ.get("nnUNet_compile", "").lower() in ("true", "1", "t")
+
+    def plot_network_architecture(self):
+        pass  # hiddenlayer traces network(x) with one input; TGC-Net needs (image, text)
+
+    # ------------------------------------------------------------------------------ reports
+    def initialize(self):
+        if not self.was_initialized:
+            self._load_case_reports()  # before building anything: a missing report fails in seconds
+        super().initialize()
+        self.text_cache = make_text_cache(self.network)
+        self.text_rng = np.random.default_rng(12345 + (self.fold if isinstance(self.fold, int) else 99))
+        self.print_to_log_file(
+            f"TGC-Net trainable parameters: {unwrap(self.network).parameter_counts()}; per module: "
+            f"{unwrap(self.network).module_parameter_counts()}")
+
+    def _load_case_reports(self):
+        self.reports_file = find_training_reports(self.plans_manager.dataset_name)
+        dataset_class = infer_dataset_class(self.preprocessed_dataset_folder)
+        case_ids = dataset_class.get_identifiers(self.preprocessed_dataset_folder)
+        self.case_reports = require_reports(load_reports(self.reports_file), case_ids, self.reports_file)
+        self.print_to_log_file(f"Reports: {len(self.case_reports)} cases, "
+                               f"{len(set(self.case_reports.values()))} distinct texts, from {self.reports_file}")
+
+    def on_train_start(self):
+        super().on_train_start()
+        # keep the reports with plans.json and dataset.json, so the results folder documents the run
+        shutil.copyfile(self.reports_file, Path(self.output_folder_base) / "reports.json")
+        seconds = self.text_cache.warm_up(self.case_reports.values())
+        self.print_to_log_file(f"Encoded {len(self.text_cache)} distinct reports once in {seconds:.1f} s")
+
+    def _texts(self, keys):
+        return [self.case_reports[k] for k in keys]
+
+    @contextlib.contextmanager
+    def _bound(self, texts):
+        network = self.network
+        self.network = _TextBound(network, self.text_cache.batch(texts, self.device))
+        try:
+            yield
+        finally:
+            self.network = network
+
+    # ------------------------------------------------------------------------------ steps
+    def train_step(self, batch: dict) -> dict:
+        texts = self._texts(batch["keys"])
+        if self.text_mirror_axes:
+            lateral, vertical = text_axes(self.dataset_json)
+            batch["data"], batch["target"], texts = mirror_batch(
+                batch["data"], batch["target"], texts, self.text_mirror_axes, lateral, vertical, self.text_rng)
+        with self._bound(texts):
+            return super().train_step(batch)
+
+    def validation_step(self, batch: dict) -> dict:
+        with self._bound(self._texts(batch["keys"])):
+            return super().validation_step(batch)
+
+    # ------------------------------------------------------------------------------ augmentation
+    text_mirror_axes = ()
+
+    def configure_rotation_dummyDA_mirroring_and_inital_patch_size(self):
+        rotation, dummy_2d, initial_patch_size, mirror_axes = \
+            super().configure_rotation_dummyDA_mirroring_and_inital_patch_size()
+        limit = np.deg2rad(self.tgc_max_rotation_deg)
+        rotation = (max(rotation[0], -limit), min(rotation[1], limit))
+        patch = self.configuration_manager.patch_size
+        initial_patch_size = get_patch_size(patch[-len(patch):], rotation, rotation, rotation, (0.85, 1.25))
+        axes = consistent_mirror_axes(mirror_axes, self.dataset_json) if self.tgc_text_mirroring else ()
+        self.text_mirror_axes = axes
+        self.inference_allowed_mirroring_axes = axes or None
+        self.print_to_log_file(f"TGC: rotation limited to +-{self.tgc_max_rotation_deg} deg; mirroring axes "
+                               f"{axes} with the report mirrored alongside (nnU-Net's MirrorTransform is off)")
+        # nnU-Net's MirrorTransform would flip images without their reports: train_step mirrors instead
+        return rotation, dummy_2d, initial_patch_size, None
+
+    # ------------------------------------------------------------------------------ final validation
+    def perform_actual_validation(self, save_probabilities: bool = False):
+        with self._text_aware_validation():
+            super().perform_actual_validation(save_probabilities)
+
+    @contextlib.contextmanager
+    def _text_aware_validation(self):
+        """nnU-Net's validation loop, with a TGCPredictor told each case's report.
+
+        The loop builds its own ``nnUNetPredictor`` and calls ``dataset_val.load_case(k)`` right
+        before predicting case k; both are swapped for the duration of the call (and only then).
+        """
+        trainer = self
+
+        def make_predictor(*args, **kwargs):
+            predictor = TGCPredictor(*args, **kwargs)
+            predictor.text_cache = trainer.text_cache
+            trainer._validation_predictor = predictor
+            return predictor
+
+        base_dataset_class = self.dataset_class
+
+        class ReportAnnouncingDataset(base_dataset_class):
+            def load_case(self, identifier):
+                trainer._validation_predictor.current_report = trainer.case_reports[identifier]
+                return super().load_case(identifier)
+
+        original_predictor = _base_module.nnUNetPredictor
+        _base_module.nnUNetPredictor = make_predictor
+        self.dataset_class = ReportAnnouncingDataset
+        try:
+            yield
+        finally:
+            _base_module.nnUNetPredictor = original_predictor
+            self.dataset_class = base_dataset_class
+
+
+# ---------------------------------------------------------------------------------- variants
+class nnUNetTrainerTGC_tiny(nnUNetTrainerTGC):
+    """Tiny random-weight CLIP (4 layers, width 64): CPU tests and the demo."""
+    tgc_backbone = "tiny"
+
+
+class nnUNetTrainerTGC_BiomedCLIP(nnUNetTrainerTGC):
+    tgc_backbone = "BiomedCLIP"
+
+
+class nnUNetTrainerTGC_noCNN(nnUNetTrainerTGC):
+    """Ablation: SSE without its CNN branch (every stage from the ViT taps)."""
+    tgc_use_cnn_branch = False
+
+
+class nnUNetTrainerTGC_noKnowledge(nnUNetTrainerTGC):
+    """Ablation: DATE without the knowledge base."""
+    tgc_use_knowledge = False
+
+
+class nnUNetTrainerTGC_noVLCM(nnUNetTrainerTGC):
+    """Ablation: no VLCM; the report only modulates the bottleneck (FiLM)."""
+    tgc_use_vlcm = False
+
+
+class nnUNetTrainerTGC_noTextMirroring(nnUNetTrainerTGC):
+    """No mirroring at all, in training or at test time."""
+    tgc_text_mirroring = False
+
+
+class nnUNetTrainerTGC_100epochs(nnUNetTrainerTGC):
+    def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.num_epochs = 100
+
+
+class nnUNetTrainerTGC_tiny_5epochs(nnUNetTrainerTGC_tiny):
+    def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.num_epochs = 5
