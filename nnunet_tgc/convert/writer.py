@@ -173,7 +173,8 @@ def _write_cases(cases: list, spec: DatasetSpec, temp: Path) -> tuple:
             image_out.unlink(missing_ok=True)
             label_out.unlink(missing_ok=True)
             if not spec.skip_bad:
-                raise ConversionError(f"case {case.case_id}: {err}") from err
+                raise ConversionError(f"case {case.case_id}: {err}\n(or pass --skip-bad to leave such "
+                                      f"cases out)") from err
             skipped.append(Problem(image_stem(case.source_name), case.image, str(err)))
     if written and len(set(channels.values())) > 1:
         _promote_grayscale(written, channels, temp, file_ending)
