@@ -131,3 +131,19 @@ def test_cli_missing_prediction(folders, capsys):
     err = capsys.readouterr().err
     assert "both_empty" in err and "no prediction" in err
     assert not (pred / "metrics_tgc.json").exists()
+
+
+def test_prediction_saved_as_0_255_is_refused(folders):
+    pred, gt = folders
+    save_image(pred / "overlap.png", PRED_OVERLAP * 255)
+    with pytest.raises(EvaluationError, match=r"overlap.png: prediction value\(s\) \[255\]"):
+        evaluate_folders(pred, gt)
+
+
+def test_registered_in_the_nnunet_tgc_command():
+    from nnunet_tgc.cli import build_parser
+    parser = build_parser()
+    args = parser.parse_args(["evaluate", "p", "g", "--labels", "1", "2"])
+    assert args.labels == [1, 2] and callable(args.func)
+    args = parser.parse_args(["convert", "qata", "src", "-d", "5", "--official-split", "--skip-bad"])
+    assert (args.dataset_id, args.official_split, args.skip_bad, args.name) == (5, True, True, "QaTaCOV19")

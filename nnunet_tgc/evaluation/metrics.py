@@ -88,17 +88,22 @@ def evaluate_folders(pred_dir, gt_dir, labels: Sequence[int] = (1,), file_ending
     cases = _matched_cases(pred_dir, gt_dir, file_ending)
     reader = _reader(file_ending, gt_dir / (cases[0] + file_ending))
     per_label = {label: [] for label in labels}
+    gt_values, pred_values = set(), {}
     for case in cases:
         gt = _read(reader, gt_dir / (case + file_ending))
         pred = _read(reader, pred_dir / (case + file_ending))
         if gt.shape != pred.shape:
             raise EvaluationError(f"case {case}: prediction shape {pred.shape} differs from ground "
                                   f"truth shape {gt.shape} ({pred_dir / (case + file_ending)})")
+        gt_values.update(np.unique(gt).tolist())
+        for value in np.unique(pred).tolist():
+            pred_values.setdefault(value, case)
         for label in labels:
             intersection, n_pred, n_gt = confusion(pred == label, gt == label)
             dice, iou = dice_iou_from_counts(intersection, n_pred, n_gt)
             per_label[label].append({"case": case, "label": label, "dice": dice, "iou": iou,
                                      "intersection": intersection, "n_pred": n_pred, "n_gt": n_gt})
+    _check_label_values(pred_values, gt_values | {0, *labels}, pred_dir, file_ending)
     result = _assemble(per_label, pred_dir, gt_dir, file_ending)
     if nnunet_summary is not None:
         result["nnunet_summary"] = _nnunet_summary(pred_dir, gt_dir, cases, file_ending, labels,
@@ -130,6 +135,17 @@ def _matched_cases(pred_dir: Path, gt_dir: Path, file_ending: str) -> list:
         raise EvaluationError(f"{len(missing)} ground-truth case(s) have no prediction in {pred_dir}: "
                               f"{shown} (expected e.g. {pred_dir / (missing[0] + file_ending)})")
     return cases
+
+
+def _check_label_values(pred_values: dict, known: set, pred_dir: Path, file_ending: str) -> None:
+    """A prediction saved as a 0/255 picture would silently score 0: refuse values the ground
+    truth never uses."""
+    unknown = sorted(v for v in pred_values if v not in known)
+    if unknown:
+        case = pred_values[unknown[0]]
+        raise EvaluationError(f"{pred_dir / (case + file_ending)}: prediction value(s) {unknown} occur in "
+                              f"no ground truth (values {sorted(known)}); predictions must be label "
+                              f"maps (0/1, ...), not 0/255 pictures")
 
 
 def _reader(file_ending: str, example: Path):

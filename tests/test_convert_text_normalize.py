@@ -1,0 +1,31 @@
+"""Conservative report normalisation: layout artefacts only, never the wording."""
+import pytest
+
+from nnunet_tgc.text.normalize import normalize_report, normalize_reports
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("Bilateral pulmonary infection, two infected areas,  middle lower left lung.",
+     "Bilateral pulmonary infection, two infected areas, middle lower left lung."),
+    ("all left lung and all right lung..", "all left lung and all right lung."),
+    ("  line one\nline\ttwo\u00a0three  ", "line one line two three"),
+    ("Unilateral pulmonary infection, one infected areas, middle left lung.",
+     "Unilateral pulmonary infection, one infected areas, middle left lung."),  # typo kept
+    ("uncertain... follow up", "uncertain... follow up"),  # an ellipsis is not a doubled period
+    ("lung.. Next sentence.", "lung. Next sentence."),
+    ("Cafe\u0301", "Caf\u00e9"),  # NFC: the same text compares (and caches) equal
+    ("", ""),
+])
+def test_normalize_report(raw, expected):
+    assert normalize_report(raw) == expected
+
+
+def test_normalize_is_idempotent_and_maps_dicts():
+    reports = {"a": "x  y..", "b": "z"}
+    once = normalize_reports(reports)
+    assert once == {"a": "x y.", "b": "z"} and normalize_reports(once) == once
+
+
+def test_non_text_is_refused():
+    with pytest.raises(TypeError, match="must be a string"):
+        normalize_report(float("nan"))
