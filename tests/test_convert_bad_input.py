@@ -222,3 +222,12 @@ def test_float_image_is_refused(tmp_path, nnunet_dirs, capsys):
     save_image(tmp_path / "masks" / "f.png", square_mask())
     assert _convert(tmp_path, table) == 1
     assert "f.tif" in capsys.readouterr().err
+
+
+def test_null_report_in_json_is_empty_not_text(tmp_path, nnunet_dirs, capsys):
+    make_pairs(tmp_path / "images", tmp_path / "masks", GOOD)
+    table = tmp_path / "r.json"
+    table.write_text('[{"Image": "a.png", "Description": null}, {"Image": "b.png", "Description": "x"},'
+                     ' {"Image": "c.png", "Description": "y"}]')
+    assert _convert(tmp_path, table) == 1
+    assert "r.json: row 2: empty report for 'a.png'" in capsys.readouterr().err

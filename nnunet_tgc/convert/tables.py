@@ -67,7 +67,7 @@ def _read_json(path: Path) -> pd.DataFrame:
     if isinstance(data, dict) and all(isinstance(v, str) for v in data.values()):
         return pd.DataFrame({"Image": list(data), "Description": list(data.values())})
     if isinstance(data, list) and all(isinstance(r, dict) for r in data):
-        return pd.DataFrame(data).astype(str)
+        return pd.DataFrame(data).fillna("").astype(str)  # null report -> empty -> reported
     raise ConversionError(f"{path}: JSON tables must be a list of row objects or an object "
                           f"{{image name: report}}")
 

@@ -40,19 +40,24 @@ class DatasetSpec:
     skip_bad: bool = False
     overwrite: bool = False
 
+    def __post_init__(self):
+        self.nnunet_raw = Path(self.nnunet_raw)
+        if self.nnunet_preprocessed is not None:
+            self.nnunet_preprocessed = Path(self.nnunet_preprocessed)
+
     @property
     def folder_name(self) -> str:
         return f"Dataset{self.dataset_id:03d}_{self.name}"
 
     @property
     def target(self) -> Path:
-        return Path(self.nnunet_raw) / self.folder_name
+        return self.nnunet_raw / self.folder_name
 
     @property
     def preprocessed_splits(self) -> Optional[Path]:
         if self.nnunet_preprocessed is None:
             return None
-        return Path(self.nnunet_preprocessed) / self.folder_name / "splits_final.json"
+        return self.nnunet_preprocessed / self.folder_name / "splits_final.json"
 
 
 def write_dataset(collected: Collected, spec: DatasetSpec, log=print) -> dict:
@@ -67,12 +72,13 @@ def write_dataset(collected: Collected, spec: DatasetSpec, log=print) -> dict:
     spec.nnunet_raw.mkdir(parents=True, exist_ok=True)
     temp = spec.nnunet_raw / f".{spec.folder_name}.partial-{os.getpid()}"
     shutil.rmtree(temp, ignore_errors=True)
+    file_ending = _file_ending(cases)
     try:
-        written, more_skipped, channels = _write_cases(cases, spec, temp)
+        written, more_skipped, channels = _write_cases(cases, spec, temp, file_ending)
         skipped.extend(more_skipped)
         if not any(c.split in ("train", "val") for c in written):
             raise ConversionError(f"every training case of {spec.folder_name} was skipped")
-        _write_metadata(written, skipped, spec, temp, channels)
+        _write_metadata(written, skipped, spec, temp, channels, file_ending)
         _move_into_place(temp, spec.target)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
@@ -112,7 +118,7 @@ def check_spec(spec: DatasetSpec) -> None:
 def check_target(spec: DatasetSpec) -> None:
     """Refuse to overwrite without --overwrite, and refuse ids nnU-Net would find twice."""
     prefix = f"Dataset{spec.dataset_id:03d}_"
-    roots = [Path(spec.nnunet_raw)] + ([Path(spec.nnunet_preprocessed)] if spec.nnunet_preprocessed else [])
+    roots = [spec.nnunet_raw] + ([spec.nnunet_preprocessed] if spec.nnunet_preprocessed else [])
     for root in roots:
         if not root.is_dir():
             continue
@@ -156,10 +162,9 @@ def _duplicate_id_problems(cases: list) -> list:
 
 # ---------------------------------------------------------------- writing
 
-def _write_cases(cases: list, spec: DatasetSpec, temp: Path) -> tuple:
+def _write_cases(cases: list, spec: DatasetSpec, temp: Path, file_ending: str) -> tuple:
     for sub in ("imagesTr", "labelsTr", "imagesTs", "labelsTs"):
         (temp / sub).mkdir(parents=True)
-    file_ending = _file_ending(cases)
     written, skipped, channels = [], [], {}
     for case in tqdm(cases, desc=f"converting {spec.folder_name}", unit="case"):
         image_out, label_out = _output_paths(temp, case, file_ending)
@@ -182,6 +187,7 @@ def _write_cases(cases: list, spec: DatasetSpec, temp: Path) -> tuple:
 
 
 def _file_ending(cases: list) -> str:
+    """One ending per dataset: NIfTI if most cases are volumes (the rest then fail), else PNG."""
     volumes = sum(is_volume(c.image) for c in cases)
     return ".nii.gz" if volumes > len(cases) / 2 else ".png"
 
@@ -200,8 +206,8 @@ def _promote_grayscale(written: list, channels: dict, temp: Path, file_ending: s
             channels[case.case_id] = 3
 
 
-def _write_metadata(written: list, skipped: list, spec: DatasetSpec, temp: Path, channels: int) -> None:
-    file_ending = _file_ending(written)
+def _write_metadata(written: list, skipped: list, spec: DatasetSpec, temp: Path, channels: int,
+                    file_ending: str) -> None:
     training = [c for c in written if c.split != "test"]
     test = [c for c in written if c.split == "test"]
     _save_json(temp / "dataset.json", _dataset_json(spec, channels, file_ending, len(training), len(test)))
