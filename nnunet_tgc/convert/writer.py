@@ -78,6 +78,8 @@ def write_dataset(collected: Collected, spec: DatasetSpec, log=print) -> dict:
         skipped.extend(more_skipped)
         if not any(c.split in ("train", "val") for c in written):
             raise ConversionError(f"every training case of {spec.folder_name} was skipped")
+        if spec.official_split and not any(c.split == "val" for c in written):
+            raise ConversionError("--official-split: every validation case was skipped")
         _write_metadata(written, skipped, spec, temp, channels, file_ending)
         _move_into_place(temp, spec.target)
     except BaseException:
