@@ -1,0 +1,381 @@
+#!/usr/bin/env python
+"""End-to-end benchmark on the real QaTa-COV19 subset: plain nnU-Net vs TGC-Net, same split, same schedule.
+
+Steps (each skipped when its output already exists in ``--work``, unless ``--redo``):
+
+1. convert the LViT-layout subset with the plugin's converter and the official split
+   (``nnunet-tgc convert qata SRC --official-split``: Train_Folder -> train, Val_Folder -> fold 0's validation);
+2. ``nnUNetv2_plan_and_preprocess -c 2d``;
+3. train fold 0 with every selected trainer (short variants from
+   ``scripts/benchmark_trainers/nnunet_tgc_bench_trainers.py``; identical epochs, iterations and batch size);
+4. evaluate each fold-0 validation folder with ``nnunet-tgc evaluate`` (per-image Dice/mIoU as LViT
+   reports them, and pooled) against the ground truth of exactly the validation cases;
+5. write ``benchmark_qata.json`` and ``benchmark_qata.md`` in ``--work`` (or ``--json``/``--md``).
+
+Example::
+
+    nice -n 10 python scripts/benchmark_qata.py --work /tmp/tgc_bench_qata --epochs 2 --iterations 100
+
+Seconds per iteration come from the ``bench:`` lines the trainers write to nnU-Net's training log
+(training iterations only, data loading included; the per-epoch pseudo-Dice validation excluded).
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH_TRAINER_DIR = Path(__file__).resolve().parent / "benchmark_trainers"
+DEFAULT_QATA = Path("/work/shared/data/QaTa-COV19-subset")
+
+# key -> (trainer class, description, extra environment)
+TRAINERS = {
+    "nnunet": ("nnUNetTrainerBench", "plain nnU-Net (nnUNetTrainer), mirroring in training and 4-pass TTA", {}),
+    "nnunet_nomirror": ("nnUNetTrainerBench_NoMirroring", "plain nnU-Net without mirroring (nnUNetTrainerNoMirroring)",
+                        {}),
+    "tgc_tiny": ("nnUNetTrainerTGC_tiny_Bench",
+                 "TGC-Net on the tiny random-weight CLIP (4 layers, width 64), text-consistent mirroring", {}),
+    "tgc_vitb_random": ("nnUNetTrainerTGC_Bench",
+                        "TGC-Net on CLIP ViT-B/16 with RANDOM weights (timing only; not the paper's setting)",
+                        {"nnUNet_TGC_clip_weights": "random"}),
+}
+DEFAULT_TRAINERS = ["nnunet", "nnunet_nomirror", "tgc_tiny"]
+
+
+def log(msg: str) -> None:
+    print(f"[{datetime.datetime.now():%H:%M:%S}] {msg}", flush=True)
+
+
+def bin_path(name: str) -> str:
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        sys.exit(f"error: {name} not found next to {sys.executable} or on PATH (is nnU-Net installed?)")
+    return found
+
+
+def run_logged(cmd, env, logfile: Path, echo=None) -> float:
+    """Run ``cmd``, writing all output to ``logfile``; echo lines matching ``echo``. Returns wall seconds."""
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+    log(f"$ {' '.join(str(c) for c in cmd)}   (log: {logfile})")
+    t0 = time.perf_counter()
+    with open(logfile, "w") as fh:
+        proc = subprocess.Popen([str(c) for c in cmd], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, bufsize=1)
+        for line in proc.stdout:
+            fh.write(line)
+            fh.flush()
+            if echo is not None and re.search(echo, line):
+                print("    " + line.rstrip(), flush=True)
+        rc = proc.wait()
+    elapsed = time.perf_counter() - t0
+    if rc != 0:
+        tail = "".join(logfile.read_text().splitlines(keepends=True)[-30:])
+        sys.exit(f"error: command failed with exit code {rc} after {elapsed:.0f} s: {' '.join(map(str, cmd))}\n"
+                 f"last lines of {logfile}:\n{tail}")
+    return elapsed
+
+
+def base_env(work: Path) -> dict:
+    env = dict(os.environ)
+    env.update({
+        "nnUNet_raw": str(work / "nnUNet_raw"),
+        "nnUNet_preprocessed": str(work / "nnUNet_preprocessed"),
+        "nnUNet_results": str(work / "nnUNet_results"),
+        "nnUNet_compile": "f",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONUNBUFFERED": "1",
+    })
+    # nnU-Net's final validation exports with nnUNet_def_n_proc workers (default 8): too many for 2 cores
+    env.setdefault("nnUNet_def_n_proc", "2")
+    # nnunetv2_plan_and_preprocess breaks with nnUNet_n_proc_DA=0: only the training runs get it
+    env.pop("nnUNet_n_proc_DA", None)
+    from nnunet_tgc.nnunet.env import ext_trainer_dir
+    parts = [p for p in env.get("nnUNet_extTrainer", "").split(os.pathsep) if p]
+    for folder in (str(ext_trainer_dir()), str(BENCH_TRAINER_DIR)):
+        if folder not in parts:
+            parts.append(folder)
+    env["nnUNet_extTrainer"] = os.pathsep.join(parts)
+    return env
+
+
+def dataset_name(dataset_id: int, name: str) -> str:
+    return f"Dataset{dataset_id:03d}_{name}"
+
+
+def convert(args, env, work: Path, ds: str) -> dict:
+    raw = work / "nnUNet_raw" / ds
+    splits = work / "nnUNet_preprocessed" / ds / "splits_final.json"
+    if raw.is_dir() and (raw / "dataset.json").is_file() and splits.is_file() and not args.redo:
+        log(f"convert: {raw} exists, kept (use --redo to convert again)")
+        return {"seconds": None, "skipped": True}
+    cmd = [sys.executable, "-m", "nnunet_tgc.cli", "convert", "qata", args.qata, "-d", args.dataset_id,
+           "-n", args.dataset_name, "--nnunet-raw", work / "nnUNet_raw",
+           "--nnunet-preprocessed", work / "nnUNet_preprocessed", "--official-split"]
+    if args.redo and raw.is_dir():
+        cmd.append("--overwrite")
+    seconds = run_logged(cmd, env, work / "logs" / "convert.log", echo=r"^(?!.*%\|).+")  # not the progress bar
+    return {"seconds": round(seconds, 1), "skipped": False, "command": " ".join(map(str, cmd))}
+
+
+def plan_and_preprocess(args, env, work: Path, ds: str) -> dict:
+    pre = work / "nnUNet_preprocessed" / ds
+    if (pre / "nnUNetPlans.json").is_file() and (pre / "nnUNetPlans_2d").is_dir() and not args.redo:
+        log(f"plan+preprocess: {pre / 'nnUNetPlans.json'} exists, kept")
+        return {"seconds": None, "skipped": True}
+    cmd = [bin_path("nnUNetv2_plan_and_preprocess"), "-d", args.dataset_id, "-c", "2d", "-np", args.num_processes,
+           "--verify_dataset_integrity"]
+    seconds = run_logged(cmd, env, work / "logs" / "plan_and_preprocess.log", echo=r"(?i)error|dataset is most likely OK|^Configuration")
+    return {"seconds": round(seconds, 1), "skipped": False, "command": " ".join(map(str, cmd))}
+
+
+def fold0_split(work: Path, ds: str, qata: Path) -> dict:
+    splits = json.loads((work / "nnUNet_preprocessed" / ds / "splits_final.json").read_text())
+    fold0 = splits[0]
+    n_train_src = len(list((qata / "Train_Folder" / "img").glob("*.png")))
+    n_val_src = len(list((qata / "Val_Folder" / "img").glob("*.png")))
+    if (len(fold0["train"]), len(fold0["val"])) != (n_train_src, n_val_src):
+        sys.exit(f"error: fold 0 of splits_final.json has {len(fold0['train'])} train / {len(fold0['val'])} val "
+                 f"cases, but the source has {n_train_src} / {n_val_src}: not the official split")
+    return fold0
+
+
+def val_ground_truth(work: Path, ds: str, val_cases) -> Path:
+    """A folder holding exactly the validation cases' ground truth (links into gt_segmentations)."""
+    src = work / "nnUNet_preprocessed" / ds / "gt_segmentations"
+    plans = json.loads((work / "nnUNet_raw" / ds / "dataset.json").read_text())
+    ending = plans["file_ending"]
+    out = work / "gt_val_fold0"
+    if out.is_dir():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for case in val_cases:
+        f = src / f"{case}{ending}"
+        if not f.is_file():
+            sys.exit(f"error: ground truth {f} missing")
+        (out / f.name).symlink_to(f)
+    return out
+
+
+def trainer_output(work: Path, ds: str, trainer: str) -> Path:
+    return work / "nnUNet_results" / ds / f"{trainer}__nnUNetPlans__2d" / "fold_0"
+
+
+def parse_training_log(fold_dir: Path) -> dict:
+    logs = sorted(fold_dir.glob("training_log_*.txt"))
+    if not logs:
+        return {}
+    text = logs[-1].read_text()
+    per_it = [float(m.group(2)) for m in re.finditer(r"bench: epoch (\d+) train_iterations \d+ seconds [\d.]+ "
+                                                      r"per_iteration ([\d.]+)", text)]
+    epoch_times = [float(x) for x in re.findall(r"Epoch time: ([\d.]+) s", text)]
+    pseudo = re.findall(r"Pseudo dice \[([^\]]*)\]", text)
+    train_loss = re.findall(r"train_loss (-?[\d.]+)", text)
+    val_loss = re.findall(r"val_loss (-?[\d.]+)", text)
+    mean_val = re.findall(r"Mean Validation Dice:\s*(-?[\d.]+)", text)
+    out = {
+        "training_log": str(logs[-1]),
+        "seconds_per_iteration_by_epoch": per_it,
+        "seconds_per_iteration_mean": round(statistics.mean(per_it), 3) if per_it else None,
+        "seconds_per_iteration_after_first_epoch": round(statistics.mean(per_it[1:]), 3) if len(per_it) > 1 else None,
+        "epoch_seconds": epoch_times,
+        "final_train_loss": float(train_loss[-1]) if train_loss else None,
+        "final_val_loss": float(val_loss[-1]) if val_loss else None,
+        "final_pseudo_dice": pseudo[-1] if pseudo else None,
+        "nnunet_mean_validation_dice": float(mean_val[-1]) if mean_val else None,
+    }
+    sched = re.search(r"bench: schedule (\{.*?\}) \(batch size in use: (\d+)\)", text)
+    if sched:
+        out["schedule_logged"] = sched.group(1)
+        out["batch_size_in_use"] = int(sched.group(2))
+    params = re.search(r"TGC-Net trainable parameters: (\{.*?\}); per module: (\{.*?\})\s*$", text, re.M)
+    if params:
+        out["tgc_parameters_logged"] = params.group(1)
+    return out
+
+
+def train(args, env, work: Path, ds: str, key: str) -> dict:
+    trainer, description, extra = TRAINERS[key]
+    fold_dir = trainer_output(work, ds, trainer)
+    done = (fold_dir / "checkpoint_final.pth").is_file() and (fold_dir / "validation" / "summary.json").is_file()
+    result = {"key": key, "trainer": trainer, "description": description}
+    if done and not args.redo:
+        log(f"train {key}: {fold_dir} has checkpoint_final.pth and validation/summary.json, kept")
+        result["train_wall_seconds"] = None
+    else:
+        if fold_dir.is_dir():
+            shutil.rmtree(fold_dir)  # a half-finished or outdated run: start over, same schedule for everyone
+        tenv = dict(env)
+        tenv.update(extra)
+        tenv["nnUNet_n_proc_DA"] = str(args.n_proc_da)
+        tenv.update({"TGC_BENCH_EPOCHS": str(args.epochs), "TGC_BENCH_ITERS": str(args.iterations),
+                     "TGC_BENCH_VAL_ITERS": str(args.val_iterations), "TGC_BENCH_BATCH": str(args.batch_size)})
+        cmd = [bin_path("nnUNetv2_train"), args.dataset_id, "2d", "0", "-tr", trainer, "-device", "cpu"]
+        result["command"] = " ".join(f"{k}={tenv[k]}" for k in ("TGC_BENCH_EPOCHS", "TGC_BENCH_ITERS",
+                                                              "TGC_BENCH_VAL_ITERS", "TGC_BENCH_BATCH",
+                                                              "nnUNet_n_proc_DA")) + " " + " ".join(map(str, cmd))
+        if extra:
+            result["command"] = " ".join(f"{k}={v}" for k, v in extra.items()) + " " + result["command"]
+        result["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
+        seconds = run_logged(cmd, tenv, work / "logs" / f"train_{key}.log",
+                             echo=r"Epoch \d+|bench:|Pseudo dice|Mean Validation Dice|TGC-Net|Reports:|Encoded")
+        result["train_wall_seconds"] = round(seconds, 1)
+        # the CPUs are shared: a 15-minute load average well above the core count means slowed iterations
+        result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    result.update(parse_training_log(fold_dir))
+    result["validation_folder"] = str(fold_dir / "validation")
+    return result
+
+
+def evaluate(env, work: Path, key: str, result: dict, gt_dir: Path) -> None:
+    pred = Path(result["validation_folder"])
+    out = work / "eval" / key / "metrics_tgc.json"  # nnU-Net's summary.json goes beside it
+    cmd = [sys.executable, "-m", "nnunet_tgc.cli", "evaluate", pred, gt_dir, "-o", out, "-np", "1"]
+    run_logged(cmd, env, work / "logs" / f"evaluate_{key}.log", echo=r".")
+    metrics = json.loads(out.read_text())
+    s = metrics["per_label"]["1"] if "1" in metrics["per_label"] else next(iter(metrics["per_label"].values()))
+    result["evaluation"] = {
+        "metrics_file": str(out),
+        "n_cases": s["n_cases"], "n_empty_gt": s["n_empty_gt"],
+        "mean_dice": s["mean_dice"], "mean_iou": s["mean_iou"],
+        "pooled_dice": s["pooled_dice"], "pooled_iou": s["pooled_iou"],
+        "nnunet_summary_foreground_mean_dice": (metrics.get("nnunet_summary") or {}).get("foreground_mean", {}).get("Dice"),
+    }
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+    return {"cpu_model": cpu, "logical_cpus": os.cpu_count(), "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+            "cuda_available": torch.cuda.is_available(), "platform": platform.platform()}
+
+
+def fmt(x, pct=True, digits=2):
+    if x is None:
+        return "n/a"
+    return f"{100 * x:.{digits}f}" if pct else f"{x:.{digits}f}"
+
+
+def markdown(report: dict) -> str:
+    s = report["schedule"]
+    lines = [
+        f"QaTa-COV19 subset ({report['n_train']} train / {report['n_val']} val = official Train_Folder / Val_Folder), "
+        f"2d plans, fold 0; {s['epochs']} epochs x {s['iterations']} iterations, batch {s['batch_size']}, "
+        f"{s['val_iterations']} pseudo-Dice validation iterations per epoch; CPU ({report['machine']['cpu_model']}, "
+        f"{report['machine']['logical_cpus']} logical CPUs), {report['date']}.",
+        "",
+        "| trainer | val Dice (per image) | val mIoU (per image) | pooled Dice | pooled IoU | nnU-Net summary Dice "
+        "| s/iteration (mean) | s/iteration (after epoch 0) | train+val wall (min) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["results"]:
+        e = r.get("evaluation", {})
+        wall = r.get("train_wall_seconds")
+        lines.append(
+            f"| `{r['trainer']}` | {fmt(e.get('mean_dice'))} | {fmt(e.get('mean_iou'))} | {fmt(e.get('pooled_dice'))} "
+            f"| {fmt(e.get('pooled_iou'))} | {fmt(e.get('nnunet_summary_foreground_mean_dice'))} "
+            f"| {fmt(r.get('seconds_per_iteration_mean'), pct=False)} "
+            f"| {fmt(r.get('seconds_per_iteration_after_first_epoch'), pct=False)} "
+            f"| {fmt(wall / 60 if wall else None, pct=False, digits=1)} |")
+    lines += ["", "Dice/mIoU in %: per image and averaged over images (LViT protocol; empty ground truth: "
+                  "both empty -> 1, else 0); pooled: over all pixels; nnU-Net summary: foreground mean of "
+                  "nnU-Net's own summary.json (its empty-case rule differs)."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(__doc__.splitlines()[1:]))
+    p.add_argument("--qata", type=Path, default=DEFAULT_QATA, help=f"LViT-layout QaTa subset (default {DEFAULT_QATA})")
+    p.add_argument("--work", type=Path, default=Path("/tmp/tgc_bench_qata"),
+                   help="work folder for nnUNet_raw/preprocessed/results, logs and the report (outside the repo)")
+    p.add_argument("--trainers", nargs="+", default=DEFAULT_TRAINERS, choices=sorted(TRAINERS),
+                   help=f"which trainers to run (default {' '.join(DEFAULT_TRAINERS)})")
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--iterations", type=int, default=100, help="training iterations per epoch")
+    p.add_argument("--val-iterations", type=int, default=50,
+                   help="pseudo-Dice validation iterations per epoch (nnU-Net's default 50)")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--dataset-id", type=int, default=501)
+    p.add_argument("--dataset-name", default="QaTaCOV19")
+    p.add_argument("--num-processes", type=int, default=2, help="preprocessing processes")
+    p.add_argument("--n-proc-da", type=int, default=2, help="nnUNet_n_proc_DA for training (0: in the main process)")
+    p.add_argument("--redo", action="store_true", help="redo every step even where its output exists")
+    p.add_argument("--json", type=Path, help="report JSON (default WORK/benchmark_qata.json)")
+    p.add_argument("--md", type=Path, help="report markdown table (default WORK/benchmark_qata.md)")
+    args = p.parse_args(argv)
+
+    args.qata = args.qata.resolve()
+    if not (args.qata / "Train_Folder" / "img").is_dir() or not (args.qata / "Val_Folder" / "img").is_dir():
+        sys.exit(f"error: QaTa subset not found at {args.qata} (expected Train_Folder/img and Val_Folder/img, the "
+                 f"LViT layout); pass --qata PATH")
+    work = args.work.resolve()
+    if work == REPO or REPO in work.parents:
+        sys.exit(f"error: --work {work} is inside the repository; use a folder outside it (e.g. /tmp/tgc_bench_qata)")
+    work.mkdir(parents=True, exist_ok=True)
+    env = base_env(work)
+    ds = dataset_name(args.dataset_id, args.dataset_name)
+    started = datetime.datetime.now()
+    log(f"QaTa benchmark in {work}: trainers {args.trainers}; {args.epochs} x {args.iterations} iterations, "
+        f"batch {args.batch_size}")
+
+    report = {
+        "date": started.strftime("%Y-%m-%d"), "started": started.isoformat(timespec="seconds"),
+        "qata": str(args.qata), "work": str(work), "dataset": ds, "machine": machine(),
+        "schedule": {"epochs": args.epochs, "iterations": args.iterations, "val_iterations": args.val_iterations,
+                     "batch_size": args.batch_size, "nnUNet_n_proc_DA": args.n_proc_da},
+        "command": " ".join([sys.executable] + sys.argv),
+    }
+    report["convert"] = convert(args, env, work, ds)
+    report["plan_and_preprocess"] = plan_and_preprocess(args, env, work, ds)
+    plans = json.loads((work / "nnUNet_preprocessed" / ds / "nnUNetPlans.json").read_text())
+    c2d = plans["configurations"]["2d"]
+    report["plans_2d"] = {"patch_size": c2d["patch_size"], "planned_batch_size": c2d["batch_size"],
+                          "network_class": c2d["architecture"]["network_class_name"],
+                          "arch_kwargs": {k: v for k, v in c2d["architecture"]["arch_kwargs"].items()
+                                          if k in ("n_stages", "features_per_stage", "strides", "kernel_sizes",
+                                                   "n_conv_per_stage", "n_conv_per_stage_decoder")}}
+    fold0 = fold0_split(work, ds, args.qata)
+    report["n_train"], report["n_val"] = len(fold0["train"]), len(fold0["val"])
+    gt_dir = val_ground_truth(work, ds, fold0["val"])
+    log(f"fold 0: {report['n_train']} train / {report['n_val']} val cases (official split); val ground truth in {gt_dir}")
+
+    json_out = args.json or work / "benchmark_qata.json"
+    md_out = args.md or work / "benchmark_qata.md"
+    report["results"] = []
+    for key in args.trainers:
+        result = train(args, env, work, ds, key)
+        evaluate(env, work, key, result, gt_dir)
+        e = result["evaluation"]
+        log(f"{key}: val Dice {100 * e['mean_dice']:.2f} mIoU {100 * e['mean_iou']:.2f} (per image), pooled Dice "
+            f"{100 * e['pooled_dice']:.2f}; {result.get('seconds_per_iteration_mean')} s/iteration")
+        report["results"].append(result)
+        report["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
+        json_out.write_text(json.dumps(report, indent=2) + "\n")  # after every trainer: partial results survive
+        md_out.write_text(markdown(report))
+    print()
+    print(markdown(report))
+    log(f"report: {json_out} and {md_out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

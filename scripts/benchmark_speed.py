@@ -1,0 +1,226 @@
+#!/usr/bin/env python
+"""CPU speed: seconds per training step and per inferred 224x224 image, nnU-Net's U-Net vs TGC-Net.
+
+Training step = forward + nnU-Net's loss (Dice + CE, deep supervision weights as nnU-Net sets them) +
+backward + SGD step (lr 1e-2, momentum 0.99, Nesterov: nnU-Net's optimizer), on random data, after
+warm-up steps; the median over ``--repeats`` steps is reported. Inference = one forward at batch 1
+under ``torch.no_grad`` without deep supervision, alone and with nnU-Net's 2D test-time mirroring
+(4 passes: none, axis 0, axis 1, both). TGC-Net's text is encoded once outside the timed region, as
+training and prediction do (one encoding per distinct report, cached); its cost is reported apart.
+
+CLIP backbones have random weights (``nnUNet_TGC_clip_weights=random`` for ViT-B-16): the arithmetic
+is the same as with pretrained weights. No data loading or augmentation is timed (see
+``benchmark_qata.py`` for end-to-end seconds per iteration). Example::
+
+    nice -n 10 python scripts/benchmark_speed.py --json /tmp/speed.json
+"""
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+warnings.filterwarnings("ignore", message=".*RANDOM weights.*")
+warnings.filterwarnings("ignore", message=".*torch.jit.interface.*")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from count_parameters import (EXAMPLE_REPORT, IN_CHANNELS, NUM_CLASSES, PATCH, QATA_2D_ARCH,  # noqa: E402
+                              build_nnunet, build_tgc)
+
+NETWORKS = {"nnunet": "nnU-Net PlainConvUNet", "tgc_tiny": "TGC-Net tiny", "tgc_vitb16": "TGC-Net ViT-B-16 (random)"}
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu_model": cpu, "logical_cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(), "device": "cpu",
+            "cuda_available": torch.cuda.is_available(), "load_average_at_start": list(os.getloadavg())}
+
+
+def nnunet_loss(n_outputs: int):
+    """nnU-Net's training loss: DC_and_CE_loss wrapped for deep supervision with its weights."""
+    import numpy as np
+    from nnunetv2.training.loss.compound_losses import DC_and_CE_loss
+    from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
+    from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
+    loss = DC_and_CE_loss({"batch_dice": True, "smooth": 1e-5, "do_bg": False, "ddp": False}, {}, weight_ce=1,
+                          weight_dice=1, ignore_label=None, dice_class=MemoryEfficientSoftDiceLoss)
+    weights = np.array([1 / (2 ** i) for i in range(n_outputs)])
+    weights[-1] = 0
+    weights = weights / weights.sum()
+    return DeepSupervisionWrapper(loss, weights)
+
+
+def set_deep_supervision(net, on: bool):
+    net.decoder.deep_supervision = on
+
+
+def build(key: str):
+    """-> (network, forward(x) callable, text-encoding seconds or None)."""
+    if key == "nnunet":
+        net = build_nnunet(QATA_2D_ARCH)
+        return net, (lambda x: net(x)), None
+    from nnunet_tgc.model.factory import create_towers
+    from nnunet_tgc.nnunet.predictor import make_text_cache
+    backbone = "tiny" if key == "tgc_tiny" else "ViT-B-16"
+    if backbone != "tiny":
+        os.environ["nnUNet_TGC_clip_weights"] = "random"
+    towers = create_towers(backbone)
+    torch.manual_seed(0)
+    net = build_tgc(QATA_2D_ARCH, towers, {})
+    cache = make_text_cache(net)
+    t0 = time.perf_counter()
+    cache.encode(EXAMPLE_REPORT)
+    text_seconds = time.perf_counter() - t0
+    texts = {}
+
+    def forward(x):
+        b = x.shape[0]
+        if b not in texts:
+            texts[b] = cache.batch([EXAMPLE_REPORT] * b)
+        return net(x, texts[b])
+    return net, forward, text_seconds
+
+
+def time_calls(fn, warmup: int, repeats: int) -> dict:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return {"median_s": round(statistics.median(times), 4), "min_s": round(min(times), 4),
+            "max_s": round(max(times), 4), "repeats": repeats, "warmup": warmup}
+
+
+def train_step_timer(net, forward, batch: int):
+    net.train()
+    set_deep_supervision(net, True)
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=1e-2, momentum=0.99, nesterov=True, weight_decay=3e-5)
+    x = torch.randn(batch, IN_CHANNELS, *PATCH)
+    target = (torch.rand(batch, 1, *PATCH) > 0.7).float()
+    with torch.no_grad():
+        n_out = len(forward(x[:1]))
+    loss_fn = nnunet_loss(n_out)
+    sizes = [PATCH]
+    with torch.no_grad():
+        sizes = [o.shape[2:] for o in forward(x[:1])]
+    targets = [F.interpolate(target, size=s, mode="nearest") for s in sizes]
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        out = forward(x)
+        loss = loss_fn(out, targets)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 12)
+        opt.step()
+    return step
+
+
+def inference_timer(net, forward, mirror: bool):
+    net.eval()
+    set_deep_supervision(net, False)
+    x = torch.randn(1, IN_CHANNELS, *PATCH)
+    flips = [(), (2,), (3,), (2, 3)] if mirror else [()]
+
+    def infer():
+        with torch.no_grad():
+            pred = None
+            for axes in flips:
+                xi = torch.flip(x, axes) if axes else x
+                o = forward(xi)
+                o = torch.flip(o, axes) if axes else o
+                pred = o if pred is None else pred + o
+            return pred / len(flips)
+    return infer
+
+
+def run(args) -> dict:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result = {"machine": machine(), "patch_size": list(PATCH), "architecture": "nnU-Net 2.8.1 2d plans for QaTa "
+              "(PlainConvUNet 32..512, 6 stages); TGC-Net at width_factor 0.5 on the same stages",
+              "settings": {"warmup": args.warmup, "repeats": args.repeats, "batches": args.batches,
+                           "inference_repeats": args.inference_repeats}, "networks": {}}
+    for key in args.networks:
+        print(f"[{time.strftime('%H:%M:%S')}] {NETWORKS[key]}: building", flush=True)
+        net, forward, text_s = build(key)
+        entry = {"name": NETWORKS[key], "train_step": {}, "inference": {}}
+        if text_s is not None:
+            entry["text_encoding_one_report_s"] = round(text_s, 4)
+        for b in args.batches:
+            r = time_calls(train_step_timer(net, forward, b), args.warmup, args.repeats)
+            entry["train_step"][f"batch_{b}"] = r
+            print(f"    train step batch {b}: median {r['median_s']:.3f} s (min {r['min_s']:.3f}, max {r['max_s']:.3f})",
+                  flush=True)
+        for mirror in (False, True):
+            r = time_calls(inference_timer(net, forward, mirror), args.warmup, args.inference_repeats)
+            name = "mirror_4_passes" if mirror else "no_mirroring"
+            entry["inference"][name] = r
+            print(f"    inference per 224x224 image, {name}: median {r['median_s']:.3f} s", flush=True)
+        result["networks"][key] = entry
+        del net, forward
+    result["machine"]["load_average_at_end"] = list(os.getloadavg())
+    return result
+
+
+def table(result) -> str:
+    m = result["machine"]
+    batches = result["settings"]["batches"]
+    lines = [f"device: CPU {m['cpu_model']} ({m['logical_cpus']} logical CPUs), torch {m['torch']} with "
+             f"{m['torch_threads']} threads; load average at start {m['load_average_at_start'][0]:.2f}, at end "
+             f"{m['load_average_at_end'][0]:.2f}", ""]
+    head = f"{'network':<28}" + "".join(f"{'train b' + str(b) + ' (s)':>16}" for b in batches) + \
+        f"{'infer (s)':>11}{'infer x4 mirror (s)':>21}"
+    lines += [head, "-" * len(head)]
+    for entry in result["networks"].values():
+        row = f"{entry['name']:<28}" + "".join(f"{entry['train_step'][f'batch_{b}']['median_s']:>16.3f}" for b in batches)
+        row += f"{entry['inference']['no_mirroring']['median_s']:>11.3f}{entry['inference']['mirror_4_passes']['median_s']:>21.3f}"
+        lines.append(row)
+    lines += ["", "train: forward + nnU-Net loss + backward + SGD step, median; infer: one 224x224 image, batch 1, "
+                  "no deep supervision, median. TGC-Net's report encoding (once per distinct report, cached): " +
+              ", ".join(f"{e['name']} {e['text_encoding_one_report_s']:.3f} s" for e in result["networks"].values()
+                        if "text_encoding_one_report_s" in e)]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(__doc__.splitlines()[1:]))
+    p.add_argument("--networks", nargs="+", default=list(NETWORKS), choices=list(NETWORKS))
+    p.add_argument("--batches", nargs="+", type=int, default=[2, 8])
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls before timing")
+    p.add_argument("--repeats", type=int, default=5, help="timed training steps (median reported)")
+    p.add_argument("--inference-repeats", type=int, default=10, help="timed inferences (median reported)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's own choice)")
+    p.add_argument("--json", type=Path, help="write the numbers to this JSON file")
+    args = p.parse_args(argv)
+    result = run(args)
+    print()
+    print(table(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        print(f"\nJSON written to {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

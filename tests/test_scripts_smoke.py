@@ -1,0 +1,73 @@
+"""Smoke tests of the measurement scripts (fast parts only: the tiny backbone, no FLOPs, no training)."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"_script_{name}", SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    return module
+
+
+def test_count_parameters_tiny(tmp_path, capsys):
+    count_parameters = _load("count_parameters")
+    out = tmp_path / "params.json"
+    assert count_parameters.main(["--backbones", "tiny", "--no-flops", "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    result = json.loads(out.read_text())
+    names = [r["name"] for r in result["rows"]]
+    assert names == ["nnU-Net PlainConvUNet", "TGC-Net tiny", "TGC-Net tiny noCNN", "TGC-Net tiny noKnowledge",
+                     "TGC-Net tiny noVLCM"]
+    for name in names:
+        assert name in table
+    nnunet, tgc = result["rows"][0], result["rows"][1]
+    # nnU-Net's QaTa 2d U-Net: every parameter trains; TGC-Net: the CLIP towers are frozen
+    assert nnunet["trainable"] == nnunet["total"] > 10_000_000 and nnunet["frozen"] == 0
+    assert tgc["frozen"] > 0 and tgc["trainable"] + tgc["frozen"] == tgc["total"]
+    assert tgc["ratio_trainable_vs_nnunet"] == pytest.approx(tgc["trainable"] / nnunet["trainable"], abs=1e-4)
+    assert sum(tgc["modules"].values()) == tgc["trainable"]
+    assert sum(nnunet["modules"].values()) == nnunet["trainable"]
+    # the frozen CLIP is not in TGC-Net's checkpoint: it is smaller than its total parameter count implies
+    assert tgc["state_dict_mb"] < tgc["total"] * 4 / 2 ** 20
+    assert 0 < tgc["state_dict_mb"] < tgc["checkpoint_with_sgd_state_mb"]
+    assert "ok" in table or "MISS" in table
+
+
+def test_benchmark_qata_missing_data_exits_clearly(tmp_path):
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.run([sys.executable, str(SCRIPTS / "benchmark_qata.py"), "--qata", str(tmp_path / "nope"),
+                           "--work", str(tmp_path / "work")], capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode != 0
+    assert "QaTa subset not found" in proc.stderr and "--qata" in proc.stderr
+
+
+def test_bench_trainer_schedule(monkeypatch):
+    """The short trainers read epochs/iterations/batch from the environment (checked without training)."""
+    sys.path.insert(0, str(SCRIPTS / "benchmark_trainers"))
+    try:
+        import nnunet_tgc_bench_trainers as bench
+    finally:
+        sys.path.remove(str(SCRIPTS / "benchmark_trainers"))
+    monkeypatch.setenv("TGC_BENCH_EPOCHS", "2")
+    monkeypatch.setenv("TGC_BENCH_BATCH", "4")
+    monkeypatch.delenv("TGC_BENCH_ITERS", raising=False)
+    assert bench.bench_schedule() == {"num_epochs": 2, "num_iterations_per_epoch": 100,
+                                      "num_val_iterations_per_epoch": 50, "batch_size": 4}
+    monkeypatch.setenv("TGC_BENCH_ITERS", "0")
+    with pytest.raises(ValueError):
+        bench.bench_schedule()
+    for cls in (bench.nnUNetTrainerBench, bench.nnUNetTrainerBench_NoMirroring, bench.nnUNetTrainerTGC_tiny_Bench):
+        assert "_set_batch_size_and_oversample" in vars(bench._BenchSchedule) and bench._BenchSchedule in cls.__mro__
