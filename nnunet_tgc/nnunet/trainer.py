@@ -29,7 +29,8 @@ from .text_mirroring import consistent_mirror_axes, mirror_batch, text_axes
 
 __all__ = ["nnUNetTrainerTGC", "nnUNetTrainerTGC_tiny", "nnUNetTrainerTGC_BiomedCLIP",
            "nnUNetTrainerTGC_noCNN", "nnUNetTrainerTGC_noKnowledge", "nnUNetTrainerTGC_noVLCM",
-           "nnUNetTrainerTGC_noTextMirroring", "nnUNetTrainerTGC_100epochs", "nnUNetTrainerTGC_tiny_5epochs"]
+           "nnUNetTrainerTGC_noTextMirroring", "nnUNetTrainerTGC_100epochs", "nnUNetTrainerTGC_tiny_5epochs",
+           "nnUNetTrainerTGC_tiny_demo"]
 
 
 class _TextBound:
@@ -226,3 +227,13 @@ class nnUNetTrainerTGC_tiny_5epochs(nnUNetTrainerTGC_tiny):
     def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
         self.num_epochs = 5
+
+
+class nnUNetTrainerTGC_tiny_demo(nnUNetTrainerTGC_tiny):
+    """The README demo: 15 short epochs of the tiny backbone, a few minutes on a laptop CPU."""
+
+    def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.num_epochs = 15
+        self.num_iterations_per_epoch = 25
+        self.num_val_iterations_per_epoch = 5
