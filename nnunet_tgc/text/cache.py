@@ -30,8 +30,11 @@ class TextFeatureCache:
         cached = self._reports.get(text)
         if cached is None:
             self.encode_calls += 1
-            enc = self.towers.encode_texts([text])[0]
-            enc.knowledge, enc.knowledge_mask = self._knowledge_for(text)
+            # ordinary tensors even when first asked for inside inference_mode (test-time prediction):
+            # the cache is shared with training, where inference tensors cannot enter autograd
+            with torch.inference_mode(False):
+                enc = self.towers.encode_texts([text])[0]
+                enc.knowledge, enc.knowledge_mask = self._knowledge_for(text)
             cached = self._reports[text] = enc.to("cpu", torch.float32)
         return cached
 

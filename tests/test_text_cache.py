@@ -1,0 +1,54 @@
+"""TextFeatureCache: each distinct report is encoded once, with the knowledge it mentions."""
+import pytest
+import torch
+
+from nnunet_tgc.model import create_towers
+from nnunet_tgc.text.cache import TextFeatureCache
+from nnunet_tgc.text.knowledge import KnowledgeBase
+
+A = "Unilateral pulmonary infection, one infected area, lower left lung."
+B = "Bilateral pulmonary infection, two infected areas, all left lung and all right lung."
+
+
+@pytest.fixture(scope="module")
+def towers():
+    return create_towers("tiny")
+
+
+def test_each_distinct_text_is_encoded_once(towers):
+    cache = TextFeatureCache(towers, KnowledgeBase.load())
+    batch = cache.batch([A, B, A, A, B])
+    assert cache.encode_calls == 2 and len(cache) == 2
+    assert batch.batch_size == 5
+    assert torch.equal(batch.pooled[0], batch.pooled[2]) and not torch.equal(batch.pooled[0], batch.pooled[1])
+    cache.batch([B, A])
+    assert cache.encode_calls == 2
+    assert cache.warm_up([A, B, "No pulmonary infection."]) >= 0 and cache.encode_calls == 3
+
+
+def test_knowledge_entries_are_matched_and_padded(towers):
+    kb = KnowledgeBase.load()
+    cache = TextFeatureCache(towers, kb)
+    batch = cache.batch([A, B])
+    n_a, n_b = len(kb.match(A)), len(kb.match(B))
+    assert n_a > 0 and n_b > 0
+    assert batch.knowledge.shape == (2, max(n_a, n_b), towers.joint_dim)
+    assert batch.knowledge_mask.sum(1).tolist() == [n_a, n_b]
+    # an entry's embedding is that of its description through the same frozen tower
+    first = kb.match(A)[0]
+    assert torch.allclose(batch.knowledge[0, 0], towers.embed_sentences([first.description])[0], atol=1e-6)
+
+
+def test_without_knowledge_nothing_is_matched(towers):
+    batch = TextFeatureCache(towers, None).batch([A])
+    assert batch.knowledge.shape[1] == 0
+
+
+def test_encodings_made_in_inference_mode_can_train(towers):
+    cache = TextFeatureCache(towers, KnowledgeBase.load())
+    with torch.inference_mode():
+        cache.batch([A])
+    enc = cache.batch([A])
+    weight = torch.nn.Parameter(torch.ones(towers.joint_dim))
+    (enc.pooled * weight).sum().backward()  # would fail on an inference tensor
+    assert weight.grad is not None
