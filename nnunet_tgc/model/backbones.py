@@ -70,13 +70,31 @@ def _build_tiny(pretrained: Optional[str]) -> nn.Module:
 
 BIOMEDCLIP_HUB = "hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224"
 
+
+def _hub_tokenizer(hub_name: str) -> Callable[[], Callable]:
+    """The tokenizer of a hub model (BiomedCLIP's PubMedBERT WordPiece). When ``nnUNet_TGC_clip_weights``
+    names a ``local-dir`` folder, the tokenizer files come from that folder too, so that the offline
+    route never touches the hub."""
+    def make():
+        import open_clip
+        setting = weights_setting()
+        local = setting is not None and Path(setting).is_dir()
+        name = f"local-dir:{Path(setting)}" if local else hub_name
+        try:
+            return open_clip.get_tokenizer(name)
+        except Exception as e:  # noqa: BLE001 - missing tokenizer files or no hub access: same advice
+            where = f"folder {setting} (vocab.txt, tokenizer_config.json)" if local else hub_name
+            raise CLIPWeightsError(f"Could not load the tokenizer from {where} ({type(e).__name__}: {e}). "
+                                   f"Point {WEIGHTS_ENV} at a folder holding the hub repository's files.") from e
+    return make
+
 BACKBONES: Dict[str, BackboneSpec] = {
     "ViT-B-16": BackboneSpec(
         name="ViT-B-16", build=_open_clip_builder("ViT-B-16"), tokenizer=_open_clip_tokenizer("ViT-B-16"),
         default_pretrained="openai", taps=(2, 5, 8, 11),
         description="OpenAI CLIP ViT-B/16 (86M image + 63M text parameters), open_clip 'openai' weights"),
     "BiomedCLIP": BackboneSpec(
-        name="BiomedCLIP", build=_open_clip_builder(BIOMEDCLIP_HUB), tokenizer=_open_clip_tokenizer(BIOMEDCLIP_HUB),
+        name="BiomedCLIP", build=_open_clip_builder(BIOMEDCLIP_HUB), tokenizer=_hub_tokenizer(BIOMEDCLIP_HUB),
         default_pretrained=None, taps=(2, 5, 8, 11),
         description="BiomedCLIP: timm ViT-B/16 + PubMedBERT text tower (Hugging Face hub)"),
     "tiny": BackboneSpec(
@@ -145,10 +163,11 @@ def _build_from_file(spec: BackboneSpec, path: Path) -> nn.Module:
         # a folder as open_clip's 'local-dir:' schema expects it (open_clip_config.json + weights, and the
         # tokenizer files for Hugging Face text towers): the offline route for hub models such as BiomedCLIP
         import open_clip
+        overrides, hint = _local_hf_text_cfg(path)
         try:
-            return open_clip.create_model(f"local-dir:{path}", pretrained_text=False)
+            return open_clip.create_model(f"local-dir:{path}", pretrained_text=False, **overrides)
         except Exception as e:  # noqa: BLE001
-            raise CLIPWeightsError(f"Could not build CLIP backbone {spec.name!r} from folder {path}: {e}") from e
+            raise CLIPWeightsError(f"Could not build CLIP backbone {spec.name!r} from folder {path}: {e}{hint}") from e
     if not path.is_file():
         raise CLIPWeightsError(f"{WEIGHTS_ENV} points to {path}, which does not exist. Set it to a CLIP checkpoint "
                                f"for backbone {spec.name!r}, to 'random', or unset it to download the default weights.")
@@ -159,3 +178,23 @@ def _build_from_file(spec: BackboneSpec, path: Path) -> nn.Module:
     except Exception as e:  # noqa: BLE001 - report which file and which backbone, whatever went wrong
         raise CLIPWeightsError(f"Could not load CLIP checkpoint {path} into backbone {spec.name!r}: {e}") from e
     return model
+
+
+def _local_hf_text_cfg(path: Path) -> Tuple[dict, str]:
+    """A Hugging Face text tower (BiomedCLIP's PubMedBERT) is built from its ``config.json``, which open_clip
+    fetches from the hub by the config's ``hf_model_name`` even with a local folder and no text weights
+    (the weights come from the CLIP checkpoint). If the folder holds that ``config.json``, build from it
+    instead, so that the folder alone suffices offline. Returns (create_model overrides, error hint)."""
+    import json
+    try:
+        text_cfg = json.loads((path / "open_clip_config.json").read_text())["model_cfg"]["text_cfg"]
+    except Exception:  # noqa: BLE001 - open_clip reports a missing or broken config itself
+        return {}, ""
+    hf_name = text_cfg.get("hf_model_name")
+    if not hf_name or Path(hf_name).is_dir():
+        return {}, ""
+    if (path / "config.json").is_file():
+        return {"text_cfg": {**text_cfg, "hf_model_name": str(path), "hf_model_pretrained": False}}, ""
+    return {}, (f"\nThe text tower {hf_name!r} is a Hugging Face model whose config.json open_clip fetches from the "
+                f"hub (or its cache). To work offline, copy that config.json (from the hub repository {hf_name}) "
+                f"into {path}.")

@@ -177,7 +177,8 @@ class _TimmViT:
     def __call__(self, x, taps):
         trunk = self.v.trunk
         x = _pad_to_multiple(x, self.patch_size)
-        inter = trunk.forward_intermediates(x, indices=list(taps), output_fmt="NCHW", intermediates_only=True)
+        inter = trunk.forward_intermediates(x, indices=list(taps), output_fmt="NCHW", intermediates_only=True,
+                                            stop_early=True)
         last = inter[-1]
         b, d, gh, gw = last.shape
         dense = self.v.head(trunk.norm(last.flatten(2).transpose(1, 2)))
@@ -262,7 +263,8 @@ class _HFText:
         self.context_length = getattr(tokenizer, "context_length", 256)
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer.tokenizer(text, add_special_tokens=False)["input_ids"])
+        # verbose=False: counting a long report is how it gets chunked, not a sequence the model would read
+        return len(self.tokenizer.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     def __call__(self, text: str) -> EncodedText:
         chunks = split_into_chunks(text, self.count_tokens, self.context_length - 2)
