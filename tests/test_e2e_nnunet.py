@@ -199,9 +199,13 @@ def test_python_api_with_explicit_texts(workspace, tmp_path, monkeypatch):
     predictor.predict_from_files([[str(images / f"{case}_0000.png")]], str(tmp_path / "api"),
                                  num_processes_preprocessing=1, num_processes_segmentation_export=1)
     from_files = read_png(tmp_path / "api" / f"{case}.png")
+    assert predictor.current_report is None  # no report stays current after a file-based run
+
 
     image, props = NaturalImage2DIO().read_images([str(images / f"{case}_0000.png")])
     single = predictor.predict_single_npy_array(image, props, text=reports[case])
     assert np.array_equal(np.asarray(single)[0], from_files)
     with pytest.raises(ValueError, match="text="):
         predictor.predict_single_npy_array(image, props)
+    with pytest.raises(NotImplementedError, match="report"):
+        predictor.predict_from_list_of_npy_arrays([image], None, [props], None)

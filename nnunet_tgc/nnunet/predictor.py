@@ -13,6 +13,7 @@ From there on, every case is predicted with its own report:
 Python API: ``TGCPredictor(...).initialize_from_trained_model_folder(...)`` then
 ``predict_from_files(..., reports={case: text})`` or ``predict_single_npy_array(..., text=...)``.
 """
+import contextlib
 import itertools
 import os
 from pathlib import Path
@@ -78,18 +79,33 @@ class TGCPredictor(nnUNetPredictor):
                            num_processes_segmentation_export=default_num_processes,
                            folder_with_segs_from_prev_stage=None, num_parts=1, part_id=0):
         self._case_reports = self._reports_for(list_of_lists_or_source_folder)  # fails before any output
-        return super().predict_from_files(
-            list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files, save_probabilities,
-            overwrite, num_processes_preprocessing, num_processes_segmentation_export,
-            folder_with_segs_from_prev_stage, num_parts, part_id)
+        with self._reports_consumed():
+            return super().predict_from_files(
+                list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files, save_probabilities,
+                overwrite, num_processes_preprocessing, num_processes_segmentation_export,
+                folder_with_segs_from_prev_stage, num_parts, part_id)
 
     def predict_from_files_sequential(self, list_of_lists_or_source_folder,
                                       output_folder_or_list_of_truncated_output_files, save_probabilities=False,
                                       overwrite=True, folder_with_segs_from_prev_stage=None):
         self._case_reports = self._reports_for(list_of_lists_or_source_folder)
-        return super().predict_from_files_sequential(
-            list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files, save_probabilities,
-            overwrite, folder_with_segs_from_prev_stage)
+        with self._reports_consumed():
+            return super().predict_from_files_sequential(
+                list_of_lists_or_source_folder, output_folder_or_list_of_truncated_output_files, save_probabilities,
+                overwrite, folder_with_segs_from_prev_stage)
+
+    @contextlib.contextmanager
+    def _reports_consumed(self):
+        """After a file-based run no report stays current, so a later call cannot silently reuse one."""
+        try:
+            yield
+        finally:
+            self._pending, self.current_report = None, None
+
+    def predict_from_list_of_npy_arrays(self, *args, **kwargs):
+        raise NotImplementedError(
+            "TGC-Net needs each image's report, which predict_from_list_of_npy_arrays cannot carry: use "
+            "predict_single_npy_array(image, properties, text=...) per image, or predict_from_files with reports.")
 
     def _manage_input_and_output_lists(self, *args, **kwargs):
         lists, outputs, prev = super()._manage_input_and_output_lists(*args, **kwargs)
