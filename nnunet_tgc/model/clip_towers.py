@@ -237,8 +237,7 @@ class _OpenCLIPText:
         self.context_length = clip_model.positional_embedding.shape[0]
 
     def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer.encode(text)) if hasattr(self.tokenizer, "encode") else \
-            int((self.tokenizer([text])[0] != 0).sum()) - 2
+        return len(self.tokenizer.encode(text))  # BPE tokens, without SOT/EOT
 
     def __call__(self, text: str) -> EncodedText:
         m = self.m

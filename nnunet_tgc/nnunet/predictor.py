@@ -32,6 +32,11 @@ from ..text.reports import DEFAULT_REPORTS_FILE, load_reports, require_reports
 from .text_mirroring import text_axes
 
 
+def _case_id(files, file_ending: str) -> str:
+    """nnU-Net's case id of one case's channel files: the first file's name without _0000 and ending."""
+    return os.path.basename(files[0])[:-(len(file_ending) + 5)]
+
+
 def unwrap(network):
     """The TGCNet inside DDP / torch.compile wrappers."""
     network = getattr(network, "module", network)
@@ -62,7 +67,7 @@ class TGCPredictor(nnUNetPredictor):
         else:
             files = list_of_lists_or_source_folder
             folder = Path(files[0][0]).parent if files else Path(".")
-        case_ids = [os.path.basename(f[0])[:-(len(ending) + 5)] for f in files]
+        case_ids = [_case_id(f, ending) for f in files]
         if self.reports is not None:
             return require_reports(self.reports, case_ids, "the reports given to TGCPredictor.set_reports")
         path = folder / DEFAULT_REPORTS_FILE
@@ -112,8 +117,7 @@ class TGCPredictor(nnUNetPredictor):
         # the cases nnU-Net will predict (after its own overwrite filtering), with their reports
         ending = self.dataset_json["file_ending"]
         outputs_or_none = outputs if outputs is not None else [None] * len(lists)
-        self._pending = [(out, self._case_reports[os.path.basename(f[0])[:-(len(ending) + 5)]])
-                         for f, out in zip(lists, outputs_or_none)]
+        self._pending = [(out, self._case_reports[_case_id(f, ending)]) for f, out in zip(lists, outputs_or_none)]
         return lists, outputs, prev
 
     def _take_report(self, output_file=None) -> None:

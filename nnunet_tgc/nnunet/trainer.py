@@ -11,6 +11,7 @@ nnU-Net's own training loop, loss, deep supervision, splits and augmentation, wi
 Variants follow nnU-Net's habit: subclasses that change one class attribute.
 """
 import contextlib
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -74,7 +75,6 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     def _do_i_compile(self):
         # off unless asked for: text batches vary in token count, which recompiles; measured gains
         # on GPU are still to be established (documentation/architecture.md)
-        import os
         return super()._do_i_compile() and os.environ.get("nnUNet_compile", "").lower() in ("true", "1", "t")
 
     def plot_network_architecture(self):
