@@ -45,10 +45,12 @@ class CrossAttention(nn.Module):
             nn.init.zeros_(self.out.weight)
             nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor, context_mask: Optional[torch.Tensor] = None):
-        """x (B, N, q_dim), context (B, M, kv_dim), context_mask (B, M) bool True = attend."""
+    def forward(self, x: torch.Tensor, context: torch.Tensor, context_mask: Optional[torch.Tensor] = None,
+                query_pos: Optional[torch.Tensor] = None):
+        """x (B, N, q_dim), context (B, M, kv_dim), context_mask (B, M) bool True = attend; ``query_pos``
+        (N, q_dim) is added to the queries only (as in DETR), not to the residual stream."""
         b, n, _ = x.shape
-        q = self.q(self.norm_q(x))
+        q = self.q(self.norm_q(x if query_pos is None else x + query_pos))
         k, v = self.kv(self.norm_kv(context)).chunk(2, dim=-1)
         q, k, v = (t.reshape(b, t.shape[1], self.heads, -1).transpose(1, 2) for t in (q, k, v))
         mask = None if context_mask is None else context_mask[:, None, None, :]
@@ -67,3 +69,16 @@ class ResidualAdapter(nn.Module):
 
     def forward(self, x):
         return x + self.net(x)
+
+
+def coordinate_encoding(h: int, w: int, dim: int, device=None, dtype=None) -> torch.Tensor:
+    """(h*w, dim) sine/cosine features of each position's normalised (y, x) in [0, 1].
+
+    Normalised coordinates make the encoding independent of the patch size: "left half" is the same
+    code at 4x5 as at 14x14 positions."""
+    n = dim // 4
+    freqs = torch.pi * 2.0 ** torch.arange(n, device=device, dtype=torch.float32)
+    ys = torch.linspace(0, 1, h, device=device)[:, None].expand(h, w).reshape(-1, 1) * freqs
+    xs = torch.linspace(0, 1, w, device=device)[None, :].expand(h, w).reshape(-1, 1) * freqs
+    enc = torch.cat([ys.sin(), ys.cos(), xs.sin(), xs.cos()], dim=1)
+    return enc.to(dtype) if dtype is not None else enc

@@ -4,6 +4,8 @@ At the coarse scales (by default the stages at strides 16 and 32), visual featur
 into CLIP's joint space and added to CLIP's own dense image features (the ViT's patch tokens through
 its projection head), so that pixels and report live in one space from the start. Then, per scale:
 
+0. every pixel gets a code of its normalised position (reports name sides and zones, which a
+   translation-equivariant CNN cannot tell apart),
 1. the report tokens read the pixels (text adapted to this image),
 2. the pixels read the adapted report tokens (image features steered by the text),
 3. a calibrated similarity map, ``exp(log_scale) * cos(pixel, report) + bias`` (learned temperature
@@ -18,22 +20,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import CrossAttention
+from .blocks import CrossAttention, coordinate_encoding
+
+
+POSITION_DIM = 32
 
 
 class VLCMScale(nn.Module):
     def __init__(self, channels: int, joint_dim: int, inner_dim: int, heads: int):
         super().__init__()
         self.to_joint = nn.Conv2d(channels, joint_dim, 1)
+        # reports name absolute places (side, zone) while convolutions are translation-equivariant:
+        # every pixel gets its normalised position, in the joint space and in its queries
+        self.position_joint = nn.Linear(POSITION_DIM, joint_dim)
+        self.position_query = nn.Linear(POSITION_DIM, channels)
         self.text_reads_pixels = CrossAttention(joint_dim, joint_dim, inner_dim, heads)
         self.pixels_read_text = CrossAttention(channels, joint_dim, inner_dim, heads)
 
     def forward(self, feat, dense_clip, tokens, token_mask):
         b, c, h, w = feat.shape
         dense = F.interpolate(dense_clip, size=(h, w), mode="bilinear", align_corners=False)
-        pixels = (self.to_joint(feat) + dense).flatten(2).transpose(1, 2)          # (B, hw, D)
+        where = coordinate_encoding(h, w, POSITION_DIM, feat.device, feat.dtype)
+        pixels = (self.to_joint(feat) + dense).flatten(2).transpose(1, 2) + self.position_joint(where)  # (B, hw, D)
         tokens = self.text_reads_pixels(tokens, pixels)                            # (B, 1+L, D)
-        refined = self.pixels_read_text(feat.flatten(2).transpose(1, 2), tokens, token_mask)
+        refined = self.pixels_read_text(feat.flatten(2).transpose(1, 2), tokens, token_mask,
+                                        query_pos=self.position_query(where))
         refined = refined.transpose(1, 2).reshape(b, c, h, w)
         return refined, pixels, tokens
 
