@@ -23,7 +23,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -31,6 +30,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import machine  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_TRAINER_DIR = Path(__file__).resolve().parent / "benchmark_trainers"
@@ -251,21 +253,6 @@ def evaluate(env, work: Path, key: str, result: dict, gt_dir: Path) -> None:
         "pooled_dice": s["pooled_dice"], "pooled_iou": s["pooled_iou"],
         "nnunet_summary_foreground_mean_dice": (metrics.get("nnunet_summary") or {}).get("foreground_mean", {}).get("Dice"),
     }
-
-
-def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
-    return {"cpu_model": cpu, "logical_cpus": os.cpu_count(), "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "cuda_available": torch.cuda.is_available(), "platform": platform.platform()}
 
 
 def fmt(x, pct=True, digits=2):

@@ -15,9 +15,7 @@ is the same as with pretrained weights. No data loading or augmentation is timed
     nice -n 10 python scripts/benchmark_speed.py --json /tmp/speed.json
 """
 import argparse
-import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -32,24 +30,11 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from count_parameters import (EXAMPLE_REPORT, IN_CHANNELS, NUM_CLASSES, PATCH, QATA_2D_ARCH,  # noqa: E402
+from bench_common import machine, write_json  # noqa: E402
+from count_parameters import (EXAMPLE_REPORT, IN_CHANNELS, PATCH, QATA_2D_ARCH,  # noqa: E402
                               build_nnunet, build_tgc)
 
 NETWORKS = {"nnunet": "nnU-Net PlainConvUNet", "tgc_tiny": "TGC-Net tiny", "tgc_vitb16": "TGC-Net ViT-B-16 (random)"}
-
-
-def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu_model": cpu, "logical_cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version(), "device": "cpu",
-            "cuda_available": torch.cuda.is_available(), "load_average_at_start": list(os.getloadavg())}
 
 
 def nnunet_loss(n_outputs: int):
@@ -241,10 +226,7 @@ def main(argv=None) -> int:
     result = run(args)
     print()
     print(table(result))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"\nJSON written to {args.json}")
+    write_json(result, args.json)
     return 0
 
 

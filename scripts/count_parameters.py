@@ -29,6 +29,9 @@ warnings.filterwarnings("ignore", message=".*torch.jit.interface.*")
 
 import torch  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import write_json  # noqa: E402
+
 PATCH = (224, 224)
 IN_CHANNELS = 1
 NUM_CLASSES = 2  # background + infection
@@ -261,10 +264,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     result = measure(args)
     print(table(result))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
-        print(f"\nJSON written to {args.json}")
+    write_json(result, args.json)
     return 0
 
 
