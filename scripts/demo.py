@@ -138,12 +138,16 @@ def main(argv=None) -> int:
     step("6. evaluation (per-image Dice/IoU as in LViT, pooled Dice/IoU, nnU-Net's summary)")
     results = {}
     for name, gt in (("pred_report", dataset / "labelsTs"), ("pred_other_report", out / "labelsTs_other_report")):
-        print(run([bin_dir / "nnunet-tgc", "evaluate", out / name, gt, "-o", out / f"{name}_metrics.json"], env))
-        results[name] = json.loads((out / f"{name}_metrics.json").read_text())
+        # metrics_tgc.json and nnU-Net's summary.json land in the prediction folder
+        print(run([bin_dir / "nnunet-tgc", "evaluate", out / name, gt], env))
+        results[name] = json.loads((out / name / "metrics_tgc.json").read_text())
     step("7. picture")
     picture(dataset, out, cases[:4], out / "demo.png")
     print(f"  {out / 'demo.png'}")
-    print(f"\nDemo finished in {time.perf_counter() - start:.0f} s. Results in {out}")
+    print(f"\nTest Dice (per image, mean) with each case's report: {100 * results['pred_report']['mean_dice']:.2f}; "
+          f"with the other side's report, against the other lesion: "
+          f"{100 * results['pred_other_report']['mean_dice']:.2f}")
+    print(f"Demo finished in {time.perf_counter() - start:.0f} s. Results in {out}")
     return 0
 
 
