@@ -3,10 +3,16 @@
 ``forward(image, text)`` takes the image batch and the frozen encoding of each sample's report
 (:class:`EncodedText`, computed once per distinct text outside the forward pass). A text batch of
 one is broadcast over the image batch (the sliding-window tiles of one case share its report).
+
+VLCM's finest similarity map ("where does the report apply?") reaches the output twice: it gates
+the decoder's features, and a 1x1 convolution (zero at initialisation) adds it to every output's
+logits as a coarse, text-derived prior. ``forward(..., return_similarity=True)`` also returns the
+similarity maps, which the trainer supervises with the ground truth (``alignment_loss.py``).
 """
 from typing import Dict, List, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .clip_towers import FrozenCLIP
@@ -46,8 +52,13 @@ class TGCNet(nn.Module):
         if use_vlcm:
             self.vlcm = VLCM([features[i] for i in self.vlcm_stages], d, inner, heads)
             self.text_film = None
+            # the report's map as a prior on every class's logits; zero: training starts image-only
+            self.prior_head = nn.Conv2d(1, num_classes, 1)
+            nn.init.zeros_(self.prior_head.weight)
+            nn.init.zeros_(self.prior_head.bias)
         else:
             self.vlcm = None
+            self.prior_head = None
             self.text_film = TextFiLM(features[-1], d)
         self.decoder = TGCDecoder(features, strides, kernel_sizes, n_conv_per_stage_decoder, num_classes,
                                   deep_supervision)
@@ -62,7 +73,7 @@ class TGCNet(nn.Module):
             return self.rgb_adapter(image)
         return image if image.shape[1] == 3 else image.expand(-1, 3, -1, -1)
 
-    def forward(self, image: torch.Tensor, text: EncodedText):
+    def forward(self, image: torch.Tensor, text: EncodedText, return_similarity: bool = False):
         if text.batch_size != image.shape[0]:
             if text.batch_size != 1:
                 raise ValueError(f"{text.batch_size} reports for {image.shape[0]} images")
@@ -70,7 +81,7 @@ class TGCNet(nn.Module):
         taps, dense = self.towers.encode_image(self._to_rgb(image))
         skips = self.sse(image, taps)
         tokens, mask = self.date(text)
-        similarity = None
+        similarity, sims = None, []
         if self.vlcm is not None:
             refined, sims = self.vlcm([skips[i] for i in self.vlcm_stages], dense, tokens, mask)
             for i, r in zip(self.vlcm_stages, refined):
@@ -78,7 +89,15 @@ class TGCNet(nn.Module):
             similarity = sims[0]
         else:
             skips[-1] = self.text_film(skips[-1], tokens[:, 0])
-        return self.decoder(skips, similarity)
+        out = self.decoder(skips, similarity)
+        if similarity is not None:
+            out = [self._add_prior(o, similarity) for o in out] if isinstance(out, list) \
+                else self._add_prior(out, similarity)
+        return (out, sims) if return_similarity else out
+
+    def _add_prior(self, logits: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
+        prior = F.interpolate(similarity, size=logits.shape[2:], mode="bilinear", align_corners=False)
+        return logits + self.prior_head(prior.to(logits.dtype))
 
     def parameter_counts(self) -> Dict[str, int]:
         trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
@@ -89,7 +108,8 @@ class TGCNet(nn.Module):
     def module_parameter_counts(self) -> Dict[str, int]:
         """Trainable parameters per paper module (for the parameter-efficiency report)."""
         named = {"SSE (CNN branch + tap fusion)": self.sse, "DATE": self.date, "VLCM": self.vlcm,
-                 "text FiLM (no-VLCM ablation)": self.text_film, "decoder": self.decoder,
+                 "text FiLM (no-VLCM ablation)": self.text_film,
+                 "text prior head": self.prior_head, "decoder": self.decoder,
                  "RGB adapter": self.rgb_adapter}
         return {k: sum(p.numel() for p in m.parameters() if p.requires_grad)
                 for k, m in named.items() if m is not None}

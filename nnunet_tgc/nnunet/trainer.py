@@ -23,6 +23,7 @@ from nnunetv2.training.nnUNetTrainer import nnUNetTrainer as _base_module
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_patch_size
 
+from ..model.alignment_loss import similarity_map_loss
 from ..model.factory import create_tgc_net
 from ..text.reports import find_training_reports, load_reports, require_reports
 from .predictor import TGCPredictor, adopt_calling_predictor, make_text_cache, unwrap
@@ -30,22 +31,44 @@ from .text_mirroring import consistent_mirror_axes, mirror_batch, text_axes
 
 __all__ = ["nnUNetTrainerTGC", "nnUNetTrainerTGC_tiny", "nnUNetTrainerTGC_BiomedCLIP",
            "nnUNetTrainerTGC_noCNN", "nnUNetTrainerTGC_noKnowledge", "nnUNetTrainerTGC_noVLCM",
-           "nnUNetTrainerTGC_noTextMirroring", "nnUNetTrainerTGC_100epochs", "nnUNetTrainerTGC_tiny_5epochs",
+           "nnUNetTrainerTGC_noTextMirroring", "nnUNetTrainerTGC_lateralMirroring",
+           "nnUNetTrainerTGC_noAlignmentLoss", "nnUNetTrainerTGC_100epochs", "nnUNetTrainerTGC_tiny_5epochs",
            "nnUNetTrainerTGC_tiny_demo"]
 
 
 class _TextBound:
     """The network with this batch's reports bound, so nnU-Net's own train/validation steps (which
-    call ``self.network(data)``) run unchanged."""
+    call ``self.network(data)``) run unchanged. With ``keep_similarity`` it also keeps VLCM's
+    similarity maps of the call, for the alignment loss."""
 
-    def __init__(self, network, text):
-        self._network, self._text = network, text
+    def __init__(self, network, text, keep_similarity: bool = False):
+        self._network, self._text, self._keep = network, text, keep_similarity
+        self.similarity_maps = None
 
     def __call__(self, x):
-        return self._network(x, self._text)
+        if not self._keep:
+            return self._network(x, self._text)
+        out, self.similarity_maps = self._network(x, self._text, return_similarity=True)
+        return out
 
     def __getattr__(self, name):
         return getattr(self._network, name)
+
+
+class _WithAlignmentLoss:
+    """nnU-Net's segmentation loss plus ``weight`` x the loss on VLCM's similarity maps of the same
+    call (read from the text-bound network; absent when the network has no VLCM)."""
+
+    def __init__(self, segmentation_loss, trainer, weight: float):
+        self.segmentation_loss, self.trainer, self.weight = segmentation_loss, trainer, weight
+
+    def __call__(self, output, target):
+        loss = self.segmentation_loss(output, target)
+        maps = getattr(self.trainer.network, "similarity_maps", None)
+        if maps:
+            full_res = target[0] if isinstance(target, list) else target
+            loss = loss + self.weight * similarity_map_loss(maps, full_res, self.trainer.label_manager.ignore_label)
+        return loss
 
 
 class nnUNetTrainerTGC(nnUNetTrainer):
@@ -55,7 +78,9 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     tgc_use_knowledge = True
     tgc_use_vlcm = True
     tgc_text_mirroring = True    # False: never mirror (neither in training nor at test time)
+    tgc_mirror_vertical = True   # False: mirror left-right only (no upside-down images)
     tgc_max_rotation_deg = 15.0
+    tgc_alignment_loss_weight = 1.0  # supervision of VLCM's similarity maps (0: none, as before)
 
     # ------------------------------------------------------------------------------ network
     @classmethod
@@ -71,6 +96,11 @@ class nnUNetTrainerTGC(nnUNetTrainer):
             deep_supervision=enable_deep_supervision, width_factor=cls.tgc_width_factor,
             use_cnn_branch=cls.tgc_use_cnn_branch, use_knowledge=cls.tgc_use_knowledge,
             use_vlcm=cls.tgc_use_vlcm)
+
+    def _build_loss(self):
+        loss = super()._build_loss()
+        return _WithAlignmentLoss(loss, self, self.tgc_alignment_loss_weight) \
+            if self.tgc_alignment_loss_weight > 0 else loss
 
     def _do_i_compile(self):
         # off unless asked for: text batches vary in token count, which recompiles; measured gains
@@ -112,7 +142,8 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     @contextlib.contextmanager
     def _bound(self, texts):
         network = self.network
-        self.network = _TextBound(network, self.text_cache.batch(texts, self.device))
+        keep = self.tgc_alignment_loss_weight > 0 and unwrap(network).vlcm is not None
+        self.network = _TextBound(network, self.text_cache.batch(texts, self.device), keep_similarity=keep)
         try:
             yield
         finally:
@@ -143,6 +174,8 @@ class nnUNetTrainerTGC(nnUNetTrainer):
         patch = self.configuration_manager.patch_size
         initial_patch_size = get_patch_size(patch[-len(patch):], rotation, rotation, rotation, (0.85, 1.25))
         axes = consistent_mirror_axes(mirror_axes, self.dataset_json) if self.tgc_text_mirroring else ()
+        if not self.tgc_mirror_vertical:
+            axes = tuple(a for a in axes if a != text_axes(self.dataset_json)[1])
         self.text_mirror_axes = axes
         self.inference_allowed_mirroring_axes = axes or None
         self.print_to_log_file(f"TGC: rotation limited to +-{self.tgc_max_rotation_deg} deg; mirroring axes "
@@ -215,6 +248,16 @@ class nnUNetTrainerTGC_noVLCM(nnUNetTrainerTGC):
 class nnUNetTrainerTGC_noTextMirroring(nnUNetTrainerTGC):
     """No mirroring at all, in training or at test time."""
     tgc_text_mirroring = False
+
+
+class nnUNetTrainerTGC_lateralMirroring(nnUNetTrainerTGC):
+    """Mirror left-right only (with the report), never top-bottom."""
+    tgc_mirror_vertical = False
+
+
+class nnUNetTrainerTGC_noAlignmentLoss(nnUNetTrainerTGC):
+    """Ablation: VLCM's similarity maps trained only through the segmentation loss."""
+    tgc_alignment_loss_weight = 0.0
 
 
 class nnUNetTrainerTGC_100epochs(nnUNetTrainerTGC):

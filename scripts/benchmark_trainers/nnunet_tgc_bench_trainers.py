@@ -26,7 +26,8 @@ from nnunetv2.training.nnUNetTrainer.variants.data_augmentation.nnUNetTrainerNoM
 from nnunet_tgc.nnunet.trainer import nnUNetTrainerTGC, nnUNetTrainerTGC_tiny
 
 __all__ = ["nnUNetTrainerBench", "nnUNetTrainerBench_NoMirroring", "nnUNetTrainerTGC_tiny_Bench",
-           "nnUNetTrainerTGC_Bench", "bench_schedule"]
+           "nnUNetTrainerTGC_Bench", "nnUNetTrainerTGC_tiny_Bench_lateralMirroring",
+           "nnUNetTrainerTGC_tiny_Bench_noMirroring", "nnUNetTrainerTGC_tiny_Bench_noAlignmentLoss", "bench_schedule"]
 
 
 def bench_schedule() -> dict:
@@ -86,3 +87,18 @@ class nnUNetTrainerTGC_tiny_Bench(_BenchSchedule, nnUNetTrainerTGC_tiny):
 
 class nnUNetTrainerTGC_Bench(_BenchSchedule, nnUNetTrainerTGC):
     """TGC-Net on CLIP ViT-B/16 (needs the weights, or nnUNet_TGC_clip_weights=random), benchmark schedule."""
+
+
+class nnUNetTrainerTGC_tiny_Bench_lateralMirroring(nnUNetTrainerTGC_tiny_Bench):
+    """TGC-Net tiny, mirroring left-right only (with the report)."""
+    tgc_mirror_vertical = False
+
+
+class nnUNetTrainerTGC_tiny_Bench_noMirroring(nnUNetTrainerTGC_tiny_Bench):
+    """TGC-Net tiny without any mirroring."""
+    tgc_text_mirroring = False
+
+
+class nnUNetTrainerTGC_tiny_Bench_noAlignmentLoss(nnUNetTrainerTGC_tiny_Bench):
+    """TGC-Net tiny, VLCM's similarity maps without their own loss (the network before issue 7)."""
+    tgc_alignment_loss_weight = 0.0
