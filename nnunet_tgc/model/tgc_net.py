@@ -30,7 +30,8 @@ class TGCNet(nn.Module):
                  strides: Sequence, kernel_sizes: Sequence, n_conv_per_stage: Sequence[int],
                  n_conv_per_stage_decoder: Sequence[int], deep_supervision: bool = True,
                  use_cnn_branch: bool = True, use_knowledge: bool = True, use_vlcm: bool = True,
-                 attention_dim: int = 256, heads: int = 8):
+                 attention_dim: int = 256, heads: int = 8, use_position_prior: bool = True,
+                 prior_init: float = 0.0):
         super().__init__()
         if len(strides[0]) != 2:
             raise ValueError(f"TGC-Net is a 2D network (a CLIP ViT reads 2D images); got {len(strides[0])}D "
@@ -50,12 +51,16 @@ class TGCNet(nn.Module):
         self.date = DATE(d, inner, heads, adapter_dim=max(16, d // 4), use_knowledge=use_knowledge)
         self.vlcm_stages = self._calibrated_stages()
         if use_vlcm:
-            self.vlcm = VLCM([features[i] for i in self.vlcm_stages], d, inner, heads)
+            self.vlcm = VLCM([features[i] for i in self.vlcm_stages], d, inner, heads,
+                             use_position_prior=use_position_prior)
             self.text_film = None
-            # the report's map as a prior on every class's logits; zero: training starts image-only
+            # the report's map as a prior on every foreground class's logits, with weight prior_init
+            # at the start (0: training starts image-only; 1: the supervised map counts from step one)
             self.prior_head = nn.Conv2d(1, num_classes, 1)
-            nn.init.zeros_(self.prior_head.weight)
             nn.init.zeros_(self.prior_head.bias)
+            with torch.no_grad():
+                self.prior_head.weight.zero_()
+                self.prior_head.weight[1:] = prior_init
         else:
             self.vlcm = None
             self.prior_head = None

@@ -54,11 +54,35 @@ class VLCMScale(nn.Module):
         return refined, pixels, tokens
 
 
+class TextPositionPrior(nn.Module):
+    """Where the report points, whatever the image shows: ``<f(position), g(report)> / sqrt(k)``.
+
+    In the calibrated cosine the position code is one small addend of a pixel vector dominated by
+    image content, so "left" vs "right" moves the similarity little. This low-rank bilinear term
+    scores each normalised position against the report directly (two small MLPs), and is added to
+    the similarity logits: log-odds of "lesion-like here" plus log-odds of "the report names here".
+    """
+
+    def __init__(self, joint_dim: int, rank: int = 64):
+        super().__init__()
+        self.rank = rank
+        self.position = nn.Sequential(nn.Linear(POSITION_DIM, rank), nn.GELU(), nn.Linear(rank, rank))
+        self.report = nn.Sequential(nn.LayerNorm(joint_dim), nn.Linear(joint_dim, rank), nn.GELU(),
+                                    nn.Linear(rank, rank))
+
+    def forward(self, report: torch.Tensor, size) -> torch.Tensor:
+        """report (B, D) -> logits (B, 1, h, w)."""
+        where = coordinate_encoding(*size, POSITION_DIM, report.device, report.dtype)
+        logits = self.report(report) @ self.position(where).T / math.sqrt(self.rank)  # (B, hw)
+        return logits.reshape(report.shape[0], 1, *size)
+
+
 class VLCM(nn.Module):
     def __init__(self, stage_channels: Sequence[int], joint_dim: int, inner_dim: int = 256, heads: int = 8,
-                 init_temperature: float = 10.0, init_bias: float = 0.0):
+                 init_temperature: float = 10.0, init_bias: float = 0.0, use_position_prior: bool = True):
         super().__init__()
         self.scales = nn.ModuleList(VLCMScale(c, joint_dim, inner_dim, heads) for c in stage_channels)
+        self.position_prior = TextPositionPrior(joint_dim) if use_position_prior else None
         self.report_proj = nn.Sequential(nn.LayerNorm(joint_dim), nn.Linear(joint_dim, joint_dim))
         self.log_scale = nn.Parameter(torch.tensor(math.log(init_temperature)))
         self.bias = nn.Parameter(torch.tensor(init_bias))
@@ -77,7 +101,10 @@ class VLCM(nn.Module):
         for scale, feat in zip(self.scales, feats):
             out, pixels, text = scale(feat, dense_clip, tokens, token_mask)
             refined.append(out)
-            sims.append(self.similarity(pixels, text[:, 0], feat.shape[2:]))
+            sim = self.similarity(pixels, text[:, 0], feat.shape[2:])
+            if self.position_prior is not None:  # from the report alone (before it read the pixels)
+                sim = sim + self.position_prior(tokens[:, 0], feat.shape[2:])
+            sims.append(sim)
         return refined, sims
 
 

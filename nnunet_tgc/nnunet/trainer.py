@@ -81,6 +81,8 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     tgc_mirror_vertical = True   # False: mirror left-right only (no upside-down images)
     tgc_max_rotation_deg = 15.0
     tgc_alignment_loss_weight = 1.0  # supervision of VLCM's similarity maps (0: none, as before)
+    tgc_use_position_prior = True    # VLCM's text-position term in the similarity maps
+    tgc_prior_init = 0.0             # initial weight of the similarity map on the foreground logits
 
     # ------------------------------------------------------------------------------ network
     @classmethod
@@ -95,7 +97,8 @@ class nnUNetTrainerTGC(nnUNetTrainer):
             kw["kernel_sizes"], kw["n_conv_per_stage"], kw["n_conv_per_stage_decoder"],
             deep_supervision=enable_deep_supervision, width_factor=cls.tgc_width_factor,
             use_cnn_branch=cls.tgc_use_cnn_branch, use_knowledge=cls.tgc_use_knowledge,
-            use_vlcm=cls.tgc_use_vlcm)
+            use_vlcm=cls.tgc_use_vlcm, use_position_prior=cls.tgc_use_position_prior,
+            prior_init=cls.tgc_prior_init)
 
     def _build_loss(self):
         loss = super()._build_loss()

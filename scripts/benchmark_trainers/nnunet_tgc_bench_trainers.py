@@ -27,7 +27,9 @@ from nnunet_tgc.nnunet.trainer import nnUNetTrainerTGC, nnUNetTrainerTGC_tiny
 
 __all__ = ["nnUNetTrainerBench", "nnUNetTrainerBench_NoMirroring", "nnUNetTrainerTGC_tiny_Bench",
            "nnUNetTrainerTGC_Bench", "nnUNetTrainerTGC_tiny_Bench_lateralMirroring",
-           "nnUNetTrainerTGC_tiny_Bench_noMirroring", "nnUNetTrainerTGC_tiny_Bench_noAlignmentLoss", "bench_schedule"]
+           "nnUNetTrainerTGC_tiny_Bench_noMirroring", "nnUNetTrainerTGC_tiny_Bench_noAlignmentLoss",
+           "nnUNetTrainerTGC_tiny_Bench_lateralMirroring_priorInit1",
+           "nnUNetTrainerTGC_tiny_Bench_lateralMirroring_noPositionPrior", "bench_schedule"]
 
 
 def bench_schedule() -> dict:
@@ -102,3 +104,13 @@ class nnUNetTrainerTGC_tiny_Bench_noMirroring(nnUNetTrainerTGC_tiny_Bench):
 class nnUNetTrainerTGC_tiny_Bench_noAlignmentLoss(nnUNetTrainerTGC_tiny_Bench):
     """TGC-Net tiny, VLCM's similarity maps without their own loss (the network before issue 7)."""
     tgc_alignment_loss_weight = 0.0
+
+
+class nnUNetTrainerTGC_tiny_Bench_lateralMirroring_priorInit1(nnUNetTrainerTGC_tiny_Bench_lateralMirroring):
+    """As above, with the similarity map added to the foreground logits at weight 1 from the start."""
+    tgc_prior_init = 1.0
+
+
+class nnUNetTrainerTGC_tiny_Bench_lateralMirroring_noPositionPrior(nnUNetTrainerTGC_tiny_Bench_lateralMirroring):
+    """As above, without VLCM's text-position term (the similarity is the calibrated cosine alone)."""
+    tgc_use_position_prior = False
