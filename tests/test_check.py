@@ -124,3 +124,48 @@ def test_parser_registration():
     add_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["check", "Dataset001_X", "--no-stats"])
     assert args.dataset == "Dataset001_X" and args.no_stats and callable(args.func)
+
+
+def _set_laterality(dataset, value):
+    dj = json.loads((dataset / "dataset.json").read_text())
+    dj["tgc_laterality"] = value
+    (dataset / "dataset.json").write_text(json.dumps(dj))
+
+
+def test_laterality_declared_and_measured_against_the_masks(dataset, capsys):
+    assert run_check(str(dataset), stats=False) == 0
+    out = capsys.readouterr().out
+    assert "imagesTr: laterality convention 'image'; measured on" in out and "100% of the mask" in out
+    assert "warning" not in out
+    # declared from the patient's side, the same reports contradict the masks: a warning, not a failure
+    _set_laterality(dataset, "patient")
+    assert run_check(str(dataset), stats=False) == 0
+    out = capsys.readouterr().out
+    assert "warning: imagesTr: the masks contradict the laterality convention 'patient'" in out
+    assert "they fit 'image'" in out and "0% of the mask" in out
+
+
+def test_test_reports_declare_their_own_convention(dataset, capsys):
+    from nnunet_tgc.text.laterality import swap_left_right
+    test_reports = dataset / "imagesTs" / "reports.json"
+    reports = load_reports(test_reports)
+    # written from the patient's side and declared so: read on the image side, they fit the masks
+    save_reports({**{c: swap_left_right(t) for c, t in reports.items()}, "tgc_laterality": "patient"}, test_reports)
+    splits, problems, _ = check_dataset(dataset)
+    assert not problems
+    assert [s.convention for s in splits] == ["image", "patient"]
+    assert splits[1].prepared == reports  # the model reads what the image-side file said
+    assert run_check(str(dataset), stats=False) == 0
+    out = capsys.readouterr().out
+    assert "imagesTs: laterality convention 'patient'; measured on" in out and "warning" not in out
+
+
+def test_bad_or_misplaced_convention_is_a_problem(dataset):
+    reports = load_reports(dataset / "reports.json")
+    save_reports({**reports, "tgc_laterality": "patient"}, dataset / "reports.json")
+    _, problems, _ = check_dataset(dataset)
+    assert any("reports.json" in p and "dataset.json" in p and "tgc_laterality" in p for p in problems)
+    save_reports(reports, dataset / "reports.json")
+    _set_laterality(dataset, "radiological")
+    _, problems, _ = check_dataset(dataset)
+    assert any("dataset.json" in p and "'radiological'" in p for p in problems)

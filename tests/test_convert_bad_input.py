@@ -18,7 +18,7 @@ def _source(tmp_path, extra_rows=()):
 
 def _convert(tmp_path, table, *extra, dataset_id=30):
     return run_cli(["convert", "generic", "--images", tmp_path / "images", "--masks", tmp_path / "masks",
-                    "--table", table, "-d", dataset_id, "-n", "Bad", *extra])
+                    "--table", table, "-d", dataset_id, "-n", "Bad", "--laterality", "image", *extra])
 
 
 def _image_without_mask(tmp_path):
@@ -190,7 +190,7 @@ def test_official_split_needs_val_cases_and_preprocessed(tmp_path, nnunet_dirs, 
     assert "needs validation cases" in capsys.readouterr().err
     monkeypatch.delenv("nnUNet_preprocessed")
     args = ["convert", "generic", "--images", tmp_path / "images", "--masks", tmp_path / "masks",
-            "--table", table, "-d", 30, "-n", "Bad", "--official-split"]
+            "--table", table, "-d", 30, "-n", "Bad", "--official-split", "--laterality", "image"]
     assert run_cli(args) == 1
     assert "nnUNet_preprocessed" in capsys.readouterr().err
 

@@ -11,7 +11,7 @@ from _convert_helpers import (gray_image, load_json, make_pairs, nnunet_dirs, re
 
 def _convert(tmp_path, table, *extra, dataset_id=20, name="Generic"):
     return run_cli(["convert", "generic", "--images", tmp_path / "images", "--masks", tmp_path / "masks",
-                    "--table", table, "-d", dataset_id, "-n", name, *extra])
+                    "--table", table, "-d", dataset_id, "-n", name, "--laterality", "image", *extra])
 
 
 def _verify(folder, monkeypatch):
@@ -158,6 +158,6 @@ def test_masks_in_image_folder_and_jpeg_mask(tmp_path, nnunet_dirs):
     save_image(tmp_path / "all" / "mask_x.jpg", square_mask())
     table = write_csv(tmp_path / "r.csv", [("x.png", "report")])
     assert run_cli(["convert", "generic", "--images", tmp_path / "all", "--masks", tmp_path / "all",
-                    "--table", table, "-d", 21, "-n", "Same"]) == 0
+                    "--table", table, "-d", 21, "-n", "Same", "--laterality", "image"]) == 0
     label = read_png(raw / "Dataset021_Same" / "labelsTr" / "x.png")
     assert np.array_equal(label, (square_mask() > 0).astype(np.uint8))

@@ -49,11 +49,11 @@ def _add_generic(which) -> None:
     parser.add_argument("--table", type=Path, required=True, help="CSV/TSV/XLSX/JSON of image name "
                                                                   "and report")
     parser.add_argument("--split-column", help="column with train/val/test per row (default: all train)")
-    _add_common(parser, name=None, channel="image", laterality="image")
+    _add_common(parser, name=None, channel="image", laterality=None)
     parser.set_defaults(func=_run_generic)
 
 
-def _add_common(parser, name, channel: str, laterality: str) -> None:
+def _add_common(parser, name, channel: str, laterality) -> None:
     parser.add_argument("-d", "--dataset-id", type=int, required=True, help="nnU-Net dataset id (1-999)")
     parser.add_argument("-n", "--name", default=name, required=name is None,
                         help=f"dataset name (folder DatasetXXX_NAME){f'; default {name}' if name else ''}")
@@ -76,8 +76,11 @@ def _add_common(parser, name, channel: str, laterality: str) -> None:
                         help="comma-separated names of labels 1, 2, ... (default infection)")
     parser.add_argument("--mask-values", type=_parse_mask_values,
                         help="mask value to label, e.g. 0=0,128=1,255=2 (default: 0/255 or 0/1 binary)")
+    # no default where the converter cannot know: a wrong guess makes the model read sides backwards
     parser.add_argument("--laterality", choices=LATERALITY_CHOICES, default=laterality,
-                        help=f"whose left/right the reports mean (default {laterality})")
+                        help="whose left/right the reports mean: image (the image's left, as in QaTa-COV19), "
+                             "patient (the patient's left, as clinical reports), unknown "
+                             + (f"(default {laterality})" if laterality else "(required)"))
     parser.add_argument("--description", help="dataset.json description")
     parser.add_argument("--reference", help="dataset.json reference")
 
@@ -121,6 +124,12 @@ def _run_mosmed(args) -> int:
 
 
 def _run_generic(args) -> int:
+    if args.laterality is None:
+        print(f"error: --laterality is required: say whose left and right the reports in {args.table} mean: "
+              f"'image' (the image's left, as in QaTa-COV19), 'patient' (the patient's left, as clinical reports "
+              f"write it; on a PA radiograph that is the image's right) or 'unknown' (reports used as written, "
+              f"which can then only be predicted with reports of unknown convention)", file=sys.stderr)
+        return 1
     return _convert(args, lambda: generic.collect_generic(
         args.images, args.masks, args.table, args.image_column, args.text_column, args.split_column,
         args.limit), "", "")

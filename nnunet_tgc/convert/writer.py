@@ -14,12 +14,13 @@ from typing import Optional
 
 from tqdm import tqdm
 
+from nnunet_tgc.text.convention import CONVENTIONS
 from nnunet_tgc.text.normalize import normalize_report
 
 from .common import Case, Collected, ConversionError, Problem, format_problems, image_stem
 from .images import convert_2d_case, convert_volume_case, is_volume, promote_to_rgb
 
-LATERALITY_CHOICES = ("image", "patient", "unknown")
+LATERALITY_CHOICES = CONVENTIONS  # dataset.json's "tgc_laterality"
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -33,7 +34,7 @@ class DatasetSpec:
     channel_name: str = "xray"
     label_names: list = field(default_factory=lambda: ["infection"])
     mask_values: Optional[dict] = None  # None: binary 0/255 or 0/1
-    laterality: str = "image"
+    laterality: Optional[str] = None  # whose left/right the reports mean; the converter must say
     description: str = ""
     reference: str = ""
     official_split: bool = False
@@ -102,7 +103,9 @@ def check_spec(spec: DatasetSpec) -> None:
     if not _NAME_PATTERN.fullmatch(spec.name):
         raise ConversionError(f"dataset name {spec.name!r} may only contain letters, digits, _ and -")
     if spec.laterality not in LATERALITY_CHOICES:
-        raise ConversionError(f"laterality {spec.laterality!r} must be one of {LATERALITY_CHOICES}")
+        raise ConversionError(f"laterality {spec.laterality!r} must be one of {LATERALITY_CHOICES}: whose "
+                              f"left/right the reports mean (image: the image's left, as in QaTa-COV19; "
+                              f"patient: the patient's, as clinical reports)")
     if spec.mask_values is not None:
         targets = sorted(set(spec.mask_values.values()))
         if targets != list(range(len(targets))) or 0 not in spec.mask_values.values():

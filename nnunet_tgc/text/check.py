@@ -6,7 +6,10 @@ dataset.json's ``"test_reports_file"``):
 missing / empty reports, reports for unknown case ids, unreadable files (not UTF-8, bad JSON,
 non-string values) and signs of broken encoding. Then it prints statistics that matter for
 the text encoder (length in CLIP tokens, how many reports exceed CLIP's 77-token context and
-will be chunked, the knowledge-base entries the reports mention).
+will be chunked, the knowledge-base entries the reports mention), computed on the reports as the model
+reads them (``convention.prepare_report``). Finally the laterality convention: the one declared
+(dataset.json's ``"tgc_laterality"``, or a test reports file's own key) and, where masks exist, the
+one the masks show: the share of mask in the image half that each one-sided report names.
 
 Exit code 0 when there is nothing to fix, 1 with the list of problems otherwise.
 """
@@ -21,7 +24,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .reports import ReportsFileError, load_reports, reports_file_for_dataset, reports_file_for_test_set
+import numpy as np
+
+from .convention import (DATASET_KEY, LateralityConventionError, check_convention, dataset_convention,
+                         prepare_reports)
+from .reports import (LATERALITY_KEY, ReportsFileError, load_reports_with_options, reports_file_for_dataset,
+                      reports_file_for_test_set)
 
 CLIP_CONTEXT = 77
 CLIP_MODEL = "ViT-B-16"
@@ -39,6 +47,9 @@ class SplitCheck:
     case_ids: list[str]
     reports: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    options: dict = field(default_factory=dict)
+    convention: str = "unknown"  # the laterality convention these reports are read with
+    prepared: dict[str, str] = field(default_factory=dict)  # the reports as the model reads them
 
 
 def _ids_text(ids: list[str]) -> str:
@@ -55,7 +66,7 @@ def case_ids_in(images_dir: Path, file_ending: str) -> list[str]:
 def check_split(name: str, images_dir: Path, reports_file: Path, file_ending: str) -> SplitCheck:
     result = SplitCheck(name, reports_file, case_ids_in(images_dir, file_ending))
     try:
-        result.reports = load_reports(reports_file)
+        result.reports, result.options = load_reports_with_options(reports_file)
     except ReportsFileError as e:
         result.problems.append(str(e))
         return result
@@ -112,7 +123,88 @@ def check_dataset(folder) -> tuple[list[SplitCheck], list[str], list[str]]:
     if "tgc_laterality" not in dataset_json:
         notes.append("dataset.json has no 'tgc_laterality' key: state whether 'left' in the reports means the "
                       "image's left (\"image\") or the patient's (\"patient\"); see documentation/text.md.")
+    problems += _declare_conventions(splits, dataset_json, folder)
     return splits, problems, notes
+
+
+def _declare_conventions(splits: list, dataset_json: dict, folder: Path) -> list[str]:
+    """Set each split's convention and prepared reports; returns the problems found on the way."""
+    try:
+        trained = dataset_convention(dataset_json, folder / "dataset.json")
+    except LateralityConventionError as e:
+        return [str(e)]
+    problems = []
+    for s in splits:
+        if s.name == "imagesTr" and s.options:
+            problems.append(f"{s.reports_file}: the options {sorted(s.options)} belong in the reports given at "
+                            f"prediction; a training set declares its laterality in dataset.json ({DATASET_KEY}).")
+        try:
+            s.convention = check_convention(s.options.get(LATERALITY_KEY, trained), s.reports_file)
+        except LateralityConventionError as e:
+            problems.append(str(e))
+            continue
+        s.prepared = prepare_reports({c: t for c, t in s.reports.items() if t}, s.convention)
+    return problems
+
+
+_SIDES = {"left": re.compile(r"\bleft\b", re.IGNORECASE), "right": re.compile(r"\bright\b", re.IGNORECASE)}
+
+
+def one_sided(report: str):
+    """"left" or "right" if the (image-side) report names exactly one of the two sides, else None."""
+    named = [side for side, pattern in _SIDES.items() if pattern.search(report)]
+    return named[0] if len(named) == 1 else None
+
+
+def measure_laterality(prepared: dict, labels_dir: Path, file_ending: str, lateral_axis=1) -> dict:
+    """Share of each one-sided report's mask in the image half it names, reports read image-side.
+
+    Near 1: the declared convention agrees with the masks; near 0: the masks say the other one.
+    Returns ``{"cases": n, "share": mean share or None}``; only 2D natural-image masks are read.
+    """
+    from PIL import Image
+    shares = []
+    for case, report in sorted(prepared.items()):
+        side, mask_file = one_sided(report), labels_dir / f"{case}{file_ending}"
+        if side is None or not mask_file.is_file():
+            continue
+        mask = np.moveaxis(np.asarray(Image.open(mask_file)) > 0, lateral_axis, 0)
+        if mask.sum() == 0:
+            continue
+        half = mask.shape[0] // 2
+        named = mask[:half] if side == "left" else mask[mask.shape[0] - half:]
+        shares.append(named.sum() / mask.sum())
+    return {"cases": len(shares), "share": float(np.mean(shares)) if shares else None}
+
+
+def laterality_lines(splits: list, folder: Path, dataset_json: dict) -> tuple[list[str], list[str]]:
+    """(information lines, warnings) about each split's declared and measured laterality convention."""
+    info, warnings = [], []
+    file_ending = dataset_json.get("file_ending", ".png")
+    lateral_axis = dataset_json.get("tgc_lateral_axis", 1)
+    measurable = file_ending.lower() in (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg") and lateral_axis is not None
+    for s in splits:
+        labels = folder / s.name.replace("images", "labels")
+        line = f"{s.name}: laterality convention {s.convention!r}"
+        if not (measurable and labels.is_dir() and s.prepared):
+            info.append(line + " (not measured: no 2D masks with a known left-right axis)")
+            continue
+        m = measure_laterality(s.prepared, labels, file_ending, lateral_axis)
+        if not m["cases"]:
+            info.append(line + " (not measured: no report names one side only)")
+            continue
+        read_as = "as written" if s.convention == "unknown" else f"read as {s.convention!r}"
+        info.append(line + f"; measured on {m['cases']} one-sided reports ({read_as}): {100 * m['share']:.0f}% of "
+                           f"the mask lies in the image half the report names")
+        fits = ("image" if m["share"] >= 0.5 else "patient") if s.convention != "patient" else \
+            ("patient" if m["share"] >= 0.5 else "image")
+        if s.convention == "unknown":
+            info.append(f"  the masks fit {fits!r}: declare it as {DATASET_KEY} in dataset.json")
+        elif fits != s.convention:
+            warnings.append(f"{s.name}: the masks contradict the laterality convention {s.convention!r}: only "
+                            f"{100 * m['share']:.0f}% of the mask lies on the side the reports name; they fit "
+                            f"{fits!r}. Fix {DATASET_KEY} (dataset.json, or the reports file at prediction).")
+    return info, warnings
 
 
 def _clip_tokenizer():
@@ -194,13 +286,18 @@ def run_check(dataset: str, stats: bool = True) -> int:
         return 1
     print(f"checking reports of {folder}")
     splits, problems, notes = check_dataset(folder)
-    if stats and any(s.reports for s in splits):
+    if stats and any(s.prepared for s in splits):
         from .knowledge import KnowledgeBase
         kb, tokenizer = KnowledgeBase.load(), _clip_tokenizer()
         for s in splits:
-            print(format_statistics(s.name, report_statistics(s.reports, kb, tokenizer)))
+            print(format_statistics(s.name, report_statistics(s.prepared, kb, tokenizer)))
+    info, warnings = laterality_lines(splits, folder, _load_dataset_json(folder)[0])
+    for line in info:
+        print(line)
     for note in notes:
         print(f"note: {note}")
+    for warning in warnings:
+        print(f"warning: {warning}")
     if problems:
         print(f"\n{len(problems)} problem(s):")
         for p in problems:

@@ -8,6 +8,13 @@ dataset in a plain UTF-8 JSON file:
 * test cases (imagesTs): ``imagesTs/reports.json``.
 
 The case id is nnU-Net's case identifier (the image file name without ``_0000.png``).
+
+A reports file may also hold options, under two reserved keys (never read as case ids):
+
+* ``"tgc_laterality": "image" | "patient" | "unknown"``: whose left/right these reports mean
+  (see ``convention.py``); without it, the dataset's (training) or the model's (prediction) applies;
+* ``"tgc_allow_no_report": true``: cases whose value is ``null`` or ``""`` are predicted without a
+  report (only with a model trained with report dropout; prediction only).
 """
 from __future__ import annotations
 
@@ -18,6 +25,9 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 DEFAULT_REPORTS_FILE = "reports.json"
+LATERALITY_KEY = "tgc_laterality"
+ALLOW_NO_REPORT_KEY = "tgc_allow_no_report"
+REPORT_OPTIONS = {LATERALITY_KEY: str, ALLOW_NO_REPORT_KEY: bool}  # option key -> type of its value
 
 
 class ReportsFileError(ValueError):
@@ -45,8 +55,8 @@ class MissingReportError(KeyError, ValueError):
         return str(self.args[0])
 
 
-def load_reports(path: str | os.PathLike) -> dict[str, str]:
-    """Read a reports file; every error message names the file and says what is wrong."""
+def load_reports_with_options(path: str | os.PathLike) -> tuple[dict, dict]:
+    """Read a reports file -> (reports, options); every error message names the file and says what is wrong."""
     path = Path(path)
     if not path.is_file():
         raise ReportsFileError(
@@ -72,13 +82,29 @@ def load_reports(path: str | os.PathLike) -> dict[str, str]:
             f"Reports file {path} must contain a JSON object mapping case id -> report text, "
             f"found a {type(data).__name__}."
         )
-    bad = sorted(k for k, v in data.items() if not isinstance(v, str))
+    options = _pop_options(data, path)
+    allowed = (str, type(None)) if options.get(ALLOW_NO_REPORT_KEY) else str
+    bad = sorted(k for k, v in data.items() if not isinstance(v, allowed))
     if bad:
         raise ReportsFileError(
             f"Reports file {path}: the report of case(s) {', '.join(bad[:20])} is not a string. "
-            f"Every value must be the report text."
+            f"Every value must be the report text (null only with \"{ALLOW_NO_REPORT_KEY}\": true)."
         )
-    return data
+    return data, options
+
+
+def _pop_options(data: dict, path: Path) -> dict:
+    options = {key: data.pop(key) for key in REPORT_OPTIONS if key in data}
+    for key, value in options.items():
+        if not isinstance(value, REPORT_OPTIONS[key]):
+            raise ReportsFileError(f"Reports file {path}: option {key!r} must be a {REPORT_OPTIONS[key].__name__}, "
+                                   f"got {value!r}.")
+    return options
+
+
+def load_reports(path: str | os.PathLike) -> dict[str, str]:
+    """The ``{case id: report}`` of a reports file, without its options (:func:`load_reports_with_options`)."""
+    return load_reports_with_options(path)[0]
 
 
 def save_reports(reports: Mapping[str, str], path: str | os.PathLike) -> Path:
@@ -125,10 +151,18 @@ def reports_file_for_test_set(dataset_folder: str | os.PathLike, dataset_json: M
     return dataset_folder / name
 
 
-def require_reports(reports: Mapping[str, str], case_ids: Iterable[str], source) -> dict[str, str]:
-    """Reports of ``case_ids``; raises MissingReportError listing *every* case without one."""
+def require_reports(reports: Mapping[str, str], case_ids: Iterable[str], source,
+                    allow_no_report: bool = False) -> dict[str, str]:
+    """Reports of ``case_ids``; raises MissingReportError listing *every* case without one.
+
+    With ``allow_no_report`` a case may hold None or "" (predicted without a report), but it must
+    still be listed: a case id missing from ``reports`` is more likely a typo than a decision.
+    """
     case_ids = list(case_ids)
-    missing = [c for c in case_ids if not isinstance(reports.get(c), str) or not reports[c].strip()]
+    if allow_no_report:
+        missing = [c for c in case_ids if c not in reports or not isinstance(reports[c], (str, type(None)))]
+    else:
+        missing = [c for c in case_ids if not isinstance(reports.get(c), str) or not reports[c].strip()]
     if missing:
         raise MissingReportError(missing, source)
     return {c: reports[c] for c in case_ids}
