@@ -1,4 +1,4 @@
-"""``nnunet-tgc``: the plugin's command line (env, check, convert, evaluate, demo).
+"""``nnunet-tgc``: the plugin's command line (env, check, convert, evaluate, ablate).
 
 Each sub-command lives next to the code it drives and registers itself through an
 ``add_parser(subparsers)`` function; this module only assembles them.
@@ -13,6 +13,7 @@ SUBCOMMAND_MODULES = [
     "nnunet_tgc.text.check",          # nnunet-tgc check DATASET
     "nnunet_tgc.convert.cli",         # nnunet-tgc convert {qata,mosmed,generic}
     "nnunet_tgc.evaluation.cli",      # nnunet-tgc evaluate PRED GT
+    "nnunet_tgc.evaluation.ablate",   # nnunet-tgc ablate MODEL_FOLDER -i IMAGES -l LABELS -f F
 ]
 
 

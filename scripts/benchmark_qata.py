@@ -255,6 +255,74 @@ def evaluate(env, work: Path, key: str, result: dict, gt_dir: Path) -> None:
     }
 
 
+def val_images(work: Path, ds: str, val_cases) -> Path:
+    """WORK/val_images: links to fold 0's validation images in imagesTr, with their reports.json,
+    the input folder of ``nnunet-tgc ablate``."""
+    from nnunet_tgc.text.reports import load_reports, reports_file_for_dataset, save_reports
+    raw = work / "nnUNet_raw" / ds
+    dataset_json = json.loads((raw / "dataset.json").read_text())
+    ending, channels = dataset_json["file_ending"], sorted(int(c) for c in dataset_json["channel_names"])
+    reports = load_reports(reports_file_for_dataset(raw, dataset_json))
+    out = work / "val_images"
+    if out.is_dir():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    for case in val_cases:
+        for channel in channels:
+            f = raw / "imagesTr" / f"{case}_{channel:04d}{ending}"
+            if not f.is_file():
+                sys.exit(f"error: validation image {f} missing")
+            (out / f.name).symlink_to(f)
+        if case not in reports:
+            sys.exit(f"error: validation case {case} has no report in {reports_file_for_dataset(raw, dataset_json)}")
+    save_reports({case: reports[case] for case in val_cases}, out / "reports.json")
+    return out
+
+
+def ablate(env, work: Path, key: str, result: dict, images: Path, gt_dir: Path) -> None:
+    """``nnunet-tgc ablate`` on fold 0's validation cases; its table rows go into the result."""
+    model = Path(result["validation_folder"]).parents[1]  # .../TRAINER__PLANS__2d/fold_0/validation
+    out = work / "ablation" / key
+    cmd = [sys.executable, "-m", "nnunet_tgc.cli", "ablate", model, "-i", images, "-l", gt_dir, "-f", "0", "-o", out]
+    run_logged(cmd, env, work / "logs" / f"ablate_{key}.log", echo=r"ablate:")
+    result["ablation"] = {"folder": str(out), "command": " ".join(map(str, cmd)),
+                          "rows": ablation_rows(json.loads((out / "ablation.json").read_text()))}
+
+
+def ablation_rows(ablation: dict) -> list:
+    """One row per variant of an ablation.json: status, Dice, IoU, pooled Dice, per category Dice, side shares."""
+    rows = []
+    for name, v in ablation["variants"].items():
+        s = v.get("summary")
+        row = {"variant": name, "status": v["status"]}
+        if s is not None:
+            row.update({k: s[k] for k in ("mean_dice", "mean_iou", "pooled_dice", "side_share",
+                                          "side_share_vs_correct", "n_side_cases")})
+            row["dice_by_category"] = {c: g["mean_dice"] for c, g in s["by_category"].items()}
+        rows.append(row)
+    return rows
+
+
+def ablation_markdown(report: dict) -> list:
+    """Lines of the ablation table of every trainer that has one (none without --ablate)."""
+    ablated = [r for r in report["results"] if r.get("ablation")]
+    if not ablated:
+        return []
+    lines = ["", "Text ablation on the validation cases (`nnunet-tgc ablate`; side share over one-side reports, "
+                 "0.5 = text-blind):", "",
+             "| trainer | variant | Dice | mIoU | pooled Dice | side share | side share vs correct side |",
+             "|---|---|---|---|---|---|---|"]
+    for r in ablated:
+        for row in r["ablation"]["rows"]:
+            if row["status"] != "done":
+                lines.append(f"| `{r['trainer']}` | {row['variant']} | {row['status']} | | | | |")
+                continue
+            lines.append(f"| `{r['trainer']}` | {row['variant']} | {fmt(row['mean_dice'])} | {fmt(row['mean_iou'])} "
+                         f"| {fmt(row['pooled_dice'])} | {fmt(row['side_share'], pct=False, digits=3)} "
+                         f"| {fmt(row['side_share_vs_correct'], pct=False, digits=3)} |")
+    return lines
+
+
 def fmt(x, pct=True, digits=2):
     if x is None:
         return "n/a"
@@ -285,6 +353,7 @@ def markdown(report: dict) -> str:
     lines += ["", "Dice/mIoU in %: per image and averaged over images (LViT protocol; empty ground truth: "
                   "both empty -> 1, else 0); pooled: over all pixels; nnU-Net summary: foreground mean of "
                   "nnU-Net's own summary.json (its empty-case rule differs)."]
+    lines += ablation_markdown(report)
     return "\n".join(lines) + "\n"
 
 
@@ -306,6 +375,8 @@ def main(argv=None) -> int:
     p.add_argument("--num-processes", type=int, default=2, help="preprocessing processes")
     p.add_argument("--n-proc-da", type=int, default=2, help="nnUNet_n_proc_DA for training (0: in the main process)")
     p.add_argument("--redo", action="store_true", help="redo every step even where its output exists")
+    p.add_argument("--ablate", action="store_true",
+                   help="after training, run 'nnunet-tgc ablate' for each trainer on fold 0's validation cases")
     p.add_argument("--json", type=Path, help="report JSON (default WORK/benchmark_qata.json)")
     p.add_argument("--md", type=Path, help="report markdown table (default WORK/benchmark_qata.md)")
     args = p.parse_args(argv)
@@ -345,12 +416,15 @@ def main(argv=None) -> int:
     gt_dir = val_ground_truth(work, ds, fold0["val"])
     log(f"fold 0: {report['n_train']} train / {report['n_val']} val cases (official split); val ground truth in {gt_dir}")
 
+    images_val = val_images(work, ds, fold0["val"]) if args.ablate else None
     json_out = args.json or work / "benchmark_qata.json"
     md_out = args.md or work / "benchmark_qata.md"
     report["results"] = []
     for key in args.trainers:
         result = train(args, env, work, ds, key)
         evaluate(env, work, key, result, gt_dir)
+        if args.ablate:
+            ablate(env, work, key, result, images_val, gt_dir)
         e = result["evaluation"]
         log(f"{key}: val Dice {100 * e['mean_dice']:.2f} mIoU {100 * e['mean_iou']:.2f} (per image), pooled Dice "
             f"{100 * e['pooled_dice']:.2f}; {result.get('seconds_per_iteration_mean')} s/iteration")

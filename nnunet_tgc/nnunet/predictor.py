@@ -155,6 +155,17 @@ class TGCPredictor(nnUNetPredictor):
         return super().predict_single_npy_array(input_image, image_properties, segmentation_previous_stage,
                                                 output_file_truncated, save_or_return_probabilities)
 
+    def predict_logits_with_report(self, data: torch.Tensor, report: str) -> torch.Tensor:
+        """Logits of one preprocessed case with ``report`` (``nnunet-tgc ablate`` preprocesses a case
+        once and predicts it with several reports)."""
+        if not report or not str(report).strip():
+            raise ValueError("predict_logits_with_report needs a non-empty report")
+        self._pending, self.current_report = None, report
+        try:
+            return self.predict_logits_from_preprocessed_data(data)
+        finally:
+            self.current_report = None
+
     # ------------------------------------------------------------------ the forward passes with text
     def encoded(self, report: str):
         if self.text_cache is None:

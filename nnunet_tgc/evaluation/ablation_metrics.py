@@ -1,0 +1,117 @@
+"""Metrics of the text ablation: Dice/IoU by report category, and the side share.
+
+Side share of one case: the share of its predicted foreground that lies in the image half its
+report names. Over cases whose report names exactly one side its mean is 0.5 for a model that
+ignores the text (a prediction cannot depend on which side is named) and 1.0 for one that reads it
+perfectly. Halves are split along the lateral axis; with an odd number of columns the middle column
+belongs to neither half. A case with no predicted foreground in either half has no side share and
+is counted separately (``n_side_empty_prediction``).
+
+Foreground is any non-zero label (the union of all foreground labels). Dice and IoU follow
+:mod:`nnunet_tgc.evaluation.metrics` (LViT's per-image protocol and its empty-ground-truth rule).
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..text.laterality import swap_left_right
+from ..text.report_variants import SIDE_CATEGORIES, named_sides, side_category, words_category
+from .metrics import confusion, dice_iou_from_counts, summarize
+
+def half_counts(pred: np.ndarray, lateral_axis: int) -> tuple:
+    """(foreground voxels in the image's left half, in its right half); left = low index."""
+    fg = np.moveaxis(np.asarray(pred) != 0, lateral_axis, 0)
+    width = fg.shape[0]
+    return int(fg[: width // 2].sum()), int(fg[(width + 1) // 2:].sum())
+
+
+def side_share(left: int, right: int, side: str) -> Optional[float]:
+    """Share of the foreground of both halves in the half ``side``; None without foreground."""
+    if left + right == 0:
+        return None
+    return (left if side == "left" else right) / (left + right)
+
+
+def image_side_of(report: Optional[str], laterality: str = "image") -> Optional[str]:
+    """The image half ("left"/"right") a report names when it names exactly one side, else None.
+
+    ``laterality`` is whose left the report means (dataset.json's ``tgc_laterality``): "image"
+    (QaTa: "left" = image left), "patient" (a radiologist's left, shown on the image's right) or
+    "unknown" (taken as written, i.e. as image sides).
+    """
+    sides = named_sides(to_image_convention(report, laterality))
+    return next(iter(sides)) if len(sides) == 1 else None
+
+
+def to_image_convention(report: Optional[str], laterality: str) -> Optional[str]:
+    """``report`` with "left"/"right" meaning the image's halves."""
+    if report is None or laterality == "unknown":
+        return report
+    try:  # issue 9's convention module, where present, owns the mapping
+        from ..text.convention import to_internal
+    except ImportError:
+        to_internal = _to_image_side_fallback
+    return to_internal(report, laterality)
+
+
+def _to_image_side_fallback(report: str, laterality: str) -> str:
+    if laterality not in ("image", "patient"):
+        raise ValueError(f"tgc_laterality {laterality!r} is not one of 'image', 'patient', 'unknown'")
+    return swap_left_right(report) if laterality == "patient" else report
+
+
+def case_record(case: str, pred: np.ndarray, gt: np.ndarray, correct_report: str, given_report: Optional[str],
+                lateral_axis: Optional[int], laterality: str = "image") -> dict:
+    """Everything the ablation keeps about one case predicted with one report."""
+    intersection, n_pred, n_gt = confusion(pred, gt)
+    dice, iou = dice_iou_from_counts(intersection, n_pred, n_gt)
+    record = {"case": case, "dice": dice, "iou": iou, "intersection": intersection, "n_pred": n_pred,
+              "n_gt": n_gt, "category": side_category(correct_report), "words": words_category(correct_report),
+              "correct_side": image_side_of(correct_report, laterality),
+              "given_side": image_side_of(given_report, laterality),
+              "left_fg": None, "right_fg": None, "share_given": None, "share_correct": None}
+    if lateral_axis is not None:
+        left, right = half_counts(pred, lateral_axis)
+        record.update(left_fg=left, right_fg=right)
+        if record["correct_side"]:
+            record["share_correct"] = side_share(left, right, record["correct_side"])
+        if record["correct_side"] and record["given_side"]:
+            record["share_given"] = side_share(left, right, record["given_side"])
+    return record
+
+
+def side_share_summary(records: Sequence[dict]) -> dict:
+    """Mean side shares over the cases whose correct report names exactly one side."""
+    one_side = [r for r in records if r["correct_side"] and r["left_fg"] is not None]
+    given = [r["share_given"] for r in one_side if r["share_given"] is not None]
+    correct = [r["share_correct"] for r in one_side if r["share_correct"] is not None]
+    return {
+        "n_side_cases": len(one_side),
+        "n_side_empty_prediction": sum(r["left_fg"] + r["right_fg"] == 0 for r in one_side),
+        # against the side the variant's own report names (undefined where it names none or both)
+        "side_share": float(np.mean(given)) if given else None,
+        "n_side_share": len(given),
+        # against the side the correct report names: a text-reading model drops below 0.5 for swap_lr
+        "side_share_vs_correct": float(np.mean(correct)) if correct else None,
+        "n_side_share_vs_correct": len(correct),
+    }
+
+
+def summarize_variant(records: Sequence[dict]) -> dict:
+    """Overall Dice/IoU/pooled, the same per report category, and the side shares."""
+    by_category = _grouped(records, "category", SIDE_CATEGORIES)
+    by_words = _grouped(records, "words", sorted({r["words"] for r in records}))
+    return {**summarize(records), "by_category": by_category, "by_words": by_words,
+            **side_share_summary(records)}
+
+
+def _grouped(records: Sequence[dict], key: str, order: Sequence[str]) -> dict:
+    groups = {}
+    for name in order:
+        members = [r for r in records if r[key] == name]
+        if members:
+            s = summarize(members)
+            groups[name] = {k: s[k] for k in ("n_cases", "mean_dice", "mean_iou", "pooled_dice", "pooled_iou")}
+    return groups

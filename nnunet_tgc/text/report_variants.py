@@ -1,0 +1,111 @@
+"""Report variants for the text ablation (``nnunet-tgc ablate``), and what a report says about sides.
+
+Every variant is a pure function of the correct reports ``{case: text}``: the ablation predicts
+the same images with each and measures how much the segmentation depends on the words.
+
+* ``correct``: each case's own report;
+* ``swap_lr``: left <-> right swapped (a model that reads sides must move its prediction);
+* ``swap_ul``: upper <-> lower (and superior/inferior, apical/basal ...) swapped;
+* ``shuffled``: the reports permuted between cases with a fixed seed, so that no case keeps a text
+  identical to its own where the texts allow it;
+* ``generic``: one report (default "Pulmonary infection.") for every case;
+* ``none``: no report at all (value None); only for models trained to work without one.
+"""
+from __future__ import annotations
+
+import re
+from typing import Mapping, Optional
+
+import numpy as np
+
+from .laterality import swap_left_right, swap_upper_lower
+
+VARIANTS = ("correct", "swap_lr", "swap_ul", "shuffled", "generic", "none")
+DEFAULT_GENERIC_REPORT = "Pulmonary infection."
+VARIANT_DESCRIPTIONS = {
+    "correct": "each case's own report",
+    "swap_lr": "own report with left and right swapped",
+    "swap_ul": "own report with upper and lower swapped",
+    "shuffled": "reports permuted between cases (fixed seed)",
+    "generic": "one generic report for every case",
+    "none": "no report",
+    "image_only": "plain nnU-Net: the image only",
+}
+
+# words that say which side(s) of the body a report is about
+_LATERALITY_WORDS = ("left", "right", "bilateral", "unilateral", "both")
+_LATERALITY_RE = re.compile(r"\b(" + "|".join(_LATERALITY_WORDS) + r")\b", re.IGNORECASE)
+
+SIDE_CATEGORIES = ("unilateral left", "unilateral right", "bilateral", "no side named")
+
+
+def make_variant(name: str, reports: Mapping[str, str], seed: int = 0,
+                 generic_report: str = DEFAULT_GENERIC_REPORT) -> dict:
+    """The reports ``{case: text or None}`` of variant ``name`` (one of :data:`VARIANTS`)."""
+    if name == "correct":
+        return dict(reports)
+    if name == "swap_lr":
+        return {case: swap_left_right(text) for case, text in reports.items()}
+    if name == "swap_ul":
+        return {case: swap_upper_lower(text) for case, text in reports.items()}
+    if name == "shuffled":
+        return shuffle_reports(reports, seed)
+    if name == "generic":
+        if not generic_report or not generic_report.strip():
+            raise ValueError("the generic report must not be empty (--generic-report)")
+        return {case: generic_report for case in reports}
+    if name == "none":
+        return {case: None for case in reports}
+    raise ValueError(f"unknown report variant {name!r}; choose from {', '.join(VARIANTS)}")
+
+
+def shuffle_reports(reports: Mapping[str, str], seed: int = 0) -> dict:
+    """Reports permuted between cases (seeded); no case keeps a text equal to its own where avoidable.
+
+    A random permutation is repaired by swaps: a case that drew a text equal to its own trades with
+    another case when both then hold a text different from their own. Identical reports are common
+    (QaTa: 301 distinct texts for 7,145 cases), so "not its own case" alone would not be enough.
+    """
+    cases = sorted(reports)
+    texts = [reports[c] for c in cases]
+    rng = np.random.default_rng(seed)
+    perm = list(rng.permutation(len(cases)))
+    for i in range(len(cases)):
+        if texts[perm[i]] != texts[i]:
+            continue
+        for j in rng.permutation(len(cases)):
+            if texts[perm[j]] != texts[i] and texts[perm[i]] != texts[j]:
+                perm[i], perm[j] = perm[j], perm[i]
+                break
+    return {case: texts[perm[i]] for i, case in enumerate(cases)}
+
+
+def laterality_words(text: Optional[str]) -> tuple:
+    """The laterality words a report uses, lower case, sorted ("left", "right", "bilateral", ...)."""
+    if not text:
+        return ()
+    return tuple(sorted({m.lower() for m in _LATERALITY_RE.findall(text)}))
+
+
+def named_sides(text: Optional[str]) -> frozenset:
+    """The sides ("left"/"right", in the report's own words) a report names; "bilateral"/"both" name both."""
+    words = set(laterality_words(text))
+    sides = words & {"left", "right"}
+    if words & {"bilateral", "both"}:
+        sides = {"left", "right"}
+    return frozenset(sides)
+
+
+def side_category(text: Optional[str]) -> str:
+    """QaTa-style category of a report: unilateral left / unilateral right / bilateral / no side named."""
+    sides = named_sides(text)
+    if len(sides) == 2:
+        return "bilateral"
+    if len(sides) == 1:
+        return f"unilateral {next(iter(sides))}"
+    return "no side named"
+
+
+def words_category(text: Optional[str]) -> str:
+    """Generic category: the set of laterality words the report uses ("left+unilateral"), or "none"."""
+    return "+".join(laterality_words(text)) or "none"
