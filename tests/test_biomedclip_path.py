@@ -205,7 +205,11 @@ def test_state_dict_has_no_frozen_weights(towers):
     assert sum(unique.values()) == net.parameter_counts()["trainable"] + sum(b.numel() for b in net.buffers())
     assert net.parameter_counts()["frozen"] >= towers.num_frozen_parameters() > 0
     assert sd["towers._extra_state"] == {"backbone": "BiomedCLIP", "fingerprint": towers.fingerprint,
-                                         "weights_source": towers.weights_source}
+                                         "weights_source": towers.weights_source, "build": towers.build,
+                                         "knowledge_fingerprint": towers.knowledge_fingerprint}
+    # the build is recorded with the folder's config as written (hub names, not this machine's path)
+    assert towers.build["model_cfg"]["text_cfg"]["hf_model_name"] == TEXT_HUB_NAME
+    assert towers.build["activations"] == ["GELU", "GELUActivation"]  # timm ViT and BERT: plain GELU
     make_net(towers).load_state_dict(sd, strict=True)
 
 

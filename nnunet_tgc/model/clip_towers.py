@@ -5,11 +5,21 @@ The towers are never trained and must not bloat every fold's checkpoint, so the 
 held *outside* the module tree: it is not in ``parameters()`` or ``state_dict()``. What the state
 dict does carry is a fingerprint of the frozen weights (``get_extra_state``), checked when a
 checkpoint is loaded into a rebuilt network, so that prediction cannot silently run with towers
-other than those the trainable modules were trained with.
+other than those the trainable modules were trained with. Next to the fingerprint it carries the
+towers' build configuration (an activation leaves no trace in the tensors) and the fingerprint of
+the knowledge base DATE reads (the descriptions it embeds are as much part of the model as the
+weights): one extra-state entry, a dict, so the state dict keeps exactly one non-tensor entry.
+
+On CUDA the frozen towers are kept in float16 (nnU-Net trains and predicts under CUDA autocast,
+float16): under autocast, weights that do not require grad are re-cast at every call, which for the
+86M-parameter ViT is an 86M-element copy per forward. ``nnUNet_TGC_tower_dtype`` chooses another.
 """
 import hashlib
+import logging
+import os
 import re
-from typing import Callable, List, Sequence, Tuple
+import warnings
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -18,8 +28,47 @@ from torch import nn
 from .text_features import EncodedText
 
 
+log = logging.getLogger(__name__)
+KNOWLEDGE_OVERRIDE_ENV = "nnUNet_TGC_allow_knowledge_mismatch"
+TOWER_DTYPE_ENV = "nnUNet_TGC_tower_dtype"
+_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
 class BackboneMismatchError(RuntimeError):
     """The frozen CLIP towers differ from those a checkpoint was trained with."""
+
+
+class KnowledgeMismatchError(RuntimeError):
+    """The knowledge base differs from the one a checkpoint was trained with."""
+
+
+def frozen_tower_dtype(device: torch.device) -> torch.dtype:
+    """The dtype the frozen towers are kept in on ``device``: float16 on CUDA (what nnU-Net's CUDA
+    autocast computes in; ``nnUNet_TGC_tower_dtype`` = float16 / bfloat16 / float32 overrides it),
+    float32 elsewhere (CPU kernels are fastest and exact in float32)."""
+    if torch.device(device).type != "cuda":
+        return torch.float32
+    name = os.environ.get(TOWER_DTYPE_ENV, "float16").strip().lower()
+    if name not in _DTYPES:
+        raise ValueError(f"{TOWER_DTYPE_ENV}={name!r}: use one of {sorted(_DTYPES)}")
+    return _DTYPES[name]
+
+
+def _autocast_enabled(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4 has no device argument
+        return torch.is_autocast_enabled() if device_type == "cuda" else torch.is_autocast_cpu_enabled()
+
+
+def _differences(recorded, built, prefix="") -> List[str]:
+    """Paths where two build configurations differ, e.g. 'model_cfg.quick_gelu: True vs False'."""
+    if isinstance(recorded, dict) and isinstance(built, dict):
+        out = []
+        for key in sorted(set(recorded) | set(built)):
+            out += _differences(recorded.get(key), built.get(key), f"{prefix}{key}.")
+        return out
+    return [] if recorded == built else [f"{prefix[:-1]}: {recorded!r} in the checkpoint, {built!r} here"]
 
 
 def weights_fingerprint(model: nn.Module) -> str:
@@ -41,7 +90,10 @@ class FrozenCLIP(nn.Module):
         self.tokenizer = tokenizer
         self.backbone = backbone
         self.weights_source = weights_source
-        self.fingerprint = weights_fingerprint(clip_model)
+        self.fingerprint = weights_fingerprint(clip_model)  # before any dtype move: always the float32 weights
+        self.build = getattr(clip_model, "tgc_build", None)  # recorded by backbones.create_clip
+        self.knowledge_fingerprint: Optional[str] = None     # of the knowledge base in use (bind_knowledge)
+        self._checkpoint_knowledge: Optional[str] = None     # of the one the loaded checkpoint was trained with
         self.image = _image_adapter(clip_model)
         self.text = _text_adapter(clip_model, tokenizer)
         self.taps = tuple(taps)
@@ -51,7 +103,20 @@ class FrozenCLIP(nn.Module):
     # ---- module plumbing: the unregistered towers follow device/dtype moves but never train mode
     def _apply(self, fn, recurse=True):
         self.clip._apply(fn)
+        self.settle_dtype()
         return super()._apply(fn, recurse)
+
+    def settle_dtype(self, device: Optional[torch.device] = None) -> torch.dtype:
+        """Cast float32 frozen weights to the dtype for ``device`` (default: where they are), once,
+        instead of autocast re-casting them at every call; other dtypes were asked for and stay."""
+        target = frozen_tower_dtype(device if device is not None else self.device)
+        if self.dtype == torch.float32 and target != torch.float32:
+            self.clip.to(target)
+        return self.dtype
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.clip.parameters()).dtype
 
     def train(self, mode: bool = True):
         super().train(mode)
@@ -59,7 +124,8 @@ class FrozenCLIP(nn.Module):
         return self
 
     def get_extra_state(self):
-        return {"backbone": self.backbone, "fingerprint": self.fingerprint, "weights_source": self.weights_source}
+        return {"backbone": self.backbone, "fingerprint": self.fingerprint, "weights_source": self.weights_source,
+                "build": self.build, "knowledge_fingerprint": self.knowledge_fingerprint}
 
     def set_extra_state(self, state):
         if state.get("backbone") != self.backbone or state.get("fingerprint") != self.fingerprint:
@@ -69,6 +135,41 @@ class FrozenCLIP(nn.Module):
                 f"rebuilt here are {self.backbone!r} with fingerprint {self.fingerprint} "
                 f"(weights: {self.weights_source}). Point nnUNet_TGC_clip_weights at the weights used for training "
                 f"(or unset it if training used the default download) and try again.")
+        self._check_build(state.get("build"))
+        self._checkpoint_knowledge = state.get("knowledge_fingerprint")
+        self._check_knowledge()
+
+    def _check_build(self, recorded) -> None:
+        if recorded is None:
+            log.warning("This checkpoint does not record how its CLIP towers were built (it predates that record): "
+                        "their activation and configuration cannot be verified, only their weights.")
+            return
+        differences = _differences(recorded, self.build)
+        if differences:
+            raise BackboneMismatchError(
+                f"The checkpoint's CLIP backbone {self.backbone!r} was built differently from the towers rebuilt here "
+                f"(same weights, other architecture): " + "; ".join(differences) + ". The trainable modules were "
+                f"trained on the towers as recorded; rebuild them that way (the same nnunet_tgc and open_clip "
+                f"versions, the same nnUNet_TGC_clip_weights) or retrain.")
+
+    def bind_knowledge(self, fingerprint: Optional[str]) -> None:
+        """The knowledge base DATE reads from now on (None: none); checked against a loaded checkpoint's."""
+        self.knowledge_fingerprint = fingerprint
+        self._check_knowledge()
+
+    def _check_knowledge(self) -> None:
+        trained, here = self._checkpoint_knowledge, self.knowledge_fingerprint
+        if trained is None or here is None or trained == here:
+            return  # nothing recorded (no knowledge, or an older checkpoint), nothing bound yet, or the same
+        message = (f"The checkpoint was trained with the knowledge base of fingerprint {trained}, but the knowledge "
+                   f"base read here (text_reports/knowledge/*.json) has fingerprint {here}: DATE would read other "
+                   f"descriptions than it was trained with.")
+        if os.environ.get(KNOWLEDGE_OVERRIDE_ENV, "").strip().lower() in ("1", "true", "yes"):
+            warnings.warn(f"{message} Continuing because {KNOWLEDGE_OVERRIDE_ENV} is set.", stacklevel=3)
+            return
+        raise KnowledgeMismatchError(
+            f"{message} Install the nnunet_tgc version (or knowledge files) the model was trained with, or set "
+            f"{KNOWLEDGE_OVERRIDE_ENV}=1 to predict anyway (results may differ from the validated model).")
 
     def num_frozen_parameters(self) -> int:
         return sum(p.numel() for p in self.clip.parameters())
@@ -91,7 +192,10 @@ class FrozenCLIP(nn.Module):
 
         Runs under no_grad: nothing behind the towers is trained, so no backward pass through the ViT.
         """
-        return self.image(x, self.taps)
+        maps, dense = self.image(x.to(self.dtype), self.taps)
+        if _autocast_enabled(x.device.type) or self.dtype == x.dtype:
+            return maps, dense  # autocast takes them as they are (no cast of the 86M frozen weights)
+        return [m.to(x.dtype) for m in maps], dense.to(x.dtype)
 
     @torch.no_grad()
     def encode_texts(self, texts: Sequence[str]) -> List[EncodedText]:

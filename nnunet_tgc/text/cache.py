@@ -18,6 +18,8 @@ class TextFeatureCache:
     def __init__(self, towers: FrozenCLIP, knowledge: Optional[KnowledgeBase] = None):
         self.towers = towers
         self.knowledge = knowledge  # None: DATE runs without knowledge, nothing is matched
+        # the towers' checkpoint record names the knowledge base; a checkpoint trained with another one refuses
+        towers.bind_knowledge(knowledge.fingerprint() if knowledge is not None else None)
         self._reports: Dict[str, EncodedText] = {}
         self._entries: Dict[str, torch.Tensor] = {}
         self.encode_calls = 0  # how many times the text tower ran on a report (for tests and logs)
