@@ -227,3 +227,13 @@ def test_without_weights_and_hub_the_error_names_the_env_var(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(CLIPWeightsError, match=WEIGHTS_ENV):
         create_towers("BiomedCLIP")
+
+
+def test_folder_without_weights_is_refused_not_random(biomedclip_dir, tmp_path, monkeypatch):
+    """open_clip only logs a warning when a local-dir folder holds no weights; here it is an error."""
+    folder = tmp_path / "BiomedCLIP-no-weights"
+    shutil.copytree(biomedclip_dir, folder, ignore=shutil.ignore_patterns("open_clip_pytorch_model.bin"))
+    monkeypatch.setenv(WEIGHTS_ENV, str(folder))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(CLIPWeightsError, match=r"BiomedCLIP-no-weights"):
+        create_towers("BiomedCLIP")
