@@ -121,7 +121,28 @@ def test_cli_writes_json_and_prints_table(folders, tmp_path, capsys):
     assert "53.33" in printed and "emptyGT" in printed and "both empty -> Dice 1" in printed
     result = json.loads(out.read_text())
     assert result["mean_iou"] == pytest.approx((3 / 7 + 1) / 3)
-    assert (out.parent / "summary.json").is_file()
+    assert load_json(out.parent / "metrics_nnunet_summary.json")["foreground_mean"]["Dice"] == pytest.approx(0.3)
+    assert not (out.parent / "summary.json").exists()
+
+
+def test_never_overwrites_a_file_it_did_not_write(folders, capsys):
+    """Run on a model's fold_X/validation folder, nnU-Net's own summary.json there stays as it was."""
+    pred, gt = folders
+    theirs = pred / "summary.json"
+    theirs.write_text('{"foreground_mean": {"Dice": 0.123}, "written_by": "nnU-Net"}\n')
+    before = theirs.read_bytes()
+    assert run_cli(["evaluate", pred, gt, "-np", "1"]) == 0
+    assert theirs.read_bytes() == before
+    ours = load_json(pred / "metrics_tgc_nnunet_summary.json")
+    assert ours["created_by"] == "nnunet-tgc evaluate" and ours["foreground_mean"]["Dice"] == pytest.approx(0.3)
+    assert load_json(pred / "metrics_tgc.json")["mean_dice"] == pytest.approx(1.6 / 3)
+    assert run_cli(["evaluate", pred, gt, "-np", "1"]) == 0  # its own files may be replaced by a rerun
+    capsys.readouterr()
+    for option in (["-o", theirs], ["--nnunet-summary", theirs]):
+        assert run_cli(["evaluate", pred, gt, "-np", "1", *option]) == 1
+        err = capsys.readouterr().err
+        assert f"{theirs} exists and was not written by nnunet-tgc evaluate" in err and option[0] in err
+        assert theirs.read_bytes() == before
 
 
 def test_cli_missing_prediction(folders, capsys):

@@ -1,9 +1,14 @@
-"""``nnunet-tgc evaluate PRED_FOLDER GT_FOLDER``: per-image and pooled Dice/IoU, plus nnU-Net's summary."""
+"""``nnunet-tgc evaluate PRED_FOLDER GT_FOLDER``: per-image and pooled Dice/IoU, plus nnU-Net's summary.
+
+Writes ``metrics_tgc.json`` and ``metrics_tgc_nnunet_summary.json`` (or where ``-o`` /
+``--nnunet-summary`` say) and never replaces a file it did not write, such as nnU-Net's own
+``summary.json`` in a ``fold_X/validation`` folder."""
 import json
+import os
 import sys
 from pathlib import Path
 
-from .metrics import EMPTY_GT_RULE, EvaluationError, evaluate_folders
+from .metrics import EMPTY_GT_RULE, EvaluationError, ensure_ours, evaluate_folders
 
 
 def add_parser(subparsers) -> None:
@@ -12,12 +17,14 @@ def add_parser(subparsers) -> None:
     parser.add_argument("pred_folder", type=Path, help="predicted segmentations (nnU-Net output)")
     parser.add_argument("gt_folder", type=Path, help="ground truth, e.g. nnUNet_raw/DatasetXXX/labelsTs")
     parser.add_argument("-o", "--output", type=Path,
-                        help="metrics JSON (default PRED_FOLDER/metrics_tgc.json); nnU-Net's "
-                             "summary.json is written beside it")
+                        help="metrics JSON (default PRED_FOLDER/metrics_tgc.json)")
     parser.add_argument("--labels", type=int, nargs="+", default=[1], help="labels to evaluate (default 1)")
     parser.add_argument("--file-ending", help="segmentation file ending (default: detected from GT)")
+    parser.add_argument("--nnunet-summary", type=Path,
+                        help="where nnU-Net's compute_metrics_on_folder result goes (default: beside the metrics "
+                             "JSON as <name>_nnunet_summary.json; never nnU-Net's own summary.json)")
     parser.add_argument("--no-nnunet-summary", action="store_true",
-                        help="skip nnU-Net's compute_metrics_on_folder (summary.json)")
+                        help="skip nnU-Net's compute_metrics_on_folder")
     parser.add_argument("-np", "--num-processes", type=int, default=2,
                         help="processes for nnU-Net's summary (default 2)")
     parser.set_defaults(func=run)
@@ -25,8 +32,13 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     output = args.output or args.pred_folder / "metrics_tgc.json"
-    summary = None if args.no_nnunet_summary else output.parent / "summary.json"
+    summary = None if args.no_nnunet_summary else (
+        args.nnunet_summary or output.with_name(output.stem + "_nnunet_summary.json"))
     try:
+        # files this tool did not write (nnU-Net's summary.json in a validation folder) are never replaced
+        ensure_ours(output, "-o")
+        if summary is not None and Path(os.path.abspath(summary)) == Path(os.path.abspath(output)):
+            raise EvaluationError(f"-o and --nnunet-summary both name {output}; give them different files")
         result = evaluate_folders(args.pred_folder, args.gt_folder, args.labels, args.file_ending,
                                   summary, args.num_processes)
     except (EvaluationError, ValueError) as err:

@@ -7,7 +7,8 @@ negatives over all pixels of all images first, so large lesions weigh more.
 Empty ground truth (MosMedData+ has such slices) follows LViT's smoothed formula
 ``(2|P∩G| + eps) / (|P| + |G| + eps)``: if ground truth *and* prediction are empty the image
 scores Dice = IoU = 1; if the ground truth is empty but the prediction is not, 0.  (nnU-Net's own
-summary.json instead gives NaN to the first case and leaves it out of its mean; both are written.)
+summary.json instead gives NaN to the first case and leaves it out of its mean; both are written,
+under this tool's own names: it never replaces a file it did not write, such as nnU-Net's summary.json.)
 """
 import json
 import os
@@ -22,10 +23,28 @@ EMPTY_GT_RULE = ("both empty -> Dice 1, IoU 1; ground truth empty but prediction
 PROTOCOL = ("mean_dice/mean_iou: per image, averaged over images (LViT protocol); "
             "pooled_dice/pooled_iou: over all pixels of all images")
 SEGMENTATION_ENDINGS = (".nii.gz", ".png", ".nii", ".tif", ".tiff", ".bmp", ".mha", ".nrrd")
+# every JSON this module writes carries this mark; a file without it is someone else's and never overwritten
+CREATED_BY = "nnunet-tgc evaluate"
 
 
 class EvaluationError(ValueError):
     """Prediction and ground-truth folders do not match; the message names the case."""
+
+
+def ensure_ours(path: Path, option: str) -> None:
+    """Refuse to replace ``path`` unless an earlier run of this tool wrote it: a prediction folder
+    holds files the user owns (nnU-Net's own ``summary.json`` in ``fold_X/validation``, for one)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    try:
+        ours = json.loads(path.read_text(encoding="utf-8")).get("created_by") == CREATED_BY
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        raise EvaluationError(f"{path} exists and was not written by {CREATED_BY} (e.g. nnU-Net's own "
+                              f"summary.json); it is left untouched. Choose another file with {option}, or "
+                              f"move it away first.")
 
 
 # ---------------------------------------------------------------- pure metrics
@@ -81,9 +100,12 @@ def evaluate_folders(pred_dir, gt_dir, labels: Sequence[int] = (1,), file_ending
                      nnunet_summary: Optional[Path] = None, num_processes: int = 2) -> dict:
     """Metrics of every ground-truth case in ``gt_dir`` against the same-named file in ``pred_dir``.
 
-    ``nnunet_summary``: where to write nnU-Net's own summary.json (None: not computed).
+    ``nnunet_summary``: where to write nnU-Net's own summary (None: not computed); an existing file
+    there that this tool did not write is an error, before anything is computed.
     """
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
+    if nnunet_summary is not None:
+        ensure_ours(nnunet_summary, "--nnunet-summary")
     file_ending = file_ending or detect_file_ending(gt_dir)
     cases = _matched_cases(pred_dir, gt_dir, file_ending)
     reader = _reader(file_ending, gt_dir / (cases[0] + file_ending))
@@ -168,6 +190,7 @@ def _assemble(per_label: dict, pred_dir: Path, gt_dir: Path, file_ending: str) -
         for record in records:
             any_gt[record["case"]] |= record["n_gt"] > 0
     result = {
+        "created_by": CREATED_BY,
         "protocol": PROTOCOL,
         "empty_gt_rule": EMPTY_GT_RULE,
         "pred_folder": str(pred_dir),
@@ -186,20 +209,26 @@ def _assemble(per_label: dict, pred_dir: Path, gt_dir: Path, file_ending: str) -
 
 def _nnunet_summary(pred_dir: Path, gt_dir: Path, cases: list, file_ending: str, labels, output: Path,
                     num_processes: int) -> dict:
-    """nnU-Net's compute_metrics_on_folder on exactly the matched cases.
+    """nnU-Net's compute_metrics_on_folder on exactly the matched cases, written to ``output``.
 
     nnU-Net evaluates every file of the prediction folder, so extra predictions (cases without
-    ground truth) are hidden behind a folder of links to the matched ones.
+    ground truth) are hidden behind a folder of links to the matched ones; nnU-Net writes its JSON
+    into that temporary folder, and only the marked copy reaches ``output``.
     """
     from nnunetv2.evaluation.evaluate_predictions import compute_metrics_on_folder
     reader = _reader(file_ending, gt_dir / (cases[0] + file_ending))
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tgc_eval_") as tmp:
+        links = Path(tmp) / "predictions"
+        links.mkdir()
         for case in cases:
-            os.symlink((pred_dir / (case + file_ending)).resolve(), Path(tmp) / (case + file_ending))
-        summary = compute_metrics_on_folder(str(gt_dir), tmp, str(output), reader, file_ending,
+            os.symlink((pred_dir / (case + file_ending)).resolve(), links / (case + file_ending))
+        raw = Path(tmp) / "summary.json"
+        summary = compute_metrics_on_folder(str(gt_dir), str(links), str(raw), reader, file_ending,
                                             [int(label) for label in labels],
                                             num_processes=num_processes)
-        # summary.json names the linked files; point it at the real predictions instead
-        output.write_text(output.read_text().replace(json.dumps(tmp)[1:-1], json.dumps(str(pred_dir))[1:-1]))
+        # the summary names the linked files; point it at the real predictions instead
+        text = raw.read_text().replace(json.dumps(str(links))[1:-1], json.dumps(str(pred_dir))[1:-1])
+    marked = {"created_by": CREATED_BY, **json.loads(text)}
+    output.write_text(json.dumps(marked, indent=2) + "\n", encoding="utf-8")
     return {"file": str(output), "foreground_mean": summary["foreground_mean"]}
