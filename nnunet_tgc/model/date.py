@@ -6,6 +6,10 @@ and the descriptions of the knowledge-base entries that the report mentions (see
 cross-attention layer whose output starts at zero, followed by a small residual adapter: the
 clinical wording is enriched with what a language model wrote about each finding, zone and side.
 A learned "no knowledge" entry keeps the attention defined when nothing matched.
+
+With ``learn_no_report`` (trainers with report dropout) a learned "no report" vector stands in for the
+report embedding of every sample flagged ``absent``, so the model can segment a case that has no
+report yet; its text is that one vector (no tokens, no knowledge).
 """
 from typing import Tuple
 
@@ -18,9 +22,10 @@ from .text_features import EncodedText
 
 class DATE(nn.Module):
     def __init__(self, dim: int, inner_dim: int = 256, heads: int = 8, adapter_dim: int = 128,
-                 use_knowledge: bool = True):
+                 use_knowledge: bool = True, learn_no_report: bool = False):
         super().__init__()
         self.use_knowledge = use_knowledge
+        self.no_report = nn.Parameter(torch.randn(1, dim) * 0.02) if learn_no_report else None
         if use_knowledge:
             self.null_entry = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
             self.read_knowledge = CrossAttention(dim, dim, inner_dim, heads, zero_init=True)
@@ -28,7 +33,7 @@ class DATE(nn.Module):
 
     def forward(self, text: EncodedText) -> Tuple[torch.Tensor, torch.Tensor]:
         """-> tokens (B, 1 + L, D) with the pooled report embedding as token 0, and their mask."""
-        tokens = torch.cat([text.pooled[:, None], text.tokens], dim=1)
+        tokens = torch.cat([self._report_or_no_report(text)[:, None], text.tokens], dim=1)
         mask = torch.cat([text.token_mask.new_ones(text.batch_size, 1), text.token_mask], dim=1)
         if self.use_knowledge:
             b = text.batch_size
@@ -36,3 +41,15 @@ class DATE(nn.Module):
             entry_mask = torch.cat([mask.new_ones(b, 1), text.knowledge_mask], dim=1)
             tokens = self.read_knowledge(tokens, entries, entry_mask)
         return self.adapter(tokens), mask
+
+    @property
+    def supports_no_report(self) -> bool:
+        return self.no_report is not None
+
+    def _report_or_no_report(self, text: EncodedText) -> torch.Tensor:
+        if text.absent is None or not bool(text.absent.any()):
+            return text.pooled
+        if self.no_report is None:
+            raise ValueError("this model was trained without report dropout and cannot segment a case without a "
+                             "report; train a variant with report dropout (nnUNetTrainerTGC_reportDropout)")
+        return torch.where(text.absent[:, None], self.no_report.to(text.pooled.dtype), text.pooled)

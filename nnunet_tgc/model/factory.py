@@ -23,7 +23,8 @@ def create_tgc_net(backbone: str, in_channels: int, num_classes: int, features_p
                    n_conv_per_stage_decoder: Sequence[int], deep_supervision: bool = True,
                    width_factor: float = 0.5, use_cnn_branch: bool = True, use_knowledge: bool = True,
                    use_vlcm: bool = True, towers: Optional[FrozenCLIP] = None, verbose: bool = True,
-                   use_position_prior: bool = True, prior_init: float = 0.0) -> TGCNet:
+                   use_position_prior: bool = True, prior_init: float = 0.0,
+                   learn_no_report: bool = False) -> TGCNet:
     """Build TGC-Net from plain arguments (nnU-Net's planned stages, but no nnU-Net objects).
 
     ``width_factor`` scales nnU-Net's planned stage widths for the CNN branch and decoder: the frozen
@@ -34,7 +35,7 @@ def create_tgc_net(backbone: str, in_channels: int, num_classes: int, features_p
     net = TGCNet(towers if towers is not None else create_towers(backbone), in_channels, num_classes,
                  reduced_widths(features_per_stage, width_factor), strides, kernel_sizes, n_conv_per_stage,
                  n_conv_per_stage_decoder, deep_supervision, use_cnn_branch, use_knowledge, use_vlcm,
-                 use_position_prior=use_position_prior, prior_init=prior_init)
+                 use_position_prior=use_position_prior, prior_init=prior_init, learn_no_report=learn_no_report)
     if verbose:
         c = net.parameter_counts()
         print(f"TGC-Net ({backbone}, weights {net.towers.weights_source}): {c['total']:,} parameters, "

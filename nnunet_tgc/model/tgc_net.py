@@ -31,7 +31,7 @@ class TGCNet(nn.Module):
                  n_conv_per_stage_decoder: Sequence[int], deep_supervision: bool = True,
                  use_cnn_branch: bool = True, use_knowledge: bool = True, use_vlcm: bool = True,
                  attention_dim: int = 256, heads: int = 8, use_position_prior: bool = True,
-                 prior_init: float = 0.0):
+                 prior_init: float = 0.0, learn_no_report: bool = False):
         super().__init__()
         if len(strides[0]) != 2:
             raise ValueError(f"TGC-Net is a 2D network (a CLIP ViT reads 2D images); got {len(strides[0])}D "
@@ -48,7 +48,8 @@ class TGCNet(nn.Module):
             nn.init.zeros_(self.rgb_adapter.bias)
         self.sse = SSE(in_channels, features, strides, kernel_sizes, n_conv_per_stage, towers.vision_width,
                        len(towers.taps), use_cnn_branch)
-        self.date = DATE(d, inner, heads, adapter_dim=max(16, d // 4), use_knowledge=use_knowledge)
+        self.date = DATE(d, inner, heads, adapter_dim=max(16, d // 4), use_knowledge=use_knowledge,
+                         learn_no_report=learn_no_report)
         self.vlcm_stages = self._calibrated_stages()
         if use_vlcm:
             self.vlcm = VLCM([features[i] for i in self.vlcm_stages], d, inner, heads,

@@ -11,6 +11,7 @@ import torch
 
 from ..model.clip_towers import FrozenCLIP
 from ..model.text_features import EncodedText
+from .convention import NO_REPORT
 from .knowledge import KnowledgeBase
 
 
@@ -28,7 +29,9 @@ class TextFeatureCache:
         return len(self._reports)
 
     def encode(self, text: str) -> EncodedText:
-        """One report -> its frozen encoding (kept on the CPU, float32)."""
+        """One report -> its frozen encoding (kept on the CPU, float32); NO_REPORT -> the "no report" input."""
+        if text == NO_REPORT:
+            return EncodedText.no_report(self.towers.joint_dim)
         cached = self._reports.get(text)
         if cached is None:
             self.encode_calls += 1
