@@ -19,7 +19,7 @@ ground truth (``alignment_loss.py``) and the finest one feeds the decoder (gates
 logits, see ``tgc_net.py``): the map is where the report's words meet the pixels' positions.
 """
 import math
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -55,26 +55,53 @@ class VLCMScale(nn.Module):
 
 
 class TextPositionPrior(nn.Module):
-    """Where the report points, whatever the image shows: ``<f(position), g(report)> / sqrt(k)``.
+    """Where the report points, whatever the image shows: a map of log-odds over normalised positions.
 
-    In the calibrated cosine the position code is one small addend of a pixel vector dominated by
-    image content, so "left" vs "right" moves the similarity little. This low-rank bilinear term
-    scores each normalised position against the report directly (two small MLPs), and is added to
-    the similarity logits: log-odds of "lesion-like here" plus log-odds of "the report names here".
+    The report (DATE's report token, with the mean of its matched knowledge entries) gives the
+    coefficients of a fixed, smooth Fourier basis of the normalised position (``position_basis``):
+    ``map(p) = <A(report), phi(p)>``. The map is linear in its
+    parameters for a given report, so it is learnt in a few hundred SGD steps; a bilinear form of two
+    MLPs (position x report), tried first, starts at a saddle and had not learnt the side after 400
+    steps (documentation/architecture.md, "Making the report count"). Being a function of normalised
+    coordinates, the map can be evaluated at any stage's resolution.
     """
 
-    def __init__(self, joint_dim: int, rank: int = 64):
+    def __init__(self, joint_dim: int, hidden: int = 128, frequencies: int = 4):
         super().__init__()
-        self.rank = rank
-        self.position = nn.Sequential(nn.Linear(POSITION_DIM, rank), nn.GELU(), nn.Linear(rank, rank))
-        self.report = nn.Sequential(nn.LayerNorm(joint_dim), nn.Linear(joint_dim, rank), nn.GELU(),
-                                    nn.Linear(rank, rank))
+        self.frequencies = frequencies
+        basis = 4 * frequencies + 1
+        self.norm = nn.LayerNorm(2 * joint_dim)
+        self.linear = nn.Linear(2 * joint_dim, basis)
+        self.mlp = nn.Sequential(nn.Linear(2 * joint_dim, hidden), nn.GELU(), nn.Linear(hidden, basis))
 
-    def forward(self, report: torch.Tensor, size) -> torch.Tensor:
-        """report (B, D) -> logits (B, 1, h, w)."""
-        where = coordinate_encoding(*size, POSITION_DIM, report.device, report.dtype)
-        logits = self.report(report) @ self.position(where).T / math.sqrt(self.rank)  # (B, hw)
-        return logits.reshape(report.shape[0], 1, *size)
+    @staticmethod
+    def report_features(report: torch.Tensor, knowledge: torch.Tensor, knowledge_mask: torch.Tensor):
+        """report (B, D), knowledge (B, K, D) with mask (B, K) -> (B, 2D): the report and its mean entry."""
+        if knowledge.shape[1] == 0:
+            return torch.cat([report, torch.zeros_like(report)], dim=1)
+        m = knowledge_mask[..., None].to(knowledge.dtype)
+        mean = (knowledge * m).sum(1) / m.sum(1).clamp_min(1)
+        return torch.cat([report, mean.to(report.dtype)], dim=1)
+
+    def forward(self, features: torch.Tensor, size) -> torch.Tensor:
+        """features (B, 2D) from ``report_features`` -> logits (B, 1, h, w)."""
+        x = self.norm(features)
+        coef = self.linear(x) + self.mlp(x)                                       # (B, 4F + 1)
+        basis = position_basis(*size, self.frequencies, features.device, features.dtype)
+        return (coef @ basis.T).reshape(features.shape[0], 1, *size)
+
+
+def position_basis(h: int, w: int, frequencies: int, device=None, dtype=None) -> torch.Tensor:
+    """(h*w, 4F + 1): sin/cos of pi * 2**k * (y, x) for k < F at the cell centres, and a constant.
+
+    Cell centres ((i + 0.5) / n) and low frequencies (the finest period is 2**(1-F) of the image) make
+    the map the same function at every resolution: it is trained on coarse grids and read at full
+    resolution, where higher frequencies would put unsupervised ripples between the trained cells."""
+    freqs = torch.pi * 2.0 ** torch.arange(frequencies, device=device, dtype=torch.float32)
+    ys = ((torch.arange(h, device=device) + 0.5) / h)[:, None].expand(h, w).reshape(-1, 1) * freqs
+    xs = ((torch.arange(w, device=device) + 0.5) / w)[None, :].expand(h, w).reshape(-1, 1) * freqs
+    basis = torch.cat([ys.sin(), ys.cos(), xs.sin(), xs.cos(), torch.ones_like(ys[:, :1])], dim=1)
+    return basis.to(dtype) if dtype is not None else basis
 
 
 class VLCM(nn.Module):
@@ -94,16 +121,18 @@ class VLCM(nn.Module):
         return (self.log_scale.exp() * cos + self.bias).reshape(pixels.shape[0], 1, *size)
 
     def forward(self, feats: List[torch.Tensor], dense_clip: torch.Tensor, tokens: torch.Tensor,
-                token_mask: torch.Tensor) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
+                token_mask: torch.Tensor, report_features: Optional[torch.Tensor] = None
+                ) -> Tuple[List[torch.Tensor], List[torch.Tensor]]:
         """feats: encoder maps of the calibrated scales (finest first); tokens (B, 1+L, D) from DATE with
-        the report embedding as token 0. -> refined maps, similarity logits (one per scale)."""
+        the report embedding as token 0; ``report_features`` the input of the text-position map (from the
+        report alone, before it read the pixels). -> refined maps, similarity logits (one per scale)."""
         refined, sims = [], []
         for scale, feat in zip(self.scales, feats):
             out, pixels, text = scale(feat, dense_clip, tokens, token_mask)
             refined.append(out)
             sim = self.similarity(pixels, text[:, 0], feat.shape[2:])
-            if self.position_prior is not None:  # from the report alone (before it read the pixels)
-                sim = sim + self.position_prior(tokens[:, 0], feat.shape[2:])
+            if self.position_prior is not None and report_features is not None:
+                sim = sim + self.position_prior(report_features, feat.shape[2:])
             sims.append(sim)
         return refined, sims
 
