@@ -4,8 +4,11 @@
 channel, an RGB array as three channels *from the one* ``_0000.png`` file.  So:
 
 * grayscale (8 or 16 bit) stays single-channel;
-* RGB/RGBA/palette images whose colour channels are all equal (grayscale saved as colour, common
-  for JPEG X-rays) become single-channel, so a dataset of "RGB" X-rays is not tripled;
+* RGB/RGBA/palette images whose colour channels differ by at most ``GRAYSCALE_TOLERANCE`` (2) grey
+  levels everywhere are grayscale saved as colour (common for JPEG X-rays: decoding YCbCr back to
+  RGB rounds each channel on its own, so a grey pixel can come back as e.g. (117, 118, 116)); they
+  become single-channel, the rounded channel mean, so a dataset of "RGB" X-rays is not tripled.
+  The converter logs which images were collapsed and which were kept as colour;
 * true colour images stay RGB in one ``_0000.png`` (alpha is dropped when fully opaque);
 * JPEG is decoded once and stored losslessly as PNG (nnU-Net refuses JPEG).
 
@@ -14,7 +17,7 @@ values.  JPEG masks are thresholded at half range, since lossy compression smear
 values.  NIfTI volumes are rewritten as ``.nii.gz`` and their masks take the image's geometry.
 """
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -22,6 +25,10 @@ from PIL import Image
 from .common import ConversionError, split_extension
 
 JPEG_EXTENSIONS = (".jpg", ".jpeg")
+# grey levels (of 8 bits; scaled by 257 for 16-bit content) by which the colour channels of one pixel
+# may differ in an image still treated as grayscale: JPEG's chroma rounding stays within it, real
+# colour (a coloured annotation, a photograph) does not
+GRAYSCALE_TOLERANCE = 2
 
 
 def is_volume(path: Path) -> bool:
@@ -53,11 +60,9 @@ def read_2d(path: Path) -> np.ndarray:
     return array
 
 
-def collapse_channels(array: np.ndarray, path: Path) -> np.ndarray:
-    """(H, W) for grayscale content, (H, W, 3) for real colour; see module docstring."""
-    if array.ndim == 2:
-        return array
-    if array.shape[-1] in (2, 4):  # LA / RGBA: alpha carries no image content unless it varies
+def _drop_constant_alpha(array: np.ndarray, path: Path) -> np.ndarray:
+    """LA / RGBA -> L / RGB: alpha carries no image content unless it varies."""
+    if array.ndim == 3 and array.shape[-1] in (2, 4):
         alpha = array[..., -1]
         if alpha.min() != alpha.max():
             raise ConversionError(f"{path}: the alpha channel is not constant; remove transparency "
@@ -65,9 +70,26 @@ def collapse_channels(array: np.ndarray, path: Path) -> np.ndarray:
         array = array[..., :-1]
         if array.shape[-1] == 1:
             return array[..., 0]
-    if np.all(array == array[..., :1]):
-        return array[..., 0]
     return array
+
+
+def channel_spread(array: np.ndarray) -> int:
+    """The largest difference between the colour channels of any pixel of an (H, W, C) array."""
+    wide = array.astype(np.int64) if np.issubdtype(array.dtype, np.integer) else array
+    return int(np.ceil((wide.max(axis=-1) - wide.min(axis=-1)).max()))
+
+
+def collapse_channels(array: np.ndarray, path: Path, tolerance: int = GRAYSCALE_TOLERANCE) -> np.ndarray:
+    """(H, W) for grayscale content, (H, W, 3) for real colour; see module docstring."""
+    array = _drop_constant_alpha(array, path)
+    if array.ndim == 2:
+        return array
+    allowed = tolerance * (257 if array.max() > 255 else 1)
+    if channel_spread(array) > allowed:
+        return array
+    if np.issubdtype(array.dtype, np.integer):
+        return np.rint(array.mean(axis=-1)).astype(array.dtype)
+    return array.mean(axis=-1).astype(array.dtype)
 
 
 def image_for_png(array: np.ndarray, path: Path) -> np.ndarray:
@@ -112,7 +134,9 @@ def mask_to_labels(array: np.ndarray, path: Path, mask_values: Optional[dict],
 
 def _mask_plane(array: np.ndarray, path: Path) -> np.ndarray:
     if array.ndim == 3:
-        plane = collapse_channels(array, path)
+        # label values must be exact: only a lossy JPEG mask gets the grayscale tolerance (it is thresholded)
+        lossy = split_extension(path.name)[1] in JPEG_EXTENSIONS
+        plane = collapse_channels(array, path, GRAYSCALE_TOLERANCE if lossy else 0)
         if plane.ndim == 3:
             raise ConversionError(f"{path}: colour mask (channels differ); save masks as "
                                   f"single-channel label images")
@@ -156,11 +180,14 @@ def write_png(array: np.ndarray, path: Path) -> None:
 
 
 def convert_2d_case(image_path: Path, mask_path: Path, out_image: Path, out_label: Path,
-                    mask_values: Optional[dict]) -> int:
-    """Write one 2D case; returns its number of channels (1 or 3)."""
+                    mask_values: Optional[dict]) -> Tuple[int, Optional[int]]:
+    """Write one 2D case; returns its number of channels (1 or 3) and, for an image stored as colour,
+    the spread of its colour channels (``channel_spread``; None for a grayscale file)."""
     if is_volume(mask_path):
         raise ConversionError(f"{mask_path}: a NIfTI mask for the 2D image {image_path.name}")
-    image = image_for_png(collapse_channels(read_2d(image_path), image_path), image_path)
+    source = _drop_constant_alpha(read_2d(image_path), image_path)
+    spread = channel_spread(source) if source.ndim == 3 else None
+    image = image_for_png(collapse_channels(source, image_path), image_path)
     labels = mask_to_labels(read_2d(mask_path), mask_path, mask_values)
     if image.shape[:2] != labels.shape:
         raise ConversionError(f"{mask_path}: image/mask size mismatch: image {image_path.name} is "
@@ -168,12 +195,12 @@ def convert_2d_case(image_path: Path, mask_path: Path, out_image: Path, out_labe
                               f"{labels.shape[1]}x{labels.shape[0]} (width x height)")
     write_png(image, out_image)
     write_png(labels, out_label)
-    return 1 if image.ndim == 2 else 3
+    return (1 if image.ndim == 2 else 3), spread
 
 
 def convert_volume_case(image_path: Path, mask_path: Path, out_image: Path, out_label: Path,
-                        mask_values: Optional[dict]) -> int:
-    """Write one NIfTI case; returns its number of channels (always 1)."""
+                        mask_values: Optional[dict]) -> Tuple[int, Optional[int]]:
+    """Write one NIfTI case; returns its number of channels (always 1) and None (no colour)."""
     import SimpleITK as sitk
     if not is_volume(mask_path):
         raise ConversionError(f"{mask_path}: a 2D mask for the NIfTI volume {image_path.name}")
@@ -193,7 +220,7 @@ def convert_volume_case(image_path: Path, mask_path: Path, out_image: Path, out_
     label_image.CopyInformation(image)  # tiny header differences would make nnU-Net warn
     sitk.WriteImage(image, str(out_image), useCompression=True)
     sitk.WriteImage(label_image, str(out_label), useCompression=True)
-    return 1
+    return 1, None
 
 
 def _read_volume(path: Path):

@@ -18,7 +18,7 @@ from nnunet_tgc.text.convention import CONVENTIONS
 from nnunet_tgc.text.normalize import normalize_report
 
 from .common import Case, Collected, ConversionError, Problem, format_problems, image_stem
-from .images import convert_2d_case, convert_volume_case, is_volume, promote_to_rgb
+from .images import GRAYSCALE_TOLERANCE, convert_2d_case, convert_volume_case, is_volume, promote_to_rgb
 
 LATERALITY_CHOICES = CONVENTIONS  # dataset.json's "tgc_laterality"
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
@@ -75,13 +75,13 @@ def write_dataset(collected: Collected, spec: DatasetSpec, log=print) -> dict:
     shutil.rmtree(temp, ignore_errors=True)
     file_ending = _file_ending(cases)
     try:
-        written, more_skipped, channels = _write_cases(cases, spec, temp, file_ending)
+        written, more_skipped, channels, colour = _write_cases(cases, spec, temp, file_ending)
         skipped.extend(more_skipped)
         if not any(c.split in ("train", "val") for c in written):
             raise ConversionError(f"every training case of {spec.folder_name} was skipped")
         if spec.official_split and not any(c.split == "val" for c in written):
             raise ConversionError("--official-split: every validation case was skipped")
-        _write_metadata(written, skipped, spec, temp, channels, file_ending)
+        _write_metadata(written, skipped, spec, temp, channels, file_ending, colour)
         _move_into_place(temp, spec.target)
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
@@ -89,6 +89,7 @@ def write_dataset(collected: Collected, spec: DatasetSpec, log=print) -> dict:
     _update_preprocessed_splits(written, spec, log)
     for problem in skipped:
         log(f"skipped: {problem}")
+    _log_colour_decisions(colour, log)
     counts = Counter(c.split for c in written)
     log(f"wrote {spec.target}: {counts['train']} train, {counts['val']} val, {counts['test']} test "
         f"cases; {len(skipped)} skipped")
@@ -170,14 +171,16 @@ def _duplicate_id_problems(cases: list) -> list:
 def _write_cases(cases: list, spec: DatasetSpec, temp: Path, file_ending: str) -> tuple:
     for sub in ("imagesTr", "labelsTr", "imagesTs", "labelsTs"):
         (temp / sub).mkdir(parents=True)
-    written, skipped, channels = [], [], {}
+    written, skipped, channels, colour = [], [], {}, {}
     for case in tqdm(cases, desc=f"converting {spec.folder_name}", unit="case"):
         image_out, label_out = _output_paths(temp, case, file_ending)
         try:
             convert = convert_volume_case if is_volume(case.image) else convert_2d_case
             if (file_ending == ".nii.gz") != is_volume(case.image):
                 raise ConversionError(f"{case.image}: mixes 2D images and NIfTI volumes in one dataset")
-            channels[case.case_id] = convert(case.image, case.mask, image_out, label_out, spec.mask_values)
+            channels[case.case_id], spread = convert(case.image, case.mask, image_out, label_out, spec.mask_values)
+            if spread is not None:  # stored as colour: collapsed (within the tolerance) or kept, see images.py
+                colour[case.case_id] = (spread, channels[case.case_id] == 1)
             written.append(case)
         except ConversionError as err:
             image_out.unlink(missing_ok=True)
@@ -188,7 +191,7 @@ def _write_cases(cases: list, spec: DatasetSpec, temp: Path, file_ending: str) -
             skipped.append(Problem(image_stem(case.source_name), case.image, str(err)))
     if written and len(set(channels.values())) > 1:
         _promote_grayscale(written, channels, temp, file_ending)
-    return written, skipped, max(channels.values(), default=1)
+    return written, skipped, max(channels.values(), default=1), colour
 
 
 def _file_ending(cases: list) -> str:
@@ -211,8 +214,28 @@ def _promote_grayscale(written: list, channels: dict, temp: Path, file_ending: s
             channels[case.case_id] = 3
 
 
+def _colour_decisions(colour: dict) -> dict:
+    """Images stored as colour, by what the converter made of them (case id -> largest channel difference)."""
+    return {"tolerance_grey_levels": GRAYSCALE_TOLERANCE,
+            "collapsed_to_grayscale": {c: s for c, (s, collapsed) in sorted(colour.items()) if collapsed},
+            "kept_as_colour": {c: s for c, (s, collapsed) in sorted(colour.items()) if not collapsed}}
+
+
+def _log_colour_decisions(colour: dict, log, shown: int = 20) -> None:
+    decisions = _colour_decisions(colour)
+    for key, what in (("collapsed_to_grayscale", f"collapsed to grayscale (channels within "
+                                                  f"{GRAYSCALE_TOLERANCE} grey levels)"),
+                      ("kept_as_colour", f"kept as colour (channels differ by more than {GRAYSCALE_TOLERANCE})")):
+        cases = decisions[key]
+        if cases:
+            listed = ", ".join(f"{c} ({s})" for c, s in list(cases.items())[:shown])
+            more = f" and {len(cases) - shown} more" if len(cases) > shown else ""
+            log(f"{len(cases)} colour-stored image(s) {what}: {listed}{more} "
+                f"[largest channel difference in brackets; all in conversion_log.json]")
+
+
 def _write_metadata(written: list, skipped: list, spec: DatasetSpec, temp: Path, channels: int,
-                    file_ending: str) -> None:
+                    file_ending: str, colour: dict) -> None:
     training = [c for c in written if c.split != "test"]
     test = [c for c in written if c.split == "test"]
     _save_json(temp / "dataset.json", _dataset_json(spec, channels, file_ending, len(training), len(test)))
@@ -222,6 +245,7 @@ def _write_metadata(written: list, skipped: list, spec: DatasetSpec, temp: Path,
     _save_json(temp / "conversion_log.json", {
         "split_of_case": {c.case_id: c.split for c in written},
         "skipped": [{"file": str(p.file), "reason": p.message} for p in skipped],
+        "colour_images": _colour_decisions(colour),
     })
     if spec.official_split:
         # nnU-Net 2.8 copies a raw-folder splits_final.json into nnUNet_preprocessed when planning
