@@ -11,7 +11,7 @@ setup(
     package_data={"text_reports": ["knowledge/*.json"]},
     install_requires=[
         "nnunetv2>=2.8.1,<2.9",
-        "torch>=2.1,!=2.9.*",
+        "torch>=2.1.2,!=2.9.*",  # as nnunetv2 2.8.1 requires
         "torchvision",
         "open_clip_torch>=2.24",
         "transformers",
