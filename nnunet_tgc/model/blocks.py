@@ -1,17 +1,9 @@
-"""Small building blocks shared by SSE, DATE, VLCM and the decoder."""
+"""Small building blocks shared by SSE, DATE and VLCM (the CNN blocks are in ``cnn.py``)."""
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from dynamic_network_architectures.building_blocks.simple_conv_blocks import StackedConvBlocks
 from torch import nn
-
-
-def conv_blocks(n: int, in_ch: int, out_ch: int, kernel, stride) -> StackedConvBlocks:
-    """nnU-Net's conv-InstanceNorm-LeakyReLU stack (the same ops its planned 2D U-Net uses)."""
-    return StackedConvBlocks(n, nn.Conv2d, in_ch, out_ch, kernel, stride, conv_bias=True,
-                             norm_op=nn.InstanceNorm2d, norm_op_kwargs={"eps": 1e-5, "affine": True},
-                             nonlin=nn.LeakyReLU, nonlin_kwargs={"inplace": True})
 
 
 class ChannelLayerNorm(nn.Module):

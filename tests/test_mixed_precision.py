@@ -1,0 +1,78 @@
+"""Mixed precision: nnU-Net trains under autocast on CUDA; CPU autocast (bfloat16) stands in for it here.
+
+A training step (nnU-Net's Dice+CE with deep supervision plus the alignment loss, backward, SGD step)
+runs under autocast with every activation of the trainable path in bfloat16: no trainable parameter
+is shaped so that it promotes the activations to float32 (a (1,)-shaped float32 tensor does, a 0-dim
+scalar does not). Prediction under autocast is tested on a trained model in test_nnunet_options.py.
+"""
+import numpy as np
+import pytest
+import torch
+from nnunetv2.training.loss.compound_losses import DC_and_CE_loss
+from nnunetv2.training.loss.deep_supervision import DeepSupervisionWrapper
+from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
+
+from nnunet_tgc.model import EncodedText, create_tgc_net, create_towers
+from nnunet_tgc.model.alignment_loss import similarity_map_loss
+
+PLANS = dict(features_per_stage=[32, 64, 128, 256], strides=[[1, 1]] + [[2, 2]] * 3,
+             kernel_sizes=[[3, 3]] * 4, n_conv_per_stage=[1] * 4, n_conv_per_stage_decoder=[1] * 3)
+REPORTS = ["Unilateral pulmonary infection, one infected area, lower left lung.",
+           "Bilateral pulmonary infection, two infected areas, upper left lung and upper right lung."]
+
+
+@pytest.fixture(scope="module")
+def towers():
+    return create_towers("tiny")
+
+
+def make(towers, **switches):
+    torch.manual_seed(0)
+    return create_tgc_net("tiny", 1, 2, towers=towers, verbose=False, **PLANS, **switches)
+
+
+@pytest.mark.parametrize("switches", [{}, {"use_vlcm": False}, {"use_cnn_branch": False}])
+def test_no_trainable_parameter_promotes_autocast_activations(towers, switches):
+    net = make(towers, **switches)
+    promoting = [n for n, p in net.named_parameters() if p.requires_grad and p.ndim >= 1 and p.numel() == 1]
+    assert not promoting, f"(1,)-shaped parameters promote bfloat16 products to float32: {promoting}"
+
+
+def _deep_supervision_loss(n_outputs):
+    weights = np.array([1 / 2 ** i for i in range(n_outputs)])
+    weights[-1] = 0
+    return DeepSupervisionWrapper(DC_and_CE_loss({"batch_dice": True, "smooth": 1e-5, "do_bg": False, "ddp": False}, {},
+                                                 weight_ce=1, weight_dice=1, dice_class=MemoryEfficientSoftDiceLoss),
+                                  weights / weights.sum())
+
+
+def test_training_step_under_cpu_autocast_bfloat16(towers):
+    net = make(towers)
+    net.train()
+    text = EncodedText.collate(net.towers.encode_texts(REPORTS))
+    image = torch.randn(2, 1, 32, 40)
+    target = torch.zeros(2, 1, 32, 40)
+    target[0, :, 20:28, 4:14] = 1
+    target[1, :, 4:12, 4:14] = target[1, :, 4:12, 26:36] = 1
+    targets = [target[:, :, ::2 ** i, ::2 ** i] for i in range(3)]
+    dtypes = {}
+    hooks = [net.sse.register_forward_hook(lambda m, i, o: dtypes.__setitem__("skips", {t.dtype for t in o}))]
+    optimizer = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.99, nesterov=True)
+    before = {n: p.detach().clone() for n, p in net.named_parameters()}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, sims = net(image, text, return_similarity=True)
+        loss = _deep_supervision_loss(len(out))(out, targets) + similarity_map_loss(sims, target)
+    for h in hooks:
+        h.remove()
+    assert dtypes["skips"] == {torch.bfloat16}  # SSE's gated tap fusion kept bfloat16
+    assert all(o.dtype == torch.bfloat16 for o in out)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
+    assert all(p.dtype == torch.float32 for p in net.parameters())  # master weights stay float32
+    torch.nn.utils.clip_grad_norm_(net.parameters(), 12)
+    optimizer.step()
+    changed = [n for n, p in net.named_parameters() if not torch.equal(p, before[n])]
+    assert any(n.startswith("sse.encoder.") for n in changed) and any(n.startswith("vlcm.") for n in changed)
+    # the zero-initialised gates got a gradient through the bfloat16 path and moved off zero
+    assert any(n.startswith("sse.fusions.") and n.endswith(".gate") for n in changed)
