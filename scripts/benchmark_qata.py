@@ -18,6 +18,11 @@ Example::
 
 Seconds per iteration come from the ``bench:`` lines the trainers write to nnU-Net's training log
 (training iterations only, data loading included; the per-epoch pseudo-Dice validation excluded).
+
+``--device`` (default ``auto``: CUDA when available) is passed to ``nnUNetv2_train -device``, so the same
+command benchmarks a GPU machine unchanged (e.g. ``--device cuda --batch-size 62 --n-proc-da 8``). A
+trainer whose training or evaluation fails is recorded under ``not_run`` (with the last lines of its
+log) in the JSON and the markdown, and the remaining trainers still run.
 """
 import argparse
 import datetime
@@ -32,7 +37,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import machine  # noqa: E402
+from bench_common import DeviceUnavailable, machine, resolve_device  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_TRAINER_DIR = Path(__file__).resolve().parent / "benchmark_trainers"
@@ -222,7 +227,7 @@ def train(args, env, work: Path, ds: str, key: str) -> dict:
         tenv["nnUNet_n_proc_DA"] = str(args.n_proc_da)
         tenv.update({"TGC_BENCH_EPOCHS": str(args.epochs), "TGC_BENCH_ITERS": str(args.iterations),
                      "TGC_BENCH_VAL_ITERS": str(args.val_iterations), "TGC_BENCH_BATCH": str(args.batch_size)})
-        cmd = [bin_path("nnUNetv2_train"), args.dataset_id, "2d", "0", "-tr", trainer, "-device", "cpu"]
+        cmd = [bin_path("nnUNetv2_train"), args.dataset_id, "2d", "0", "-tr", trainer, "-device", args.device.type]
         result["command"] = " ".join(f"{k}={tenv[k]}" for k in ("TGC_BENCH_EPOCHS", "TGC_BENCH_ITERS",
                                                               "TGC_BENCH_VAL_ITERS", "TGC_BENCH_BATCH",
                                                               "nnUNet_n_proc_DA")) + " " + " ".join(map(str, cmd))
@@ -241,7 +246,7 @@ def train(args, env, work: Path, ds: str, key: str) -> dict:
 
 def evaluate(env, work: Path, key: str, result: dict, gt_dir: Path) -> None:
     pred = Path(result["validation_folder"])
-    out = work / "eval" / key / "metrics_tgc.json"  # nnU-Net's summary.json goes beside it
+    out = work / "eval" / key / "metrics_tgc.json"  # nnU-Net's metrics go beside it (metrics_tgc_nnunet_summary.json)
     cmd = [sys.executable, "-m", "nnunet_tgc.cli", "evaluate", pred, gt_dir, "-o", out, "-np", "1"]
     run_logged(cmd, env, work / "logs" / f"evaluate_{key}.log", echo=r".")
     metrics = json.loads(out.read_text())
@@ -350,6 +355,8 @@ def markdown(report: dict) -> str:
             f"| {fmt(r.get('seconds_per_iteration_mean'), pct=False)} "
             f"| {fmt(r.get('seconds_per_iteration_after_first_epoch'), pct=False)} "
             f"| {fmt(wall / 60 if wall else None, pct=False, digits=1)} |")
+    for r in report.get("not_run", []):
+        lines.append(f"| `{r['trainer']}` | not run: {r['reason'].splitlines()[0][:200]} |||||||| ")
     lines += ["", "Dice/mIoU in %: per image and averaged over images (LViT protocol; empty ground truth: "
                   "both empty -> 1, else 0); pooled: over all pixels; nnU-Net summary: foreground mean of "
                   "nnU-Net's own summary.json (its empty-case rule differs)."]
@@ -375,11 +382,16 @@ def main(argv=None) -> int:
     p.add_argument("--num-processes", type=int, default=2, help="preprocessing processes")
     p.add_argument("--n-proc-da", type=int, default=2, help="nnUNet_n_proc_DA for training (0: in the main process)")
     p.add_argument("--redo", action="store_true", help="redo every step even where its output exists")
+    p.add_argument("--device", default="auto", help="nnUNetv2_train -device: auto (CUDA when available), cpu or cuda")
     p.add_argument("--ablate", action="store_true",
                    help="after training, run 'nnunet-tgc ablate' for each trainer on fold 0's validation cases")
     p.add_argument("--json", type=Path, help="report JSON (default WORK/benchmark_qata.json)")
     p.add_argument("--md", type=Path, help="report markdown table (default WORK/benchmark_qata.md)")
     args = p.parse_args(argv)
+    try:
+        args.device = resolve_device(args.device)
+    except DeviceUnavailable as e:
+        sys.exit(f"error: {e}")
 
     args.qata = args.qata.resolve()
     if not (args.qata / "Train_Folder" / "img").is_dir() or not (args.qata / "Val_Folder" / "img").is_dir():
@@ -397,9 +409,10 @@ def main(argv=None) -> int:
 
     report = {
         "date": started.strftime("%Y-%m-%d"), "started": started.isoformat(timespec="seconds"),
-        "qata": str(args.qata), "work": str(work), "dataset": ds, "machine": machine(),
+        "qata": str(args.qata), "work": str(work), "dataset": ds, "machine": machine(args.device),
         "schedule": {"epochs": args.epochs, "iterations": args.iterations, "val_iterations": args.val_iterations,
-                     "batch_size": args.batch_size, "nnUNet_n_proc_DA": args.n_proc_da},
+                     "batch_size": args.batch_size, "nnUNet_n_proc_DA": args.n_proc_da,
+                     "device": args.device.type},
         "command": " ".join([sys.executable] + sys.argv),
     }
     report["convert"] = convert(args, env, work, ds)
@@ -419,12 +432,19 @@ def main(argv=None) -> int:
     images_val = val_images(work, ds, fold0["val"]) if args.ablate else None
     json_out = args.json or work / "benchmark_qata.json"
     md_out = args.md or work / "benchmark_qata.md"
-    report["results"] = []
+    report["results"], report["not_run"] = [], []
     for key in args.trainers:
-        result = train(args, env, work, ds, key)
-        evaluate(env, work, key, result, gt_dir)
-        if args.ablate:
-            ablate(env, work, key, result, images_val, gt_dir)
+        try:
+            result = train(args, env, work, ds, key)
+            evaluate(env, work, key, result, gt_dir)
+            if args.ablate:
+                ablate(env, work, key, result, images_val, gt_dir)
+        except SystemExit as failed:  # run_logged's message names the command and ends with its log's tail
+            report["not_run"].append({"key": key, "trainer": TRAINERS[key][0] if key in TRAINERS else key, "reason": str(failed.code)})
+            log(f"{key}: NOT RUN, continuing with the next trainer\n{failed.code}")
+            json_out.write_text(json.dumps(report, indent=2) + "\n")
+            md_out.write_text(markdown(report))
+            continue
         e = result["evaluation"]
         log(f"{key}: val Dice {100 * e['mean_dice']:.2f} mIoU {100 * e['mean_iou']:.2f} (per image), pooled Dice "
             f"{100 * e['pooled_dice']:.2f}; {result.get('seconds_per_iteration_mean')} s/iteration")

@@ -8,10 +8,14 @@ stage, InstanceNorm + LeakyReLU, conv bias); with ``--plans nnUNetPlans.json`` (
 converted QaTa subset) the network comes from that file's 2d configuration instead.
 
 CLIP backbones are built with random weights (``nnUNet_TGC_clip_weights=random``): counting needs the
-shapes, not the values. Examples::
+shapes, not the values. ``--device`` (default ``auto``: CUDA when available) is where the FLOP counts
+and the optimiser step for the checkpoint sizes run; the numbers do not depend on it (on CUDA the
+frozen towers are float16, which leaves counts and FLOPs unchanged; only the size of the frozen
+towers in memory halves). What could not run is written under ``not_run`` and printed. Examples::
 
     python scripts/count_parameters.py                       # everything, with GFLOPs
     python scripts/count_parameters.py --backbones tiny --no-flops --json /tmp/params.json
+    python scripts/count_parameters.py --device cuda --json params_gpu.json
 """
 import argparse
 import copy
@@ -30,7 +34,7 @@ warnings.filterwarnings("ignore", message=".*torch.jit.interface.*")
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import write_json  # noqa: E402
+from bench_common import DeviceUnavailable, machine, resolve_device, write_json  # noqa: E402
 
 PATCH = (224, 224)
 IN_CHANNELS = 1
@@ -145,15 +149,13 @@ def count(module, trainable=None) -> int:
 
 
 def measure(args):
-    from nnunet_tgc.model.factory import create_towers
-    from nnunet_tgc.nnunet.predictor import make_text_cache
-
+    device = args.device
     arch, arch_source = load_architecture(args.plans)
     torch.manual_seed(0)
-    x1 = torch.randn(1, IN_CHANNELS, *PATCH)
-    rows, notes = [], []
+    x1 = torch.randn(1, IN_CHANNELS, *PATCH, device=device)
+    rows, notes, not_run = [], [], []
 
-    net = build_nnunet(arch)
+    net = build_nnunet(arch).to(device)
     n = count(net)
     row = {"name": NNUNET_ROW, "backbone": None, "total": n, "trainable": count(net, True),
            "frozen": count(net, False), "modules": {"encoder": count(net.encoder, True),
@@ -162,54 +164,74 @@ def measure(args):
     if not args.no_flops:
         net.eval()
         row["gflops_forward"] = round(gflops(lambda: net(x1)), 3)
-    row.update(checkpoint_sizes(net, lambda: net(torch.randn(1, IN_CHANNELS, 64, 64))))
+    row.update(checkpoint_sizes(net, lambda: net(torch.randn(1, IN_CHANNELS, 64, 64, device=device))))
     rows.append(row)
     nnunet_trainable = row["trainable"]
 
     variants = [v for v in VARIANTS if v[1] in args.backbones and (args.ablations or v[2] == {})]
     towers_cache = {}
     for name, backbone, switches in variants:
-        if backbone not in towers_cache:
-            # ViT-B-16: random weights (only shapes matter here); tiny: its own fixed-seed weights
-            if backbone == "tiny":
-                os.environ.pop("nnUNet_TGC_clip_weights", None)
-            else:
-                os.environ["nnUNet_TGC_clip_weights"] = "random"
-            t0 = time.perf_counter()
-            towers = create_towers(backbone)
-            towers_cache[backbone] = towers
-            image_params = count(towers.clip.visual)
-            clip_total = towers.num_frozen_parameters()
-            info = {"backbone": backbone, "weights": towers.weights_source, "frozen_clip_total": clip_total,
-                    "frozen_image_tower": image_params, "frozen_text_tower_and_rest": clip_total - image_params,
-                    "frozen_clip_fp32_mb": round(file_mb(towers.clip.state_dict()), 1),
-                    "build_seconds": round(time.perf_counter() - t0, 1)}
-            if not args.no_flops:
-                rgb = x1.expand(-1, 3, -1, -1)
-                info["gflops_frozen_image_tower"] = round(gflops(lambda: towers.encode_image(rgb), towers.clip), 3)
-                info["gflops_text_tower_per_report"] = round(
-                    gflops(lambda: towers.encode_texts([EXAMPLE_REPORT]), towers.clip), 3)
-            notes.append(info)
-        towers = towers_cache[backbone]
-        torch.manual_seed(0)
-        tgc = build_tgc(arch, towers, switches)
-        counts = tgc.parameter_counts()
-        text = make_text_cache(tgc).batch([EXAMPLE_REPORT])
-        row = {"name": name, "backbone": backbone, "switches": switches, **counts,
-               "modules": tgc.module_parameter_counts(),
-               "ratio_trainable_vs_nnunet": round(counts["trainable"] / nnunet_trainable, 4)}
-        if not args.no_flops:
-            tgc.eval()
-            total = gflops(lambda: tgc(x1, text), tgc, towers.clip)
-            vit = next(n for n in notes if n["backbone"] == backbone).get("gflops_frozen_image_tower")
-            row["gflops_forward_total"] = round(total, 3)
-            row["gflops_forward_trainable_part"] = round(total - vit, 3)
-        row.update(checkpoint_sizes(tgc, lambda: tgc(torch.randn(1, IN_CHANNELS, 64, 64), text)))
-        rows.append(row)
-        del tgc
+        try:
+            rows.append(measure_variant(args, arch, name, backbone, switches, towers_cache, notes, x1, nnunet_trainable))
+        except Exception as e:  # noqa: BLE001 - weights, memory: note it, count the others
+            not_run.append({"row": name, "reason": f"{type(e).__name__}: {e}"[:500]})
+            print(f"{name}: NOT RUN ({type(e).__name__}: {str(e)[:200]})", flush=True)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
     return {"architecture_source": arch_source, "architecture": arch, "patch_size": list(PATCH),
             "in_channels": IN_CHANNELS, "num_classes": NUM_CLASSES, "goal": "trainable(TGC) <= 0.5 x trainable(nnU-Net)",
-            "rows": rows, "backbones": notes, "torch": torch.__version__}
+            "rows": rows, "backbones": notes, "torch": torch.__version__, "machine": machine(device),
+            "not_run": not_run}
+
+
+def build_towers(args, backbone, x1, notes):
+    """The frozen towers of ``backbone`` on the device, with their note (counts, size, FLOPs)."""
+    from nnunet_tgc.model.factory import create_towers
+    # ViT-B-16: random weights (only shapes matter here); tiny: its own fixed-seed weights
+    if backbone == "tiny":
+        os.environ.pop("nnUNet_TGC_clip_weights", None)
+    else:
+        os.environ["nnUNet_TGC_clip_weights"] = "random"
+    t0 = time.perf_counter()
+    towers = create_towers(backbone)
+    towers.to(args.device)
+    image_params = count(towers.clip.visual)
+    clip_total = towers.num_frozen_parameters()
+    info = {"backbone": backbone, "weights": towers.weights_source, "frozen_clip_total": clip_total,
+            "frozen_image_tower": image_params, "frozen_text_tower_and_rest": clip_total - image_params,
+            "frozen_clip_fp32_mb": round(file_mb({k: v.float() for k, v in towers.clip.state_dict().items()}), 1),
+            "build_seconds": round(time.perf_counter() - t0, 1)}
+    if not args.no_flops:
+        rgb = x1.expand(-1, 3, -1, -1)
+        info["gflops_frozen_image_tower"] = round(gflops(lambda: towers.encode_image(rgb), towers.clip), 3)
+        info["gflops_text_tower_per_report"] = round(
+            gflops(lambda: towers.encode_texts([EXAMPLE_REPORT]), towers.clip), 3)
+    notes.append(info)
+    return towers
+
+
+def measure_variant(args, arch, name, backbone, switches, towers_cache, notes, x1, nnunet_trainable) -> dict:
+    """One TGC-Net row (building the backbone's towers once, with their own note)."""
+    from nnunet_tgc.nnunet.predictor import make_text_cache
+    device = args.device
+    if backbone not in towers_cache:
+        towers_cache[backbone] = build_towers(args, backbone, x1, notes)
+    towers = towers_cache[backbone]
+    torch.manual_seed(0)
+    tgc = build_tgc(arch, towers, switches).to(device)
+    counts = tgc.parameter_counts()
+    text = make_text_cache(tgc).batch([EXAMPLE_REPORT], device)
+    row = {"name": name, "backbone": backbone, "switches": switches, **counts,
+           "modules": tgc.module_parameter_counts(),
+           "ratio_trainable_vs_nnunet": round(counts["trainable"] / nnunet_trainable, 4)}
+    if not args.no_flops:
+        tgc.eval()
+        total = gflops(lambda: tgc(x1, text), tgc, towers.clip)
+        vit = next(n for n in notes if n["backbone"] == backbone).get("gflops_frozen_image_tower")
+        row["gflops_forward_total"] = round(total, 3)
+        row["gflops_forward_trainable_part"] = round(total - vit, 3)
+    row.update(checkpoint_sizes(tgc, lambda: tgc(torch.randn(1, IN_CHANNELS, 64, 64, device=device), text)))
+    return row
 
 
 def fmt_int(n):
@@ -247,6 +269,8 @@ def table(result) -> str:
             out.append(f"  {b['backbone']} ({b['weights']}): {b['frozen_clip_total']:,} parameters "
                        f"(image {b['frozen_image_tower']:,}, text and rest {b['frozen_text_tower_and_rest']:,}), "
                        f"{b['frozen_clip_fp32_mb']:.1f} MB fp32{extra}")
+    for item in result.get("not_run", []):
+        out.append(f"NOT RUN: {item['row']}: {item['reason']}")
     return "\n".join(out)
 
 
@@ -259,9 +283,17 @@ def main(argv=None) -> int:
                    help="CLIP backbones to build TGC-Net with (default both)")
     p.add_argument("--no-ablations", dest="ablations", action="store_false", help="skip the ablation variants")
     p.add_argument("--no-flops", action="store_true", help="skip the FLOP counts")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
     p.add_argument("--json", type=Path, help="write the numbers to this JSON file")
     args = p.parse_args(argv)
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
+    try:
+        args.device = resolve_device(args.device)
+    except DeviceUnavailable as e:
+        write_json({"machine": machine("cpu"), "requested_device": args.device,
+                    "not_run": [{"row": "all", "reason": str(e)}]}, args.json)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     result = measure(args)
     print(table(result))
     write_json(result, args.json)

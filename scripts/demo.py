@@ -138,7 +138,7 @@ def main(argv=None) -> int:
     step("6. evaluation (per-image Dice/IoU as in LViT, pooled Dice/IoU, nnU-Net's summary)")
     results = {}
     for name, gt in (("pred_report", dataset / "labelsTs"), ("pred_other_report", out / "labelsTs_other_report")):
-        # metrics_tgc.json and nnU-Net's summary.json land in the prediction folder
+        # metrics_tgc.json and metrics_tgc_nnunet_summary.json (nnU-Net's metrics) land in the prediction folder
         print(run([bin_dir / "nnunet-tgc", "evaluate", out / name, gt], env))
         results[name] = json.loads((out / name / "metrics_tgc.json").read_text())
     step("7. picture")

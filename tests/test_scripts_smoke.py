@@ -71,3 +71,41 @@ def test_bench_trainer_schedule(monkeypatch):
         bench.bench_schedule()
     for cls in (bench.nnUNetTrainerBench, bench.nnUNetTrainerBench_NoMirroring, bench.nnUNetTrainerTGC_tiny_Bench):
         assert "_set_batch_size_and_oversample" in vars(bench._BenchSchedule) and bench._BenchSchedule in cls.__mro__
+
+
+def test_scripts_take_a_device_and_write_what_they_could_not_run(tmp_path, monkeypatch, capsys):
+    """--device cuda on a machine without CUDA: nothing is measured, the JSON says so (no GPU here, so
+    the CUDA paths themselves are not run by this suite)."""
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available: the unavailable-device path cannot be exercised")
+    for name in ("count_parameters", "benchmark_speed"):
+        out = tmp_path / f"{name}.json"
+        assert _load(name).main(["--device", "cuda", "--json", str(out)]) == 2
+        assert "CUDA is not available" in capsys.readouterr().err
+        assert "CUDA is not available" in json.loads(out.read_text())["not_run"][0]["reason"]
+    proc = subprocess.run([sys.executable, str(SCRIPTS / "benchmark_qata.py"), "--device", "cuda",
+                           "--work", str(tmp_path / "work")], capture_output=True, text=True,
+                          env=dict(os.environ, HF_HUB_OFFLINE="1"), timeout=120)
+    assert proc.returncode != 0 and "CUDA is not available" in proc.stderr
+
+
+def test_benchmark_speed_measures_on_the_device_and_notes_a_network_it_could_not_build(tmp_path, monkeypatch,
+                                                                                       capsys):
+    speed = _load("benchmark_speed")
+    real_build = speed.build
+
+    def build(key, device):
+        if key == "tgc_vitb16":
+            raise RuntimeError("no weights for this measurement")
+        return real_build(key, device)
+    monkeypatch.setattr(speed, "build", build)
+    out = tmp_path / "speed.json"
+    assert speed.main(["--networks", "tgc_tiny", "tgc_vitb16", "--batches", "1", "--warmup", "0", "--repeats", "1",
+                       "--inference-repeats", "1", "--device", "cpu", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["settings"]["device"] == "cpu" and result["machine"]["device"] == "cpu"
+    assert result["networks"]["tgc_tiny"]["train_step"]["batch_1"]["median_s"] > 0
+    assert result["not_run"] == [{"network": "tgc_vitb16", "what": "build",
+                                  "reason": "RuntimeError: no weights for this measurement"}]
+    assert "NOT RUN: TGC-Net ViT-B-16 (random), build" in capsys.readouterr().out
