@@ -4,18 +4,22 @@
 (:class:`EncodedText`, computed once per distinct text outside the forward pass). A text batch of
 one is broadcast over the image batch (the sliding-window tiles of one case share its report).
 
-VLCM's finest similarity map ("where does the report apply?") reaches the output twice: it gates
-the decoder's features, and a 1x1 convolution (zero at initialisation) adds it to every output's
-logits as a coarse, text-derived prior. ``forward(..., return_similarity=True)`` also returns the
-similarity maps, which the trainer supervises with the ground truth (``alignment_loss.py``).
+The report reaches the pixels along two paths. VLCM's text-position map ("where does the report
+point?", from the report alone) is evaluated at every stage's resolution and added to that stage's
+skip through a 1x1 embedding, so the decoder reads it as it would read an extra input channel.
+VLCM's finest similarity map ("where does the report apply in this image?") gates the decoder's
+features, and a 1x1 convolution (zero at initialisation) adds it to every output's logits as a
+coarse prior. ``forward(..., return_similarity=True)`` also returns the similarity maps and the
+text-position map, which the trainer supervises with the ground truth (``alignment_loss.py``).
 """
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .clip_towers import FrozenCLIP
+from .cnn import CNNConfig
 from .date import DATE
 from .decoder import TGCDecoder
 from .sse import SSE
@@ -25,13 +29,22 @@ from .vlcm import VLCM, TextFiLM
 VLCM_STRIDES = (16, 32)
 
 
+def _position_embedding(channels: int) -> nn.Conv2d:
+    conv = nn.Conv2d(1, channels, 1)
+    nn.init.normal_(conv.weight, std=0.1)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
 class TGCNet(nn.Module):
     def __init__(self, towers: FrozenCLIP, in_channels: int, num_classes: int, features: Sequence[int],
                  strides: Sequence, kernel_sizes: Sequence, n_conv_per_stage: Sequence[int],
                  n_conv_per_stage_decoder: Sequence[int], deep_supervision: bool = True,
                  use_cnn_branch: bool = True, use_knowledge: bool = True, use_vlcm: bool = True,
                  attention_dim: int = 256, heads: int = 8, use_position_prior: bool = True,
-                 prior_init: float = 0.0, learn_no_report: bool = False):
+                 prior_init: float = 0.0, learn_no_report: bool = False, cnn: Optional[CNNConfig] = None):
+        """``cnn``: the plans' architecture (class and operators) for SSE's CNN branch and the decoder;
+        default nnU-Net's PlainConvUNet operators."""
         super().__init__()
         if len(strides[0]) != 2:
             raise ValueError(f"TGC-Net is a 2D network (a CLIP ViT reads 2D images); got {len(strides[0])}D "
@@ -47,13 +60,17 @@ class TGCNet(nn.Module):
             nn.init.constant_(self.rgb_adapter.weight, 1.0 / in_channels)
             nn.init.zeros_(self.rgb_adapter.bias)
         self.sse = SSE(in_channels, features, strides, kernel_sizes, n_conv_per_stage, towers.vision_width,
-                       len(towers.taps), use_cnn_branch)
+                       len(towers.taps), use_cnn_branch, cnn=cnn)
         self.date = DATE(d, inner, heads, adapter_dim=max(16, d // 4), use_knowledge=use_knowledge,
                          learn_no_report=learn_no_report)
         self.vlcm_stages = self._calibrated_stages()
         if use_vlcm:
             self.vlcm = VLCM([features[i] for i in self.vlcm_stages], d, inner, heads,
                              use_position_prior=use_position_prior)
+            # the text-position map enters every skip through a small 1x1 embedding (not zero: the
+            # decoder should read it from the first step, as it would read an input channel)
+            self.text_position_embeds = nn.ModuleList(_position_embedding(f) for f in features) \
+                if use_position_prior else None
             self.text_film = None
             # the report's map as a prior on every foreground class's logits, with weight prior_init
             # at the start (0: training starts image-only; 1: the supervised map counts from step one)
@@ -65,9 +82,10 @@ class TGCNet(nn.Module):
         else:
             self.vlcm = None
             self.prior_head = None
+            self.text_position_embeds = None
             self.text_film = TextFiLM(features[-1], d)
         self.decoder = TGCDecoder(features, strides, kernel_sizes, n_conv_per_stage_decoder, num_classes,
-                                  deep_supervision)
+                                  deep_supervision, cnn=cnn)
 
     def _calibrated_stages(self) -> List[int]:
         strides = [max(s) for s in self.sse.axis_strides]
@@ -87,12 +105,16 @@ class TGCNet(nn.Module):
         taps, dense = self.towers.encode_image(self._to_rgb(image))
         skips = self.sse(image, taps)
         tokens, mask = self.date(text)
-        similarity, sims = None, []
+        similarity, sims, report = None, [], None
         if self.vlcm is not None:
-            refined, sims = self.vlcm([skips[i] for i in self.vlcm_stages], dense, tokens, mask)
+            if self.vlcm.position_prior is not None:
+                report = self.vlcm.position_prior.report_features(tokens[:, 0], text.knowledge, text.knowledge_mask)
+                sims.append(self._inject_text_position(skips, report))
+            refined, vlcm_sims = self.vlcm([skips[i] for i in self.vlcm_stages], dense, tokens, mask, report)
             for i, r in zip(self.vlcm_stages, refined):
                 skips[i] = r
-            similarity = sims[0]
+            similarity = vlcm_sims[0]
+            sims = vlcm_sims + sims
         else:
             skips[-1] = self.text_film(skips[-1], tokens[:, 0])
         out = self.decoder(skips, similarity)
@@ -100,6 +122,18 @@ class TGCNet(nn.Module):
             out = [self._add_prior(o, similarity) for o in out] if isinstance(out, list) \
                 else self._add_prior(out, similarity)
         return (out, sims) if return_similarity else out
+
+    def _inject_text_position(self, skips: List[torch.Tensor], report: torch.Tensor) -> torch.Tensor:
+        """Add the report's position map, evaluated at every skip's resolution, to that skip (a learned
+        1x1 embedding per stage): the decoder reads where the report points at every scale, as a network
+        reads an extra input channel. Returns the map at the first calibrated scale, for its loss."""
+        supervised = None
+        for i, embed in enumerate(self.text_position_embeds):
+            where = self.vlcm.position_prior(report, skips[i].shape[2:])
+            skips[i] = skips[i] + embed(where.to(skips[i].dtype))
+            if i == self.vlcm_stages[0]:
+                supervised = where
+        return supervised
 
     def _add_prior(self, logits: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
         prior = F.interpolate(similarity, size=logits.shape[2:], mode="bilinear", align_corners=False)
@@ -115,7 +149,8 @@ class TGCNet(nn.Module):
         """Trainable parameters per paper module (for the parameter-efficiency report)."""
         named = {"SSE (CNN branch + tap fusion)": self.sse, "DATE": self.date, "VLCM": self.vlcm,
                  "text FiLM (no-VLCM ablation)": self.text_film,
-                 "text prior head": self.prior_head, "decoder": self.decoder,
+                 "text prior head": self.prior_head, "text position embeddings": self.text_position_embeds,
+                 "decoder": self.decoder,
                  "RGB adapter": self.rgb_adapter}
         return {k: sum(p.numel() for p in m.parameters() if p.requires_grad)
                 for k, m in named.items() if m is not None}
