@@ -141,8 +141,10 @@ class FrozenCLIP(nn.Module):
 
     def _check_build(self, recorded) -> None:
         if recorded is None:
-            log.warning("This checkpoint does not record how its CLIP towers were built (it predates that record): "
-                        "their activation and configuration cannot be verified, only their weights.")
+            if not getattr(self, "_warned_unrecorded_build", False):  # once: predictors reload folds per case
+                log.warning("This checkpoint does not record how its CLIP towers were built (it predates that "
+                            "record): their activation and configuration cannot be verified, only their weights.")
+                self._warned_unrecorded_build = True
             return
         differences = _differences(recorded, self.build)
         if differences:
