@@ -245,6 +245,10 @@ def load_predictor(job: Job, args):
     except AttributeError as err:  # nnU-Net's lookup returns None for a trainer it cannot find
         raise AblationError(f"{job.model_folder}: cannot load its trainer ({err}); put the folder of a custom "
                             f"trainer on nnUNet_extTrainer") from err
+    except RuntimeError as err:  # strict load_state_dict: the checkpoint does not fit the installed code
+        raise AblationError(f"{job.model_folder / f'fold_{job.fold}' / job.checkpoint} does not fit the network "
+                            f"the installed code builds ({str(err)[:600]}); predict with the version that trained "
+                            f"it") from err
     log(f"model: {job.model_folder.name} fold {job.fold} ({'TGC-Net' if is_tgc(predictor) else 'plain nnU-Net'}), "
         f"test-time mirroring {'off' if args.disable_tta else 'on'}")
     return predictor

@@ -117,6 +117,6 @@ def _bars(ax, report: dict) -> None:
     ax.axhline(0.5, color="gray", linestyle=":", linewidth=1)
     ax.set_xticks(x)
     ax.set_xticklabels(names)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.2)
     ax.set_title(f"Text ablation, {report['n_cases']} cases (dotted: side share of a text-blind model)", fontsize=9)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", ncol=len(metrics), frameon=False)
