@@ -25,7 +25,8 @@ def create_tgc_net(backbone: str, in_channels: int, num_classes: int, features_p
                    width_factor: float = 0.5, use_cnn_branch: bool = True, use_knowledge: bool = True,
                    use_vlcm: bool = True, towers: Optional[FrozenCLIP] = None, verbose: bool = True,
                    use_position_prior: bool = True, prior_init: float = 0.0,
-                   learn_no_report: bool = False, cnn: Optional[CNNConfig] = None) -> TGCNet:
+                   learn_no_report: bool = False, cnn: Optional[CNNConfig] = None,
+                   position_input: bool = True) -> TGCNet:
     """Build TGC-Net from plain arguments (nnU-Net's planned stages, but no nnU-Net objects).
 
     ``width_factor`` scales nnU-Net's planned stage widths for the CNN branch and decoder: the frozen
@@ -39,7 +40,8 @@ def create_tgc_net(backbone: str, in_channels: int, num_classes: int, features_p
                  reduced_widths(features_per_stage, width_factor), strides, kernel_sizes, n_conv_per_stage,
                  n_conv_per_stage_decoder, deep_supervision, use_cnn_branch, use_knowledge, use_vlcm,
                  use_position_prior=use_position_prior, prior_init=prior_init, learn_no_report=learn_no_report,
-                 cnn=(cnn or CNNConfig()).scaled(lambda widths: reduced_widths(widths, width_factor)))
+                 cnn=(cnn or CNNConfig()).scaled(lambda widths: reduced_widths(widths, width_factor)),
+                 position_input=position_input)
     if verbose:
         c = net.parameter_counts()
         print(f"TGC-Net ({backbone}, weights {net.towers.weights_source}): {c['total']:,} parameters, "

@@ -42,9 +42,11 @@ class TGCNet(nn.Module):
                  n_conv_per_stage_decoder: Sequence[int], deep_supervision: bool = True,
                  use_cnn_branch: bool = True, use_knowledge: bool = True, use_vlcm: bool = True,
                  attention_dim: int = 256, heads: int = 8, use_position_prior: bool = True,
-                 prior_init: float = 0.0, learn_no_report: bool = False, cnn: Optional[CNNConfig] = None):
+                 prior_init: float = 0.0, learn_no_report: bool = False, cnn: Optional[CNNConfig] = None,
+                 position_input: bool = True):
         """``cnn``: the plans' architecture (class and operators) for SSE's CNN branch and the decoder;
-        default nnU-Net's PlainConvUNet operators."""
+        default nnU-Net's PlainConvUNet operators. ``position_input``: the text-position map (as a
+        probability) is also an extra input channel of SSE's CNN branch."""
         super().__init__()
         if len(strides[0]) != 2:
             raise ValueError(f"TGC-Net is a 2D network (a CLIP ViT reads 2D images); got {len(strides[0])}D "
@@ -59,8 +61,11 @@ class TGCNet(nn.Module):
             self.rgb_adapter = nn.Conv2d(in_channels, 3, 1)
             nn.init.constant_(self.rgb_adapter.weight, 1.0 / in_channels)
             nn.init.zeros_(self.rgb_adapter.bias)
-        self.sse = SSE(in_channels, features, strides, kernel_sizes, n_conv_per_stage, towers.vision_width,
-                       len(towers.taps), use_cnn_branch, cnn=cnn)
+        # the CNN branch reads where the report points from its first layer on, as nnU-Net reads a
+        # second input channel (documentation/architecture.md, "Making the report count")
+        self.position_input = bool(position_input and use_vlcm and use_position_prior and use_cnn_branch)
+        self.sse = SSE(in_channels + int(self.position_input), features, strides, kernel_sizes, n_conv_per_stage,
+                       towers.vision_width, len(towers.taps), use_cnn_branch, cnn=cnn)
         self.date = DATE(d, inner, heads, adapter_dim=max(16, d // 4), use_knowledge=use_knowledge,
                          learn_no_report=learn_no_report)
         self.vlcm_stages = self._calibrated_stages()
@@ -103,12 +108,18 @@ class TGCNet(nn.Module):
                 raise ValueError(f"{text.batch_size} reports for {image.shape[0]} images")
             text = text.repeat(image.shape[0])
         taps, dense = self.towers.encode_image(self._to_rgb(image))
-        skips = self.sse(image, taps)
         tokens, mask = self.date(text)
-        similarity, sims, report = None, [], None
+        report = None
+        if self.vlcm is not None and self.vlcm.position_prior is not None:
+            report = self.vlcm.position_prior.report_features(tokens[:, 0], text.knowledge, text.knowledge_mask)
+        cnn_input = image
+        if self.position_input:
+            where = torch.sigmoid(self.vlcm.position_prior(report, image.shape[2:]))
+            cnn_input = torch.cat([image, where.to(image.dtype)], dim=1)
+        skips = self.sse(cnn_input, taps)
+        similarity, sims = None, []
         if self.vlcm is not None:
-            if self.vlcm.position_prior is not None:
-                report = self.vlcm.position_prior.report_features(tokens[:, 0], text.knowledge, text.knowledge_mask)
+            if report is not None:
                 sims.append(self._inject_text_position(skips, report))
             refined, vlcm_sims = self.vlcm([skips[i] for i in self.vlcm_stages], dense, tokens, mask, report)
             for i, r in zip(self.vlcm_stages, refined):
