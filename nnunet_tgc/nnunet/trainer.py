@@ -26,7 +26,10 @@ from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_p
 from ..model.alignment_loss import similarity_map_loss
 from ..model.factory import create_tgc_net
 from ..text.reports import find_training_reports, load_reports, require_reports
+from .architecture import tgc_architecture_from_plans
+from .ddp import rank_device, text_rng, tgc_ddp_wrapping
 from .predictor import TGCPredictor, adopt_calling_predictor, make_text_cache, unwrap
+from .pretrained import install as install_pretrained_loader
 from .text_mirroring import consistent_mirror_axes, mirror_batch, text_axes
 
 __all__ = ["nnUNetTrainerTGC", "nnUNetTrainerTGC_tiny", "nnUNetTrainerTGC_BiomedCLIP",
@@ -84,6 +87,12 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     tgc_use_position_prior = True    # VLCM's text-position term in the similarity maps
     tgc_prior_init = 0.0             # initial weight of the similarity map on the foreground logits
 
+    def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        if self.is_ddp and rank_device(self.device) != self.device:  # -num_gpus with gloo on a CPU machine
+            self.device, self.grad_scaler = rank_device(self.device), None
+            print(f"Rank {self.local_rank}: no CUDA, training on the CPU")
+
     # ------------------------------------------------------------------------------ network
     @classmethod
     def build_network_architecture(cls, plans_manager, configuration_manager, num_input_channels,
@@ -91,10 +100,11 @@ class nnUNetTrainerTGC(nnUNetTrainer):
         # nnU-Net calls this on the class at prediction and on the instance in training; a classmethod
         # serves both and lets variants configure the network through class attributes
         adopt_calling_predictor(sys._getframe(1))
-        kw = configuration_manager.network_arch_init_kwargs
+        # the CNN branch and decoder follow the plans' architecture class and operators (default or ResEnc)
+        stages, cnn = tgc_architecture_from_plans(
+            configuration_manager, f"plans {plans_manager.plans_name}, architecture of this configuration")
         return create_tgc_net(
-            cls.tgc_backbone, num_input_channels, num_output_channels, kw["features_per_stage"], kw["strides"],
-            kw["kernel_sizes"], kw["n_conv_per_stage"], kw["n_conv_per_stage_decoder"],
+            cls.tgc_backbone, num_input_channels, num_output_channels, **stages, cnn=cnn,
             deep_supervision=enable_deep_supervision, width_factor=cls.tgc_width_factor,
             use_cnn_branch=cls.tgc_use_cnn_branch, use_knowledge=cls.tgc_use_knowledge,
             use_vlcm=cls.tgc_use_vlcm, use_position_prior=cls.tgc_use_position_prior,
@@ -117,9 +127,11 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     def initialize(self):
         if not self.was_initialized:
             self._load_case_reports()  # before building anything: a missing report fails in seconds
-        super().initialize()
+        with tgc_ddp_wrapping(_base_module):  # -num_gpus: DDP that allows unused parameters
+            super().initialize()
+        install_pretrained_loader()  # nnUNetv2_train -pretrained_weights runs right after initialize
         self.text_cache = make_text_cache(self.network)
-        self.text_rng = np.random.default_rng(12345 + (self.fold if isinstance(self.fold, int) else 99))
+        self.text_rng = text_rng(self.fold, self.local_rank, self.current_epoch)
         self.print_to_log_file(
             f"TGC-Net trainable parameters: {unwrap(self.network).parameter_counts()}; per module: "
             f"{unwrap(self.network).module_parameter_counts()}")
@@ -135,7 +147,8 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     def on_train_start(self):
         super().on_train_start()
         # keep the reports with plans.json and dataset.json, so the results folder documents the run
-        shutil.copyfile(self.reports_file, Path(self.output_folder_base) / "reports.json")
+        if self.local_rank == 0:
+            shutil.copyfile(self.reports_file, Path(self.output_folder_base) / "reports.json")
         seconds = self.text_cache.warm_up(self.case_reports.values())
         self.print_to_log_file(f"Encoded {len(self.text_cache)} distinct reports once in {seconds:.1f} s")
 
@@ -153,6 +166,11 @@ class nnUNetTrainerTGC(nnUNetTrainer):
             self.network = network
 
     # ------------------------------------------------------------------------------ steps
+    def on_train_epoch_start(self):
+        super().on_train_epoch_start()
+        # per fold, rank and epoch: ranks mirror differently, and --c continues the stream where it was
+        self.text_rng = text_rng(self.fold, self.local_rank, self.current_epoch)
+
     def train_step(self, batch: dict) -> dict:
         texts = self._texts(batch["keys"])
         if self.text_mirror_axes:
