@@ -8,7 +8,7 @@ mapped to one internal convention before it is encoded:
 * **internal convention: "image"** ("left" = the image's left half). The network sees pixels, and a
   side of the image is what both the image and the mask show, whatever the source wrote.
 * every source declares its convention: the training dataset in dataset.json's ``"tgc_laterality"``,
-  a reports file (training or prediction) in its own ``"tgc_laterality"`` key, the Python API in
+  the reports given for prediction in their file's own ``"tgc_laterality"`` key or through
   ``TGCPredictor.set_reports(..., laterality=...)``; at prediction the default is the training
   dataset's convention.
 * ``"patient"`` reports are converted by swapping left and right (whole words, case kept);
