@@ -106,16 +106,14 @@ def ablate(args) -> dict:
                            + [p for v in [*requested, IMAGE_ONLY] for p in variant_paths(job, v)])
     previous = outputs.settings(job.settings)
     variants = plan_variants(job, args, requested, previous)
-    todo = {name: [c for c in sorted(job.reports) if not outputs.has(prediction_path(job, name, c))]
-            for name in variants}
+    todo = missing_predictions(job, variants, outputs)
     predictor = None
     if any(todo.values()) or previous.get("model_kind") is None:
         predictor = load_predictor(job, args)
         job.settings.update(model_kind="tgc" if is_tgc(predictor) else "plain",
                             supports_no_report=bool(getattr(predictor, "supports_no_report", False)))
         variants = plan_variants(job, args, requested, job.settings)
-        todo = {name: [c for c in sorted(job.reports) if not outputs.has(prediction_path(job, name, c))]
-                for name in variants}
+        todo = missing_predictions(job, variants, outputs)
     else:
         job.settings.update(model_kind=previous["model_kind"], supports_no_report=previous["supports_no_report"])
     outputs.write_json(job.out / SETTINGS, job.settings)
@@ -307,6 +305,12 @@ class Outputs:
 def variant_paths(job: Job, variant: str) -> list:
     folder = job.out / variant
     return [folder / METRICS, folder / DEFAULT_REPORTS_FILE] + [prediction_path(job, variant, c) for c in job.reports]
+
+
+def missing_predictions(job: Job, variants: dict, outputs: "Outputs") -> dict:
+    """{runnable variant: its cases without a finished prediction}."""
+    return {name: [c for c in sorted(job.reports) if not outputs.has(prediction_path(job, name, c))]
+            for name, reports in variants.items() if reports is not None}
 
 
 def prediction_path(job: Job, variant: str, case: str) -> Path:

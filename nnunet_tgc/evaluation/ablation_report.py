@@ -47,8 +47,8 @@ def markdown_table(report: dict) -> str:
 
 
 def _delta_lines(done: dict) -> list:
-    if not done:
-        return []
+    if len(done) < 2:
+        return []  # nothing to compare (a plain nnU-Net model has one variant)
     ref_name = "correct" if "correct" in done else next(iter(done))
     ref = done[ref_name]
     lines = [f"Differences against `{ref_name}` (Dice in points, side share as a fraction):", "",
