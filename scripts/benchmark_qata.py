@@ -57,6 +57,15 @@ TRAINERS = {
 DEFAULT_TRAINERS = ["nnunet", "nnunet_nomirror", "tgc_tiny"]
 
 
+def trainer_entry(key: str):
+    """A key of TRAINERS, or the class name of any trainer on nnUNet_extTrainer (e.g. a bench variant)."""
+    if key in TRAINERS:
+        return TRAINERS[key]
+    if key.startswith("nnUNetTrainer"):
+        return key, key, {}
+    sys.exit(f"error: unknown trainer {key!r}: use one of {sorted(TRAINERS)} or a trainer class name")
+
+
 def log(msg: str) -> None:
     print(f"[{datetime.datetime.now():%H:%M:%S}] {msg}", flush=True)
 
@@ -212,7 +221,7 @@ def parse_training_log(fold_dir: Path) -> dict:
 
 
 def train(args, env, work: Path, ds: str, key: str) -> dict:
-    trainer, description, extra = TRAINERS[key]
+    trainer, description, extra = trainer_entry(key)
     fold_dir = trainer_output(work, ds, trainer)
     done = (fold_dir / "checkpoint_final.pth").is_file() and (fold_dir / "validation" / "summary.json").is_file()
     result = {"key": key, "trainer": trainer, "description": description}
@@ -370,8 +379,9 @@ def main(argv=None) -> int:
     p.add_argument("--qata", type=Path, default=DEFAULT_QATA, help=f"LViT-layout QaTa subset (default {DEFAULT_QATA})")
     p.add_argument("--work", type=Path, default=Path("/tmp/tgc_bench_qata"),
                    help="work folder for nnUNet_raw/preprocessed/results, logs and the report (outside the repo)")
-    p.add_argument("--trainers", nargs="+", default=DEFAULT_TRAINERS, choices=sorted(TRAINERS),
-                   help=f"which trainers to run (default {' '.join(DEFAULT_TRAINERS)})")
+    p.add_argument("--trainers", nargs="+", default=DEFAULT_TRAINERS,
+                   help=f"which trainers to run: keys {sorted(TRAINERS)} or trainer class names "
+                        f"(default {' '.join(DEFAULT_TRAINERS)})")
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--iterations", type=int, default=100, help="training iterations per epoch")
     p.add_argument("--val-iterations", type=int, default=50,

@@ -38,7 +38,19 @@ class nnUNetTrainerTGC_tiny_e2e(nnUNetTrainerTGC_tiny):
         self.num_epochs = int(os.environ.get("E2E_EPOCHS", "16"))
         self.num_iterations_per_epoch = 25
         self.num_val_iterations_per_epoch = 2
+
+
+class nnUNetTrainerTGC_tiny_e2e_dropout(nnUNetTrainerTGC_tiny_e2e):
+    """Report dropout, trained just long enough to have a learned "no report" input."""
+    tgc_report_dropout = 0.5
+
+    def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.num_epochs = 1
+        self.num_iterations_per_epoch = 4
+        self.num_val_iterations_per_epoch = 1
 '''
+DROPOUT_TRAINER = "nnUNetTrainerTGC_tiny_e2e_dropout"
 
 
 def run(cmd, env, check=True):
@@ -68,8 +80,8 @@ def workspace(tmp_path_factory):
             "model": root / "res" / NAME / f"{TRAINER}__nnUNetPlans__2d"}
 
 
-def predict(ws, inp, out, *extra, check=True):
-    return run(["nnUNetv2_predict", "-i", inp, "-o", out, "-d", DATASET_ID, "-c", "2d", "-tr", TRAINER,
+def predict(ws, inp, out, *extra, check=True, trainer=TRAINER):
+    return run(["nnUNetv2_predict", "-i", inp, "-o", out, "-d", DATASET_ID, "-c", "2d", "-tr", trainer,
                 "-device", "cpu", *extra], ws["env"], check=check)
 
 
@@ -91,7 +103,8 @@ def test_checkpoint_holds_no_frozen_clip_weights(workspace):
     weights = ckpt["network_weights"]
     assert not any(k.startswith("towers.clip") for k in weights)
     assert len(weights["towers._extra_state"]["fingerprint"]) == 32
-    assert ckpt["inference_allowed_mirroring_axes"] == (0, 1)
+    # test-time mirroring: left-right only by default (the PNG's columns, axis 1), never upside down
+    assert ckpt["inference_allowed_mirroring_axes"] == (1,)
 
 
 def test_predict_follows_the_report(workspace, tmp_path):
@@ -213,3 +226,148 @@ def test_python_api_with_explicit_texts(workspace, tmp_path, monkeypatch):
         predictor.predict_single_npy_array(image, props)
     with pytest.raises(NotImplementedError, match="report"):
         predictor.predict_from_list_of_npy_arrays([image], None, [props], None)
+
+
+def _copy_inputs(ws, tmp_path, name, reports):
+    folder = tmp_path / name
+    shutil.copytree(ws["raw"] / "imagesTs", folder)
+    save_reports(reports, folder / "reports.json")
+    return folder
+
+
+def test_patient_side_reports_declared_so_predict_the_same_mask(workspace, tmp_path):
+    """A model trained on image-side reports, given each report as a clinician writes it (the patient's
+    side, and the clinician's own spacing) and declared so, predicts exactly what the image-side report gives."""
+    from nnunet_tgc.text.laterality import image_to_patient_side
+    ws = workspace
+    reports = load_reports(ws["raw"] / "imagesTs" / "reports.json")
+    clinical = {c: "  " + image_to_patient_side(r).replace(", ", ",  ") + "." for c, r in reports.items()}
+    assert any("left" in r and "right" not in r for r in clinical.values())
+    inp = _copy_inputs(ws, tmp_path, "patient_in", {**clinical, "tgc_laterality": "patient"})
+    proc = predict(ws, inp, tmp_path / "patient", "-f", 0)
+    assert "read with laterality convention 'patient' (declared by tgc_laterality there)" in proc.stdout
+    predict(ws, ws["raw"] / "imagesTs", tmp_path / "image", "-f", 0)
+    for case in reports:
+        assert np.array_equal(read_png(tmp_path / "patient" / f"{case}.png"), read_png(tmp_path / "image" / f"{case}.png"))
+
+
+@pytest.fixture(scope="module")
+def dropout_model(workspace):
+    run(["nnUNetv2_train", DATASET_ID, "2d", 0, "-tr", DROPOUT_TRAINER, "-device", "cpu"], workspace["train_env"])
+    return workspace["root"] / "res" / NAME / f"{DROPOUT_TRAINER}__nnUNetPlans__2d"
+
+
+def test_no_report_prediction_only_for_a_model_trained_for_it(workspace, dropout_model, tmp_path):
+    ws = workspace
+    log = next((dropout_model / "fold_0").glob("training_log_*.txt")).read_text()
+    assert "laterality convention 'image' mapped to the image side" in log
+    reports = load_reports(ws["raw"] / "imagesTs" / "reports.json")
+    without = sorted(reports)[:2]
+    allowed = _copy_inputs(ws, tmp_path, "allowed", {**reports, **{c: None for c in without},
+                                                       "tgc_allow_no_report": True})
+    # a model trained without report dropout refuses, before anything is written
+    proc = predict(ws, allowed, tmp_path / "refused", "-f", 0, check=False)
+    assert proc.returncode != 0 and "trained without report dropout" in proc.stderr
+    assert not (tmp_path / "refused").exists() or not list((tmp_path / "refused").iterdir())
+    # the dropout model predicts every case, the two without a report included
+    proc = predict(ws, allowed, tmp_path / "dropout", "-f", 0, trainer=DROPOUT_TRAINER)
+    assert "2 case(s) without a report" in proc.stdout
+    for case in reports:
+        assert set(np.unique(read_png(tmp_path / "dropout" / f"{case}.png"))) <= {0, 1}
+    # without the explicit option an empty report stays an error, also for the dropout model
+    empty = _copy_inputs(ws, tmp_path, "empty", {**reports, without[0]: ""})
+    proc = predict(ws, empty, tmp_path / "empty_out", "-f", 0, trainer=DROPOUT_TRAINER, check=False)
+    assert proc.returncode != 0 and without[0] in proc.stderr
+    assert not (tmp_path / "empty_out").exists() or not list((tmp_path / "empty_out").iterdir())
+
+
+def test_no_report_python_api(workspace, dropout_model, monkeypatch):
+    from nnunetv2.imageio.natural_image_reader_writer import NaturalImage2DIO
+    from nnunet_tgc.nnunet.predictor import TGCPredictor
+
+    ws = workspace
+    for key in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results", "nnUNet_extTrainer"):
+        monkeypatch.setenv(key, ws["env"][key])
+    case = sorted(load_reports(ws["raw"] / "imagesTs" / "reports.json"))[0]
+    image, props = NaturalImage2DIO().read_images([str(ws["raw"] / "imagesTs" / f"{case}_0000.png")])
+    plain = TGCPredictor(device=torch.device("cpu"), allow_tqdm=False)
+    plain.initialize_from_trained_model_folder(str(ws["model"]), use_folds=(0,))
+    assert not plain.supports_no_report
+    with pytest.raises(ValueError, match="without report dropout"):
+        plain.set_reports({case: None}, allow_no_report=True)
+    dropout = TGCPredictor(device=torch.device("cpu"), allow_tqdm=False)
+    dropout.initialize_from_trained_model_folder(str(dropout_model), use_folds=(0,))
+    assert dropout.supports_no_report
+    with pytest.raises(ValueError, match="text="):
+        dropout.predict_single_npy_array(image, props, text=None)
+    seg = np.asarray(dropout.predict_single_npy_array(image, props, text=None, allow_no_report=True))
+    assert seg.shape[-2:] == image.shape[-2:] and set(np.unique(seg)) <= {0, 1}
+
+
+# ---------------------------------------------------------------- nnunet-tgc ablate on the trained model
+
+PLAIN_TRAINER = '''
+import torch
+from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+
+
+class nnUNetTrainer_e2e_plain(nnUNetTrainer):
+    def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
+        super().__init__(plans, configuration, fold, dataset_json, device)
+        self.num_epochs = 1
+        self.num_iterations_per_epoch = 4
+        self.num_val_iterations_per_epoch = 1
+'''
+
+
+def ablate(ws, model, out, *extra):
+    return run(["nnunet-tgc", "ablate", model, "-i", ws["raw"] / "imagesTs", "-l", ws["raw"] / "labelsTs", "-f", 0,
+                "-o", out, *extra], ws["env"])
+
+
+def test_ablate_measures_what_the_report_does_and_resumes(workspace, tmp_path):
+    from nnunet_tgc.text.report_variants import VARIANTS
+    ws = workspace
+    out = tmp_path / "ablation"
+    proc = ablate(ws, ws["model"], out, "--panels", 2)
+    report = json.loads((out / "ablation.json").read_text())
+    variants = report["variants"]
+    assert list(variants) == list(VARIANTS) and report["n_cases"] == 8
+    assert variants["none"]["status"] == "not supported by this model"  # trained without report dropout
+    correct, swapped = variants["correct"]["summary"], variants["swap_lr"]["summary"]
+    # only the report tells the two blobs apart: the other side's report must cost Dice and move the mask
+    assert swapped["mean_dice"] < correct["mean_dice"] - 0.1, (correct["mean_dice"], swapped["mean_dice"])
+    assert correct["side_share"] > 0.6 and correct["side_share"] == correct["side_share_vs_correct"]
+    assert swapped["side_share_vs_correct"] < 0.5
+    assert correct["n_side_cases"] == sum(r["correct_side"] is not None for r in variants["correct"]["per_case"]) > 0
+    table = (out / "ablation.md").read_text()
+    assert all(f"`{name}`" in table for name in VARIANTS) and "not supported by this model" in table
+    assert (out / "ablation.png").stat().st_size > 20_000
+    for name in VARIANTS[:-1]:
+        assert len(list((out / name).glob("*.png"))) == 8
+    assert "predicting 8 case(s) with 5 variant(s)" in proc.stdout
+    # a rerun predicts nothing and leaves every prediction untouched
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/*.png")}
+    proc = ablate(ws, ws["model"], out, "--panels", 2)
+    assert "predicting" not in proc.stdout and "model:" not in proc.stdout
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/*.png")} == stamps
+    # a lost prediction is predicted again, alone, and its variant measured again
+    lost = sorted((out / "swap_ul").glob("*.png"))[0]
+    lost.unlink()
+    proc = ablate(ws, ws["model"], out, "--panels", 2)
+    assert "predicting 1 case(s) with 1 variant(s): swap_ul" in proc.stdout and lost.is_file()
+    assert json.loads((out / "ablation.json").read_text())["variants"]["correct"]["summary"] == correct
+
+
+def test_ablate_plain_nnunet_model_predicts_once_with_the_same_metrics(workspace, tmp_path):
+    ws = workspace
+    (ws["root"] / "my_trainers" / "my_plain_trainers.py").write_text(PLAIN_TRAINER)
+    run(["nnUNetv2_train", DATASET_ID, "2d", 0, "-tr", "nnUNetTrainer_e2e_plain", "-device", "cpu"], ws["train_env"])
+    model = ws["root"] / "res" / NAME / "nnUNetTrainer_e2e_plain__nnUNetPlans__2d"
+    out = tmp_path / "plain"
+    ablate(ws, model, out, "--disable-tta")
+    report = json.loads((out / "ablation.json").read_text())
+    assert report["model_kind"] == "plain" and list(report["variants"]) == ["image_only"]
+    summary = report["variants"]["image_only"]["summary"]
+    assert summary["n_cases"] == 8 and summary["n_side_cases"] > 0
+    assert "`image_only`" in (out / "ablation.md").read_text() and (out / "ablation.png").is_file()

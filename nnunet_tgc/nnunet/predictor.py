@@ -28,7 +28,9 @@ from torch._dynamo import OptimizedModule
 from ..text.cache import TextFeatureCache
 from ..text.knowledge import KnowledgeBase
 from ..text.laterality import mirror_text
-from ..text.reports import DEFAULT_REPORTS_FILE, load_reports, require_reports
+from ..text.convention import DATASET_KEY, dataset_convention, prepare_reports, reconcile
+from ..text.reports import (ALLOW_NO_REPORT_KEY, DEFAULT_REPORTS_FILE, LATERALITY_KEY, load_reports_with_options,
+                            require_reports)
 from .text_mirroring import text_axes
 
 
@@ -53,11 +55,53 @@ class TGCPredictor(nnUNetPredictor):
     reports: Optional[Dict[str, str]] = None
     text_cache: Optional[TextFeatureCache] = None
     current_report: Optional[str] = None
+    report_options: Dict = {}
 
     # ------------------------------------------------------------------ which report for which case
-    def set_reports(self, reports: Mapping[str, str]) -> None:
-        """Reports by case id for the next predictions (instead of ``reports.json`` in the input folder)."""
+    def set_reports(self, reports: Mapping[str, Optional[str]], allow_no_report: bool = False,
+                    laterality: Optional[str] = None) -> None:
+        """Reports by case id for the next predictions (instead of ``reports.json`` in the input folder).
+
+        ``allow_no_report``: a value None or "" predicts that case without a report (models trained with
+        report dropout only). ``laterality``: whose left/right the reports mean ("image", "patient",
+        "unknown"; default: the training dataset's convention).
+        """
+        if allow_no_report and self._network_built() and not self.supports_no_report:
+            raise ValueError(self._no_report_refusal("set_reports(..., allow_no_report=True)"))
         self.reports = dict(reports)
+        self.report_options = {ALLOW_NO_REPORT_KEY: bool(allow_no_report)}
+        if laterality is not None:
+            self.report_options[LATERALITY_KEY] = laterality
+
+    def _network_built(self) -> bool:
+        return getattr(self, "network", None) is not None
+
+    @property
+    def supports_no_report(self) -> bool:
+        """True when the loaded model was trained with report dropout (it has a learned "no report" input)."""
+        return unwrap(self.network).date.supports_no_report
+
+    def _no_report_refusal(self, what: str) -> str:
+        return (f"{what}: this model was trained without report dropout, so it cannot segment a case without a "
+                f"report. Give every case its report, or train a variant with report dropout "
+                f"(nnUNetTrainerTGC_reportDropout, see documentation/text.md).")
+
+    def prepared_reports(self, reports: Mapping[str, Optional[str]], options: Mapping, source,
+                         announce: bool = True) -> Dict[str, str]:
+        """Every report as the model reads it (nnunet_tgc.text.convention.prepare_report): normalised and
+        mapped from the convention declared in ``options`` (default: the training dataset's) to the internal
+        one. Refuses no-report values unless ``options`` allow them and the model supports it."""
+        allow = bool(options.get(ALLOW_NO_REPORT_KEY))
+        if allow and not self.supports_no_report:
+            raise ValueError(self._no_report_refusal(f"{source} allows cases without a report"))
+        trained = dataset_convention(self.dataset_json, "the model's dataset.json")
+        declared = options.get(LATERALITY_KEY)
+        convention = reconcile(declared or trained, trained, source)
+        if announce:
+            origin = f"declared by {LATERALITY_KEY} there" if declared else f"the training dataset's {DATASET_KEY}"
+            print(f"TGC-Net: reports of {source} read with laterality convention {convention!r} ({origin}); "
+                  f"{sum(not r for r in reports.values())} case(s) without a report")
+        return prepare_reports(reports, convention)
 
     def _reports_for(self, list_of_lists_or_source_folder) -> Dict[str, str]:
         ending = self.dataset_json["file_ending"]
@@ -69,13 +113,16 @@ class TGCPredictor(nnUNetPredictor):
             folder = Path(files[0][0]).parent if files else Path(".")
         case_ids = [_case_id(f, ending) for f in files]
         if self.reports is not None:
-            return require_reports(self.reports, case_ids, "the reports given to TGCPredictor.set_reports")
-        path = folder / DEFAULT_REPORTS_FILE
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"TGC-Net needs a report for every input case, but {path} does not exist. Put a reports.json "
-                f"({{\"<case id>\": \"<report>\"}}) next to the input images (see documentation/text.md).")
-        return require_reports(load_reports(path), case_ids, path)
+            reports, options, source = self.reports, self.report_options, "the reports given to TGCPredictor.set_reports"
+        else:
+            source = folder / DEFAULT_REPORTS_FILE
+            if not source.is_file():
+                raise FileNotFoundError(
+                    f"TGC-Net needs a report for every input case, but {source} does not exist. Put a reports.json "
+                    f"({{\"<case id>\": \"<report>\"}}) next to the input images (see documentation/text.md).")
+            reports, options = load_reports_with_options(source)
+        allow = bool(options.get(ALLOW_NO_REPORT_KEY))
+        return self.prepared_reports(require_reports(reports, case_ids, source, allow_no_report=allow), options, source)
 
     # nnU-Net records its arguments with inspect.signature(self.<method>) + locals(), so these
     # overrides keep the exact parameter names of nnunetv2 2.8.1
@@ -148,10 +195,14 @@ class TGCPredictor(nnUNetPredictor):
         return super().predict_logits_from_preprocessed_data(data)
 
     def predict_single_npy_array(self, input_image, image_properties, segmentation_previous_stage=None,
-                                 output_file_truncated=None, save_or_return_probabilities=False, text=None):
-        if not text or not str(text).strip():
-            raise ValueError("predict_single_npy_array needs text=<the case's report> for TGC-Net")
-        self._pending, self.current_report = None, text
+                                 output_file_truncated=None, save_or_return_probabilities=False, text=None,
+                                 allow_no_report=False, laterality=None):
+        if not allow_no_report and (not text or not str(text).strip()):
+            raise ValueError("predict_single_npy_array needs text=<the case's report> for TGC-Net (or "
+                             "allow_no_report=True with a model trained with report dropout)")
+        options = {ALLOW_NO_REPORT_KEY: allow_no_report, **({LATERALITY_KEY: laterality} if laterality else {})}
+        report = self.prepared_reports({"case": text}, options, "predict_single_npy_array", announce=False)["case"]
+        self._pending, self.current_report = None, report
         return super().predict_single_npy_array(input_image, image_properties, segmentation_previous_stage,
                                                 output_file_truncated, save_or_return_probabilities)
 

@@ -25,18 +25,20 @@ from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_p
 
 from ..model.alignment_loss import similarity_map_loss
 from ..model.factory import create_tgc_net
-from ..text.reports import find_training_reports, load_reports, require_reports
+from ..text.convention import dataset_convention, prepare_reports
+from ..text.reports import ReportsFileError, find_training_reports, load_reports_with_options, require_reports
 from .architecture import tgc_architecture_from_plans
 from .ddp import rank_device, text_rng, tgc_ddp_wrapping
 from .predictor import TGCPredictor, adopt_calling_predictor, make_text_cache, unwrap
 from .pretrained import install as install_pretrained_loader
+from .report_dropout import drop_reports
 from .text_mirroring import consistent_mirror_axes, mirror_batch, text_axes
 
 __all__ = ["nnUNetTrainerTGC", "nnUNetTrainerTGC_tiny", "nnUNetTrainerTGC_BiomedCLIP",
            "nnUNetTrainerTGC_noCNN", "nnUNetTrainerTGC_noKnowledge", "nnUNetTrainerTGC_noVLCM",
-           "nnUNetTrainerTGC_noTextMirroring", "nnUNetTrainerTGC_lateralMirroring",
+           "nnUNetTrainerTGC_noTextMirroring", "nnUNetTrainerTGC_bothAxesMirroring",
            "nnUNetTrainerTGC_noAlignmentLoss", "nnUNetTrainerTGC_100epochs", "nnUNetTrainerTGC_tiny_5epochs",
-           "nnUNetTrainerTGC_tiny_demo"]
+           "nnUNetTrainerTGC_tiny_demo", "nnUNetTrainerTGC_reportDropout"]
 
 
 class _TextBound:
@@ -81,11 +83,15 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     tgc_use_knowledge = True
     tgc_use_vlcm = True
     tgc_text_mirroring = True    # False: never mirror (neither in training nor at test time)
-    tgc_mirror_vertical = True   # False: mirror left-right only (no upside-down images)
+    # left-right only: nobody reads a chest radiograph upside down, and on QaTa both axes scored below
+    # no mirroring at all (documentation/architecture.md, "Mirroring")
+    tgc_mirror_vertical = False
     tgc_max_rotation_deg = 15.0
     tgc_alignment_loss_weight = 1.0  # supervision of VLCM's similarity maps (0: none, as before)
-    tgc_use_position_prior = True    # VLCM's text-position term in the similarity maps
+    tgc_use_position_prior = True    # VLCM's text-position map (similarity term, skips, input channel)
+    tgc_position_input = True        # the text-position map is also an input channel of the CNN branch
     tgc_prior_init = 0.0             # initial weight of the similarity map on the foreground logits
+    tgc_report_dropout = 0.0         # share of training samples given the learned "no report" input instead
 
     def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
@@ -108,7 +114,8 @@ class nnUNetTrainerTGC(nnUNetTrainer):
             deep_supervision=enable_deep_supervision, width_factor=cls.tgc_width_factor,
             use_cnn_branch=cls.tgc_use_cnn_branch, use_knowledge=cls.tgc_use_knowledge,
             use_vlcm=cls.tgc_use_vlcm, use_position_prior=cls.tgc_use_position_prior,
-            prior_init=cls.tgc_prior_init)
+            prior_init=cls.tgc_prior_init, learn_no_report=cls.tgc_report_dropout > 0,
+            position_input=cls.tgc_position_input)
 
     def _build_loss(self):
         loss = super()._build_loss()
@@ -140,9 +147,17 @@ class nnUNetTrainerTGC(nnUNetTrainer):
         self.reports_file = find_training_reports(self.plans_manager.dataset_name)
         dataset_class = infer_dataset_class(self.preprocessed_dataset_folder)
         case_ids = dataset_class.get_identifiers(self.preprocessed_dataset_folder)
-        self.case_reports = require_reports(load_reports(self.reports_file), case_ids, self.reports_file)
+        reports, options = load_reports_with_options(self.reports_file)
+        if options:
+            raise ReportsFileError(f"{self.reports_file}: the options {sorted(options)} are for the reports given "
+                                   f"at prediction; a training dataset declares its laterality in dataset.json "
+                                   f"('tgc_laterality') and every training case needs its report.")
+        convention = dataset_convention(self.dataset_json, f"dataset.json of {self.plans_manager.dataset_name}")
+        # the one normalisation every report gets before the model reads it (text/convention.py)
+        self.case_reports = prepare_reports(require_reports(reports, case_ids, self.reports_file), convention)
         self.print_to_log_file(f"Reports: {len(self.case_reports)} cases, "
-                               f"{len(set(self.case_reports.values()))} distinct texts, from {self.reports_file}")
+                               f"{len(set(self.case_reports.values()))} distinct texts, from {self.reports_file}; "
+                               f"laterality convention {convention!r} mapped to the image side")
 
     def on_train_start(self):
         super().on_train_start()
@@ -177,6 +192,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
             lateral, vertical = text_axes(self.dataset_json)
             batch["data"], batch["target"], texts = mirror_batch(
                 batch["data"], batch["target"], texts, self.text_mirror_axes, lateral, vertical, self.text_rng)
+        texts = drop_reports(texts, self.tgc_report_dropout, self.text_rng)
         with self._bound(texts):
             return super().train_step(batch)
 
@@ -271,14 +287,20 @@ class nnUNetTrainerTGC_noTextMirroring(nnUNetTrainerTGC):
     tgc_text_mirroring = False
 
 
-class nnUNetTrainerTGC_lateralMirroring(nnUNetTrainerTGC):
-    """Mirror left-right only (with the report), never top-bottom."""
-    tgc_mirror_vertical = False
+class nnUNetTrainerTGC_bothAxesMirroring(nnUNetTrainerTGC):
+    """Mirror top-bottom too (with the report's upper/lower swapped), as nnU-Net mirrors 2D images."""
+    tgc_mirror_vertical = True
 
 
 class nnUNetTrainerTGC_noAlignmentLoss(nnUNetTrainerTGC):
     """Ablation: VLCM's similarity maps trained only through the segmentation loss."""
     tgc_alignment_loss_weight = 0.0
+
+
+class nnUNetTrainerTGC_reportDropout(nnUNetTrainerTGC):
+    """Report dropout: a fifth of the training samples get the learned "no report" input, so the model
+    can also segment a case without a report (``allow_no_report`` at prediction)."""
+    tgc_report_dropout = 0.2
 
 
 class nnUNetTrainerTGC_100epochs(nnUNetTrainerTGC):

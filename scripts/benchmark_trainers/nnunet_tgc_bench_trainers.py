@@ -23,13 +23,16 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.training.nnUNetTrainer.variants.data_augmentation.nnUNetTrainerNoMirroring import \
     nnUNetTrainerNoMirroring
 
-from nnunet_tgc.nnunet.trainer import nnUNetTrainerTGC, nnUNetTrainerTGC_tiny
+from nnunet_tgc.nnunet.trainer import nnUNetTrainerTGC, nnUNetTrainerTGC_reportDropout, nnUNetTrainerTGC_tiny
 
 __all__ = ["nnUNetTrainerBench", "nnUNetTrainerBench_NoMirroring", "nnUNetTrainerTGC_tiny_Bench",
            "nnUNetTrainerTGC_Bench", "nnUNetTrainerTGC_tiny_Bench_lateralMirroring",
            "nnUNetTrainerTGC_tiny_Bench_noMirroring", "nnUNetTrainerTGC_tiny_Bench_noAlignmentLoss",
            "nnUNetTrainerTGC_tiny_Bench_lateralMirroring_priorInit1",
-           "nnUNetTrainerTGC_tiny_Bench_lateralMirroring_noPositionPrior", "bench_schedule"]
+           "nnUNetTrainerTGC_tiny_Bench_lateralMirroring_noPositionPrior",
+           "nnUNetTrainerTGC_tiny_Bench_lateralMirroring_reportDropout",
+           "nnUNetTrainerTGC_tiny_Bench_lateralMirroring_positionInput",
+           "nnUNetTrainerTGC_tiny_Bench_lateralMirroring_noPositionInput", "bench_schedule"]
 
 
 def bench_schedule() -> dict:
@@ -114,3 +117,21 @@ class nnUNetTrainerTGC_tiny_Bench_lateralMirroring_priorInit1(nnUNetTrainerTGC_t
 class nnUNetTrainerTGC_tiny_Bench_lateralMirroring_noPositionPrior(nnUNetTrainerTGC_tiny_Bench_lateralMirroring):
     """As above, without VLCM's text-position term (the similarity is the calibrated cosine alone)."""
     tgc_use_position_prior = False
+
+
+class nnUNetTrainerTGC_tiny_Bench_lateralMirroring_reportDropout(nnUNetTrainerTGC_tiny_Bench_lateralMirroring):
+    """As nnUNetTrainerTGC_tiny_Bench_lateralMirroring, with report dropout (a fifth of the samples get the
+    learned "no report" input): the pair measures what dropout costs with the correct report."""
+    tgc_report_dropout = nnUNetTrainerTGC_reportDropout.tgc_report_dropout
+
+
+class nnUNetTrainerTGC_tiny_Bench_lateralMirroring_positionInput(nnUNetTrainerTGC_tiny_Bench_lateralMirroring):
+    """As the lateral-mirroring bench trainer, the text-position map also an input channel of the CNN
+    branch (explicit, so the bench name says what the run measured)."""
+    tgc_position_input = True
+
+
+class nnUNetTrainerTGC_tiny_Bench_lateralMirroring_noPositionInput(nnUNetTrainerTGC_tiny_Bench_lateralMirroring):
+    """The text-position map in the skips and similarity maps only (the network of the first QaTa
+    run of documentation/architecture.md's "Making the report count")."""
+    tgc_position_input = False
