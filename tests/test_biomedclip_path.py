@@ -192,9 +192,10 @@ def test_different_reports_give_different_outputs(towers):
     net = make_net(towers, deep_supervision=False).eval()
     x = torch.randn(1, 1, 64, 64).expand(2, -1, -1, -1)
     out = net(x, encode(net, [LEFT, RIGHT]))
-    assert not torch.allclose(out[0], out[1], atol=1e-5)
+    assert not torch.allclose(out[0], out[1], atol=1e-3)
     same = net(x, encode(net, [LEFT, LEFT]))
-    assert torch.allclose(same[0], same[1], atol=1e-5)
+    # the two samples of a batch take slightly different float paths (about 1e-5 here)
+    assert torch.allclose(same[0], same[1], atol=1e-4)
 
 
 def test_state_dict_has_no_frozen_weights(towers):
