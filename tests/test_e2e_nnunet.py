@@ -8,20 +8,17 @@ follows the report.
 import json
 import os
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from _commands import run
 from nnunet_tgc.nnunet.env import ext_trainer_dir
 from nnunet_tgc.synthetic import load_cases, make_text_decides_dataset, opposite_report
 from nnunet_tgc.text.reports import load_reports, save_reports
 
-BIN = Path(sys.executable).parent
 DATASET_ID, NAME = 961, "Dataset961_TextDecides"
 TRAINER = "nnUNetTrainerTGC_tiny_e2e"
 
@@ -51,14 +48,6 @@ class nnUNetTrainerTGC_tiny_e2e_dropout(nnUNetTrainerTGC_tiny_e2e):
         self.num_val_iterations_per_epoch = 1
 '''
 DROPOUT_TRAINER = "nnUNetTrainerTGC_tiny_e2e_dropout"
-
-
-def run(cmd, env, check=True):
-    proc = subprocess.run([str(BIN / cmd[0]), *map(str, cmd[1:])], env=env, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
-                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
 
 
 @pytest.fixture(scope="module")

@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 import torch
 
+from _commands import run
 from nnunet_tgc.nnunet.env import ext_trainer_dir
 from nnunet_tgc.synthetic import make_text_decides_dataset
 from nnunet_tgc.text.reports import load_reports
 
-BIN = Path(sys.executable).parent
 PRETRAIN_ID, PRETRAIN = 971, "Dataset971_TextDecides"
 FINETUNE_ID, FINETUNE = 972, "Dataset972_TextDecides"
 TRAINER = "nnUNetTrainerTGC_tiny_options"
@@ -45,14 +45,6 @@ class nnUNetTrainerTGC_tiny_options(nnUNetTrainerTGC_tiny):
         self.num_iterations_per_epoch = 3
         self.num_val_iterations_per_epoch = 1
 '''
-
-
-def run(cmd, env, check=True):
-    proc = subprocess.run([str(BIN / cmd[0]), *map(str, cmd[1:])], env=env, capture_output=True, text=True)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
-                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
 
 
 def plan(dataset_id, env):
