@@ -112,15 +112,15 @@ class TGCNet(nn.Module):
         report = None
         if self.vlcm is not None and self.vlcm.position_prior is not None:
             report = self.vlcm.position_prior.report_features(tokens[:, 0], text.knowledge, text.knowledge_mask)
-        cnn_input = image
+        cnn_input, position_maps = image, {}
         if self.position_input:
-            where = torch.sigmoid(self.vlcm.position_prior(report, image.shape[2:]))
-            cnn_input = torch.cat([image, where.to(image.dtype)], dim=1)
+            full = position_maps[tuple(image.shape[2:])] = self.vlcm.position_prior(report, image.shape[2:])
+            cnn_input = torch.cat([image, torch.sigmoid(full).to(image.dtype)], dim=1)
         skips = self.sse(cnn_input, taps)
         similarity, sims = None, []
         if self.vlcm is not None:
             if report is not None:
-                sims.append(self._inject_text_position(skips, report))
+                sims.append(self._inject_text_position(skips, report, position_maps))
             refined, vlcm_sims = self.vlcm([skips[i] for i in self.vlcm_stages], dense, tokens, mask, report)
             for i, r in zip(self.vlcm_stages, refined):
                 skips[i] = r
@@ -134,13 +134,16 @@ class TGCNet(nn.Module):
                 else self._add_prior(out, similarity)
         return (out, sims) if return_similarity else out
 
-    def _inject_text_position(self, skips: List[torch.Tensor], report: torch.Tensor) -> torch.Tensor:
+    def _inject_text_position(self, skips: List[torch.Tensor], report: torch.Tensor,
+                              computed: Dict[tuple, torch.Tensor]) -> torch.Tensor:
         """Add the report's position map, evaluated at every skip's resolution, to that skip (a learned
         1x1 embedding per stage): the decoder reads where the report points at every scale, as a network
         reads an extra input channel. Returns the map at the first calibrated scale, for its loss."""
         supervised = None
         for i, embed in enumerate(self.text_position_embeds):
-            where = self.vlcm.position_prior(report, skips[i].shape[2:])
+            size = tuple(skips[i].shape[2:])
+            # the full-resolution map of the input channel serves the stride-1 skip too
+            where = computed[size] if size in computed else self.vlcm.position_prior(report, size)
             skips[i] = skips[i] + embed(where.to(skips[i].dtype))
             if i == self.vlcm_stages[0]:
                 supervised = where
