@@ -15,7 +15,10 @@ Models:
 * ``basis``: VLCM's ``TextPositionPrior`` (report + mean knowledge entry -> coefficients of a
   fixed smooth position basis; linear in its parameters for a given report);
 * ``basis_words``: the same basis read by a bag of side/zone words (an explicit parse; a ceiling
-  for what the text holds, not a model the plugin uses).
+  for what the text holds, not a model the plugin uses);
+* ``basis_prefit``: ``TextPositionPrior`` fitted before training, as the TGC trainers now do
+  (``model/position_fit.py``: full-batch Adam on the training masks grouped by report, with
+  left-right mirrored copies and mirrored reports), instead of the SGD steps.
 
 Example::
 
@@ -39,9 +42,12 @@ from bench_common import machine, write_json  # noqa: E402
 from nnunet_tgc.model.alignment_loss import similarity_map_loss  # noqa: E402
 from nnunet_tgc.model.blocks import coordinate_encoding  # noqa: E402
 from nnunet_tgc.model.factory import create_towers  # noqa: E402
+from nnunet_tgc.model.position_fit import PositionTargets, fit_position_prior  # noqa: E402
 from nnunet_tgc.model.vlcm import TextPositionPrior, position_basis  # noqa: E402
 from nnunet_tgc.text.cache import TextFeatureCache  # noqa: E402
 from nnunet_tgc.text.knowledge import KnowledgeBase  # noqa: E402
+from nnunet_tgc.model.alignment_loss import foreground_share  # noqa: E402
+from nnunet_tgc.nnunet.position_fit import GRID, grouped_targets  # noqa: E402
 
 DEFAULT_QATA = Path("/work/shared/data/QaTa-COV19-subset")
 WORDS = ["left", "right", "upper", "middle", "lower", "all", "bilateral", "unilateral"]
@@ -98,11 +104,29 @@ class BasisWords(nn.Module):
         return (self.linear(x) @ position_basis(*self.size, self.frequencies).T).reshape(-1, 1, *self.size)
 
 
-MODELS = {"bilinear": Bilinear, "basis": Basis, "basis_words": BasisWords}
+MODELS = {"bilinear": Bilinear, "basis": Basis, "basis_words": BasisWords, "basis_prefit": Basis}
+PREFIT_STEPS = 300  # nnUNetTrainerTGC.tgc_position_fit_steps
 
 
-def train_and_measure(model, cache, train, val, steps, batch, seed):
+def prefit(model, cache, train):
+    """The trainers' fit before epoch 0: every training mask on the fit grid, grouped by report, plus its
+    left-right mirror with the mirrored report (columns = image left-right)."""
     texts, masks = train
+    pooled = {}
+    for i, m in enumerate(masks):
+        share, valid = foreground_share(m[None], GRID)
+        pooled[str(i)] = (share[0], valid[0], 1)
+    grouped, share, valid, count = grouped_targets({str(i): t for i, t in enumerate(texts)}, pooled, (1,), 1, 0)
+    enc = cache.batch(grouped)
+    features = TextPositionPrior.report_features(enc.pooled, enc.knowledge, enc.knowledge_mask)
+    return fit_position_prior(model.prior, PositionTargets(features, share, valid, count), steps=PREFIT_STEPS)
+
+
+def train_and_measure(model, cache, train, val, steps, batch, seed, fit_first=False):
+    texts, masks = train
+    if fit_first:
+        loss = torch.tensor(prefit(model, cache, train)["loss_after"])
+        steps = 0
     opt = torch.optim.SGD(model.parameters(), 1e-2, momentum=0.99, nesterov=True, weight_decay=3e-5)
     gen = torch.Generator().manual_seed(seed)
     for it in range(steps):
@@ -161,7 +185,7 @@ def main(argv=None) -> int:
             torch.manual_seed(seed)
             t0 = time.perf_counter()
             r = train_and_measure(MODELS[name](towers.joint_dim, (args.size, args.size)), cache, train, val,
-                                  args.steps, args.batch_size, seed)
+                                  args.steps, args.batch_size, seed, fit_first=name == "basis_prefit")
             r["seconds"] = round(time.perf_counter() - t0, 1)
             runs.append(r)
             print(f"{name} seed {seed}: side share {r['side_share']:.3f}, logit margin {r['logit_margin']:.2f}, "

@@ -7,6 +7,7 @@ follows the report.
 """
 import json
 import os
+import re
 import shutil
 
 import numpy as np
@@ -85,6 +86,11 @@ def test_training_writes_checkpoint_validation_and_reports(workspace):
     assert (workspace["model"] / "reports.json").is_file()
     log = next(fold.glob("training_log_*.txt")).read_text()
     assert "distinct reports once" in log and "Reports: 32 cases" in log
+    # the text-position map was fitted to the fold's training masks before the first epoch
+    fitted = re.search(r"text-position map fitted to the masks of (\d+) training cases .*loss ([\d.]+) -> ([\d.]+)", log)
+    splits = json.loads((workspace["root"] / "pre" / NAME / "splits_final.json").read_text())
+    assert fitted and int(fitted.group(1)) == len(splits[0]["train"])
+    assert float(fitted.group(3)) < float(fitted.group(2))
 
 
 def test_checkpoint_holds_no_frozen_clip_weights(workspace):
@@ -170,6 +176,7 @@ def test_continue_and_rerun_validation(workspace):
     assert summary.is_file()
     proc = run(["nnUNetv2_train", DATASET_ID, "2d", 0, "-tr", TRAINER, "-device", "cpu", "--c"], ws["train_env"])
     assert "Mean Validation Dice" in proc.stdout
+    assert "text-position map fitted" not in proc.stdout  # a continued run keeps the map it had
 
 
 def test_missing_training_reports_stop_before_the_first_epoch(workspace):

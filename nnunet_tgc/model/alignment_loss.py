@@ -39,11 +39,16 @@ def similarity_map_loss(similarity_maps: Sequence[torch.Tensor], target: torch.T
     losses = []
     for logits in similarity_maps:
         share, valid = foreground_share(target, logits.shape[2:], ignore_label)
-        logits = logits.float()
-        weight = (valid > 0).float()
-        bce = (F.binary_cross_entropy_with_logits(logits, share, reduction="none") * weight).sum() \
-            / weight.sum().clamp_min(1.0)
-        prob = torch.sigmoid(logits) * weight
-        dice = (2 * (prob * share).sum() + smooth) / (prob.sum() + (share * weight).sum() + smooth)
-        losses.append(bce + 1 - dice)
+        losses.append(soft_map_loss(logits, share, (valid > 0).float(), smooth))
     return torch.stack(losses).mean()
+
+
+def soft_map_loss(logits: torch.Tensor, share: torch.Tensor, weight: torch.Tensor, smooth: float = 1.0):
+    """BCE with the soft labels ``share`` plus (1 - soft Dice), every cell weighted by ``weight``
+    (0 for cells that are all ignore label; a case count where cells stand for several cases)."""
+    logits = logits.float()
+    bce = (F.binary_cross_entropy_with_logits(logits, share, reduction="none") * weight).sum() \
+        / weight.sum().clamp_min(1.0)
+    prob = torch.sigmoid(logits) * weight
+    dice = (2 * (prob * share).sum() + smooth) / (prob.sum() + (share * weight).sum() + smooth)
+    return bce + 1 - dice

@@ -110,8 +110,8 @@ class TGCNet(nn.Module):
         taps, dense = self.towers.encode_image(self._to_rgb(image))
         tokens, mask = self.date(text)
         report = None
-        if self.vlcm is not None and self.vlcm.position_prior is not None:
-            report = self.vlcm.position_prior.report_features(tokens[:, 0], text.knowledge, text.knowledge_mask)
+        if self.text_position_prior is not None:
+            report = self.text_position_prior.report_features(tokens[:, 0], text.knowledge, text.knowledge_mask)
         cnn_input, position_maps = image, {}
         if self.position_input:
             full = position_maps[tuple(image.shape[2:])] = self.vlcm.position_prior(report, image.shape[2:])
@@ -133,6 +133,19 @@ class TGCNet(nn.Module):
             out = [self._add_prior(o, similarity) for o in out] if isinstance(out, list) \
                 else self._add_prior(out, similarity)
         return (out, sims) if return_similarity else out
+
+    @property
+    def text_position_prior(self):
+        """VLCM's text-position map (None in the variants without it)."""
+        return None if self.vlcm is None else self.vlcm.position_prior
+
+    def position_features(self, text: EncodedText) -> torch.Tensor:
+        """The reports' input to the text-position map (B, 2D): DATE's report token and mean knowledge
+        entry, as ``forward`` computes them (used to fit the map before training, ``position_fit.py``)."""
+        if self.text_position_prior is None:
+            raise ValueError("this network has no text-position map (use_vlcm / use_position_prior off)")
+        tokens, _ = self.date(text)
+        return self.text_position_prior.report_features(tokens[:, 0], text.knowledge, text.knowledge_mask)
 
     def _inject_text_position(self, skips: List[torch.Tensor], report: torch.Tensor,
                               computed: Dict[tuple, torch.Tensor]) -> torch.Tensor:

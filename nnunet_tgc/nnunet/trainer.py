@@ -14,10 +14,12 @@ import contextlib
 import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
 from nnunetv2.training.nnUNetTrainer import nnUNetTrainer as _base_module
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
@@ -25,11 +27,13 @@ from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_p
 
 from ..model.alignment_loss import similarity_map_loss
 from ..model.factory import create_tgc_net
+from ..model.position_fit import fit_position_prior
 from ..text.convention import dataset_convention, prepare_reports
 from ..text.reports import ReportsFileError, find_training_reports, load_reports_with_options, require_reports
 from .architecture import tgc_architecture_from_plans
 from .ddp import rank_device, text_rng, tgc_ddp_wrapping
 from .predictor import TGCPredictor, adopt_calling_predictor, make_text_cache, unwrap
+from .position_fit import training_position_targets
 from .pretrained import install as install_pretrained_loader
 from .report_dropout import drop_reports
 from .text_mirroring import consistent_mirror_axes, mirror_batch, text_axes
@@ -38,7 +42,8 @@ __all__ = ["nnUNetTrainerTGC", "nnUNetTrainerTGC_tiny", "nnUNetTrainerTGC_Biomed
            "nnUNetTrainerTGC_noCNN", "nnUNetTrainerTGC_noKnowledge", "nnUNetTrainerTGC_noVLCM",
            "nnUNetTrainerTGC_noTextMirroring", "nnUNetTrainerTGC_bothAxesMirroring",
            "nnUNetTrainerTGC_noAlignmentLoss", "nnUNetTrainerTGC_100epochs", "nnUNetTrainerTGC_tiny_5epochs",
-           "nnUNetTrainerTGC_tiny_demo", "nnUNetTrainerTGC_reportDropout"]
+           "nnUNetTrainerTGC_tiny_demo", "nnUNetTrainerTGC_reportDropout",
+           "nnUNetTrainerTGC_noPositionFit"]
 
 
 class _TextBound:
@@ -92,6 +97,8 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     tgc_position_input = True        # the text-position map is also an input channel of the CNN branch
     tgc_prior_init = 0.0             # initial weight of the similarity map on the foreground logits
     tgc_report_dropout = 0.0         # share of training samples given the learned "no report" input instead
+    tgc_fit_position_prior = True    # fit the text-position map to the training masks before epoch 0
+    tgc_position_fit_steps = 300     # full-batch Adam steps of that fit
 
     def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
@@ -166,6 +173,31 @@ class nnUNetTrainerTGC(nnUNetTrainer):
             shutil.copyfile(self.reports_file, Path(self.output_folder_base) / "reports.json")
         seconds = self.text_cache.warm_up(self.case_reports.values())
         self.print_to_log_file(f"Encoded {len(self.text_cache)} distinct reports once in {seconds:.1f} s")
+        # a fresh run only: --c continues with the map it had
+        if self.tgc_fit_position_prior and self.current_epoch == 0 and \
+                unwrap(self.network).text_position_prior is not None:
+            self._fit_text_position_prior()
+
+    def _fit_text_position_prior(self):
+        """Fit the text-position map to the fold's training masks, so that the report says where to look
+        from the first step on (``model/position_fit.py``)."""
+        t0 = time.perf_counter()
+        network = unwrap(self.network)
+        train_keys, _ = self.do_split()
+        dataset = self.dataset_class(self.preprocessed_dataset_folder, train_keys,
+                                     folder_with_segs_from_previous_stage=self.folder_with_segs_from_previous_stage)
+        lateral, vertical = text_axes(self.dataset_json)
+        targets = training_position_targets(network, self.text_cache, dataset, self.case_reports, train_keys,
+                                            self.text_mirror_axes, lateral, vertical, self.device,
+                                            self.label_manager.ignore_label, progress=self.print_to_log_file)
+        result = fit_position_prior(network.text_position_prior, targets, steps=self.tgc_position_fit_steps)
+        if self.is_ddp:  # every rank fitted the same data; rank 0's map is the one all ranks keep
+            for p in network.text_position_prior.parameters():
+                dist.broadcast(p.data, src=0)
+        self.print_to_log_file(
+            f"TGC: text-position map fitted to the masks of {len(train_keys)} training cases ({result['reports']} "
+            f"distinct reports, mirrored along {self.text_mirror_axes}): loss {result['loss_before']:.4f} -> "
+            f"{result['loss_after']:.4f} in {time.perf_counter() - t0:.1f} s")
 
     def _texts(self, keys):
         return [self.case_reports[k] for k in keys]
@@ -301,6 +333,11 @@ class nnUNetTrainerTGC_reportDropout(nnUNetTrainerTGC):
     """Report dropout: a fifth of the training samples get the learned "no report" input, so the model
     can also segment a case without a report (``allow_no_report`` at prediction)."""
     tgc_report_dropout = 0.2
+
+
+class nnUNetTrainerTGC_noPositionFit(nnUNetTrainerTGC):
+    """Ablation: the text-position map starts untrained (learnt only alongside the network)."""
+    tgc_fit_position_prior = False
 
 
 class nnUNetTrainerTGC_100epochs(nnUNetTrainerTGC):

@@ -1,0 +1,88 @@
+"""The training cases' masks as targets for the text-position map, read from nnU-Net's preprocessed data.
+
+Before the first epoch the trainer fits VLCM's text-position map to the masks of the fold's training
+cases (``model/position_fit.py`` says why). This module gathers what that fit needs: every training
+case's segmentation, pooled to a coarse grid, grouped by its report; mirrored copies with mirrored
+reports along the axes training mirrors (so the map starts as consistent as training keeps it); and
+each distinct report's position features from the network's own text path.
+
+The map is a function of the network input's normalised position. nnU-Net's 2d patch covers the
+whole image for the 2D datasets of this field (QaTa-COV19, MosMedData+), so the masks are pooled over
+the whole slice; where the patch is smaller than the slices, the fitted map is the image-level one and
+training adapts it to the patches.
+"""
+import time
+from collections import defaultdict
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from ..model.alignment_loss import foreground_share
+from ..model.position_fit import PositionTargets
+from ..text.laterality import mirror_text
+
+GRID = (32, 32)
+FEATURE_CHUNK = 64
+
+
+def mirror_subsets(axes: Sequence[int]) -> List[Tuple[int, ...]]:
+    """Every subset of the mirror axes (each is equally likely in training: each axis flips with p=1/2)."""
+    subsets = [()]
+    for a in axes:
+        subsets += [s + (a,) for s in subsets]
+    return subsets
+
+
+def pooled_masks(dataset, keys: Sequence[str], ignore_label=None, progress: Callable[[str], None] = print):
+    """-> {key: (share, valid)}: every case's slices pooled to GRID, summed over slices, and its slice count.
+
+    ``dataset`` is an nnU-Net dataset (``load_case(key)`` -> data, seg, seg_prev, properties); the seg of
+    a case is (1, *spatial) with the 2d configuration's spatial axes last (a 2D image has one slice).
+    """
+    out, t0 = {}, time.perf_counter()
+    for i, key in enumerate(keys):
+        seg = np.asarray(dataset.load_case(key)[1][0])
+        slices = torch.from_numpy(seg.reshape(-1, *seg.shape[-2:]).astype(np.int16))[:, None]
+        share, valid = foreground_share(slices, GRID, ignore_label)
+        out[key] = (share.sum(0), valid.sum(0), slices.shape[0])
+        if (i + 1) % 500 == 0:
+            progress(f"text-position fit: read {i + 1}/{len(keys)} training masks ({time.perf_counter() - t0:.0f} s)")
+    return out
+
+
+def grouped_targets(case_reports: Dict[str, str], masks: dict, mirror_axes: Sequence[int], lateral, vertical):
+    """-> (texts, share (N, 1, h, w), valid (N, 1, h, w), count (N,)): the mean pooled mask of every distinct
+    (possibly mirrored) report, over the cases and slices that carry it, and how many slices that is."""
+    sums = defaultdict(lambda: [0.0, 0.0, 0])
+    for key, (share, valid, n) in masks.items():
+        for flipped in mirror_subsets(mirror_axes):
+            dims = [a + 1 for a in flipped]  # pooled maps are (1, h, w)
+            text = mirror_text(case_reports[key], flipped, lateral, vertical)
+            entry = sums[text]
+            entry[0] = entry[0] + (torch.flip(share, dims) if dims else share)
+            entry[1] = entry[1] + (torch.flip(valid, dims) if dims else valid)
+            entry[2] += n
+    texts = sorted(sums)
+    count = torch.tensor([sums[t][2] for t in texts], dtype=torch.float)
+    share = torch.stack([sums[t][0] for t in texts]) / count[:, None, None, None]
+    valid = torch.stack([sums[t][1] for t in texts]) / count[:, None, None, None]
+    return texts, share, valid, count
+
+
+@torch.no_grad()
+def report_position_features(network, text_cache, texts: Sequence[str], device) -> torch.Tensor:
+    """Each report's input to the text-position map, from the network's text path (DATE, as in training)."""
+    chunks = []
+    for i in range(0, len(texts), FEATURE_CHUNK):
+        chunks.append(network.position_features(text_cache.batch(texts[i:i + FEATURE_CHUNK], device)).float())
+    return torch.cat(chunks)
+
+
+def training_position_targets(network, text_cache, dataset, case_reports: Dict[str, str], keys: Sequence[str],
+                              mirror_axes, lateral, vertical, device, ignore_label=None,
+                              progress: Callable[[str], None] = print) -> PositionTargets:
+    masks = pooled_masks(dataset, keys, ignore_label, progress)
+    texts, share, valid, count = grouped_targets(case_reports, masks, mirror_axes, lateral, vertical)
+    features = report_position_features(network, text_cache, texts, device)
+    return PositionTargets(features, share.to(device), valid.to(device), count.to(device))
