@@ -44,8 +44,6 @@ def fit_position_prior(prior: torch.nn.Module, targets: PositionTargets, steps: 
     weight = (targets.valid > 0).float() * targets.count[:, None, None, None].float()
     params = [p for p in prior.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    was_training = prior.training
-    prior.train()
 
     def loss_now() -> torch.Tensor:
         return soft_map_loss(prior(targets.features, size), targets.share, weight)
@@ -59,7 +57,6 @@ def fit_position_prior(prior: torch.nn.Module, targets: PositionTargets, steps: 
         opt.step()
     with torch.no_grad():
         after = float(loss_now())
-    prior.train(was_training)
     return {"loss_before": before, "loss_after": after, "reports": int(targets.features.shape[0]),
             "cases": int(targets.count.sum())}
 

@@ -183,9 +183,8 @@ class nnUNetTrainerTGC(nnUNetTrainer):
         from the first step on (``model/position_fit.py``)."""
         t0 = time.perf_counter()
         network = unwrap(self.network)
-        train_keys, _ = self.do_split()
-        dataset = self.dataset_class(self.preprocessed_dataset_folder, train_keys,
-                                     folder_with_segs_from_previous_stage=self.folder_with_segs_from_previous_stage)
+        dataset, _ = self.get_tr_and_val_datasets()  # nnU-Net's own split of this fold
+        train_keys = dataset.identifiers
         lateral, vertical = text_axes(self.dataset_json)
         targets = training_position_targets(network, self.text_cache, dataset, self.case_reports, train_keys,
                                             self.text_mirror_axes, lateral, vertical, self.device,
