@@ -10,11 +10,17 @@ Steps (each skipped when its output already exists in ``--work``, unless ``--red
    ``scripts/benchmark_trainers/nnunet_tgc_bench_trainers.py``; identical epochs, iterations and batch size);
 4. evaluate each fold-0 validation folder with ``nnunet-tgc evaluate`` (per-image Dice/mIoU as LViT
    reports them, and pooled) against the ground truth of exactly the validation cases;
-5. write ``benchmark_qata.json`` and ``benchmark_qata.md`` in ``--work`` (or ``--json``/``--md``).
+5. write ``benchmark_qata.json`` and ``benchmark_qata.md`` in ``--work`` (or ``--json``/``--md``); the
+   JSON names this machine's folders by placeholders (``bench_common.portable``: ``python``,
+   ``$TMPDIR``, ``$NNUNET_TGC_SHARED_DATA``), so that it can be copied into documentation/measurements/.
 
 Example::
 
-    nice -n 10 python scripts/benchmark_qata.py --work /tmp/tgc_bench_qata --epochs 2 --iterations 100
+    nice -n 10 python scripts/benchmark_qata.py --work ../tgc_bench_qata --epochs 2 --iterations 100
+
+The QaTa subset defaults to ``$NNUNET_TGC_SHARED_DATA/QaTa-COV19-subset`` (the variable defaults to
+``shared/data`` beside the repository); the work folder to ``tgc_bench_qata`` in the system's temporary
+folder.
 
 Seconds per iteration come from the ``bench:`` lines the trainers write to nnU-Net's training log
 (training iterations only, data loading included; the per-epoch pseudo-Dice validation excluded).
@@ -37,11 +43,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import DeviceUnavailable, machine, resolve_device  # noqa: E402
+from bench_common import (DeviceUnavailable, default_work_dir, machine, portable, resolve_device,  # noqa: E402
+                          shared_data_dir)
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_TRAINER_DIR = Path(__file__).resolve().parent / "benchmark_trainers"
-DEFAULT_QATA = Path("/work/shared/data/QaTa-COV19-subset")
+DEFAULT_QATA = shared_data_dir() / "QaTa-COV19-subset"
+DEFAULT_WORK = default_work_dir("tgc_bench_qata")
 
 # key -> (trainer class, description, extra environment)
 TRAINERS = {
@@ -377,8 +385,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="\n".join(__doc__.splitlines()[1:]))
     p.add_argument("--qata", type=Path, default=DEFAULT_QATA, help=f"LViT-layout QaTa subset (default {DEFAULT_QATA})")
-    p.add_argument("--work", type=Path, default=Path("/tmp/tgc_bench_qata"),
-                   help="work folder for nnUNet_raw/preprocessed/results, logs and the report (outside the repo)")
+    p.add_argument("--work", type=Path, default=DEFAULT_WORK,
+                   help=f"work folder for nnUNet_raw/preprocessed/results, logs and the report (outside the repo; "
+                        f"default {DEFAULT_WORK})")
     p.add_argument("--trainers", nargs="+", default=DEFAULT_TRAINERS,
                    help=f"which trainers to run: keys {sorted(TRAINERS)} or trainer class names "
                         f"(default {' '.join(DEFAULT_TRAINERS)})")
@@ -409,7 +418,7 @@ def main(argv=None) -> int:
                  f"LViT layout); pass --qata PATH")
     work = args.work.resolve()
     if work == REPO or REPO in work.parents:
-        sys.exit(f"error: --work {work} is inside the repository; use a folder outside it (e.g. /tmp/tgc_bench_qata)")
+        sys.exit(f"error: --work {work} is inside the repository; use a folder outside it (e.g. {DEFAULT_WORK})")
     work.mkdir(parents=True, exist_ok=True)
     env = base_env(work)
     ds = dataset_name(args.dataset_id, args.dataset_name)
@@ -452,7 +461,7 @@ def main(argv=None) -> int:
         except SystemExit as failed:  # run_logged's message names the command and ends with its log's tail
             report["not_run"].append({"key": key, "trainer": TRAINERS[key][0] if key in TRAINERS else key, "reason": str(failed.code)})
             log(f"{key}: NOT RUN, continuing with the next trainer\n{failed.code}")
-            json_out.write_text(json.dumps(report, indent=2) + "\n")
+            json_out.write_text(json.dumps(portable(report), indent=2) + "\n")
             md_out.write_text(markdown(report))
             continue
         e = result["evaluation"]
@@ -460,7 +469,7 @@ def main(argv=None) -> int:
             f"{100 * e['pooled_dice']:.2f}; {result.get('seconds_per_iteration_mean')} s/iteration")
         report["results"].append(result)
         report["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
-        json_out.write_text(json.dumps(report, indent=2) + "\n")  # after every trainer: partial results survive
+        json_out.write_text(json.dumps(portable(report), indent=2) + "\n")  # after every trainer: partial results survive
         md_out.write_text(markdown(report))
     print()
     print(markdown(report))

@@ -18,7 +18,7 @@ float16, and every timed call ends with ``torch.cuda.synchronize``. What could n
 that failed to build, a batch that ran out of memory) is written to the JSON under ``not_run`` and
 printed, and the rest is still measured. Examples::
 
-    nice -n 10 python scripts/benchmark_speed.py --json /tmp/speed.json              # CPU here
+    nice -n 10 python scripts/benchmark_speed.py --json speed.json              # CPU here
     python scripts/benchmark_speed.py --device cuda --batches 2 8 62 --json speed_gpu.json
 """
 import contextlib

@@ -14,7 +14,7 @@ frozen towers are float16, which leaves counts and FLOPs unchanged; only the siz
 towers in memory halves). What could not run is written under ``not_run`` and printed. Examples::
 
     python scripts/count_parameters.py                       # everything, with GFLOPs
-    python scripts/count_parameters.py --backbones tiny --no-flops --json /tmp/params.json
+    python scripts/count_parameters.py --backbones tiny --no-flops --json params.json
     python scripts/count_parameters.py --device cuda --json params_gpu.json
 """
 import argparse

@@ -22,7 +22,10 @@ Models:
 
 Example::
 
-    HF_HUB_OFFLINE=1 python scripts/probe_text_position.py --json /tmp/probe.json
+    HF_HUB_OFFLINE=1 python scripts/probe_text_position.py --json probe.json
+
+The QaTa subset defaults to ``$NNUNET_TGC_SHARED_DATA/QaTa-COV19-subset`` (the variable defaults to
+``shared/data`` beside the repository).
 """
 import argparse
 import math
@@ -37,7 +40,7 @@ from PIL import Image
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import machine, write_json  # noqa: E402
+from bench_common import machine, shared_data_dir, write_json  # noqa: E402
 
 from nnunet_tgc.model.alignment_loss import similarity_map_loss  # noqa: E402
 from nnunet_tgc.model.blocks import coordinate_encoding  # noqa: E402
@@ -49,7 +52,7 @@ from nnunet_tgc.text.knowledge import KnowledgeBase  # noqa: E402
 from nnunet_tgc.model.alignment_loss import foreground_share  # noqa: E402
 from nnunet_tgc.nnunet.position_fit import GRID, grouped_targets  # noqa: E402
 
-DEFAULT_QATA = Path("/work/shared/data/QaTa-COV19-subset")
+DEFAULT_QATA = shared_data_dir() / "QaTa-COV19-subset"
 WORDS = ["left", "right", "upper", "middle", "lower", "all", "bilateral", "unilateral"]
 
 

@@ -11,16 +11,6 @@ from PIL import Image
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
-def shared_data(subfolder: str) -> Path:
-    """A folder of the real data, or skip the test (a fresh clone has no ../shared/data)."""
-    root = os.environ.get("NNUNET_TGC_SHARED_DATA")
-    root = Path(root) if root else Path(__file__).resolve().parents[2] / "shared" / "data"
-    folder = root / subfolder
-    if not folder.is_dir():
-        pytest.skip(f"real data not available: {folder}")
-    return folder
-
-
 def run_cli(argv: list) -> int:
     """Run ``nnunet-tgc convert|evaluate ...`` through the sub-command modules' own parsers."""
     from nnunet_tgc.convert import cli as convert_cli

@@ -16,7 +16,6 @@ from nnunet_tgc.evaluation.ablation_metrics import (case_record, half_counts, im
 from nnunet_tgc.text.report_variants import (laterality_words, make_variant, shuffle_reports, side_category,
                                              words_category)
 
-QATA_VAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "QaTa-COV19-subset" / "Val_Folder"
 LEFT = "Unilateral pulmonary infection, one infected area, lower left lung."
 RIGHT = "Unilateral pulmonary infection, one infected area, upper right lung."
 BOTH = "Bilateral pulmonary infection, two infected areas, upper left lung and lower right lung."
@@ -71,10 +70,9 @@ def test_image_side_follows_the_laterality_convention():
     assert image_side_of(BOTH, "image") is None and image_side_of(None) is None
 
 
-@pytest.mark.skipif(not (QATA_VAL / "Val_text.xlsx").is_file(), reason="shared QaTa subset not present")
-def test_variants_on_real_qata_reports():
+def test_variants_on_real_qata_reports(shared_data):
     from nnunet_tgc.convert.tables import read_table
-    rows = read_table(QATA_VAL / "Val_text.xlsx", ["Image"], ["Description", "text"], "val")
+    rows = read_table(shared_data("QaTa-COV19-subset") / "Val_Folder" / "Val_text.xlsx", ["Image"], ["Description", "text"], "val")
     reports = {r.name: r.text for r in rows}
     assert len(reports) > 50
     swapped = make_variant("swap_lr", reports)

@@ -4,7 +4,6 @@ import pytest
 from nnunet_tgc.text.convention import (NO_REPORT, LateralityConventionError, dataset_convention, from_internal,
                                         prepare_report, prepare_reports, reconcile, to_internal)
 
-from _convert_helpers import shared_data
 
 LITERAL = {
     # a QaTa-style report written from the patient's side -> the image side, and back
@@ -47,7 +46,7 @@ def test_conventions_are_checked_and_reconciled():
         reconcile("unknown", "image", "reports.json")
 
 
-def test_real_qata_reports_both_directions():
+def test_real_qata_reports_both_directions(shared_data):
     from nnunet_tgc.convert.tables import read_table
     folder = shared_data("QaTa-COV19-subset")
     rows = read_table(folder / "Train_Folder" / "Train_text.xlsx", ["Image"], ["Description"], "train")
@@ -66,7 +65,7 @@ def test_real_qata_reports_both_directions():
         {prepare_report(t, "image") for t in texts}
 
 
-def test_check_measures_qatas_image_side_convention_on_the_real_masks():
+def test_check_measures_qatas_image_side_convention_on_the_real_masks(shared_data):
     from nnunet_tgc.convert.tables import read_table
     from nnunet_tgc.text.check import measure_laterality
     val = shared_data("QaTa-COV19-subset") / "Val_Folder"

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from _convert_helpers import (gray_image, load_json, nnunet_dirs, read_png, run_cli,  # noqa: F401
-                              save_image, shared_data, square_mask)
+                              save_image, square_mask)
 
 
 def _tables(text_dir):
@@ -22,7 +22,7 @@ def _generate(source, names, empty_every=5):
         save_image(source / "masks" / name, square_mask(value=0 if index % empty_every == 0 else 255))
 
 
-def test_all_real_rows(tmp_path, nnunet_dirs):
+def test_all_real_rows(tmp_path, nnunet_dirs, shared_data):
     text_dir = shared_data("MosMedDataPlus-text")
     raw, pre = nnunet_dirs
     tables = _tables(text_dir)
@@ -56,7 +56,7 @@ def test_all_real_rows(tmp_path, nnunet_dirs):
     assert set(np.unique(read_png(out / "labelsTr" / f"{second}.png"))) == {0, 1}
 
 
-def test_subset_of_images_with_skip_bad(tmp_path, nnunet_dirs):
+def test_subset_of_images_with_skip_bad(tmp_path, nnunet_dirs, shared_data):
     """Only some images exist: without --skip-bad the missing ones are an error naming the
     text file; with it they are skipped and listed."""
     text_dir = shared_data("MosMedDataPlus-text")
@@ -76,7 +76,7 @@ def test_subset_of_images_with_skip_bad(tmp_path, nnunet_dirs):
     assert all("report for a missing image" in s["reason"] for s in skipped)
 
 
-def test_limit_takes_first_rows_of_each_file(tmp_path, nnunet_dirs, capsys):
+def test_limit_takes_first_rows_of_each_file(tmp_path, nnunet_dirs, capsys, shared_data):
     text_dir = shared_data("MosMedDataPlus-text")
     raw, _ = nnunet_dirs
     tables = _tables(text_dir)

@@ -4,12 +4,12 @@ import pandas as pd
 import pytest
 
 from _convert_helpers import (load_json, make_pairs, nnunet_dirs, read_png, run_cli,  # noqa: F401
-                              shared_data, write_csv)
+                              write_csv)
 from nnunet_tgc.text.normalize import normalize_report
 
 
 @pytest.fixture(scope="module")
-def real_qata(tmp_path_factory):
+def real_qata(tmp_path_factory, shared_data):
     """The real 1250-case subset converted once with the official split."""
     source = shared_data("QaTa-COV19-subset")
     root = tmp_path_factory.mktemp("qata")
@@ -80,7 +80,7 @@ def test_real_passes_nnunet_integrity_check(real_qata, monkeypatch):
     verify_dataset_integrity(str(out), num_processes=2)  # raises on any problem
 
 
-def test_real_limit(nnunet_dirs):
+def test_real_limit(nnunet_dirs, shared_data):
     source = shared_data("QaTa-COV19-subset")
     raw, _ = nnunet_dirs
     assert run_cli(["convert", "qata", source, "-d", 502, "--limit", 4]) == 0

@@ -10,11 +10,6 @@ from nnunet_tgc.text.knowledge import KnowledgeBase, KnowledgeBaseError  # noqa:
 from text_reports import KNOWLEDGE_DIR  # noqa: E402
 
 
-def _shared_data() -> Path:
-    env = os.environ.get("NNUNET_TGC_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
 @pytest.fixture(scope="module")
 def kb():
     return KnowledgeBase.load()
@@ -101,23 +96,22 @@ def test_empty_dir(tmp_path):
         KnowledgeBase.load(tmp_path)
 
 
-def _real_reports():
-    root = _shared_data()
-    texts = []
-    for csv in sorted((root / "MosMedDataPlus-text").glob("*.csv")):
-        texts += [line.split(";", 1)[1] for line in csv.read_text(encoding="utf-8").splitlines()[1:] if ";" in line]
-    xlsx = root / "QaTa-COV19-subset" / "Train_Folder" / "Train_text.xlsx"
-    if xlsx.is_file():
-        import openpyxl
-        ws = openpyxl.load_workbook(xlsx, read_only=True).active
-        texts += [str(r[1]) for r in ws.iter_rows(min_row=2, values_only=True) if r[1]]
-    return texts
+def _real_reports(folder: Path):
+    """The reports of one shared real data set: MosMedData+'s text files or QaTa's training workbook."""
+    if folder.name == "MosMedDataPlus-text":
+        texts = []
+        for csv in sorted(folder.glob("*.csv")):
+            texts += [line.split(";", 1)[1] for line in csv.read_text(encoding="utf-8").splitlines()[1:] if ";" in line]
+        return texts
+    import openpyxl
+    ws = openpyxl.load_workbook(folder / "Train_Folder" / "Train_text.xlsx", read_only=True).active
+    return [str(r[1]) for r in ws.iter_rows(min_row=2, values_only=True) if r[1]]
 
 
-def test_real_reports_all_have_side_or_no_infection(kb):
-    texts = _real_reports()
-    if not texts:
-        pytest.skip("shared data not available")
+@pytest.mark.parametrize("source", ["MosMedDataPlus-text", "QaTa-COV19-subset"])
+def test_real_reports_all_have_side_or_no_infection(kb, shared_data, source):
+    texts = _real_reports(shared_data(source))
+    assert len(texts) > 100
     for t in texts:
         cats = {e.category for e in kb.match(t)}
         assert "count" in cats, t

@@ -1,7 +1,5 @@
-import os
 import random
 import re
-from pathlib import Path
 
 import pytest
 
@@ -11,11 +9,6 @@ from nnunet_tgc.text.laterality import (
     swap_left_right,
     swap_upper_lower,
 )
-
-
-def _shared_data() -> Path:
-    env = os.environ.get("NNUNET_TGC_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def test_left_right_keeps_case():
@@ -61,17 +54,15 @@ def test_swaps_are_involutions(seed):
         assert mirror_text(mirror_text(text, axes, 1, 0), axes, 1, 0) == text
 
 
-def _qata_reports():
-    xlsx = _shared_data() / "QaTa-COV19-subset" / "Train_Folder" / "Train_text.xlsx"
-    if not xlsx.is_file():
-        pytest.skip("QaTa-COV19-subset not available")
+def _qata_reports(shared_data):
+    xlsx = shared_data("QaTa-COV19-subset") / "Train_Folder" / "Train_text.xlsx"
     import openpyxl
     ws = openpyxl.load_workbook(xlsx, read_only=True).active
     return [str(r[1]) for r in ws.iter_rows(min_row=2, values_only=True) if r[1]]
 
 
-def test_real_reports_swap_exactly_the_sides():
-    reports = _qata_reports()
+def test_real_reports_swap_exactly_the_sides(shared_data):
+    reports = _qata_reports(shared_data)
     mask = re.compile(r"\b(left|right)\b", re.IGNORECASE)
     for r in reports:
         s = swap_left_right(r)
