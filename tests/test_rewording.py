@@ -13,9 +13,6 @@ import pytest
 from nnunet_tgc.text.rewording import (STYLES, Facts, Place, case_rng, parse_report, reword, reword_reports,
                                        swap_sides)
 
-QATA_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "QaTa-COV19-subset" / "Train_Folder"
-MOSMED = Path(__file__).resolve().parents[2] / "shared" / "data" / "MosMedDataPlus-text"
-
 # invented reports in the template's vocabulary
 LEFT = "Unilateral pulmonary infection, one infected area, lower left lung."
 RIGHT2 = "Unilateral pulmonary infection, two infected areas, middle lower right lung."
@@ -219,15 +216,14 @@ def test_styles_vary_their_wording():
 
 # ---------------------------------------------------------------- on the shared data (template vocabulary only)
 
-def _train_texts():
+def _train_texts(qata: Path):
     import openpyxl
-    wb = openpyxl.load_workbook(QATA_TRAIN / "Train_text.xlsx", read_only=True)
+    wb = openpyxl.load_workbook(qata / "Train_Folder" / "Train_text.xlsx", read_only=True)
     return sorted({r[1] for r in wb.active.iter_rows(min_row=2, values_only=True) if r[1]})
 
 
-@pytest.mark.skipif(not (QATA_TRAIN / "Train_text.xlsx").is_file(), reason="shared QaTa subset not present")
-def test_every_style_on_the_qata_training_texts():
-    texts = _train_texts()
+def test_every_style_on_the_qata_training_texts(shared_data):
+    texts = _train_texts(shared_data("QaTa-COV19-subset"))
     readable = [t for t in texts if parse_report(t)]
     assert len(readable) >= len(texts) - 2  # the template, typos included, is read
     for style in STYLES:
@@ -245,11 +241,10 @@ def _mirrored(facts):
                                                   for p in facts.places))
 
 
-@pytest.mark.skipif(not MOSMED.is_dir(), reason="shared MosMedData+ texts not present")
-def test_mosmed_texts_are_read_or_counted_unchanged():
+def test_mosmed_texts_are_read_or_counted_unchanged(shared_data):
     import csv
     texts = set()
-    for path in MOSMED.glob("Train_*.csv"):
+    for path in shared_data("MosMedDataPlus-text").glob("Train_*.csv"):
         with open(path, newline="", encoding="utf-8") as fh:
             texts |= {row[1] for row in csv.reader(fh, delimiter=";") if row and row[0] != "Image"}
     result = reword_reports({str(i): t for i, t in enumerate(sorted(texts))}, "clinical")
