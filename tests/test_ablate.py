@@ -3,6 +3,7 @@
 The command end to end (on a trained model) is in test_e2e_nnunet.py, which reuses its trained model.
 """
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -261,3 +262,283 @@ def test_benchmark_ablation_rows_and_table():
     assert any("none | not supported by this model" in line for line in lines)
     assert not any("`U`" in line for line in lines)
     assert bench.ablation_markdown({"results": [{"trainer": "U"}]}) == []
+
+
+# ---------------------------------------------------------------- reworded variants (issue 13)
+
+def test_reworded_variants_keep_the_cases_and_count_the_unchanged():
+    from nnunet_tgc.text.report_variants import REWORDED, VARIANTS, declared_convention, reworded
+    assert VARIANTS[-1] == "none" and set(REWORDED) <= set(VARIANTS) and "reworded_patient" in REWORDED
+    reports = {"a": LEFT, "b": RIGHT, "c": BOTH, "d": "Pulmonary infection."}
+    for name in REWORDED:
+        texts = make_variant(name, reports, seed=1)
+        assert set(texts) == set(reports) and texts == make_variant(name, reports, seed=1)
+        assert all(texts[c] != reports[c] for c in "abc"), name
+        result = reworded(name, reports, seed=1)
+        assert result.reports == texts and result.unchanged == ["d"]  # nothing to read (nor to swap) in "d"
+    assert make_variant("reworded_patient", reports)["a"] == LEFT.replace("left", "right")
+    assert declared_convention("reworded_patient", "image") == "patient"
+    assert declared_convention("reworded_patient", "patient") == "image"
+    assert declared_convention("reworded_clinical", "image") is None and declared_convention("correct", "unknown") is None
+    with pytest.raises(ValueError, match="cannot be declared"):
+        declared_convention("reworded_patient", "unknown")
+
+
+def test_requested_variants_expand_reworded():
+    from nnunet_tgc.evaluation.ablate import requested_variants
+    from nnunet_tgc.text.report_variants import REWORDED
+    assert requested_variants(["swap_lr", "correct"]) == ["correct", "swap_lr"]
+    assert requested_variants(["reworded", "correct"]) == ["correct", *REWORDED]
+
+
+# ---------------------------------------------------------------- seen / unseen in training
+
+def _record(case, seen, pred, gt, report=LEFT):
+    r = case_record(case, pred, gt, report, report, 2)
+    r["seen"] = seen
+    return r
+
+
+def test_training_groups_by_hand():
+    from nnunet_tgc.evaluation.ablation_metrics import mean_of_summaries, training_groups
+    shape = (1, 2, 4)
+    left = np.zeros(shape, np.uint8)
+    left[0, :, 0] = 1                     # 2 voxels in the left half
+    right = np.zeros(shape, np.uint8)
+    right[0, :, 3] = 1                    # 2 voxels in the right half
+    empty = np.zeros(shape, np.uint8)
+    records = [_record("a", True, left, left),             # Dice 1, side share 1
+               _record("b", True, right, left),            # Dice 0, side share 0
+               _record("c", False, empty, left),           # Dice 0, empty prediction
+               _record("d", False, left + right, right, BOTH)]  # Dice 2*2/(4+2), no side share (bilateral)
+    g = training_groups(records)
+    assert g["seen"]["n_cases"] == 2 and g["unseen"]["n_cases"] == 2
+    assert g["seen"]["mean_dice"] == pytest.approx(0.5) and g["seen"]["pooled_dice"] == pytest.approx(2 * 2 / 8)
+    assert g["seen"]["n_empty_prediction"] == 0 and g["seen"]["side_share_vs_correct"] == pytest.approx(0.5)
+    assert g["unseen"]["mean_dice"] == pytest.approx((0 + 2 / 3) / 2)
+    assert g["unseen"]["pooled_dice"] == pytest.approx(2 * 2 / (4 + 4))  # intersection 2, |P| 0 + 4, |G| 2 + 2
+    assert g["unseen"]["n_empty_prediction"] == 1 and g["unseen"]["side_share_vs_correct"] is None
+    assert g["unseen"]["n_side_cases"] == 1 and g["unseen"]["n_side_empty_prediction"] == 1
+    # the whole summary carries the groups and the empty predictions of all cases
+    s = summarize_variant(records)
+    assert s["by_training"] == g and s["n_empty_prediction"] == 1
+    # a flag unknown for any case: no groups; a group without cases: n_cases 0
+    assert training_groups([{**records[0], "seen": None}, *records[1:]]) is None
+    assert training_groups(records[:2])["unseen"] == {"n_cases": 0}
+    # the reworded row: the mean over the styles' summaries
+    other = summarize_variant([_record("a", True, left, left), _record("b", True, left, left),
+                               _record("c", False, left, left), _record("d", False, right, right, BOTH)])
+    m = mean_of_summaries([s, other])
+    assert m["n_variants"] == 2 and m["mean_dice"] == pytest.approx((s["mean_dice"] + 1.0) / 2)
+    assert m["n_empty_prediction"] == pytest.approx(0.5)
+    assert m["by_training"]["seen"]["mean_dice"] == pytest.approx((0.5 + 1.0) / 2)
+    assert m["by_training"]["unseen"]["side_share_vs_correct"] == pytest.approx(1.0)  # None in s: the other's
+
+
+def test_seen_cases_compare_reports_as_the_model_reads_them():
+    from nnunet_tgc.evaluation.training_split import seen_cases
+    training = {"t1": LEFT, "t2": "Unilateral  pulmonary infection, one infected area,  upper right lung.."}
+    cases = {"a": LEFT, "b": RIGHT, "c": LEFT.replace("left", "right"), "d": BOTH}
+    # normalisation: t2's spacing and doubled period do not make "b" unseen
+    assert seen_cases(cases, "image", training, "image") == {"a": True, "b": True, "c": False, "d": False}
+    # the cases' reports in the patient's convention: "c" says right (patient) = left (image) = t1
+    assert seen_cases(cases, "patient", training, "image") == {"a": False, "b": False, "c": True, "d": False}
+
+
+@pytest.fixture
+def split_dataset(tmp_path, monkeypatch):
+    """A model folder of Dataset1_X and its preprocessed folder with splits_final.json and reports.json."""
+    model = tmp_path / "res" / "Dataset1_X" / "nnUNetTrainerTGC_tiny__nnUNetPlans__2d"
+    model.mkdir(parents=True)
+    (model / "plans.json").write_text(json.dumps({"dataset_name": "Dataset1_X", "configurations": {}}))
+    pre = tmp_path / "pre" / "Dataset1_X"
+    pre.mkdir(parents=True)
+    (pre / "splits_final.json").write_text(json.dumps([{"train": ["t1", "t2"], "val": ["v1"]},
+                                                       {"train": ["t1", "v1"], "val": ["t2"]}]))
+    middle = "Unilateral pulmonary infection, one infected area, middle left lung."
+    (pre / "reports.json").write_text(json.dumps({"t1": LEFT, "t2": RIGHT, "v1": middle}))
+    monkeypatch.setenv("nnUNet_preprocessed", str(tmp_path / "pre"))
+    monkeypatch.delenv("nnUNet_raw", raising=False)
+    return model, pre, middle
+
+
+def test_training_split_from_the_fold_and_the_reports_file(split_dataset, monkeypatch):
+    from nnunet_tgc.evaluation.training_split import training_split
+    model, pre, middle = split_dataset
+    cases = {"a": LEFT, "b": middle, "c": RIGHT}
+    dj = {"tgc_laterality": "image"}
+    s = training_split(model, "0", dj, cases, None)
+    # fold 0 trains on t1 and t2; v1 (the middle-left report) is its validation case: not seen in training
+    assert s["status"] == "ok" and s["seen"] == {"a": True, "b": False, "c": True}
+    assert (s["n_seen"], s["n_unseen"], s["n_training_cases"], s["n_training_texts"]) == (2, 1, 2, 2)
+    assert s["splits_file"] == str(pre / "splits_final.json") and s["reports_file"] == str(pre / "reports.json")
+    assert training_split(model, "1", dj, cases, None)["seen"] == {"a": True, "b": True, "c": False}
+    assert training_split(model, "all", dj, cases, None)["seen"] == {"a": True, "b": True, "c": True}
+    # declared in the patient's convention: every side reads the other way (lower right, upper left: not trained)
+    assert training_split(model, "0", dj, cases, "patient")["seen"] == {"a": False, "b": False, "c": False}
+    assert training_split(model, "0", dj, {"x": LEFT.replace("left", "right")}, "patient")["seen"] == {"x": True}
+    # every reason it cannot be computed is said
+    bad = training_split(model, "3", dj, cases, None)
+    assert bad["status"] == "unavailable" and "fold 3" in bad["reason"] and bad["seen"] is None
+    assert "unknown" in training_split(model, "0", {}, cases, "patient")["reason"]  # unknown vs declared patient
+    (pre / "reports.json").write_text(json.dumps({"t1": LEFT}))
+    assert "have no report" in training_split(model, "0", dj, cases, None)["reason"]
+    (pre / "reports.json").unlink()
+    assert "No reports file" in training_split(model, "0", dj, cases, None)["reason"]
+    (pre / "splits_final.json").unlink()
+    assert "splits_final.json not found" in training_split(model, "0", dj, cases, None)["reason"]
+    monkeypatch.delenv("nnUNet_preprocessed")
+    assert "nnUNet_preprocessed is not set" in training_split(model, "0", dj, cases, None)["reason"]
+
+
+# ---------------------------------------------------------------- the command with a stand-in model
+
+def _reading_predictor(dataset_json):
+    """A stand-in for a text-reading TGC model (no network): it predicts the image half(s) whose side
+    word ("left"/"right") occurs in the report it is given, i.e. in the internal convention."""
+    from types import SimpleNamespace
+
+    import torch
+    from PIL import Image
+    from nnunet_tgc.nnunet.predictor import TGCPredictor
+
+    class Preprocessor:
+        def __init__(self, verbose=False):
+            pass
+
+        def run_case(self, files, seg, plans_manager, configuration_manager, dataset_json):
+            return np.asarray(Image.open(files[0]), np.float32)[None, None], None, {}
+
+    class Reader(TGCPredictor):
+        supports_no_report = False
+
+        def __init__(self):  # nnU-Net's predictor is not built: only what ablate uses
+            self.dataset_json = dataset_json
+            self.configuration_manager = SimpleNamespace(preprocessor_class=Preprocessor)
+            self.plans_manager = None
+            self.texts = []
+
+        def predict_logits_with_report(self, data, report):
+            self.texts.append(report)
+            h, w = data.shape[-2:]
+            logits = torch.zeros((2, 1, h, w))
+            if re.search(r"\bleft\b", report, re.IGNORECASE):
+                logits[1, 0, :, : w // 2] = 1
+            if re.search(r"\bright\b", report, re.IGNORECASE):
+                logits[1, 0, :, w // 2:] = 1
+            return logits
+    return Reader()
+
+
+@pytest.fixture
+def stand_in(tmp_path, monkeypatch, split_dataset):
+    """Labelled images whose masks are the half their report names, and ablate's model replaced by the
+    stand-in reader (every other step, the predictor's prepared_reports included, is the real one)."""
+    from PIL import Image
+    import nnunet_tgc.evaluation.ablate as ablate_module
+    model, pre, middle = split_dataset
+    (model / "fold_0").mkdir()
+    (model / "fold_0" / "checkpoint_final.pth").write_bytes(b"")
+    dataset_json = {"file_ending": ".png", "tgc_laterality": "image"}
+    (model / "dataset.json").write_text(json.dumps(dataset_json))
+    (model / "plans.json").write_text(json.dumps({"dataset_name": "Dataset1_X",
+                                                  "configurations": {"2d": {"patch_size": [6, 8]}}}))
+    images, labels = tmp_path / "imgs", tmp_path / "labs"
+    images.mkdir()
+    labels.mkdir()
+    reports = {"a": LEFT, "b": middle, "c": RIGHT, "d": BOTH}
+    for case, text in reports.items():
+        mask = np.zeros((6, 8), np.uint8)
+        mask[:, :4] = "left" in text
+        mask[:, 4:] = "right" in text
+        Image.fromarray(np.full((6, 8), 100, np.uint8)).save(images / f"{case}_0000.png")
+        Image.fromarray(mask).save(labels / f"{case}.png")
+    (images / "reports.json").write_text(json.dumps(reports))
+    predictor = _reading_predictor(dataset_json)
+
+    def export(predictor, job, variant, case, logits, properties, outputs):
+        final = ablate_module.prediction_path(job, variant, case)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(logits.argmax(0)[0].numpy().astype(np.uint8)).save(final)
+        outputs.claim(final)
+    monkeypatch.setattr(ablate_module, "load_predictor", lambda job, args: predictor)
+    monkeypatch.setattr(ablate_module, "_export", export)
+    return model, images, labels, tmp_path / "out", predictor
+
+
+def test_ablate_variants_through_the_predictors_route_with_the_seen_split(stand_in, capsys):
+    from nnunet_tgc.text.report_variants import REWORDED, VARIANTS
+    model, images, labels, out, predictor = stand_in
+    assert _ablate(model, images, labels, out, "-f", "0", "--panels", "1") == 0
+    printed = capsys.readouterr().out
+    report = json.loads((out / "ablation.json").read_text())
+    v = report["variants"]
+    assert list(v) == list(VARIANTS) and v["none"]["status"] == "not supported by this model"
+    dice = {name: v[name]["summary"]["mean_dice"] for name in VARIANTS[:-1]}
+    assert dice["correct"] == 1.0 and dice["swap_lr"] == pytest.approx(0.25)  # only the bilateral case survives
+    # the patient variant: left/right swapped and declared in its reports.json, mapped back by the predictor's
+    # prepared_reports: exactly the correct variant's predictions
+    stored = json.loads((out / "reworded_patient" / "reports.json").read_text())
+    assert stored["tgc_laterality"] == "patient" and stored["a"] == LEFT.replace("left", "right")
+    assert v["reworded_patient"]["declared_laterality"] == "patient"
+    for case in "abcd":
+        assert (out / "reworded_patient" / f"{case}.png").read_bytes() == (out / "correct" / f"{case}.png").read_bytes()
+    assert v["reworded_patient"]["summary"]["side_share"] == v["correct"]["summary"]["side_share"] == 1.0
+    assert "read with laterality convention 'patient'" in printed
+    # the stand-in reads only the words "left"/"right": the abbreviations (LLL, R lung ...) leave it empty
+    assert v["reworded_abbreviations"]["summary"]["n_empty_prediction"] == 4
+    assert all(v[n]["n_unchanged"] == 0 for n in REWORDED)
+    agg = report["aggregates"]["reworded"]
+    assert agg["variants"] == list(REWORDED) and agg["summary"]["n_variants"] == len(REWORDED)
+    assert agg["summary"]["mean_dice"] == pytest.approx(np.mean([dice[n] for n in REWORDED]))
+    # seen / unseen: fold 0 trains on LEFT and RIGHT; "b" (the validation case's report) and "d" are unseen
+    split = report["training_split"]
+    assert split["status"] == "ok" and (split["n_seen"], split["n_unseen"]) == (2, 2)
+    assert {r["case"]: r["seen"] for r in v["swap_lr"]["per_case"]} == {"a": True, "b": False, "c": True, "d": False}
+    groups = v["swap_lr"]["summary"]["by_training"]
+    assert groups["seen"]["mean_dice"] == 0 and groups["unseen"]["mean_dice"] == pytest.approx(0.5)
+    assert groups["seen"]["n_cases"] == groups["unseen"]["n_cases"] == 2
+    md = (out / "ablation.md").read_text()
+    assert "| `swap_lr` | unseen | 2 | 50.00 |" in md and "**reworded** (mean of 7)" in md
+    assert "Reports the rewording could not read" in md
+    # a rerun predicts nothing; a variant whose reports changed is predicted again, alone
+    n_texts = len(predictor.texts)
+    assert _ablate(model, images, labels, out, "-f", "0", "--panels", "1") == 0
+    assert len(predictor.texts) == n_texts
+    import nnunet_tgc.evaluation.ablate as ablate_module
+    original = ablate_module.reworded
+
+    def changed(name, reports, seed=0):
+        result = original(name, reports, seed)
+        if name == "reworded_terse":
+            result.reports = {c: t + " Changed." for c, t in result.reports.items()}
+        return result
+    ablate_module.reworded = changed
+    try:
+        assert _ablate(model, images, labels, out, "-f", "0", "--panels", "0") == 0
+    finally:
+        ablate_module.reworded = original
+    assert "reworded_terse: its reports differ" in capsys.readouterr().out
+    assert len(predictor.texts) == n_texts + 4 and all(t.endswith("Changed.") for t in predictor.texts[-4:])
+
+
+def test_ablate_says_when_the_seen_split_cannot_be_computed(stand_in, monkeypatch):
+    model, images, labels, out, _ = stand_in
+    monkeypatch.delenv("nnUNet_preprocessed")
+    assert _ablate(model, images, labels, out, "-f", "0", "--panels", "0", "--variants", "correct",
+                   "reworded_patient") == 0
+    report = json.loads((out / "ablation.json").read_text())
+    assert report["training_split"]["status"] == "unavailable"
+    assert "nnUNet_preprocessed is not set" in report["training_split"]["reason"]
+    assert report["variants"]["correct"]["summary"]["by_training"] is None
+    assert "**Seen/unseen in training: not computed** (nnUNet_preprocessed is not set" in (out / "ablation.md").read_text()
+
+
+def test_patient_variant_needs_a_known_convention(stand_in):
+    model, images, labels, out, _ = stand_in
+    (model / "dataset.json").write_text(json.dumps({"file_ending": ".png"}))  # convention unknown
+    assert _ablate(model, images, labels, out, "-f", "0", "--panels", "0", "--variants", "correct",
+                   "reworded_patient") == 0
+    v = json.loads((out / "ablation.json").read_text())["variants"]
+    assert v["correct"]["status"] == "done" and v["reworded_patient"]["status"].startswith("not possible")
+    assert "tgc_laterality" in v["reworded_patient"]["status"]

@@ -1,10 +1,13 @@
 """``nnunet-tgc ablate MODEL_FOLDER -i IMAGES -l LABELS -f 0``: how much does the report change the answer?
 
 Predicts a labelled folder through the plugin's predictor with the correct reports and with altered
-ones (left/right swapped, upper/lower swapped, shuffled between cases, one generic report, no report
-where the model supports it), and writes per variant Dice/IoU/pooled Dice, the same per report
-category and the side share (documentation/evaluation.md). Each case is preprocessed once and
-predicted with every variant's report; finished work is kept, so a rerun resumes.
+ones (left/right swapped, upper/lower swapped, shuffled between cases, one generic report, the same
+facts reworded in several styles, no report where the model supports it), and writes per variant
+Dice/IoU/pooled Dice, empty predictions, the same per report category and the side share, each also
+split by whether the case's report occurs in the model's training reports (documentation/evaluation.md).
+Every variant's reports go through OUT/<variant>/reports.json and the predictor's own
+``prepared_reports``, as a user's reports.json does. Each case is preprocessed once and predicted with
+every variant's report; finished work is kept, so a rerun resumes.
 
 Outputs in OUT (default MODEL_FOLDER/fold_F/ablation_<images folder name>): OUT/<variant>/ (predictions,
 the reports used, ablation_metrics.json), ablation.md, ablation.json and ablation.png. A model of a
@@ -22,15 +25,19 @@ from pathlib import Path
 
 import numpy as np
 
-from ..text.reports import DEFAULT_REPORTS_FILE, ReportsFileError, load_reports, require_reports, save_reports
-from ..text.report_variants import DEFAULT_GENERIC_REPORT, VARIANT_DESCRIPTIONS, VARIANTS, make_variant
-from .ablation_metrics import case_record, summarize_variant
+from ..text.reports import (DEFAULT_REPORTS_FILE, LATERALITY_KEY, ReportsFileError, load_reports_with_options,
+                            require_reports)
+from ..text.report_variants import (DEFAULT_GENERIC_REPORT, REWORDED, REWORDED_AGGREGATE, VARIANT_DESCRIPTIONS,
+                                    VARIANTS, declared_convention, make_variant, reworded)
+from .ablation_metrics import case_record, mean_of_summaries, summarize_variant
 from .ablation_report import draw_figure, markdown_table
 from .metrics import _read, _reader
+from .training_split import training_split
 
 MANIFEST = ".ablate_created"      # every file this command wrote in OUT, one relative path a line
 SETTINGS = "ablate_settings.json"  # what the predictions in OUT were made with
 METRICS = "ablation_metrics.json"
+METRICS_VERSION = 2               # per-case records of another version are measured again
 NOT_SUPPORTED = "not supported by this model"
 IMAGE_ONLY = "image_only"
 
@@ -53,7 +60,10 @@ class Job:
     reports: dict                    # case -> correct report
     laterality: str                  # whose left the reports mean: image / patient / unknown
     lateral_axis: object             # array axis of the read images that runs left-right (None: unknown)
+    options: dict = field(default_factory=dict)    # what IMAGES/reports.json declares (tgc_laterality)
     settings: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)       # variant -> {declared, unchanged, reason}
+    split: dict = field(default_factory=dict)      # seen/unseen in training (training_split)
 
     @property
     def ending(self) -> str:
@@ -73,9 +83,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("-f", "--fold", required=True, help="fold to use (0-4 or all)")
     p.add_argument("-o", "--output", type=Path, help="output folder (default MODEL_FOLDER/fold_F/ablation_<IMAGES name>)")
     p.add_argument("-chk", "--checkpoint", default="checkpoint_final.pth")
-    p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
-                   help=f"report variants (default all: {' '.join(VARIANTS)})")
-    p.add_argument("--seed", type=int, default=0, help="seed of the shuffled variant")
+    p.add_argument("--variants", nargs="+", choices=[*VARIANTS, REWORDED_AGGREGATE], default=list(VARIANTS),
+                   help=f"report variants (default all: {' '.join(VARIANTS)}; '{REWORDED_AGGREGATE}' stands for "
+                        f"every reworded_<style>)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the shuffled and reworded variants")
     p.add_argument("--generic-report", default=DEFAULT_GENERIC_REPORT, help="the generic variant's report")
     p.add_argument("--panels", type=int, default=4, help="example cases in the figure (default 4)")
     p.add_argument("--disable-tta", action="store_true", help="no test-time mirroring (as nnUNetv2_predict's)")
@@ -100,12 +111,16 @@ def ablate(args) -> dict:
         raise AblationError(f"--panels must be 0 or more, got {args.panels}")
     job = prepare(args)
     outputs = Outputs(job.out)
-    requested = list(dict.fromkeys(args.variants))
+    requested = requested_variants(args.variants)
     outputs.refuse_foreign([job.out / SETTINGS, job.out / "ablation.md", job.out / "ablation.json",
                             job.out / "ablation.png"]
                            + [p for v in [*requested, IMAGE_ONLY] for p in variant_paths(job, v)])
     previous = outputs.settings(job.settings)
+    job.split = training_split(job.model_folder, job.fold, job.dataset_json, job.reports,
+                               job.options.get(LATERALITY_KEY), job.images / DEFAULT_REPORTS_FILE)
+    log(split_line(job.split))
     variants = plan_variants(job, args, requested, previous)
+    forget_stale(job, variants, outputs)
     todo = missing_predictions(job, variants, outputs)
     predictor = None
     if any(todo.values()) or previous.get("model_kind") is None:
@@ -113,6 +128,7 @@ def ablate(args) -> dict:
         job.settings.update(model_kind="tgc" if is_tgc(predictor) else "plain",
                             supports_no_report=bool(getattr(predictor, "supports_no_report", False)))
         variants = plan_variants(job, args, requested, job.settings)
+        forget_stale(job, variants, outputs)
         todo = missing_predictions(job, variants, outputs)
     else:
         job.settings.update(model_kind=previous["model_kind"], supports_no_report=previous["supports_no_report"])
@@ -131,10 +147,11 @@ def prepare(args) -> Job:
     dataset_json, configuration = check_model_folder(model_folder, str(args.fold), args.checkpoint)
     images, labels = Path(args.images).resolve(), Path(args.labels).resolve()
     files, label_files = list_cases(images, labels, dataset_json["file_ending"])
-    reports, laterality = read_reports(images, list(files), dataset_json)
+    reports, options = read_reports(images, list(files))
+    laterality = options.get(LATERALITY_KEY) or dataset_json.get(LATERALITY_KEY, "unknown")
     out = Path(args.output).resolve() if args.output else model_folder / f"fold_{args.fold}" / f"ablation_{images.name}"
     job = Job(model_folder, str(args.fold), args.checkpoint, images, labels, out, dataset_json, files,
-              label_files, reports, laterality, lateral_array_axis(dataset_json, configuration))
+              label_files, reports, laterality, lateral_array_axis(dataset_json, configuration), options)
     job.settings = {"model_folder": str(model_folder), "fold": job.fold, "checkpoint": args.checkpoint,
                     "images": str(images), "labels": str(labels), "seed": args.seed,
                     "generic_report": args.generic_report, "tta": not args.disable_tta}
@@ -182,19 +199,24 @@ def list_cases(images: Path, labels: Path, ending: str) -> tuple:
     return files, label_files
 
 
-def read_reports(images: Path, cases: list, dataset_json: dict) -> tuple:
-    """(correct reports of ``cases``, their laterality convention) from IMAGES/reports.json."""
+def read_reports(images: Path, cases: list) -> tuple:
+    """(correct reports of ``cases``, the file's laterality option: {} or {"tgc_laterality": ...}) from
+    IMAGES/reports.json."""
     path = images / DEFAULT_REPORTS_FILE
     if not path.is_file():
         raise AblationError(f"{path} not found: the ablation needs every case's report (a JSON object "
                             f"{{\"<case id>\": \"<report>\"}} next to the images), also for a plain nnU-Net model")
-    try:
-        from ..text.reports import load_reports_with_options
-        reports, options = load_reports_with_options(path)
-    except ImportError:
-        reports, options = load_reports(path), {}
-    laterality = options.get("tgc_laterality") or dataset_json.get("tgc_laterality", "unknown")
-    return require_reports(reports, cases, path), laterality
+    reports, options = load_reports_with_options(path)
+    options = {k: v for k, v in options.items() if k == LATERALITY_KEY}
+    return require_reports(reports, cases, path), options
+
+
+def split_line(split: dict) -> str:
+    if split.get("status") == "ok":
+        return (f"seen/unseen in training: {split['n_seen']} case(s) whose report occurs in fold {split['fold']}'s "
+                f"{split['n_training_cases']} training reports ({split['n_training_texts']} distinct texts, "
+                f"{split['reports_file']}), {split['n_unseen']} whose report does not")
+    return f"seen/unseen in training: not computed ({split.get('reason')})"
 
 
 def lateral_array_axis(dataset_json: dict, configuration: dict):
@@ -209,17 +231,52 @@ def lateral_array_axis(dataset_json: dict, configuration: dict):
 
 # ---------------------------------------------------------------- variants and model
 
+def requested_variants(names) -> list:
+    """The variants asked for, in VARIANTS order, "reworded" expanded to every reworded_<style>."""
+    names = set(names)
+    if REWORDED_AGGREGATE in names:
+        names |= set(REWORDED)
+    return [v for v in VARIANTS if v in names]
+
+
 def plan_variants(job: Job, args, requested: list, model: dict) -> dict:
-    """{variant: its reports, or None if the model cannot run it}; a plain model gets image_only."""
+    """{variant: its reports, or None if it cannot be run}; a plain model gets image_only. ``job.info``
+    gets each variant's declared convention, the cases the rewording left unchanged, and why a variant
+    cannot be run."""
     if model.get("model_kind") == "plain":
+        job.info = {IMAGE_ONLY: {}}
         return {IMAGE_ONLY: dict(job.reports)}
-    variants = {}
+    variants, job.info = {}, {}
     for name in requested:
+        info = job.info[name] = {}
         if name == "none" and not model.get("supports_no_report"):
-            variants[name] = None
+            variants[name], info["reason"] = None, NOT_SUPPORTED
+            continue
+        try:
+            info["declared"] = declared_convention(name, job.laterality)
+        except ValueError as err:
+            variants[name], info["reason"] = None, f"not possible: {err}"
+            continue
+        if name in REWORDED:
+            result = reworded(name, job.reports, args.seed)
+            variants[name], info["unchanged"] = result.reports, result.unchanged
         else:
             variants[name] = make_variant(name, job.reports, args.seed, args.generic_report)
     return variants
+
+
+def reports_file(job: Job, name: str, reports: dict) -> dict:
+    """The content of OUT/<variant>/reports.json: the variant's reports and the convention they declare (a
+    reworded_patient variant its own, the others what IMAGES/reports.json declares), as a user writes it."""
+    if name == "none":
+        return dict(reports)
+    declared = job.info.get(name, {}).get("declared")
+    return {**({LATERALITY_KEY: declared} if declared else job.options), **reports}
+
+
+def given_convention(job: Job, name: str) -> str:
+    """Whose left/right the reports of variant ``name`` mean."""
+    return job.info.get(name, {}).get("declared") or job.laterality
 
 
 def is_tgc(predictor) -> bool:
@@ -307,6 +364,21 @@ def variant_paths(job: Job, variant: str) -> list:
     return [folder / METRICS, folder / DEFAULT_REPORTS_FILE] + [prediction_path(job, variant, c) for c in job.reports]
 
 
+def forget_stale(job: Job, variants: dict, outputs: "Outputs") -> None:
+    """A variant whose reports.json in OUT differs from its reports now (the rewording changed, say) is
+    predicted again: its predictions and metrics (all written by this command) are removed first."""
+    for name, reports in variants.items():
+        path = job.out / name / DEFAULT_REPORTS_FILE
+        if reports is None or not outputs.has(path):
+            continue
+        if json.loads(path.read_text(encoding="utf-8")) == reports_file(job, name, reports):
+            continue
+        log(f"{name}: its reports differ from those in {path}; predicting it again")
+        for stale in [job.out / name / METRICS, path] + [prediction_path(job, name, c) for c in job.reports]:
+            if outputs.has(stale):
+                stale.unlink()
+
+
 def missing_predictions(job: Job, variants: dict, outputs: "Outputs") -> dict:
     """{runnable variant: its cases without a finished prediction}."""
     return {name: [c for c in sorted(job.reports) if not outputs.has(prediction_path(job, name, c))]
@@ -322,7 +394,7 @@ def prediction_path(job: Job, variant: str, case: str) -> Path:
 def predict_all(predictor, job: Job, variants: dict, todo: dict, outputs: Outputs) -> None:
     """Predict the missing cases of every variant, each case preprocessed once for all text variants."""
     for name, reports in variants.items():
-        outputs.write_json(job.out / name / DEFAULT_REPORTS_FILE, reports)
+        outputs.write_json(job.out / name / DEFAULT_REPORTS_FILE, reports_file(job, name, reports))
     with_text = {n: r for n, r in variants.items() if n != "none"}
     cases = sorted({c for n in with_text for c in todo[n]})
     if cases:
@@ -338,6 +410,7 @@ def _predict_cases(predictor, job: Job, variants: dict, todo: dict, cases: list,
     pending = {n: set(todo[n]) for n in variants}
     preprocessor = predictor.configuration_manager.preprocessor_class(verbose=False)
     tgc = is_tgc(predictor)
+    texts = {name: model_reports(predictor, job, name) for name in variants} if tgc else {}
     step = max(1, len(cases) // 10)
     for i, case in enumerate(tqdm(cases, desc="ablate", unit="case", disable=not sys.stderr.isatty()), start=1):
         data, _, properties = preprocessor.run_case(job.files[case], None, predictor.plans_manager,
@@ -346,21 +419,21 @@ def _predict_cases(predictor, job: Job, variants: dict, todo: dict, cases: list,
         for name, reports in variants.items():
             if case not in pending[name]:
                 continue
-            logits = predictor.predict_logits_with_report(data, model_text(reports[case], job.laterality)) if tgc \
+            logits = predictor.predict_logits_with_report(data, texts[name][case]) if tgc \
                 else predictor.predict_logits_from_preprocessed_data(data)
             _export(predictor, job, name, case, logits.cpu(), properties, outputs)
         if i % step == 0 or i == len(cases):
             log(f"  {i}/{len(cases)} cases predicted")
 
 
-def model_text(report: str, laterality: str) -> str:
-    """The report as the network reads it: issue 9's normalisation and image-side convention where present
-    (predict_logits_with_report takes text in the internal convention)."""
-    try:
-        from ..text.convention import prepare_report
-    except ImportError:
-        return report
-    return prepare_report(report, "image" if laterality == "unknown" else laterality)
+def model_reports(predictor, job: Job, name: str) -> dict:
+    """The reports of variant ``name`` as the network reads them, the way a user's reports.json gets there:
+    OUT/<variant>/reports.json read with its options, then the predictor's ``prepared_reports``
+    (normalisation, and the declared convention reconciled with the training dataset's and mapped to the
+    internal one)."""
+    path = job.out / name / DEFAULT_REPORTS_FILE
+    reports, options = load_reports_with_options(path)
+    return predictor.prepared_reports(require_reports(reports, sorted(job.reports), path), options, path)
 
 
 def _export(predictor, job: Job, variant: str, case: str, logits, properties, outputs: Outputs) -> None:
@@ -397,8 +470,22 @@ def evaluate_variant(job: Job, variant: str, reports: dict, outputs: Outputs, fr
     """Per-case records and summary of one variant (read back from OUT/<variant>/ablation_metrics.json
     when the variant was finished before)."""
     path = job.out / variant / METRICS
+    records = None
     if outputs.has(path) and not fresh:
-        return json.loads(path.read_text())
+        stored = json.loads(path.read_text())
+        records = stored["per_case"] if stored.get("metrics_version") == METRICS_VERSION else None
+    if records is None:
+        records = measure_variant(job, variant, reports)
+    seen = job.split.get("seen")
+    for r in records:  # the per-case flag of the correct report: the same cases in every variant
+        r["seen"] = None if seen is None else seen[r["case"]]
+    result = {"variant": variant, "description": VARIANT_DESCRIPTIONS[variant], "metrics_version": METRICS_VERSION,
+              "summary": summarize_variant(records), "per_case": records}
+    outputs.write_json(path, result)
+    return result
+
+
+def measure_variant(job: Job, variant: str, reports: dict) -> list:
     reader = _reader(job.ending, next(iter(job.label_files.values())))
     records = []
     for case in sorted(job.reports):
@@ -408,11 +495,8 @@ def evaluate_variant(job: Job, variant: str, reports: dict, outputs: Outputs, fr
             raise AblationError(f"case {case}: prediction shape {pred.shape} differs from the label's {gt.shape} "
                                 f"({job.label_files[case]})")
         records.append(case_record(case, pred, gt, job.reports[case], reports[case], job.lateral_axis,
-                                   job.laterality))
-    result = {"variant": variant, "description": VARIANT_DESCRIPTIONS[variant],
-              "summary": summarize_variant(records), "per_case": records}
-    outputs.write_json(path, result)
-    return result
+                                   job.laterality, given_convention(job, variant)))
+    return records
 
 
 def write_report(job: Job, args, variants: dict, results: dict, outputs: Outputs) -> dict:
@@ -424,14 +508,26 @@ def write_report(job: Job, args, variants: dict, results: dict, outputs: Outputs
         "date": datetime.datetime.now().isoformat(timespec="seconds"), "n_cases": len(job.reports),
         "model_kind": job.settings["model_kind"], "laterality": job.laterality, "lateral_axis": job.lateral_axis,
         "seed": args.seed, "generic_report": args.generic_report, "tta": not args.disable_tta,
-        "variants": {},
+        "training_split": {k: v for k, v in job.split.items() if k != "seen"},
+        "variants": {}, "aggregates": {},
     }
     for name in variants:
+        info = job.info.get(name, {})
+        extra = {"declared_laterality": info.get("declared") or job.options.get(LATERALITY_KEY)}
+        if "unchanged" in info:
+            extra.update(n_unchanged=len(info["unchanged"]), unchanged_cases=info["unchanged"])
         if name in results:
             report["variants"][name] = {"status": "done", "description": VARIANT_DESCRIPTIONS[name],
-                                        "predictions": str(job.out / name), **results[name]}
+                                        "predictions": str(job.out / name), **extra, **results[name]}
         else:
-            report["variants"][name] = {"status": NOT_SUPPORTED, "description": VARIANT_DESCRIPTIONS[name]}
+            report["variants"][name] = {"status": info.get("reason", NOT_SUPPORTED),
+                                        "description": VARIANT_DESCRIPTIONS[name], **extra}
+    styles = [n for n in REWORDED if n in results]
+    if styles:
+        report["aggregates"][REWORDED_AGGREGATE] = {
+            "description": VARIANT_DESCRIPTIONS[REWORDED_AGGREGATE], "variants": styles,
+            "n_unchanged": sum(len(job.info[n]["unchanged"]) for n in styles),
+            "summary": mean_of_summaries([results[n]["summary"] for n in styles])}
     outputs.write_json(job.out / "ablation.json", report)
     md = job.out / "ablation.md"
     outputs.claim(md)

@@ -63,14 +63,17 @@ def _to_image_side_fallback(report: str, laterality: str) -> str:
 
 
 def case_record(case: str, pred: np.ndarray, gt: np.ndarray, correct_report: str, given_report: Optional[str],
-                lateral_axis: Optional[int], laterality: str = "image") -> dict:
-    """Everything the ablation keeps about one case predicted with one report."""
+                lateral_axis: Optional[int], laterality: str = "image", given_laterality: Optional[str] = None) -> dict:
+    """Everything the ablation keeps about one case predicted with one report.
+
+    ``laterality``: the convention of the correct report; ``given_laterality``: that of the given one
+    (default the same; the ``reworded_patient`` variant declares the other)."""
     intersection, n_pred, n_gt = confusion(pred, gt)
     dice, iou = dice_iou_from_counts(intersection, n_pred, n_gt)
     record = {"case": case, "dice": dice, "iou": iou, "intersection": intersection, "n_pred": n_pred,
               "n_gt": n_gt, "category": side_category(correct_report), "words": words_category(correct_report),
               "correct_side": image_side_of(correct_report, laterality),
-              "given_side": image_side_of(given_report, laterality),
+              "given_side": image_side_of(given_report, given_laterality or laterality),
               "left_fg": None, "right_fg": None, "share_given": None, "share_correct": None}
     if lateral_axis is not None:
         left, right = half_counts(pred, lateral_axis)
@@ -100,11 +103,58 @@ def side_share_summary(records: Sequence[dict]) -> dict:
 
 
 def summarize_variant(records: Sequence[dict]) -> dict:
-    """Overall Dice/IoU/pooled, the same per report category, and the side shares."""
+    """Overall Dice/IoU/pooled, empty predictions, the same per report category, the side shares, and
+    the same split by whether the case's report was seen in training (records' ``seen``, where known)."""
     by_category = _grouped(records, "category", SIDE_CATEGORIES)
     by_words = _grouped(records, "words", sorted({r["words"] for r in records}))
-    return {**summarize(records), "by_category": by_category, "by_words": by_words,
-            **side_share_summary(records)}
+    return {**summarize(records), "n_empty_prediction": sum(r["n_pred"] == 0 for r in records),
+            "by_category": by_category, "by_words": by_words, **side_share_summary(records),
+            "by_training": training_groups(records)}
+
+
+GROUP_KEYS = ("n_cases", "mean_dice", "mean_iou", "pooled_dice", "n_empty_prediction", "side_share",
+              "side_share_vs_correct", "n_side_cases", "n_side_empty_prediction")
+
+
+def training_groups(records: Sequence[dict]) -> Optional[dict]:
+    """{"seen": ..., "unseen": ...}: Dice per image, pooled Dice, cases, empty predictions and side
+    shares of the cases whose correct report occurs (does not occur) in the training reports; None when
+    the flag is unknown (records without ``seen``). A group without cases has ``n_cases`` 0."""
+    if not records or any(r.get("seen") is None for r in records):
+        return None
+    groups = {}
+    for name, flag in (("seen", True), ("unseen", False)):
+        members = [r for r in records if r["seen"] is flag]
+        if not members:
+            groups[name] = {"n_cases": 0}
+            continue
+        s = {**summarize(members), "n_empty_prediction": sum(r["n_pred"] == 0 for r in members),
+             **side_share_summary(members)}
+        groups[name] = {k: s[k] for k in GROUP_KEYS}
+    return groups
+
+
+MEAN_KEYS = ("mean_dice", "mean_iou", "pooled_dice", "n_empty_prediction", "side_share", "side_share_vs_correct")
+
+
+def mean_of_summaries(summaries: Sequence[dict]) -> dict:
+    """The mean over several variants' summaries (the ``reworded`` row: the mean over the styles) of the
+    headline numbers, overall and per seen/unseen group; a number missing in some summaries is the mean
+    of the others, missing in all: None."""
+    def mean(values):
+        values = [v for v in values if v is not None]
+        return float(np.mean(values)) if values else None
+    out = {k: mean([s.get(k) for s in summaries]) for k in MEAN_KEYS}
+    out["n_variants"] = len(summaries)
+    out["n_cases"] = summaries[0]["n_cases"] if summaries else 0
+    groups = [s.get("by_training") for s in summaries]
+    if summaries and all(groups):
+        out["by_training"] = {g: {"n_cases": groups[0][g]["n_cases"],
+                                  **{k: mean([x[g].get(k) for x in groups]) for k in MEAN_KEYS}}
+                              for g in ("seen", "unseen")}
+    else:
+        out["by_training"] = None
+    return out
 
 
 def _grouped(records: Sequence[dict], key: str, order: Sequence[str]) -> dict:

@@ -9,6 +9,10 @@ the same images with each and measures how much the segmentation depends on the 
 * ``shuffled``: the reports permuted between cases with a fixed seed, so that no case keeps a text
   identical to its own where the texts allow it;
 * ``generic``: one report (default "Pulmonary infection.") for every case;
+* ``reworded_<style>``: each case's own report in other words with the same facts, one variant per
+  style of :mod:`nnunet_tgc.text.rewording` (clinical, lobes, abbreviations, reordered, terse,
+  negation, patient); ``reworded_patient`` is in the other laterality convention, which the caller
+  declares (:func:`declared_convention`);
 * ``none``: no report at all (value None); only for models trained to work without one.
 """
 from __future__ import annotations
@@ -19,8 +23,13 @@ from typing import Mapping, Optional
 import numpy as np
 
 from .laterality import swap_left_right, swap_upper_lower
+from .rewording import STYLE_DESCRIPTIONS, STYLES, Reworded, reword_reports
 
-VARIANTS = ("correct", "swap_lr", "swap_ul", "shuffled", "generic", "none")
+REWORDED_PREFIX = "reworded_"
+REWORDED = tuple(REWORDED_PREFIX + style for style in STYLES)
+REWORDED_AGGREGATE = "reworded"  # not a variant: the mean of the reworded_<style> rows
+# "none" stays last: it is the only variant without a text
+VARIANTS = ("correct", "swap_lr", "swap_ul", "shuffled", "generic", *REWORDED, "none")
 DEFAULT_GENERIC_REPORT = "Pulmonary infection."
 VARIANT_DESCRIPTIONS = {
     "correct": "each case's own report",
@@ -28,8 +37,12 @@ VARIANT_DESCRIPTIONS = {
     "swap_ul": "own report with upper and lower swapped",
     "shuffled": "reports permuted between cases (fixed seed)",
     "generic": "one generic report for every case",
+    **{REWORDED_PREFIX + s: f"own report reworded, same facts: {d}" for s, d in STYLE_DESCRIPTIONS.items()},
+    REWORDED_PREFIX + "patient": "own report in the other side convention (left/right swapped), declared as such "
+                                 "in its reports.json (tgc_laterality)",
     "none": "no report",
     "image_only": "plain nnU-Net: the image only",
+    REWORDED_AGGREGATE: "mean over the reworded_<style> variants",
 }
 
 # words that say which side(s) of the body a report is about
@@ -56,7 +69,29 @@ def make_variant(name: str, reports: Mapping[str, str], seed: int = 0,
         return {case: generic_report for case in reports}
     if name == "none":
         return {case: None for case in reports}
+    if name in REWORDED:
+        return reworded(name, reports, seed).reports
     raise ValueError(f"unknown report variant {name!r}; choose from {', '.join(VARIANTS)}")
+
+
+def reworded(name: str, reports: Mapping[str, str], seed: int = 0) -> Reworded:
+    """Variant ``reworded_<style>``: the reports and the cases the generator left unchanged."""
+    return reword_reports(reports, name[len(REWORDED_PREFIX):], seed)
+
+
+def declared_convention(name: str, source_convention: str) -> Optional[str]:
+    """The laterality convention a variant's reports.json declares (None: as the source's reports).
+
+    ``reworded_patient`` swaps left and right, so it declares the other convention ("patient" for the
+    image-side QaTa reports); reports of unknown convention cannot be declared as the other one, so the
+    variant cannot be made (ValueError)."""
+    if name != REWORDED_PREFIX + "patient":
+        return None
+    if source_convention not in ("image", "patient"):
+        raise ValueError(f"the reports' laterality convention is {source_convention!r}, so their left/right cannot "
+                         f"be declared as the other convention; declare tgc_laterality in the model's dataset.json "
+                         f"or in the reports file")
+    return "patient" if source_convention == "image" else "image"
 
 
 def shuffle_reports(reports: Mapping[str, str], seed: int = 0) -> dict:
