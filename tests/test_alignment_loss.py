@@ -4,7 +4,9 @@ import torch
 
 from nnunet_tgc.model import EncodedText, create_tgc_net, create_towers
 from nnunet_tgc.model.alignment_loss import foreground_share, similarity_map_loss
-from nnunet_tgc.model.vlcm import TextPositionPrior
+from nnunet_tgc.model.place_map import PlaceMap, image_grid
+
+from _text import encode_reports
 
 PLANS = dict(features_per_stage=[16, 32, 64, 128], strides=[[1, 1]] + [[2, 2]] * 3,
              kernel_sizes=[[3, 3]] * 4, n_conv_per_stage=[1] * 4, n_conv_per_stage_decoder=[1] * 3)
@@ -66,57 +68,56 @@ def encode(net, texts):
 
 
 def encode_with(towers, texts):
-    return EncodedText.collate(towers.encode_texts(texts))
+    return encode_reports(towers, texts)
 
 
-def test_forward_returns_one_similarity_map_per_calibrated_scale_and_the_text_position_map(net):
+def test_forward_returns_one_similarity_map_per_calibrated_scale_and_the_place_map(net):
     out, sims = net(torch.randn(2, 1, 64, 64), encode(net, [LEFT, RIGHT]), return_similarity=True)
     assert len(out) == 3 and out[0].shape == (2, 2, 64, 64)
     # no stage at stride 16 or 32 in these small plans: the two deepest stages (strides 4 and 8) are
-    # calibrated; the last map is the text-position map alone, at the finest calibrated scale
+    # calibrated; the last map is the place map alone, at the finest calibrated scale
     assert [tuple(s.shape) for s in sims] == [(2, 1, 16, 16), (2, 1, 8, 8), (2, 1, 16, 16)]
     assert not torch.allclose(sims[0][0], sims[0][1])          # the maps depend on the report
     assert not torch.allclose(sims[2][0], sims[2][1])
 
 
-def test_the_text_position_map_reaches_every_skip_from_the_first_step(net):
-    """Same image, two reports: the segmentation differs at initialisation already, and the position
-    embedding of every stage gets a gradient from the segmentation loss alone."""
+def test_the_place_map_reaches_every_skip_from_the_first_step(net):
+    """Same image, two reports: the segmentation differs at initialisation already (the place map is
+    zero-initialised but reads the count and cells), and the place embedding of every stage gets a
+    gradient from the segmentation loss alone."""
     net.zero_grad()
     x = torch.randn(1, 1, 64, 64).expand(2, 1, 64, 64)
     out = net(x, encode(net, [LEFT, RIGHT]))
     assert not torch.allclose(out[0][0], out[0][1])
     out[0][:, 1].mean().backward()
-    assert all(e.weight.grad is not None and e.weight.grad.abs().sum() > 0 for e in net.text_position_embeds)
+    assert all(e.weight.grad is not None and e.weight.grad.abs().sum() > 0 for e in net.place_embeds)
 
 
-def test_text_position_map_learns_the_side_in_a_hundred_sgd_steps():
+def test_place_map_learns_the_side_in_a_hundred_sgd_steps():
     """nnU-Net's optimiser (SGD 1e-2, momentum 0.99, Nesterov), the alignment loss, reports whose
-    only difference is the side: the map's mass moves to the named side within 100 steps. The map is
-    linear in its parameters for a given report, which is why (a bilinear MLP x MLP form had not
-    learnt the side after 400 steps on QaTa, documentation/architecture.md)."""
+    only difference is the side: the map's mass moves to the named side within 100 steps, at any
+    resolution (it is a function of normalised coordinates)."""
     torch.manual_seed(0)
     towers = create_towers("tiny")
-    prior = TextPositionPrior(towers.joint_dim)
-    text = encode_with(towers, [LEFT, RIGHT])
-    features = TextPositionPrior.report_features(text.pooled, text.knowledge, text.knowledge_mask)
+    place_map = PlaceMap(6, 6)
+    places = encode_with(towers, [LEFT, RIGHT]).places
     target = torch.zeros(2, 1, 28, 28)
     target[0, :, 10:26, 2:12] = 1     # a lower-left lesion (image side)
     target[1, :, 10:26, 16:26] = 1
-    opt = torch.optim.SGD(prior.parameters(), lr=1e-2, momentum=0.99, nesterov=True)
+    opt = torch.optim.SGD(place_map.parameters(), lr=1e-2, momentum=0.99, nesterov=True)
     for _ in range(100):
         opt.zero_grad()
-        similarity_map_loss([prior(features, (14, 14))], target).backward()
+        similarity_map_loss([place_map(places, image_grid(2, 14, 14))], target).backward()
         opt.step()
     with torch.no_grad():
-        prob = torch.sigmoid(prior(features, (14, 14)))
-        finer = torch.sigmoid(prior(features, (28, 28)))   # any resolution: same normalised positions
+        prob = torch.sigmoid(place_map(places, image_grid(2, 14, 14)))
+        finer = torch.sigmoid(place_map(places, image_grid(2, 28, 28)))
     for p in (prob, finer):
         left = p[..., :p.shape[-1] // 2].sum((1, 2, 3)) / p.sum((1, 2, 3))
         assert left[0] > 0.8 and left[1] < 0.2, left
 
 
-def test_alignment_loss_trains_vlcm_and_the_prior_head_gets_a_gradient(net):
+def test_alignment_loss_trains_vlcm_and_the_similarity_head_gets_a_gradient(net):
     net.zero_grad()
     x, text = torch.randn(2, 1, 64, 64), encode(net, [LEFT, RIGHT])
     target = torch.zeros(2, 1, 64, 64)
@@ -126,7 +127,7 @@ def test_alignment_loss_trains_vlcm_and_the_prior_head_gets_a_gradient(net):
     (similarity_map_loss(sims, target) + out[0].mean()).backward()
     assert net.vlcm.report_proj[1].weight.grad.abs().sum() > 0
     assert net.vlcm.log_scale.grad is not None
-    assert net.prior_head.weight.grad.abs().sum() > 0  # zero at init, but trainable from the first step
+    assert net.similarity_to_logits.weight.grad.abs().sum() > 0  # zero at init, but trainable from the first step
 
 
 def test_the_report_decides_the_side_after_a_short_training():

@@ -34,7 +34,7 @@ def test_qata_report(kb):
 
 def test_longest_term_wins_and_no_duplicates(kb):
     m = ids(kb.match("Left lung and left lung; LEFT."))
-    assert m == ["left_lung"]
+    assert m == ["left_lung", "left_side"]  # "left lung" as one term, then the bare side
     # "no pulmonary infection" is one term; "zero infected areas" is the zero count, not an infection
     assert ids(kb.match("No pulmonary infection, zero infected areas.")) == ["no_infection", "count_zero"]
 
@@ -74,7 +74,7 @@ def _write(tmp_path, entries, name="bad.json"):
     return tmp_path
 
 
-GOOD = {"id": "x", "category": "c", "terms": ["x"], "description": "d"}
+GOOD = {"id": "x", "category": "c", "domain": "general", "terms": ["x"], "description": "d"}
 
 
 @pytest.mark.parametrize("entries, pattern", [
@@ -83,6 +83,9 @@ GOOD = {"id": "x", "category": "c", "terms": ["x"], "description": "d"}
     ([GOOD, {**GOOD, "id": "y", "terms": []}], r"bad.json: entry #1 \(id 'y'\).*'terms'"),
     ([{**GOOD, "term": ["x"]}], r"entry #0.*unknown \['term'\]"),
     ([{**GOOD, "id": "Bad Id"}], "lower-case identifier"),
+    ([{k: v for k, v in GOOD.items() if k != "domain"}], r"entry #0.*missing \['domain'\]"),
+    ([{**GOOD, "place": {"sides": ["up"]}}], r"entry #0.*place 'sides' must be a list of \['left', 'right'\]"),
+    ([{**GOOD, "place": {"lobe": "x"}}], r"entry #0.*'place' must be an object with 'sides' and/or 'zones'"),
     ([GOOD, {**GOOD, "terms": ["z"]}], "Duplicate knowledge id 'x'"),
     ([GOOD, {**GOOD, "id": "y", "terms": ["X"]}], "term 'X' of 'y' is already a term of 'x'"),
 ])
@@ -116,3 +119,16 @@ def test_real_reports_all_have_side_or_no_infection(kb, shared_data, source):
         cats = {e.category for e in kb.match(t)}
         assert "count" in cats, t
         assert "side" in cats or "no_infection" in ids(kb.match(t)), t
+
+
+def test_domains_keep_chest_terms_out_of_other_reports(kb):
+    """A dataset declares which knowledge applies: a bone report's "lower limb" and "left side" must never
+    light a lung zone; with the chest domain the zone is read."""
+    bone = "One benign osteochondroma lesion in the femur of the lower limb (frontal view), located in the left side."
+    assert kb.domains == ["chest", "none"]
+    none = kb.for_domain("none")
+    assert ids(none.match(bone)) == ["count_one", "lesion", "left_side"]
+    assert not {e.category for e in none.entries} & {"zone", "lobe", "organ", "finding"} - {"finding"}
+    assert "lower_zone" in ids(kb.for_domain("chest").match(bone))  # what the domain declaration prevents
+    with pytest.raises(KnowledgeBaseError, match="tgc_knowledge_domain must be one of \\['chest', 'none'\\]"):
+        kb.for_domain("bone")

@@ -15,6 +15,8 @@ from nnunetv2.training.loss.dice import MemoryEfficientSoftDiceLoss
 from nnunet_tgc.model import EncodedText, create_tgc_net, create_towers
 from nnunet_tgc.model.alignment_loss import similarity_map_loss
 
+from _text import encode_reports
+
 PLANS = dict(features_per_stage=[32, 64, 128, 256], strides=[[1, 1]] + [[2, 2]] * 3,
              kernel_sizes=[[3, 3]] * 4, n_conv_per_stage=[1] * 4, n_conv_per_stage_decoder=[1] * 3)
 REPORTS = ["Unilateral pulmonary infection, one infected area, lower left lung.",
@@ -49,7 +51,7 @@ def _deep_supervision_loss(n_outputs):
 def test_training_step_under_cpu_autocast_bfloat16(towers):
     net = make(towers)
     net.train()
-    text = EncodedText.collate(net.towers.encode_texts(REPORTS))
+    text = encode_reports(net.towers, REPORTS)
     image = torch.randn(2, 1, 32, 40)
     target = torch.zeros(2, 1, 32, 40)
     target[0, :, 20:28, 4:14] = 1

@@ -12,6 +12,8 @@ from nnunet_tgc.model import create_towers
 from nnunet_tgc.nnunet.architecture import UnsupportedArchitectureError, tgc_architecture_from_plans
 from nnunet_tgc.nnunet.trainer import nnUNetTrainerTGC_noCNN, nnUNetTrainerTGC_tiny
 
+from _text import encode_reports
+
 # what nnU-Net 2.8.1 plans for a 32x40 PNG dataset: default planner, and nnUNetPlannerResEncM
 PLAIN = {"network_class_name": "dynamic_network_architectures.architectures.unet.PlainConvUNet",
          "arch_kwargs": {"n_stages": 4, "features_per_stage": [32, 64, 128, 256], "conv_op": "torch.nn.modules.conv.Conv2d",
@@ -97,4 +99,4 @@ def test_unsupported_plans_are_refused_clearly():
 
 def _text(net):
     from nnunet_tgc.model import EncodedText
-    return EncodedText.collate(net.towers.encode_texts(["Unilateral pulmonary infection, lower left lung."] * 2))
+    return encode_reports(net.towers, ["Unilateral pulmonary infection, lower left lung."] * 2)

@@ -63,14 +63,14 @@ class ResidualAdapter(nn.Module):
         return x + self.net(x)
 
 
-def coordinate_encoding(h: int, w: int, dim: int, device=None, dtype=None) -> torch.Tensor:
-    """(h*w, dim) sine/cosine features of each position's normalised (y, x) in [0, 1].
+def coordinate_encoding(coordinates: torch.Tensor, dim: int) -> torch.Tensor:
+    """coordinates (B, 2, h, w), each pixel's normalised (row, column) in [0, 1] -> (B, h*w, dim) sine/cosine
+    features of them.
 
-    Normalised coordinates make the encoding independent of the patch size: "left half" is the same
-    code at 4x5 as at 14x14 positions."""
+    Normalised coordinates of the whole image make the encoding independent of the patch: "left
+    half" is the same code in a 224 patch as in a sliding window of a larger image."""
     n = dim // 4
-    freqs = torch.pi * 2.0 ** torch.arange(n, device=device, dtype=torch.float32)
-    ys = torch.linspace(0, 1, h, device=device)[:, None].expand(h, w).reshape(-1, 1) * freqs
-    xs = torch.linspace(0, 1, w, device=device)[None, :].expand(h, w).reshape(-1, 1) * freqs
-    enc = torch.cat([ys.sin(), ys.cos(), xs.sin(), xs.cos()], dim=1)
-    return enc.to(dtype) if dtype is not None else enc
+    c = coordinates.float().flatten(2).transpose(1, 2)                       # (B, hw, 2)
+    freqs = torch.pi * 2.0 ** torch.arange(n, device=c.device, dtype=torch.float32)
+    ys, xs = c[..., :1] * freqs, c[..., 1:] * freqs
+    return torch.cat([ys.sin(), ys.cos(), xs.sin(), xs.cos()], dim=-1)

@@ -19,6 +19,9 @@ class EncodedText:
     # (B,) bool, True where the sample has no report (DATE substitutes its learned "no report" input);
     # None: every sample has one
     absent: Optional[torch.Tensor] = None
+    # (B, PLACE_VECTOR_SIZE) the places each report states (``place_map.py``; written by the text layer,
+    # ``nnunet_tgc.text.places``); None: not read (a network with a place map refuses it)
+    places: Optional[torch.Tensor] = None
 
     @property
     def batch_size(self) -> int:
@@ -55,7 +58,9 @@ class EncodedText:
     @staticmethod
     def collate(items: List["EncodedText"]) -> "EncodedText":
         """Stack single reports into a batch, padding tokens and knowledge entries (masked out)."""
-        absent = None
+        absent, places = None, None
+        if all(i.places is not None for i in items):
+            places = torch.cat([i.places for i in items])
         if any(i.absent is not None for i in items):
             absent = torch.cat([i.absent if i.absent is not None else i.pooled.new_zeros(i.batch_size, dtype=torch.bool)
                                 for i in items])
@@ -66,6 +71,7 @@ class EncodedText:
             knowledge=_pad_cat([i.knowledge for i in items]),
             knowledge_mask=_pad_cat([i.knowledge_mask for i in items]),
             absent=absent,
+            places=places,
         )
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ..text.laterality import mirror_text
+from .coordinates import mirror_coordinates
 
 NATURAL_IMAGE_ENDINGS = (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg")
 
@@ -35,11 +36,14 @@ def consistent_mirror_axes(requested: Sequence[int], dataset_json: dict) -> Tupl
 
 
 def mirror_batch(data: torch.Tensor, target, texts: Sequence[str], axes: Sequence[int],
-                 lateral: Optional[int], vertical: Optional[int], rng: np.random.Generator):
+                 lateral: Optional[int], vertical: Optional[int], rng: np.random.Generator,
+                 coordinates: torch.Tensor):
     """Flip each sample along each of ``axes`` with probability 1/2 (as nnU-Net's MirrorTransform
-    does) and mirror its report accordingly. ``target`` is a tensor or the deep-supervision list."""
+    does) and mirror its report accordingly; its pixel coordinates become those of the mirrored image
+    (``coordinates.mirror_coordinates``). ``target`` is a tensor or the deep-supervision list."""
     targets = target if isinstance(target, list) else [target]
     texts = list(texts)
+    coordinates = coordinates.clone()
     for i in range(data.shape[0]):
         flipped = tuple(a for a in axes if rng.random() < 0.5)
         if not flipped:
@@ -48,5 +52,6 @@ def mirror_batch(data: torch.Tensor, target, texts: Sequence[str], axes: Sequenc
         data[i] = torch.flip(data[i], dims)
         for t in targets:
             t[i] = torch.flip(t[i], dims)
+        coordinates[i] = mirror_coordinates(coordinates[i], flipped)
         texts[i] = mirror_text(texts[i], flipped, lateral, vertical)
-    return data, (targets if isinstance(target, list) else targets[0]), texts
+    return data, (targets if isinstance(target, list) else targets[0]), texts, coordinates

@@ -13,12 +13,18 @@ from ..model.clip_towers import FrozenCLIP
 from ..model.text_features import EncodedText
 from .convention import NO_REPORT
 from .knowledge import KnowledgeBase
+from .places import place_vector, read_places
 
 
 class TextFeatureCache:
-    def __init__(self, towers: FrozenCLIP, knowledge: Optional[KnowledgeBase] = None):
+    def __init__(self, towers: FrozenCLIP, knowledge: Optional[KnowledgeBase] = None,
+                 vocabulary: Optional[KnowledgeBase] = None):
+        """``knowledge``: the entries DATE reads (None: DATE runs without knowledge, nothing is matched);
+        ``vocabulary``: the entries the places of a report are read with (default ``knowledge``; the
+        no-knowledge ablation still reads places)."""
         self.towers = towers
-        self.knowledge = knowledge  # None: DATE runs without knowledge, nothing is matched
+        self.knowledge = knowledge
+        self.vocabulary = vocabulary if vocabulary is not None else knowledge
         # the towers' checkpoint record names the knowledge base; a checkpoint trained with another one refuses
         towers.bind_knowledge(knowledge.fingerprint() if knowledge is not None else None)
         self._reports: Dict[str, EncodedText] = {}
@@ -31,7 +37,7 @@ class TextFeatureCache:
     def encode(self, text: str) -> EncodedText:
         """One report -> its frozen encoding (kept on the CPU, float32); NO_REPORT -> the "no report" input."""
         if text == NO_REPORT:
-            return EncodedText.no_report(self.towers.joint_dim)
+            return self._with_places(EncodedText.no_report(self.towers.joint_dim), text)
         cached = self._reports.get(text)
         if cached is None:
             self.encode_calls += 1
@@ -40,8 +46,13 @@ class TextFeatureCache:
             with torch.inference_mode(False):
                 enc = self.towers.encode_texts([text])[0]
                 enc.knowledge, enc.knowledge_mask = self._knowledge_for(text)
-            cached = self._reports[text] = enc.to("cpu", torch.float32)
+            cached = self._reports[text] = self._with_places(enc.to("cpu", torch.float32), text)
         return cached
+
+    def _with_places(self, enc: EncodedText, text: str) -> EncodedText:
+        if self.vocabulary is not None:
+            enc.places = torch.tensor([place_vector(read_places(text, self.vocabulary))], dtype=torch.float32)
+        return enc
 
     def batch(self, texts: Sequence[str], device=None) -> EncodedText:
         return EncodedText.collate([self.encode(t) for t in texts]).to(device)

@@ -2,13 +2,21 @@
 
 Each ``text_reports/knowledge/*.json`` file is a JSON list of entries::
 
-    {"id": "lower_zone", "category": "zone",
+    {"id": "lower_zone", "category": "zone", "domain": "chest",
      "terms": ["lower", "lower lobe", "base", "basal"],
+     "place": {"zones": ["lower"]},
      "description": "The lower zone is the bottom part of the lung, ..."}
 
 ``KnowledgeBase.match(report)`` finds the entries whose terms occur in a report; the model
 encodes their descriptions with CLIP next to the report itself. Matching is case-insensitive,
 on whole words, and prefers the longest term at each position ("left lung" beats "left").
+
+Knowledge belongs to a domain. ``"general"`` entries (sides of the image, counts) apply to every
+dataset; the others (``"chest"``: lungs, zones, lobes, chest findings) only to a dataset that
+declares their domain in dataset.json (``"tgc_knowledge_domain"``), so that a bone report's "lower
+limb" never reads as a lung's lower zone. ``"place"`` says where a term points: the sides of the
+image (``left``/``right``) and the zones along the image's vertical axis (``upper``/``middle``/
+``lower``) it names; ``nnunet_tgc.text.places`` composes them into the places a report states.
 """
 from __future__ import annotations
 
@@ -19,7 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
-_KEYS = {"id", "category", "terms", "description"}
+_KEYS = {"id", "category", "domain", "terms", "description"}
+_OPTIONAL_KEYS = {"place"}
+GENERAL = "general"          # the domain whose entries apply to every dataset
+NO_DOMAIN = "none"           # a dataset's declaration: only the general entries apply
+DOMAIN_KEY = "tgc_knowledge_domain"  # the key in dataset.json
+SIDES = ("left", "right")
+ZONES = ("upper", "middle", "lower")
 
 
 class KnowledgeBaseError(ValueError):
@@ -33,6 +47,9 @@ class Entry:
     terms: tuple[str, ...]
     description: str
     source: str  # file name the entry came from, for error messages
+    domain: str = GENERAL
+    sides: tuple[str, ...] = ()  # the sides of the image a term of this entry names ("place")
+    zones: tuple[str, ...] = ()  # the zones along the image's vertical axis it names
 
 
 def _normalize_term(term: str) -> str:
@@ -51,22 +68,37 @@ def _term_pattern(term: str) -> str:
 def _validate_entry(raw, where: str) -> Entry:
     if not isinstance(raw, dict):
         raise KnowledgeBaseError(f"{where}: must be a JSON object, found {type(raw).__name__}.")
-    missing, unknown = _KEYS - raw.keys(), raw.keys() - _KEYS
+    missing, unknown = _KEYS - raw.keys(), raw.keys() - _KEYS - _OPTIONAL_KEYS
     if missing or unknown:
         raise KnowledgeBaseError(
-            f"{where}: needs exactly the keys {sorted(_KEYS)}"
+            f"{where}: needs the keys {sorted(_KEYS)} (optional: {sorted(_OPTIONAL_KEYS)})"
             + (f"; missing {sorted(missing)}" if missing else "")
             + (f"; unknown {sorted(unknown)}" if unknown else "") + "."
         )
     if not isinstance(raw["id"], str) or not _ID_RE.match(raw["id"]):
         raise KnowledgeBaseError(f"{where}: 'id' must be a lower-case identifier like 'lower_zone', got {raw['id']!r}.")
-    for key in ("category", "description"):
+    for key in ("category", "description", "domain"):
         if not isinstance(raw[key], str) or not raw[key].strip():
             raise KnowledgeBaseError(f"{where}: '{key}' must be a non-empty string.")
     terms = raw["terms"]
     if not isinstance(terms, list) or not terms or not all(isinstance(t, str) and t.strip() for t in terms):
         raise KnowledgeBaseError(f"{where}: 'terms' must be a non-empty list of non-empty strings.")
-    return Entry(raw["id"], raw["category"], tuple(terms), raw["description"].strip(), where.split(":")[0])
+    sides, zones = _validate_place(raw.get("place", {}), where)
+    return Entry(raw["id"], raw["category"], tuple(terms), raw["description"].strip(), where.split(":")[0],
+                 raw["domain"], sides, zones)
+
+
+def _validate_place(place, where: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """-> (sides, zones) of an entry's optional "place" (both empty without one)."""
+    if not isinstance(place, dict) or set(place) - {"sides", "zones"}:
+        raise KnowledgeBaseError(f"{where}: 'place' must be an object with 'sides' and/or 'zones', got {place!r}.")
+    out = []
+    for key, allowed in (("sides", SIDES), ("zones", ZONES)):
+        values = place.get(key, [])
+        if not isinstance(values, list) or not set(values) <= set(allowed):
+            raise KnowledgeBaseError(f"{where}: place '{key}' must be a list of {list(allowed)}, got {values!r}.")
+        out.append(tuple(v for v in allowed if v in values))
+    return out[0], out[1]
 
 
 def _load_file(path: Path) -> list[Entry]:
@@ -129,19 +161,35 @@ class KnowledgeBase:
             raise KnowledgeBaseError(f"No knowledge files (*.json) in {dir}.")
         return cls([e for f in files for e in _load_file(f)])
 
+    @property
+    def domains(self) -> list[str]:
+        """The domains a dataset can declare: those of the entries, and "none" (general entries only)."""
+        return sorted({e.domain for e in self.entries} - {GENERAL}) + [NO_DOMAIN]
+
+    def for_domain(self, domain: str, source="dataset.json") -> "KnowledgeBase":
+        """The entries that apply to a dataset of ``domain``: the general ones and that domain's."""
+        if domain not in self.domains:
+            raise KnowledgeBaseError(
+                f"{source}: {DOMAIN_KEY} must be one of {self.domains} (the knowledge that applies to its reports; "
+                f"'none' keeps only the general entries: sides of the image and counts), got {domain!r}.")
+        return KnowledgeBase([e for e in self.entries if e.domain in (GENERAL, domain)])
+
     def __len__(self) -> int:
         return len(self.entries)
 
     def __getitem__(self, entry_id: str) -> Entry:
         return self._by_id[entry_id]
 
-    def match(self, report: str) -> list[Entry]:
-        """Entries whose terms occur in ``report``, in order of first occurrence, no duplicates."""
+    def find(self, report: str) -> list[tuple[int, int, Entry]]:
+        """Every occurrence of a term in ``report``: (start, end, entry), in order."""
         if self._pattern is None:
             return []
+        return [(m.start(), m.end(), self._group_owner[m.lastindex - 1]) for m in self._pattern.finditer(report)]
+
+    def match(self, report: str) -> list[Entry]:
+        """Entries whose terms occur in ``report``, in order of first occurrence, no duplicates."""
         found: dict[str, Entry] = {}
-        for m in self._pattern.finditer(report):
-            entry = self._group_owner[m.lastindex - 1]
+        for _, _, entry in self.find(report):
             found.setdefault(entry.id, entry)
         return list(found.values())
 
@@ -149,8 +197,20 @@ class KnowledgeBase:
         """sha256 of the entries' content: changes whenever a term or description changes, so
         caches of encoded descriptions can be invalidated (formatting changes do not count)."""
         canon = [
-            {"id": e.id, "category": e.category, "terms": list(e.terms), "description": e.description}
+            {"id": e.id, "category": e.category, "domain": e.domain, "terms": list(e.terms),
+             "description": e.description, "sides": list(e.sides), "zones": list(e.zones)}
             for e in self.entries
         ]
         blob = json.dumps(canon, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def dataset_domain(dataset_json, source="dataset.json") -> str:
+    """The knowledge domain a dataset declares (``"tgc_knowledge_domain"``); without the key: ``"none"``,
+    so that no domain's terms are read into reports of an unknown kind."""
+    return dataset_json.get(DOMAIN_KEY, NO_DOMAIN)
+
+
+def dataset_knowledge(dataset_json, source="dataset.json") -> KnowledgeBase:
+    """The knowledge that applies to a dataset's reports: the general entries and its domain's."""
+    return KnowledgeBase.load().for_domain(dataset_domain(dataset_json, source), source)

@@ -5,7 +5,8 @@ the words must be swapped too or the augmentation teaches the model to ignore th
 
 Rules (see documentation/text.md):
 
-* flipping the lateral (left-right) image axis swaps left <-> right;
+* flipping the lateral (left-right) image axis swaps left <-> right (also RUL <-> LUL, RLL <-> LLL,
+  RML <-> lingula and the single letters L <-> R);
 * flipping the vertical (top-bottom) image axis swaps upper <-> lower, superior <-> inferior,
   top <-> bottom, apical <-> basal, apex <-> base, apices <-> bases ("middle" stays).
 
@@ -29,7 +30,9 @@ def _bijection(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
     return mapping
 
 
-_LEFT_RIGHT = _bijection([("left", "right")])
+# lobe abbreviations and single-letter sides ("L lower zone") swap with the side they name; the
+# lingula (left) and the right middle lobe are each other's mirror image on a frontal radiograph
+_LEFT_RIGHT = _bijection([("left", "right"), ("rul", "lul"), ("rll", "lll"), ("rml", "lingula"), ("l", "r")])
 _UPPER_LOWER = _bijection([
     ("upper", "lower"),
     ("superior", "inferior"),

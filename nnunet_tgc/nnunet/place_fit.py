@@ -1,15 +1,11 @@
-"""The training cases' masks as targets for the text-position map, read from nnU-Net's preprocessed data.
+"""The training cases' masks as targets for the place map, read from nnU-Net's preprocessed data.
 
-Before the first epoch the trainer fits VLCM's text-position map to the masks of the fold's training
-cases (``model/position_fit.py`` says why). This module gathers what that fit needs: every training
-case's segmentation, pooled to a coarse grid, grouped by its report; mirrored copies with mirrored
-reports along the axes training mirrors (so the map starts as consistent as training keeps it); and
-each distinct report's position features from the network's own text path.
-
-The map is a function of the network input's normalised position. nnU-Net's 2d patch covers the
-whole image for the 2D datasets of this field (QaTa-COV19, MosMedData+), so the masks are pooled over
-the whole slice; where the patch is smaller than the slices, the fitted map is the image-level one and
-training adapts it to the patches.
+Before the first epoch the trainer fits the network's place map (``model/place_map.py``) to the
+masks of the fold's training cases, so that the report says where to look from the first step on.
+This module gathers what that fit needs: every training case's segmentation, pooled to a coarse
+grid of the whole image (the frame the place map is read in, ``coordinates.py``), grouped by its
+report; mirrored copies with mirrored reports along the axes training mirrors; and each distinct
+report's place vector, read by the text path the network uses (``TextFeatureCache``).
 """
 import time
 from collections import defaultdict
@@ -19,11 +15,10 @@ import numpy as np
 import torch
 
 from ..model.alignment_loss import foreground_share
-from ..model.position_fit import PositionTargets
+from ..model.place_map import PlaceTargets
 from ..text.laterality import mirror_text
 
 GRID = (32, 32)
-FEATURE_CHUNK = 64
 
 
 def mirror_subsets(axes: Sequence[int]) -> List[Tuple[int, ...]]:
@@ -47,7 +42,7 @@ def pooled_masks(dataset, keys: Sequence[str], ignore_label=None, progress: Call
         share, valid = foreground_share(slices, GRID, ignore_label)
         out[key] = (share.sum(0), valid.sum(0), slices.shape[0])
         if (i + 1) % 500 == 0:
-            progress(f"text-position fit: read {i + 1}/{len(keys)} training masks ({time.perf_counter() - t0:.0f} s)")
+            progress(f"place map fit: read {i + 1}/{len(keys)} training masks ({time.perf_counter() - t0:.0f} s)")
     return out
 
 
@@ -70,19 +65,10 @@ def grouped_targets(case_reports: Dict[str, str], masks: dict, mirror_axes: Sequ
     return texts, share, valid, count
 
 
-@torch.no_grad()
-def report_position_features(network, text_cache, texts: Sequence[str], device) -> torch.Tensor:
-    """Each report's input to the text-position map, from the network's text path (DATE, as in training)."""
-    chunks = []
-    for i in range(0, len(texts), FEATURE_CHUNK):
-        chunks.append(network.position_features(text_cache.batch(texts[i:i + FEATURE_CHUNK], device)).float())
-    return torch.cat(chunks)
-
-
-def training_position_targets(network, text_cache, dataset, case_reports: Dict[str, str], keys: Sequence[str],
-                              mirror_axes, lateral, vertical, device, ignore_label=None,
-                              progress: Callable[[str], None] = print) -> PositionTargets:
+def training_place_targets(text_cache, dataset, case_reports: Dict[str, str], keys: Sequence[str],
+                           mirror_axes, lateral, vertical, device, ignore_label=None,
+                           progress: Callable[[str], None] = print) -> PlaceTargets:
     masks = pooled_masks(dataset, keys, ignore_label, progress)
     texts, share, valid, count = grouped_targets(case_reports, masks, mirror_axes, lateral, vertical)
-    features = report_position_features(network, text_cache, texts, device)
-    return PositionTargets(features, share.to(device), valid.to(device), count.to(device))
+    places = torch.cat([text_cache.encode(t).places for t in texts])
+    return PlaceTargets(places.to(device), share.to(device), valid.to(device), count.to(device))

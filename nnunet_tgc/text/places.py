@@ -1,0 +1,189 @@
+"""What a report states about places: the sides and zones it names as involved, those it says are
+free, and how many lesions it counts.
+
+A report is read, not recalled: the words come from the knowledge base (``text_reports/knowledge``,
+each term's ``place``), and a few rules compose them, so an unseen wording or combination of known
+facts reads as the facts it states ("RLL" = right lower; "upper and lower left lung" = left upper +
+left lower; "no right-sided opacity" = right free). The places are cells of a grid of the image:
+the two sides (``left``/``right``, in the internal image-side convention, see ``convention.py``)
+times three zones along the vertical axis (``upper``/``middle``/``lower``).
+
+Rules, per sentence or clause (split at ``. ; :`` and "but"):
+
+* negation: the places after a negation cue ("no", "without", "negative for", "free of") and those
+  before a "clear"/"normal"/"spared" in the same clause are free, not involved;
+* the place terms of a clause form segments, split where the words between two terms hold a
+  separator ("and", a comma, "with", "as well as", "&"); a segment names sides x zones, and a lobe
+  names its own cell;
+* a segment with zones and no side takes the sides of the next segment of its clause that has
+  sides, else of the previous one, else the sides the report names elsewhere, else both
+  ("bibasal opacities": both lower);
+* a segment with sides and no zone ("bilateral", "left lung") names the whole side, unless the
+  report names zones on that side elsewhere (then it is a summary: "Bilateral ..., lower left lung
+  and upper right lung"); a bare side word right before a segment with zones shares its zones
+  ("left and right lower lobes").
+
+:func:`place_vector` turns the places into the input of the network's place map.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Optional
+
+from ..model.place_map import PLACE_CELLS, PLACE_VECTOR_SIZE
+from .knowledge import SIDES, ZONES, Entry, KnowledgeBase
+
+CELLS = tuple((side, zone) for side in SIDES for zone in ZONES)
+# how many lesions the report counts: not stated, none, one, two, three or more
+COUNT_BUCKETS = ("unstated", "none", "one", "two", "several")
+assert len(CELLS) == PLACE_CELLS and len(CELLS) + 1 + len(COUNT_BUCKETS) == PLACE_VECTOR_SIZE
+
+_CLAUSE_END = re.compile(r"[.;:\n]+|\bbut\b", re.IGNORECASE)
+_SEPARATOR = re.compile(r",|&|\b(and|with|as well as|plus|or)\b", re.IGNORECASE)
+_NEGATION_BEFORE = re.compile(r"\b(no|not|without|negative for|free of|absence of|resolution of|clear of)\b",
+                              re.IGNORECASE)
+_NEGATION_AFTER = re.compile(r"\b(clear|normal|unremarkable|spared|unaffected|free)\b", re.IGNORECASE)
+_COUNT_VALUES = {"count_zero": 0, "count_one": 1, "count_two": 2, "count_three": 3, "count_four": 4,
+                 "count_five": 5, "count_six": 6, "count_seven": 7, "count_eight": 8, "count_nine": 9,
+                 "count_multiple": 3}
+
+
+@dataclass(frozen=True)
+class Places:
+    involved: frozenset  # (side, zone) cells the report states are involved
+    free: frozenset      # cells it states are free
+    count: Optional[int] = None  # lesions counted (3 stands for "three or more"); None: not stated
+
+    @property
+    def sides(self) -> frozenset:
+        """The sides the report names as involved."""
+        return frozenset(side for side, _ in self.involved)
+
+    @property
+    def count_bucket(self) -> str:
+        if self.count is None:
+            return "unstated"
+        return COUNT_BUCKETS[1 + min(self.count, 3)]
+
+
+@dataclass
+class _Segment:
+    sides: set
+    zones: set
+    cells: set        # cells named by terms that carry both (lobes)
+    bare_side: bool   # only side words, nothing else that places it
+
+
+def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
+    """The places ``text`` (internal convention) states, read with ``knowledge``'s terms."""
+    involved, free, count = set(), set(), None
+    segments_by_clause = []
+    for clause in _clauses(text or ""):
+        positive, negative, clause_count = _read_clause(clause, knowledge)
+        segments_by_clause.append(positive)
+        for seg in negative:
+            free |= _cells_of(seg, seg.sides or set(SIDES), seg.zones or set(ZONES))
+        if count is None:
+            count = clause_count
+    report_sides = {s for segs in segments_by_clause for seg in segs for s in seg.sides}
+    summaries = []
+    for segs in segments_by_clause:
+        for i, seg in enumerate(segs):
+            sides = seg.sides or _borrowed_sides(segs, i) or report_sides or set(SIDES)
+            if seg.zones:
+                involved |= _cells_of(seg, sides, seg.zones)
+            elif seg.bare_side and i + 1 < len(segs) and segs[i + 1].zones and not segs[i + 1].cells:
+                involved |= _cells_of(seg, sides, segs[i + 1].zones)
+            elif seg.sides:
+                summaries.append(seg)
+            involved |= seg.cells
+    for seg in summaries:  # a side named without zones: the whole side, unless zones are named on it elsewhere
+        for side in seg.sides:
+            if not any(s == side for s, _ in involved):
+                involved |= {(side, z) for z in ZONES}
+    return Places(frozenset(involved - free), frozenset(free), count)
+
+
+def _clauses(text: str):
+    return [c for c in _CLAUSE_END.split(text) if c and c.strip()]
+
+
+def _read_clause(clause: str, knowledge: KnowledgeBase):
+    """-> (involved segments, free segments, count) of one clause."""
+    negated_from = _first(_NEGATION_BEFORE, clause)
+    cleared_at = _last(_NEGATION_AFTER, clause)
+    positive, negative, count = [], [], None
+    previous_end = {True: None, False: None}
+    for start, end, entry in knowledge.find(clause):
+        if entry.id in _COUNT_VALUES:
+            if count is None and not (negated_from is not None and start > negated_from):
+                count = _COUNT_VALUES[entry.id]
+            continue
+        if not (entry.sides or entry.zones):
+            continue
+        is_free = (negated_from is not None and start >= negated_from) or \
+            (cleared_at is not None and end <= cleared_at)
+        segments = negative if is_free else positive
+        last = previous_end[is_free]
+        if not segments or last is None or _SEPARATOR.search(clause[last:start]):
+            segments.append(_Segment(set(), set(), set(), True))
+        _add(segments[-1], entry)
+        previous_end[is_free] = end
+    return positive, negative, count
+
+
+def _add(seg: _Segment, entry: Entry) -> None:
+    if entry.sides and entry.zones:  # a lobe: its own cell
+        seg.cells |= {(s, z) for s in entry.sides for z in entry.zones}
+        seg.bare_side = False
+        return
+    seg.sides |= set(entry.sides)
+    seg.zones |= set(entry.zones)
+    if entry.zones or entry.category != "side":
+        seg.bare_side = False
+
+
+def _cells_of(seg: _Segment, sides, zones) -> set:
+    return {(s, z) for s in sides for z in zones} | seg.cells
+
+
+def _borrowed_sides(segs, i: int) -> set:
+    for j in list(range(i + 1, len(segs))) + list(range(i - 1, -1, -1)):
+        if segs[j].sides:
+            return segs[j].sides
+        if segs[j].cells:
+            return {s for s, _ in segs[j].cells}
+    return set()
+
+
+def _first(pattern: re.Pattern, text: str) -> Optional[int]:
+    m = pattern.search(text)
+    return m.start() if m else None
+
+
+def _last(pattern: re.Pattern, text: str) -> Optional[int]:
+    found = list(pattern.finditer(text))
+    return found[-1].start() if found else None
+
+
+def place_vector(places: Places) -> list:
+    """The place map's input (``PLACE_VECTOR_SIZE`` numbers): per cell of :data:`CELLS`, 1 where the
+    lesions may be (the involved cells; a report that places nothing: every cell it does not state
+    free), then 1 if the report places nothing, then the count bucket one-hot."""
+    placed = bool(places.involved)
+    active = [float(c in places.involved) if placed else float(c not in places.free) for c in CELLS]
+    count = [float(places.count_bucket == b) for b in COUNT_BUCKETS]
+    return active + [0.0 if placed else 1.0] + count
+
+
+@lru_cache(maxsize=1)
+def _default_knowledge() -> KnowledgeBase:
+    return KnowledgeBase.load()
+
+
+def named_sides(text: Optional[str], knowledge: Optional[KnowledgeBase] = None) -> frozenset:
+    """The sides (``"left"``/``"right"``, internal convention) a report names as involved: the one rule
+    for "which sides a report names" (side share, report categories, ``check``)."""
+    return read_places(text, knowledge or _default_knowledge()).sides
