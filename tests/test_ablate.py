@@ -64,6 +64,16 @@ def test_categories_and_laterality_words():
     assert words_category("Pulmonary infection.") == "none"
 
 
+def test_sides_are_read_by_the_projects_one_rule():
+    """Categories and side share read sides with text.places.named_sides (lobes, abbreviations, negation)."""
+    from nnunet_tgc.evaluation import ablation_metrics
+    from nnunet_tgc.text import places, report_variants
+    assert ablation_metrics.named_sides is places.named_sides is report_variants.named_sides
+    assert image_side_of("LLL consolidation. No right-sided opacity.") == "left"
+    assert image_side_of("LLL consolidation. No right-sided opacity.", "patient") == "right"
+    assert side_category("Right lower lobe opacity.") == "unilateral right"
+
+
 def test_image_side_follows_the_laterality_convention():
     assert image_side_of(LEFT, "image") == "left"
     assert image_side_of(LEFT, "patient") == "right"  # a patient's left is shown on the image's right

@@ -16,8 +16,9 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..text.laterality import swap_left_right
-from ..text.report_variants import SIDE_CATEGORIES, named_sides, side_category, words_category
+from ..text.convention import to_internal
+from ..text.places import named_sides
+from ..text.report_variants import SIDE_CATEGORIES, side_category, words_category
 from .metrics import confusion, dice_iou_from_counts, summarize
 
 def half_counts(pred: np.ndarray, lateral_axis: int) -> tuple:
@@ -46,20 +47,8 @@ def image_side_of(report: Optional[str], laterality: str = "image") -> Optional[
 
 
 def to_image_convention(report: Optional[str], laterality: str) -> Optional[str]:
-    """``report`` with "left"/"right" meaning the image's halves."""
-    if report is None or laterality == "unknown":
-        return report
-    try:  # issue 9's convention module, where present, owns the mapping
-        from ..text.convention import to_internal
-    except ImportError:
-        to_internal = _to_image_side_fallback
-    return to_internal(report, laterality)
-
-
-def _to_image_side_fallback(report: str, laterality: str) -> str:
-    if laterality not in ("image", "patient"):
-        raise ValueError(f"tgc_laterality {laterality!r} is not one of 'image', 'patient', 'unknown'")
-    return swap_left_right(report) if laterality == "patient" else report
+    """``report`` with "left"/"right" meaning the image's halves ("unknown": as written)."""
+    return None if report is None else to_internal(report, laterality)
 
 
 def case_record(case: str, pred: np.ndarray, gt: np.ndarray, correct_report: str, given_report: Optional[str],

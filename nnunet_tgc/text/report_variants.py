@@ -1,4 +1,4 @@
-"""Report variants for the text ablation (``nnunet-tgc ablate``), and what a report says about sides.
+"""Report variants for the text ablation (``nnunet-tgc ablate``), and report categories by side.
 
 Every variant is a pure function of the correct reports ``{case: text}``: the ablation predicts
 the same images with each and measures how much the segmentation depends on the words.
@@ -23,6 +23,7 @@ from typing import Mapping, Optional
 import numpy as np
 
 from .laterality import swap_left_right, swap_upper_lower
+from .places import named_sides
 from .rewording import STYLE_DESCRIPTIONS, STYLES, Reworded, reword_reports
 
 REWORDED_PREFIX = "reworded_"
@@ -116,23 +117,17 @@ def shuffle_reports(reports: Mapping[str, str], seed: int = 0) -> dict:
 
 
 def laterality_words(text: Optional[str]) -> tuple:
-    """The laterality words a report uses, lower case, sorted ("left", "right", "bilateral", ...)."""
+    """The laterality words a report uses, lower case, sorted ("left", "right", "bilateral", ...): a breakdown
+    by wording only; which sides a report names is :func:`nnunet_tgc.text.places.named_sides`."""
     if not text:
         return ()
     return tuple(sorted({m.lower() for m in _LATERALITY_RE.findall(text)}))
 
 
-def named_sides(text: Optional[str]) -> frozenset:
-    """The sides ("left"/"right", in the report's own words) a report names; "bilateral"/"both" name both."""
-    words = set(laterality_words(text))
-    sides = words & {"left", "right"}
-    if words & {"bilateral", "both"}:
-        sides = {"left", "right"}
-    return frozenset(sides)
-
-
 def side_category(text: Optional[str]) -> str:
-    """QaTa-style category of a report: unilateral left / unilateral right / bilateral / no side named."""
+    """QaTa-style category of a report: unilateral left / unilateral right / bilateral / no side named, by
+    the sides it names as involved (:func:`nnunet_tgc.text.places.named_sides`, the project's one rule:
+    lobes, abbreviations, negation and "bilateral" read; in the report's own convention)."""
     sides = named_sides(text)
     if len(sides) == 2:
         return "bilateral"
