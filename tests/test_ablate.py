@@ -552,3 +552,34 @@ def test_patient_variant_needs_a_known_convention(stand_in):
     v = json.loads((out / "ablation.json").read_text())["variants"]
     assert v["correct"]["status"] == "done" and v["reworded_patient"]["status"].startswith("not possible")
     assert "tgc_laterality" in v["reworded_patient"]["status"]
+
+
+def test_plain_model_gets_the_same_seen_split(stand_in, monkeypatch):
+    """A plain nnU-Net model reads no report, but its dataset has them: image_only is split the same way."""
+    from types import SimpleNamespace
+
+    import torch
+    import nnunet_tgc.evaluation.ablate as ablate_module
+    model, images, labels, out, reader = stand_in
+
+    class Plain:  # predicts the image's left half whatever the report
+        dataset_json = reader.dataset_json
+        configuration_manager = SimpleNamespace(preprocessor_class=reader.configuration_manager.preprocessor_class)
+        plans_manager = None
+
+        def predict_logits_from_preprocessed_data(self, data):
+            h, w = data.shape[-2:]
+            logits = torch.zeros((2, 1, h, w))
+            logits[1, 0, :, : w // 2] = 1
+            return logits
+    monkeypatch.setattr(ablate_module, "load_predictor", lambda job, args: Plain())
+    assert _ablate(model, images, labels, out, "-f", "0", "--panels", "0") == 0
+    report = json.loads((out / "ablation.json").read_text())
+    assert report["model_kind"] == "plain" and list(report["variants"]) == ["image_only"]
+    records = report["variants"]["image_only"]["per_case"]
+    assert {r["case"]: r["seen"] for r in records} == {"a": True, "b": False, "c": True, "d": False}
+    groups = report["variants"]["image_only"]["summary"]["by_training"]
+    # seen: a (left, Dice 1) and c (right, Dice 0); unseen: b (left, 1) and d (both halves, 2*24/(24+48))
+    assert groups["seen"]["mean_dice"] == pytest.approx(0.5)
+    assert groups["unseen"]["mean_dice"] == pytest.approx((1 + 2 / 3) / 2)
+    assert report["aggregates"] == {}
