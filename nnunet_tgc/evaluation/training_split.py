@@ -54,6 +54,8 @@ def training_split(model_folder: Path, fold: str, dataset_json: Mapping, case_re
         reports, _ = load_reports_with_options(reports_file)
     except (_Unavailable, ReportsFileError) as err:
         return unavailable(str(err))
+    except (ValueError, RuntimeError) as err:  # nnU-Net cannot resolve the dataset name, say
+        return unavailable(f"the training reports of {model_folder} cannot be found ({type(err).__name__}: {err})")
     if training_cases is None:  # fold "all": every case of the dataset
         training_cases = sorted(reports)
     missing = [c for c in training_cases if not isinstance(reports.get(c), str) or not reports[c].strip()]
