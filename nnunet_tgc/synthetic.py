@@ -134,6 +134,7 @@ def make_text_decides_dataset(raw_root, dataset_id: int = 990, name: str = "Text
         "file_ending": ".png",
         "reports_file": "reports.json",
         "tgc_laterality": "image",
+        "tgc_knowledge_domain": "chest",  # QaTa-style chest reports (lung zones)
     }
     (folder / "dataset.json").write_text(json.dumps(dataset_json, indent=2), encoding="utf-8")
     (folder / CASES_FILE).write_text(json.dumps({**tr_info, **ts_info}, indent=1, sort_keys=True), encoding="utf-8")

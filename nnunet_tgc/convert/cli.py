@@ -6,6 +6,7 @@ from pathlib import Path
 
 from . import generic, mosmed, qata
 from .common import ConversionError
+from ..text.knowledge import KnowledgeBase
 from .writer import LATERALITY_CHOICES, DatasetSpec, write_dataset
 
 
@@ -23,7 +24,7 @@ def _add_qata(which) -> None:
                                            "prompt/*.csv layout)")
     parser.add_argument("source", type=Path, help="dataset root (holds Train_Folder/ or prompt/)")
     parser.add_argument("--layout", choices=("auto", "lvit", "csv"), default="auto")
-    _add_common(parser, name="QaTaCOV19", channel="xray", laterality="image")
+    _add_common(parser, name="QaTaCOV19", channel="xray", laterality="image", domain="chest")
     parser.set_defaults(func=_run_qata)
 
 
@@ -36,7 +37,7 @@ def _add_mosmed(which) -> None:
                                                       "files (default SOURCE)")
     for split in ("train", "val", "test"):
         parser.add_argument(f"--{split}-text", type=Path, help=f"{split} text file (overrides --text-dir)")
-    _add_common(parser, name="MosMedDataPlus", channel="CT", laterality="unknown")
+    _add_common(parser, name="MosMedDataPlus", channel="CT", laterality="unknown", domain="chest")
     parser.set_defaults(func=_run_mosmed)
 
 
@@ -49,11 +50,11 @@ def _add_generic(which) -> None:
     parser.add_argument("--table", type=Path, required=True, help="CSV/TSV/XLSX/JSON of image name "
                                                                   "and report")
     parser.add_argument("--split-column", help="column with train/val/test per row (default: all train)")
-    _add_common(parser, name=None, channel="image", laterality=None)
+    _add_common(parser, name=None, channel="image", laterality=None, domain="none")
     parser.set_defaults(func=_run_generic)
 
 
-def _add_common(parser, name, channel: str, laterality) -> None:
+def _add_common(parser, name, channel: str, laterality, domain: str) -> None:
     parser.add_argument("-d", "--dataset-id", type=int, required=True, help="nnU-Net dataset id (1-999)")
     parser.add_argument("-n", "--name", default=name, required=name is None,
                         help=f"dataset name (folder DatasetXXX_NAME){f'; default {name}' if name else ''}")
@@ -81,6 +82,10 @@ def _add_common(parser, name, channel: str, laterality) -> None:
                         help="whose left/right the reports mean: image (the image's left, as in QaTa-COV19), "
                              "patient (the patient's left, as clinical reports), unknown "
                              + (f"(default {laterality})" if laterality else "(required)"))
+    parser.add_argument("--knowledge-domain", default=domain, choices=KnowledgeBase.load().domains,
+                        help=f"which domain's knowledge applies to the reports (dataset.json's tgc_knowledge_domain; "
+                             f"default {domain}): 'chest' reads lung zones and lobes; 'none' only the general "
+                             f"terms (sides of the image, counts), for reports of any other kind")
     parser.add_argument("--description", help="dataset.json description")
     parser.add_argument("--reference", help="dataset.json reference")
 
@@ -144,7 +149,7 @@ def _convert(args, collect, description: str, reference: str) -> int:
             dataset_id=args.dataset_id, name=args.name, nnunet_raw=args.nnunet_raw,
             nnunet_preprocessed=args.nnunet_preprocessed, channel_name=args.channel_name,
             label_names=[n.strip() for n in args.label_names.split(",") if n.strip()],
-            mask_values=args.mask_values, laterality=args.laterality,
+            mask_values=args.mask_values, laterality=args.laterality, knowledge_domain=args.knowledge_domain,
             description=args.description if args.description is not None else description,
             reference=args.reference if args.reference is not None else reference,
             official_split=args.official_split, skip_bad=args.skip_bad, overwrite=args.overwrite)

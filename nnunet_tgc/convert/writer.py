@@ -35,6 +35,7 @@ class DatasetSpec:
     label_names: list = field(default_factory=lambda: ["infection"])
     mask_values: Optional[dict] = None  # None: binary 0/255 or 0/1
     laterality: Optional[str] = None  # whose left/right the reports mean; the converter must say
+    knowledge_domain: str = "none"  # which domain's knowledge applies to the reports (text/knowledge.py)
     description: str = ""
     reference: str = ""
     official_split: bool = False
@@ -269,6 +270,7 @@ def _dataset_json(spec: DatasetSpec, channels: int, file_ending: str, n_train: i
         "reports_original_file": "reports_original.json",
         "test_reports_file": "imagesTs/reports.json",
         "tgc_laterality": spec.laterality,
+        "tgc_knowledge_domain": spec.knowledge_domain,
     }
 
 

@@ -28,6 +28,8 @@ import numpy as np
 
 from .convention import (DATASET_KEY, LateralityConventionError, check_convention, dataset_convention,
                          prepare_reports)
+from .knowledge import DOMAIN_KEY, dataset_domain, dataset_knowledge
+from .places import named_sides, read_places
 from .reports import (LATERALITY_KEY, ReportsFileError, load_reports_with_options, reports_file_for_dataset,
                       reports_file_for_test_set)
 
@@ -147,13 +149,11 @@ def _declare_conventions(splits: list, dataset_json: dict, folder: Path) -> list
     return problems
 
 
-_SIDES = {"left": re.compile(r"\bleft\b", re.IGNORECASE), "right": re.compile(r"\bright\b", re.IGNORECASE)}
-
-
 def one_sided(report: str):
-    """"left" or "right" if the (image-side) report names exactly one of the two sides, else None."""
-    named = [side for side, pattern in _SIDES.items() if pattern.search(report)]
-    return named[0] if len(named) == 1 else None
+    """"left" or "right" if the (image-side) report names exactly one of the two sides as involved, else None
+    (the one rule for the sides a report names: ``places.named_sides``)."""
+    named = named_sides(report)
+    return next(iter(named)) if len(named) == 1 else None
 
 
 def measure_laterality(prepared: dict, labels_dir: Path, file_ending: str, lateral_axis=1) -> dict:
@@ -239,12 +239,16 @@ def report_statistics(reports: dict[str, str], kb=None, tokenizer=None) -> dict:
     if kb is not None:
         matched = Counter()
         unmatched = 0
+        cells = Counter()
         for t in texts:
             entries = kb.match(t)
             matched.update(e.id for e in entries)
             unmatched += not entries
-        stats["kb_entries"] = matched.most_common(12)
+            cells.update(f"{side} {zone}" for side, zone in sorted(read_places(t, kb).involved))
+        stats["kb_entries"] = matched.most_common()
         stats["kb_unmatched"] = unmatched
+        stats["placed"] = sum(bool(read_places(t, kb).involved) for t in texts)
+        stats["cells"] = cells.most_common()
     return stats
 
 
@@ -265,6 +269,8 @@ def format_statistics(name: str, stats: dict) -> str:
                      + (", ".join(f"{i} ({n})" for i, n in stats["kb_entries"]) or "none"))
         if stats["kb_unmatched"]:
             lines.append(f"  {stats['kb_unmatched']} report(s) match no knowledge-base entry")
+        lines.append(f"  places read: {stats['placed']} of {stats['reports']} reports place their findings; "
+                     + (", ".join(f"{c} ({n})" for c, n in stats["cells"]) or "no side or zone read"))
     return "\n".join(lines)
 
 
@@ -287,8 +293,10 @@ def run_check(dataset: str, stats: bool = True) -> int:
     print(f"checking reports of {folder}")
     splits, problems, notes = check_dataset(folder)
     if stats and any(s.prepared for s in splits):
-        from .knowledge import KnowledgeBase
-        kb, tokenizer = KnowledgeBase.load(), _clip_tokenizer()
+        dataset_json = _load_dataset_json(folder)[0]
+        kb, tokenizer = dataset_knowledge(dataset_json, folder / "dataset.json"), _clip_tokenizer()
+        print(f"knowledge domain {dataset_domain(dataset_json)!r} (dataset.json's {DOMAIN_KEY}; "
+              f"'none' or absent: only the general terms, sides of the image and counts)")
         for s in splits:
             print(format_statistics(s.name, report_statistics(s.prepared, kb, tokenizer)))
     info, warnings = laterality_lines(splits, folder, _load_dataset_json(folder)[0])

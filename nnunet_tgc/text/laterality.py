@@ -8,7 +8,8 @@ Rules (see documentation/text.md):
 * flipping the lateral (left-right) image axis swaps left <-> right (also RUL <-> LUL, RLL <-> LLL,
   RML <-> lingula and the single letters L <-> R);
 * flipping the vertical (top-bottom) image axis swaps upper <-> lower, superior <-> inferior,
-  top <-> bottom, apical <-> basal, apex <-> base, apices <-> bases ("middle" stays).
+  top <-> bottom, apical <-> basal, apex <-> base, apices <-> bases, RUL <-> RLL, LUL <-> LLL
+  ("middle" stays).
 
 For axial CT slices the lung zones (upper/lower lobe) run along the body axis, not the image's
 vertical axis; pass ``vertical_axis=None`` there so a vertical flip leaves the zones alone.
@@ -40,6 +41,8 @@ _UPPER_LOWER = _bijection([
     ("apical", "basal"),
     ("apex", "base"),
     ("apices", "bases"),
+    ("rul", "rll"),
+    ("lul", "lll"),
 ])
 
 

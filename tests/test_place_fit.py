@@ -1,13 +1,14 @@
-"""The text-position map fitted to the training masks before training (model/position_fit.py and
-nnunet/position_fit.py): targets grouped by report, mirrored with their reports, and a fit that puts
-the map on the side each report names."""
+"""The place map fitted to the training masks before training (model/place_map.py and
+nnunet/place_fit.py): targets grouped by report, mirrored with their reports, and a fit that puts
+the map on the places each report states, composing cells into combinations it never saw."""
 import numpy as np
 import pytest
 import torch
 
-from nnunet_tgc.model.position_fit import PositionTargets, fit_position_prior
-from nnunet_tgc.model.vlcm import TextPositionPrior
-from nnunet_tgc.nnunet.position_fit import GRID, grouped_targets, mirror_subsets, pooled_masks
+from nnunet_tgc.model.place_map import PlaceMap, PlaceTargets, fit_place_map, image_grid
+from nnunet_tgc.nnunet.place_fit import GRID, grouped_targets, mirror_subsets, pooled_masks
+from nnunet_tgc.text.knowledge import KnowledgeBase
+from nnunet_tgc.text.places import place_vector, read_places
 
 
 class _Dataset:
@@ -77,38 +78,52 @@ def _side_share(logits):
     return p[..., :half].sum(dim=(1, 2, 3)) / p.sum(dim=(1, 2, 3))
 
 
+def _places(*texts):
+    kb = KnowledgeBase.load().for_domain("chest")
+    return torch.tensor([place_vector(read_places(t, kb)) for t in texts])
+
+
+def _zone_mask(h, w, side, zones):
+    m = torch.zeros(h, w)
+    cols = slice(0, w // 2) if side == "left" else slice(w // 2, w)
+    for z in zones:
+        i = ("upper", "middle", "lower").index(z)
+        m[i * h // 3:(i + 1) * h // 3, cols] = 0.6
+    return m
+
+
+def test_fit_composes_cells_into_an_unseen_combination():
+    """Fitted on reports naming one zone each (upper left, lower left, lower right), the map of "upper
+    and lower left lung" (never in the targets) covers both left zones and not the middle, nor the right;
+    a rewording with a lobe abbreviation reads the same places and gets the same map."""
+    torch.manual_seed(0)
+    h = w = 12
+    texts = ["upper left lung.", "lower left lung.", "lower right lung.", "middle right lung."]
+    cells = [("left", ["upper"]), ("left", ["lower"]), ("right", ["lower"]), ("right", ["middle"])]
+    share = torch.stack([_zone_mask(h, w, s, z) for s, z in cells])[:, None]
+    targets = PlaceTargets(_places(*texts), share, torch.ones_like(share), torch.tensor([20.0, 20.0, 20.0, 20.0]))
+    place_map = PlaceMap(6, 6)
+    result = fit_place_map(place_map, targets, steps=300)
+    assert result["loss_after"] < result["loss_before"] and result["groups"] == 4 and result["cases"] == 80
+    with torch.no_grad():
+        unseen = torch.sigmoid(place_map(_places("Upper and lower left lung."), image_grid(1, h, w)))[0, 0]
+        lobes = torch.sigmoid(place_map(_places("LUL and LLL opacities."), image_grid(1, h, w)))[0, 0]
+    left, right = unseen[:, : w // 2], unseen[:, w // 2:]
+    assert left[:4].mean() > 0.4 and left[8:].mean() > 0.4       # both named zones
+    assert left[4:8].mean() < 0.2 and right.mean() < 0.2          # not the middle, not the other side
+    assert torch.allclose(unseen, lobes)
+
+
 def test_fit_puts_the_map_on_the_side_each_report_names():
     torch.manual_seed(0)
-    dim = 16
-    prior = TextPositionPrior(dim)
-    features = torch.randn(2, 2 * dim)      # two reports: "left" and "right"
     h = w = 8
     share = torch.zeros(2, 1, h, w)
     share[0, ..., : w // 2] = 0.6
     share[1, ..., w // 2:] = 0.6
-    targets = PositionTargets(features.clone(), share, torch.ones_like(share), torch.tensor([30.0, 10.0]))
-    before = _side_share(prior(features, (h, w))).detach()
-    result = fit_position_prior(prior, targets, steps=200)
-    assert result["loss_after"] < result["loss_before"] and result["reports"] == 2 and result["cases"] == 40
-    after = _side_share(prior(features, (h, w))).detach()
-    assert float(after[0]) > 0.9 and float(after[1]) < 0.1, (before, after)
-    assert torch.equal(targets.features, features)  # the report features are inputs, not fitted
-
-
-def test_network_position_features_feed_its_own_map():
-    from nnunet_tgc.model.factory import create_tgc_net
-    from nnunet_tgc.nnunet.predictor import make_text_cache
-
-    kw = dict(features_per_stage=[8, 16, 32], strides=[(1, 1), (2, 2), (2, 2)], kernel_sizes=[(3, 3)] * 3,
-              n_conv_per_stage=[1] * 3, n_conv_per_stage_decoder=[1] * 2, verbose=False)
-    net = create_tgc_net("tiny", 1, 2, **kw)
-    cache = make_text_cache(net)
-    text = cache.batch(["Unilateral pulmonary infection, one infected area, lower left lung.",
-                        "Unilateral pulmonary infection, one infected area, lower right lung."])
-    feats = net.position_features(text)
-    assert feats.shape == (2, 2 * net.towers.joint_dim)
-    assert not torch.allclose(feats[0], feats[1])
-    no_vlcm = create_tgc_net("tiny", 1, 2, use_vlcm=False, towers=net.towers, **kw)
-    assert no_vlcm.text_position_prior is None
-    with pytest.raises(ValueError, match="no text-position map"):
-        no_vlcm.position_features(text)
+    places = _places("Left lung.", "Right lung.")
+    targets = PlaceTargets(places.clone(), share, torch.ones_like(share), torch.tensor([30.0, 10.0]))
+    place_map = PlaceMap(6, 6)
+    fit_place_map(place_map, targets, steps=200)
+    after = _side_share(place_map(places, image_grid(2, h, w))).detach()
+    assert float(after[0]) > 0.9 and float(after[1]) < 0.1, after
+    assert torch.equal(targets.places, places)  # the place vectors are inputs, not fitted

@@ -1,0 +1,93 @@
+"""What a report states about places (text/places.py): sides, zones, lobes, counts and negation, read
+from the knowledge base's terms and composed, whatever the wording."""
+import pytest
+
+from nnunet_tgc.text.knowledge import KnowledgeBase
+from nnunet_tgc.text.laterality import swap_left_right, swap_upper_lower
+from nnunet_tgc.text.places import CELLS, named_sides, place_vector, read_places
+
+ALL = {"upper", "middle", "lower"}
+
+
+@pytest.fixture(scope="module")
+def chest():
+    return KnowledgeBase.load().for_domain("chest")
+
+
+def cells(text, kb):
+    return {f"{s} {z}" for s, z in read_places(text, kb).involved}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Unilateral pulmonary infection, one infected area, lower right lung.", {"right lower"}),
+    ("Bilateral pulmonary infection, two infected areas, middle left lung and upper right lung.",
+     {"left middle", "right upper"}),
+    ("Bilateral pulmonary infection, two infected areas, all left lung and all right lung.",
+     {f"{s} {z}" for s in ("left", "right") for z in ALL}),
+    # an unseen combination of known facts, with and without the conjunction
+    ("Unilateral pulmonary infection, one infected area, upper lower left lung.", {"left upper", "left lower"}),
+    ("Upper and lower left lung.", {"left upper", "left lower"}),
+    # lobes, abbreviations and anatomy
+    ("RLL consolidation.", {"right lower"}),
+    ("Patchy opacities in the LUL and lingula.", {"left upper", "left middle"}),
+    ("Right middle lobe infiltrate.", {"right middle"}),
+    ("Right upper and lower lobe opacities.", {"right upper", "right lower"}),
+    ("Patchy opacities in the left and right lower lobes.", {"left lower", "right lower"}),
+    ("Bibasal airspace disease.", {"left lower", "right lower"}),
+    ("Blunting of the left costophrenic angle.", {"left lower"}),
+    ("Opacity at the right apex.", {"right upper"}),
+    ("Multifocal perihilar opacities bilaterally.", {"left middle", "right middle"}),
+    ("Bilateral opacities, predominantly in the lower zones.", {"left lower", "right lower"}),
+    ("L lower zone opacity. Single focus.", {"left lower"}),
+    ("Consolidation involving the right mid and lower zones.", {"right middle", "right lower"}),
+])
+def test_places_of_reports_worded_many_ways(chest, text, expected):
+    assert cells(text, chest) == expected
+
+
+def test_negation_frees_a_side_instead_of_naming_it(chest):
+    places = read_places("No right-sided opacity.", chest)
+    assert places.involved == frozenset() and {s for s, _ in places.free} == {"right"}
+    assert named_sides("No right-sided opacity.", chest) == frozenset()
+    both = read_places("Opacity in the LLL; the right lung is clear.", chest)
+    assert cells("Opacity in the LLL; the right lung is clear.", chest) == {"left lower"}
+    assert {s for s, _ in both.free} == {"right"}
+    assert cells("Left lower zone consolidation without right-sided involvement.", chest) == {"left lower"}
+
+
+def test_a_report_that_places_nothing_points_everywhere_it_does_not_exclude(chest):
+    generic = place_vector(read_places("Pulmonary infection.", chest))
+    assert generic[:len(CELLS)] == [1.0] * len(CELLS) and generic[len(CELLS)] == 1.0
+    no_right = place_vector(read_places("No right-sided opacity.", chest))
+    assert no_right[:len(CELLS)] == [float(side == "left") for side, _ in CELLS]
+    placed = place_vector(read_places("Lower left lung.", chest))
+    assert placed[:len(CELLS)] == [float(c == ("left", "lower")) for c in CELLS] and placed[len(CELLS)] == 0.0
+
+
+@pytest.mark.parametrize("text, count", [
+    ("Unilateral pulmonary infection, one infected area, lower right lung.", 1),
+    ("Bilateral pulmonary infection, two infected areas, all left lung and all right lung.", 2),
+    ("Multiple patchy opacities.", 3),
+    ("Solitary nodule in the RUL.", 1),
+    ("Right lower lobe opacity.", None),
+])
+def test_counts(chest, text, count):
+    assert read_places(text, chest).count == count
+
+
+def test_mirrored_words_read_as_mirrored_places(chest):
+    """Mirroring swaps the words (laterality.py); every place the report states swaps with them, lobes and
+    single-letter sides included, so a mirrored image and its mirrored report stay consistent."""
+    for text in ("RLL and lingula opacities; L lower zone.", "Upper and lower left lung.", "RUL, RML and LLL."):
+        flipped = {(("right" if s == "left" else "left"), z) for s, z in read_places(text, chest).involved}
+        assert read_places(swap_left_right(text), chest).involved == flipped
+        upside = {(s, {"upper": "lower", "lower": "upper"}.get(z, z)) for s, z in read_places(text, chest).involved}
+        assert read_places(swap_upper_lower(text), chest).involved == upside
+
+
+def test_a_domain_without_chest_knowledge_reads_sides_but_no_lung_zone():
+    bone = "One benign osteochondroma lesion in the femur of the lower limb (frontal view), located in the left side."
+    none = KnowledgeBase.load().for_domain("none")
+    assert cells(bone, none) == {f"left {z}" for z in ALL}  # the left half of the image, no zone
+    assert read_places(bone, none).count == 1
+    assert cells("Upper left lung.", none) == {f"left {z}" for z in ALL}  # zones are chest knowledge
