@@ -46,7 +46,7 @@ def test_output_shapes_follow_patch_size_and_batch(towers, size, batch):
 def test_rgb_and_multichannel_input(towers):
     for c in (3, 2):
         net = make_net(towers, in_channels=c, deep_supervision=False)
-        assert (net.rgb_adapter is not None) == (c == 2)
+        assert not list(net.tower_input.parameters())  # a fixed mapping (tests/test_tower_input.py)
         assert net(torch.randn(2, c, 64, 96), encode(net, [LEFT, RIGHT])).shape == (2, 2, 64, 96)
 
 

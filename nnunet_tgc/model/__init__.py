@@ -5,7 +5,9 @@ from .clip_towers import (BackboneMismatchError, FrozenCLIP, KnowledgeMismatchEr
 from .factory import create_tgc_net, create_towers
 from .tgc_net import TGCNet
 from .text_features import EncodedText
+from .tower_input import ChannelToUnit, TowerInput
 
 __all__ = ["BACKBONES", "WEIGHTS_ENV", "CLIPWeightsError", "create_clip", "BackboneMismatchError", "FrozenCLIP",
            "KnowledgeMismatchError",
-           "split_into_chunks", "weights_fingerprint", "create_tgc_net", "create_towers", "TGCNet", "EncodedText"]
+           "split_into_chunks", "weights_fingerprint", "create_tgc_net", "create_towers", "TGCNet", "EncodedText",
+           "ChannelToUnit", "TowerInput"]

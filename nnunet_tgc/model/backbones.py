@@ -5,8 +5,10 @@ from ``nnUNet_TGC_clip_weights``:
 
 * unset      -> the backbone's default pretrained tag through open_clip's download and cache
                 (the tiny test backbone has none: it is built from a fixed seed);
-* a path     -> a local checkpoint file (open_clip or plain ``state_dict`` format), or an open_clip
-                ``local-dir`` folder (config + weights + tokenizer files);
+* a path     -> a local checkpoint file (open_clip or plain ``state_dict`` format, or a TorchScript
+                archive such as OpenAI's original ``ViT-B-16.pt``, read for its state dict as open_clip's
+                ``load_openai_model`` does), or an open_clip ``local-dir`` folder (config + weights +
+                tokenizer files);
 * ``random`` -> random initialisation, for tests and measurements only (a warning is logged); never
                 touches the Hugging Face hub, for every backbone.
 
@@ -15,6 +17,8 @@ open_clip's pretrained table that includes the table's ``quick_gelu`` (OpenAI's 
 QuickGELU; open_clip's plain ``ViT-B-16`` config uses GELU and only warns). The configuration is
 recorded on the model as ``tgc_build`` (model config + the activations actually built) so that
 checkpoints can refuse towers built differently: a fingerprint over tensors cannot see an activation.
+Every route also records the image preprocessing the weights were trained with (open_clip's
+``preprocess_cfg`` on the image tower: mean and std), which ``tower_input.py`` maps nnU-Net's input to.
 """
 import copy
 import json
@@ -22,12 +26,15 @@ import logging
 import os
 import tempfile
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from torch import nn
+
+from .tower_input import OPENAI_MEAN, OPENAI_STD
 
 WEIGHTS_ENV = "nnUNet_TGC_clip_weights"
 log = logging.getLogger(__name__)
@@ -74,6 +81,16 @@ def _record_build(model: nn.Module, cfg: dict) -> nn.Module:
     return model
 
 
+def _record_preprocess(model: nn.Module, mean, std) -> nn.Module:
+    """Record the image statistics of the weights on the tower, where open_clip keeps them (``preprocess_cfg``
+    and the legacy ``image_mean`` / ``image_std``; open_clip's own loaders set them for tags and folders)."""
+    visual = getattr(model, "visual", model)
+    cfg = dict(getattr(visual, "preprocess_cfg", None) or {})
+    cfg.update(mean=tuple(mean), std=tuple(std))
+    visual.preprocess_cfg, visual.image_mean, visual.image_std = cfg, tuple(mean), tuple(std)
+    return model
+
+
 def pretrained_model_cfg(open_clip_name: str, tag: Optional[str]) -> dict:
     """open_clip's model config for ``open_clip_name`` with the pretrained table's ``quick_gelu`` for ``tag``."""
     import open_clip
@@ -97,6 +114,9 @@ def _open_clip_backbone(name: str, tag: str, **spec_kwargs) -> BackboneSpec:
         extra = {"force_quick_gelu": True} if cfg["quick_gelu"] else {}
         model = open_clip.create_model(name, pretrained=pretrained, require_pretrained=pretrained is not None,
                                        **extra)
+        # the tag's statistics on every route (random and local files too: they stand for the tag's weights)
+        tag_cfg = open_clip.get_pretrained_cfg(name, tag) or {}
+        _record_preprocess(model, tag_cfg.get("mean", OPENAI_MEAN), tag_cfg.get("std", OPENAI_STD))
         return _record_build(model, cfg)
 
     def tokenizer(route):
@@ -122,7 +142,7 @@ def _build_tiny() -> nn.Module:
     from open_clip.model import CLIP
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_SEED)
-        return _record_build(CLIP(**TINY_CONFIG), TINY_CONFIG)
+        return _record_build(_record_preprocess(CLIP(**TINY_CONFIG), OPENAI_MEAN, OPENAI_STD), TINY_CONFIG)
 
 
 BIOMEDCLIP_HUB = "hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224"
@@ -137,6 +157,8 @@ BIOMEDCLIP_CONFIG = {
     "text_cfg": {"hf_model_name": BIOMEDCLIP_TEXT_MODEL, "hf_tokenizer_name": BIOMEDCLIP_TEXT_MODEL,
                  "hf_proj_type": "mlp", "hf_pooler_type": "cls_last_hidden_state_pooler", "context_length": 256},
 }
+# the hub repository's open_clip_config.json "preprocess_cfg" (OpenAI's CLIP statistics)
+BIOMEDCLIP_PREPROCESS = {"mean": OPENAI_MEAN, "std": OPENAI_STD}
 BIOMEDCLIP_BERT_CONFIG = dict(vocab_size=30522, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                               intermediate_size=3072, hidden_act="gelu", hidden_dropout_prob=0.1,
                               attention_probs_dropout_prob=0.1, max_position_embeddings=512, type_vocab_size=2,
@@ -151,7 +173,8 @@ def _build_custom_text_clip(cfg: dict, text_config_dir: Path) -> nn.Module:
     build_cfg.pop("custom_text", None)
     build_cfg["vision_cfg"]["timm_model_pretrained"] = False
     build_cfg["text_cfg"].update(hf_model_name=str(text_config_dir), hf_model_pretrained=False)
-    return _record_build(CustomTextCLIP(**build_cfg), cfg)
+    model = _record_preprocess(CustomTextCLIP(**build_cfg), BIOMEDCLIP_PREPROCESS["mean"], BIOMEDCLIP_PREPROCESS["std"])
+    return _record_build(model, cfg)
 
 
 def _build_biomedclip_random() -> nn.Module:
@@ -286,12 +309,71 @@ def _build_from_file(spec: BackboneSpec, path: Path) -> nn.Module:
         raise CLIPWeightsError(f"{WEIGHTS_ENV} points to {path}, which does not exist. Set it to a CLIP checkpoint "
                                f"for backbone {spec.name!r}, to 'random', or unset it to download the default weights.")
     model = spec.build_random()  # the architecture of the default weights (QuickGELU for OpenAI's), then the file
+    if is_torchscript_archive(path):
+        _load_torchscript(model, spec, path)
+        return model
     try:
         from open_clip import load_checkpoint
         load_checkpoint(model, str(path), strict=True, weights_only=True)
     except Exception as e:  # noqa: BLE001 - report which file and which backbone, whatever went wrong
-        raise CLIPWeightsError(f"Could not load CLIP checkpoint {path} into backbone {spec.name!r}: {e}") from e
+        raise CLIPWeightsError(f"Could not load CLIP checkpoint {path} into backbone {spec.name!r}: {e}"
+                               f"{_file_advice(spec)}") from e
     return model
+
+
+# what OpenAI's TorchScript archives hold besides weights (open_clip's load_state_dict drops the same)
+_TORCHSCRIPT_METADATA = ("input_resolution", "context_length", "vocab_size")
+
+
+def is_torchscript_archive(path: Path) -> bool:
+    """A TorchScript archive (``torch.jit.save``: a zip with ``code/`` and ``constants.pkl``), such as OpenAI's
+    original ``ViT-B-16.pt``; ``torch.save`` zips hold ``data.pkl`` instead."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n.split("/", 1)[-1] for n in archive.namelist()]
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return "constants.pkl" in names or any(n.startswith("code/") for n in names)
+
+
+def _load_torchscript(model: nn.Module, spec: BackboneSpec, path: Path) -> None:
+    """Load the state dict of a TorchScript archive into ``model``, as open_clip's ``load_openai_model`` reads
+    OpenAI's checkpoints (``torch.jit.load(...).state_dict()``; its float16 weights are cast on loading).
+    ``torch.jit.load`` runs the archive's TorchScript code: use archives from a trusted source only."""
+    try:
+        state = torch.jit.load(str(path), map_location="cpu").state_dict()
+    except Exception as e:  # noqa: BLE001 - a truncated or corrupt archive: say what to use instead
+        raise CLIPWeightsError(f"Could not read the TorchScript archive {path} ({type(e).__name__}: {e})."
+                               f"{_file_advice(spec)}") from e
+    for key in _TORCHSCRIPT_METADATA:
+        state.pop(key, None)
+    own = model.state_dict()
+    # buffers TorchScript keeps but the module rebuilds and leaves out of its state dict (the causal text mask)
+    rebuilt = {name for name, _ in model.named_buffers()} - set(own)
+    state = {k: v for k, v in state.items() if k not in rebuilt}
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    mismatched = [f"{k}: {tuple(v.shape)} in the file, {tuple(own[k].shape)} here" for k, v in state.items()
+                  if k in own and tuple(v.shape) != tuple(own[k].shape)]
+    if missing or unexpected or mismatched:
+        raise CLIPWeightsError(
+            f"The TorchScript archive {path} does not hold the weights of backbone {spec.name!r}: "
+            f"{len(missing)} missing (first {missing[:3]}), {len(unexpected)} unexpected (first {unexpected[:3]}), "
+            f"{len(mismatched)} of another shape (first {mismatched[:3]}).{_file_advice(spec)}")
+    model.load_state_dict(state, strict=True)
+
+
+def _file_advice(spec: BackboneSpec) -> str:
+    if spec.name == "ViT-B-16":
+        return (f"\n{WEIGHTS_ENV} takes OpenAI's original ViT-B-16.pt (TorchScript, as published at "
+                f"openaipublic.azureedge.net/clip/models/.../ViT-B-16.pt) or open_clip's conversion of it, "
+                f"open_clip_pytorch_model.bin (or open_clip_model.safetensors) from the Hugging Face repository "
+                f"timm/vit_base_patch16_clip_224.openai; download one of them again if this file is damaged.")
+    if spec.name == "BiomedCLIP":
+        return (f"\nFor BiomedCLIP, point {WEIGHTS_ENV} at a folder holding the files of the hub repository "
+                f"{BIOMEDCLIP_HUB.split(':', 1)[1]} (open_clip_config.json, open_clip_pytorch_model.bin, the "
+                f"tokenizer files and the text model's config.json).")
+    return f"\n{WEIGHTS_ENV} takes an open_clip checkpoint, a state_dict file, a TorchScript archive or a folder."
 
 
 def _build_from_folder(spec: BackboneSpec, path: Path) -> nn.Module:

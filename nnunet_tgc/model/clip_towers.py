@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .text_features import EncodedText
+from .tower_input import tower_statistics
 
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,8 @@ class FrozenCLIP(nn.Module):
         self.knowledge_fingerprint: Optional[str] = None     # of the knowledge base in use (bind_knowledge)
         self._checkpoint_knowledge: Optional[str] = None     # of the one the loaded checkpoint was trained with
         self.image = _image_adapter(clip_model)
+        # the statistics the image tower was trained on (open_clip's preprocess config of these weights)
+        self.image_mean, self.image_std = tower_statistics(clip_model)
         self.text = _text_adapter(clip_model, tokenizer)
         self.taps = tuple(taps)
         if max(self.taps) >= self.image.depth:

@@ -6,6 +6,7 @@ from .backbones import create_clip, get_backbone_spec
 from .clip_towers import FrozenCLIP
 from .cnn import CNNConfig
 from .tgc_net import TGCNet
+from .tower_input import ChannelToUnit
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +27,16 @@ def create_tgc_net(backbone: str, in_channels: int, num_classes: int, features_p
                    use_vlcm: bool = True, towers: Optional[FrozenCLIP] = None, verbose: bool = True,
                    use_position_prior: bool = True, prior_init: float = 0.0,
                    learn_no_report: bool = False, cnn: Optional[CNNConfig] = None,
-                   position_input: bool = True) -> TGCNet:
+                   position_input: bool = True,
+                   tower_input: Optional[Sequence[ChannelToUnit]] = None) -> TGCNet:
     """Build TGC-Net from plain arguments (nnU-Net's planned stages, but no nnU-Net objects).
 
     ``width_factor`` scales nnU-Net's planned stage widths for the CNN branch and decoder: the frozen
     ViT carries the semantics, so the trainable CNN can be narrower than nnU-Net's own U-Net.
     ``cnn`` is the plans' architecture (PlainConvUNet or ResidualEncoderUNet and its operators; default
     PlainConvUNet's); for residual plans ``n_conv_per_stage`` is the plans' ``n_blocks_per_stage``.
+    ``tower_input``: per input channel, how it maps to [0, 1] for the frozen ViT (``tower_input.py``; default:
+    standardised per image, as nnU-Net's z-score leaves it).
     """
     strides = [tuple(s) if isinstance(s, (list, tuple)) else (s, s) for s in strides]
     kernel_sizes = [tuple(k) if isinstance(k, (list, tuple)) else (k, k) for k in kernel_sizes]
@@ -41,7 +45,7 @@ def create_tgc_net(backbone: str, in_channels: int, num_classes: int, features_p
                  n_conv_per_stage_decoder, deep_supervision, use_cnn_branch, use_knowledge, use_vlcm,
                  use_position_prior=use_position_prior, prior_init=prior_init, learn_no_report=learn_no_report,
                  cnn=(cnn or CNNConfig()).scaled(lambda widths: reduced_widths(widths, width_factor)),
-                 position_input=position_input)
+                 position_input=position_input, tower_input=tower_input)
     if verbose:
         c = net.parameter_counts()
         print(f"TGC-Net ({backbone}, weights {net.towers.weights_source}): {c['total']:,} parameters, "

@@ -24,6 +24,7 @@ from .date import DATE
 from .decoder import TGCDecoder
 from .sse import SSE
 from .text_features import EncodedText
+from .tower_input import ChannelToUnit, TowerInput
 from .vlcm import VLCM, TextFiLM
 
 VLCM_STRIDES = (16, 32)
@@ -43,10 +44,12 @@ class TGCNet(nn.Module):
                  use_cnn_branch: bool = True, use_knowledge: bool = True, use_vlcm: bool = True,
                  attention_dim: int = 256, heads: int = 8, use_position_prior: bool = True,
                  prior_init: float = 0.0, learn_no_report: bool = False, cnn: Optional[CNNConfig] = None,
-                 position_input: bool = True):
+                 position_input: bool = True, tower_input: Optional[Sequence[ChannelToUnit]] = None):
         """``cnn``: the plans' architecture (class and operators) for SSE's CNN branch and the decoder;
         default nnU-Net's PlainConvUNet operators. ``position_input``: the text-position map (as a
-        probability) is also an extra input channel of SSE's CNN branch."""
+        probability) is also an extra input channel of SSE's CNN branch. ``tower_input``: how each input
+        channel maps to [0, 1] for the frozen ViT (``tower_input.py``; nnU-Net's side derives it from the
+        plans); default: every channel standardised per image (nnU-Net's z-score) around 0.5."""
         super().__init__()
         if len(strides[0]) != 2:
             raise ValueError(f"TGC-Net is a 2D network (a CLIP ViT reads 2D images); got {len(strides[0])}D "
@@ -55,12 +58,13 @@ class TGCNet(nn.Module):
         d = towers.joint_dim
         inner = min(attention_dim, d)
         heads = max(1, min(heads, inner // 16))
-        # the ViT expects RGB: grayscale is repeated, other channel counts get a learned 1x1 mixing
-        self.rgb_adapter = None
-        if in_channels not in (1, 3):
-            self.rgb_adapter = nn.Conv2d(in_channels, 3, 1)
-            nn.init.constant_(self.rgb_adapter.weight, 1.0 / in_channels)
-            nn.init.zeros_(self.rgb_adapter.bias)
+        # the ViT reads RGB with its own preprocess statistics: a fixed map from nnU-Net's normalised
+        # channels (grey repeated, RGB per channel, other counts as their mean grey; nothing learned)
+        if tower_input is None:
+            tower_input = [ChannelToUnit.standardised()] * in_channels
+        if len(tower_input) != in_channels:
+            raise ValueError(f"tower_input describes {len(tower_input)} channels, the network has {in_channels}")
+        self.tower_input = TowerInput(tower_input, towers.image_mean, towers.image_std)
         # the CNN branch reads where the report points from its first layer on, as nnU-Net reads a
         # second input channel (documentation/architecture.md, "Making the report count")
         self.position_input = bool(position_input and use_vlcm and use_position_prior and use_cnn_branch)
@@ -98,9 +102,8 @@ class TGCNet(nn.Module):
         return chosen or list(range(max(0, len(strides) - 2), len(strides)))
 
     def _to_rgb(self, image: torch.Tensor) -> torch.Tensor:
-        if self.rgb_adapter is not None:
-            return self.rgb_adapter(image)
-        return image if image.shape[1] == 3 else image.expand(-1, 3, -1, -1)
+        """The image as the frozen tower expects it (RGB with its preprocess statistics, ``tower_input.py``)."""
+        return self.tower_input(image)
 
     def forward(self, image: torch.Tensor, text: EncodedText, return_similarity: bool = False):
         if text.batch_size != image.shape[0]:
@@ -177,7 +180,6 @@ class TGCNet(nn.Module):
         named = {"SSE (CNN branch + tap fusion)": self.sse, "DATE": self.date, "VLCM": self.vlcm,
                  "text FiLM (no-VLCM ablation)": self.text_film,
                  "text prior head": self.prior_head, "text position embeddings": self.text_position_embeds,
-                 "decoder": self.decoder,
-                 "RGB adapter": self.rgb_adapter}
+                 "decoder": self.decoder}
         return {k: sum(p.numel() for p in m.parameters() if p.requires_grad)
                 for k, m in named.items() if m is not None}

@@ -1,17 +1,35 @@
-"""The plans' architecture -> the stage lists and :class:`~nnunet_tgc.model.cnn.CNNConfig` TGC-Net is built from.
+"""The plans -> what TGC-Net is built from: the stage lists and :class:`~nnunet_tgc.model.cnn.CNNConfig` of the
+plans' architecture, and the mapping of the normalised input channels to the frozen ViT's input statistics.
 
 nnU-Net's planners write ``network_class_name``, ``arch_kwargs`` and ``_kw_requires_import`` (the
 keys whose values are dotted class names) into every configuration; nnU-Net builds its own network
 from them with ``pydoc.locate`` (``get_network_from_plans``). TGC-Net reads the same entries, so the
 default plans (``PlainConvUNet``) and the residual-encoder presets (``nnUNetPlannerResEnc{M,L,XL}``,
 ``ResidualEncoderUNet``) train with the encoder blocks and operators nnU-Net chose.
+
+``tower_input_from_plans`` reads the configuration's ``normalization_schemes`` and the dataset
+fingerprint's ``foreground_intensity_properties_per_channel`` and says, per channel, how nnU-Net's
+normalised values map to [0, 1] (``model/tower_input.py`` then applies the tower's own mean and std):
+
+* ``CTNormalization`` (clip to the foreground's 0.5..99.5 percentiles, minus the foreground mean, over its
+  std) is undone exactly (up to the clipping), and the channel's min..max range becomes [0, 1]: an 8-bit
+  windowed slice then looks to the ViT as its own ``ToTensor`` would show it;
+* ``ZScoreNormalization`` works per image: the image's own mean and std are gone and the plans do not
+  hold them (the fingerprint's statistics are of the foreground, i.e. the labelled structures). Zero
+  becomes the foreground mean's place in the channel's min..max range, and one standard deviation the
+  tower's own contrast (the mean of its preprocess std);
+* ``RescaleTo01Normalization`` and ``RGBTo01Normalization`` are already [0, 1];
+* ``NoNormalization`` (raw values): the channel's min..max range becomes [0, 1];
+* any other (custom) scheme is treated as a per-image z-score, with a warning.
 """
+import warnings
 import pydoc
-from typing import Tuple
+from typing import List, Tuple
 
 from dynamic_network_architectures.architectures.unet import PlainConvUNet, ResidualEncoderUNet
 
 from ..model.cnn import CNNConfig
+from ..model.tower_input import ChannelToUnit
 
 # per architecture: the plans' key of convs (or residual blocks) per encoder stage, and the keys that
 # become CNNConfig fields unchanged
@@ -77,3 +95,53 @@ def tgc_architecture_from_plans(configuration_manager, where: str = "the plans")
 def _per_stage(value, n: int) -> list:
     """dynamic-network-architectures accepts one value for all stages; TGC-Net takes one per stage."""
     return [value] * n if isinstance(value, int) else list(value)
+
+
+def tower_input_from_plans(plans_manager, configuration_manager, num_input_channels: int,
+                           where: str = "the plans") -> List[ChannelToUnit]:
+    """Per input channel, how nnU-Net's normalised values map to [0, 1] for the frozen ViT (module docstring).
+    Plans without normalisation entries (written by hand) get nnU-Net's default, a z-score, without statistics."""
+    try:
+        schemes = list(configuration_manager.normalization_schemes)
+    except (KeyError, AttributeError):
+        schemes = ["ZScoreNormalization"] * num_input_channels
+    if len(schemes) != num_input_channels:
+        raise ValueError(f"{where}: {len(schemes)} normalization_schemes for {num_input_channels} input channels")
+    try:
+        properties = plans_manager.foreground_intensity_properties_per_channel or {}
+    except (KeyError, AttributeError):
+        properties = {}
+    return [channel_to_unit(scheme, properties.get(str(c), properties.get(c)), f"{where}, channel {c}")
+            for c, scheme in enumerate(schemes)]
+
+
+def channel_to_unit(scheme: str, properties, where: str = "channel") -> ChannelToUnit:
+    """One channel: nnU-Net's normalisation class name + its foreground intensity properties -> ChannelToUnit."""
+    name = scheme.rsplit(".", 1)[-1]
+    if name in ("RescaleTo01Normalization", "RGBTo01Normalization"):
+        return ChannelToUnit(1.0, 0.0)
+    needed = {"CTNormalization": ("mean", "std", "min", "max"),
+              "NoNormalization": ("min", "max")}.get(name, ("mean", "min", "max"))
+    if not properties or any(not _finite(properties.get(k)) for k in needed):
+        if name in ("CTNormalization", "NoNormalization"):
+            raise ValueError(f"{where}: {name} needs the foreground intensity properties {list(needed)} in the "
+                             f"plans (got {properties}); re-run nnUNetv2_plan_and_preprocess.")
+        return ChannelToUnit.standardised(0.5)  # a z-score without statistics: the middle of the range
+    p = {k: float(v) for k, v in properties.items() if _finite(v)}
+    if name == "CTNormalization":
+        return ChannelToUnit.window(p["min"], p["max"], p["mean"], max(p["std"], 1e-8))
+    if name == "NoNormalization":
+        return ChannelToUnit.window(p["min"], p["max"])
+    if name != "ZScoreNormalization":
+        warnings.warn(f"{where}: unknown normalisation {scheme!r}; the frozen ViT reads it as a per-image z-score.",
+                      stacklevel=2)
+    width = p["max"] - p["min"]
+    centre = (p["mean"] - p["min"]) / width if width > 0 else 0.5
+    return ChannelToUnit.standardised(min(1.0, max(0.0, centre)))
+
+
+def _finite(value) -> bool:
+    try:
+        return value is not None and float(value) == float(value) and abs(float(value)) != float("inf")
+    except (TypeError, ValueError):
+        return False

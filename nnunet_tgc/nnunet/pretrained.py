@@ -6,7 +6,9 @@ TGC-Net state dict holds one entry that is not a tensor: the frozen towers' extr
 build configuration and fingerprints, ``FrozenCLIP.get_extra_state``). It describes the towers this
 run rebuilt, not a weight to transfer, so the loader below keeps the network's own entry and transfers
 the trainable weights by nnU-Net's rules: everything except the class-specific heads, which are
-``decoder.seg_layers`` (nnU-Net's name) and VLCM's ``prior_head`` (one output per class).
+``decoder.seg_layers`` (nnU-Net's name) and ``similarity_to_logits`` (one output per class). The fixed
+mapping of the input intensities to the ViT's statistics (``tower_input``) is not transferred either:
+it belongs to the new dataset's normalisation, as this run's plans derived it.
 
 ``nnUNetv2_train`` calls ``nnunetv2.run.run_training.load_pretrained_weights`` right after the
 trainer's ``initialize``; :func:`install` (called there) routes TGC networks to this loader and
@@ -21,8 +23,9 @@ from .predictor import unwrap
 
 
 def _transferable(key: str) -> bool:
-    class_specific = ".seg_layers." in key or key.startswith("prior_head.")
-    return not class_specific and not key.endswith("_extra_state")
+    class_specific = ".seg_layers." in key or key.startswith("similarity_to_logits.")
+    dataset_specific = key.startswith("tower_input.")  # this dataset's intensities -> the ViT's statistics
+    return not class_specific and not dataset_specific and not key.endswith("_extra_state")
 
 
 def load_pretrained_tgc_weights(network, fname, verbose: bool = False) -> None:
@@ -48,7 +51,7 @@ def load_pretrained_tgc_weights(network, fname, verbose: bool = False) -> None:
     own.update(transfer)
     net.load_state_dict(own)
     print(f"################### Loaded pretrained weights from {fname}: {len(transfer)} entries; kept this "
-          f"network's class-specific heads and frozen-tower state ###################")
+          f"network's class-specific heads, input mapping and frozen-tower state ###################")
     if verbose:
         for key in transfer:
             print(key, "shape", tuple(transfer[key].shape))

@@ -30,7 +30,7 @@ from ..model.factory import create_tgc_net
 from ..model.position_fit import fit_position_prior
 from ..text.convention import dataset_convention, prepare_reports
 from ..text.reports import ReportsFileError, find_training_reports, load_reports_with_options, require_reports
-from .architecture import tgc_architecture_from_plans
+from .architecture import tgc_architecture_from_plans, tower_input_from_plans
 from .ddp import rank_device, text_rng, tgc_ddp_wrapping
 from .predictor import TGCPredictor, adopt_calling_predictor, make_text_cache, unwrap
 from .position_fit import training_position_targets
@@ -116,13 +116,16 @@ class nnUNetTrainerTGC(nnUNetTrainer):
         # the CNN branch and decoder follow the plans' architecture class and operators (default or ResEnc)
         stages, cnn = tgc_architecture_from_plans(
             configuration_manager, f"plans {plans_manager.plans_name}, architecture of this configuration")
+        # the frozen ViT reads the images with its own input statistics, mapped from nnU-Net's normalisation
+        tower_input = tower_input_from_plans(plans_manager, configuration_manager, num_input_channels,
+                                             f"plans {plans_manager.plans_name}")
         return create_tgc_net(
             cls.tgc_backbone, num_input_channels, num_output_channels, **stages, cnn=cnn,
             deep_supervision=enable_deep_supervision, width_factor=cls.tgc_width_factor,
             use_cnn_branch=cls.tgc_use_cnn_branch, use_knowledge=cls.tgc_use_knowledge,
             use_vlcm=cls.tgc_use_vlcm, use_position_prior=cls.tgc_use_position_prior,
             prior_init=cls.tgc_prior_init, learn_no_report=cls.tgc_report_dropout > 0,
-            position_input=cls.tgc_position_input)
+            position_input=cls.tgc_position_input, tower_input=tower_input)
 
     def _build_loss(self):
         loss = super()._build_loss()
