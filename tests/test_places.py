@@ -40,6 +40,18 @@ def cells(text, kb):
     ("Bilateral opacities, predominantly in the lower zones.", {"left lower", "right lower"}),
     ("L lower zone opacity. Single focus.", {"left lower"}),
     ("Consolidation involving the right mid and lower zones.", {"right middle", "right lower"}),
+    # zones listed after their side continue it; a summary word does not widen the side a phrase names
+    ("Opacities in the left mid and lower zones, as well as the right lower zone.",
+     {"left middle", "left lower", "right lower"}),
+    ("Opacities in the left upper, middle and lower zones, as well as the right lower zone.",
+     {"left upper", "left middle", "left lower", "right lower"}),
+    ("Bilateral pulmonary infection of the whole left lung and lower right lung.",
+     {"left upper", "left middle", "left lower", "right lower"}),
+    ("Bilateral pulmonary infection of the middle and lower parts of the right lung and the lower part of the "
+     "left lung.", {"right middle", "right lower", "left lower"}),
+    ("Unilateral pulmonary infection, one infected area, all lower left lung.", {"left lower"}),
+    ("Lt lower zone opacity.", {"left lower"}),
+    ("Bilat. basal opacities.", {"left lower", "right lower"}),
 ])
 def test_places_of_reports_worded_many_ways(chest, text, expected):
     assert cells(text, chest) == expected

@@ -74,6 +74,15 @@ class _Segment:
     zones: set
     cells: set        # cells named by terms that carry both (lobes)
     bare_side: bool   # only side words, nothing else that places it
+    last_side_at: Optional[int] = None   # where its last side word is
+    first_zone_at: Optional[int] = None  # where its first zone word is
+    whole: bool = False  # "all", "entire", "whole": every zone, unless a zone is named beside it
+    summary: bool = False  # the sides so far come from a word naming both ("bilateral")
+
+    @property
+    def side_first(self) -> bool:
+        """The side is named before its zones ("left mid and lower zones"), not after ("lower left lung")."""
+        return self.last_side_at is not None and (self.first_zone_at is None or self.last_side_at < self.first_zone_at)
 
 
 def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
@@ -91,7 +100,12 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     summaries = []
     for segs in segments_by_clause:
         for i, seg in enumerate(segs):
-            sides = seg.sides or _borrowed_sides(segs, i) or report_sides or set(SIDES)
+            own = seg.sides
+            if seg.summary and seg.zones and any(o.sides and not o.summary for o in segs if o is not seg):
+                own = set()  # "Bilateral infection of the middle and lower parts of the right lung, ...": a summary
+            sides = own or _borrowed_sides(segs, i) or report_sides or set(SIDES)
+            if seg.whole and not seg.zones:
+                seg.zones = set(ZONES)
             if seg.zones:
                 involved |= _cells_of(seg, sides, seg.zones)
             elif seg.bare_side and i + 1 < len(segs) and segs[i + 1].zones and not segs[i + 1].cells:
@@ -129,18 +143,33 @@ def _read_clause(clause: str, knowledge: KnowledgeBase):
         last = previous_end[is_free]
         if not segments or last is None or _SEPARATOR.search(clause[last:start]):
             segments.append(_Segment(set(), set(), set(), True))
-        _add(segments[-1], entry)
+        _add(segments[-1], entry, start)
         previous_end[is_free] = end
     return positive, negative, count
 
 
-def _add(seg: _Segment, entry: Entry) -> None:
+def _add(seg: _Segment, entry: Entry, at: int) -> None:
     if entry.sides and entry.zones:  # a lobe: its own cell
         seg.cells |= {(s, z) for s in entry.sides for z in entry.zones}
         seg.bare_side = False
         return
-    seg.sides |= set(entry.sides)
-    seg.zones |= set(entry.zones)
+    if entry.sides:
+        seg.last_side_at = at
+    if entry.zones and seg.first_zone_at is None:
+        seg.first_zone_at = at
+    if entry.sides:
+        # "Bilateral infection of the whole left lung ...": a summary of both sides does not widen a side
+        # the same phrase names
+        both, named = set(entry.sides) == set(SIDES), set(seg.sides)
+        if not both and named == set(SIDES) and seg.summary:
+            seg.sides = set()
+        if not (both and named):
+            seg.sides |= set(entry.sides)
+        seg.summary = both and not named
+    if set(entry.zones) == set(ZONES):  # "all lower left lung": the named zone, not every zone
+        seg.whole = True
+    else:
+        seg.zones |= set(entry.zones)
     if entry.zones or entry.category != "side":
         seg.bare_side = False
 
@@ -150,6 +179,13 @@ def _cells_of(seg: _Segment, sides, zones) -> set:
 
 
 def _borrowed_sides(segs, i: int) -> set:
+    """The sides of a segment that names zones only: a previous "left mid" continues ("left mid and lower
+    zones"); otherwise the next segment with a side ("upper and lower left lung"), then the previous ones."""
+    j = i - 1
+    while j >= 0 and not segs[j].sides and not segs[j].cells and segs[j].zones:  # "left upper, middle and lower"
+        j -= 1
+    if j >= 0 and segs[j].sides and segs[j].side_first:
+        return segs[j].sides
     for j in list(range(i + 1, len(segs))) + list(range(i - 1, -1, -1)):
         if segs[j].sides:
             return segs[j].sides
