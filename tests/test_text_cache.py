@@ -1,4 +1,6 @@
 """TextFeatureCache: each distinct report is encoded once, with the knowledge it mentions."""
+import time
+
 import pytest
 import torch
 
@@ -23,7 +25,23 @@ def test_each_distinct_text_is_encoded_once(towers):
     assert torch.equal(batch.pooled[0], batch.pooled[2]) and not torch.equal(batch.pooled[0], batch.pooled[1])
     cache.batch([B, A])
     assert cache.encode_calls == 2
-    assert cache.warm_up([A, B, "No pulmonary infection."]) >= 0 and cache.encode_calls == 3
+
+
+def test_warm_up_encodes_only_new_texts_and_returns_the_seconds_it_took(towers, monkeypatch):
+    cache = TextFeatureCache(towers, KnowledgeBase.load())
+    cache.batch([A, B])
+    encode_texts = towers.encode_texts
+
+    def slow_encode_texts(texts):  # a text tower that takes a known minimum time per report
+        time.sleep(0.2)
+        return encode_texts(texts)
+    monkeypatch.setattr(towers, "encode_texts", slow_encode_texts)
+    start = time.perf_counter()
+    seconds = cache.warm_up([A, B, "No pulmonary infection.", "No pulmonary infection."])
+    wall = time.perf_counter() - start
+    assert cache.encode_calls == 3 and len(cache) == 3  # only the new text was encoded, once
+    assert 0.2 <= seconds <= wall
+    assert cache.warm_up([A, B]) < 0.2 and cache.encode_calls == 3  # nothing new: nothing encoded
 
 
 def test_knowledge_entries_are_matched_and_padded(towers):
