@@ -46,7 +46,7 @@ def test_clean_dataset_passes_by_id_name_and_path(dataset, capsys):
     out = capsys.readouterr().out
     assert "imagesTr: 6 reports" in out and "imagesTs: 3 reports" in out
     assert "longest in CLIP tokens" in out and "0 exceed the 77-token context" in out
-    assert "left_lung" in out and "OK" in out
+    assert "left_lung" in out and "OK: every case has a report" in out
     assert run_check(dataset.name, stats=False) == 0
     assert run_check(str(dataset), stats=False) == 0
 
