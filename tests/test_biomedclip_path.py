@@ -18,6 +18,8 @@ from nnunet_tgc.model import CLIPWeightsError, EncodedText, WEIGHTS_ENV, create_
     split_into_chunks
 from nnunet_tgc.model.clip_towers import _HFText, _TimmViT, weights_fingerprint
 
+from _text import encode_reports
+
 PLANS = dict(features_per_stage=[32, 64, 128, 256, 512, 512], strides=[[1, 1]] + [[2, 2]] * 5,
              kernel_sizes=[[3, 3]] * 6, n_conv_per_stage=[2] * 6, n_conv_per_stage_decoder=[2] * 5)
 LEFT = "Unilateral pulmonary infection, one infected area, lower left lung."
@@ -90,7 +92,7 @@ def make_net(towers, deep_supervision=True, **kw):
 
 
 def encode(net, texts):
-    return EncodedText.collate(net.towers.encode_texts(texts))
+    return encode_reports(net.towers, texts)
 
 
 def test_local_folder_builds_the_towers_with_its_weights(towers, biomedclip_dir, monkeypatch):

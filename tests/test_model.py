@@ -8,6 +8,8 @@ from nnunet_tgc.model import (BackboneMismatchError, CLIPWeightsError, EncodedTe
                               create_towers, split_into_chunks)
 from nnunet_tgc.model.clip_towers import weights_fingerprint
 
+from _text import encode_reports
+
 PLANS = dict(features_per_stage=[32, 64, 128, 256, 512, 512], strides=[[1, 1]] + [[2, 2]] * 5,
              kernel_sizes=[[3, 3]] * 6, n_conv_per_stage=[2] * 6, n_conv_per_stage_decoder=[2] * 5)
 LEFT = "Unilateral pulmonary infection, one infected area, lower left lung."
@@ -26,7 +28,7 @@ def make_net(towers, in_channels=1, num_classes=2, deep_supervision=True, **kw):
 
 
 def encode(net, texts):
-    return EncodedText.collate(net.towers.encode_texts(texts))
+    return encode_reports(net.towers, texts)
 
 
 @pytest.mark.parametrize("size", [(224, 224), (256, 256), (192, 160)])

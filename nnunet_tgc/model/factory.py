@@ -25,9 +25,8 @@ def create_tgc_net(backbone: str, in_channels: int, num_classes: int, features_p
                    n_conv_per_stage_decoder: Sequence[int], deep_supervision: bool = True,
                    width_factor: float = 0.5, use_cnn_branch: bool = True, use_knowledge: bool = True,
                    use_vlcm: bool = True, towers: Optional[FrozenCLIP] = None, verbose: bool = True,
-                   use_position_prior: bool = True, prior_init: float = 0.0,
-                   learn_no_report: bool = False, cnn: Optional[CNNConfig] = None,
-                   position_input: bool = True,
+                   use_place_map: bool = True, learn_no_report: bool = False, cnn: Optional[CNNConfig] = None,
+                   place_input: bool = True,
                    tower_input: Optional[Sequence[ChannelToUnit]] = None) -> TGCNet:
     """Build TGC-Net from plain arguments (nnU-Net's planned stages, but no nnU-Net objects).
 
@@ -43,9 +42,9 @@ def create_tgc_net(backbone: str, in_channels: int, num_classes: int, features_p
     net = TGCNet(towers if towers is not None else create_towers(backbone), in_channels, num_classes,
                  reduced_widths(features_per_stage, width_factor), strides, kernel_sizes, n_conv_per_stage,
                  n_conv_per_stage_decoder, deep_supervision, use_cnn_branch, use_knowledge, use_vlcm,
-                 use_position_prior=use_position_prior, prior_init=prior_init, learn_no_report=learn_no_report,
+                 use_place_map=use_place_map, learn_no_report=learn_no_report,
                  cnn=(cnn or CNNConfig()).scaled(lambda widths: reduced_widths(widths, width_factor)),
-                 position_input=position_input, tower_input=tower_input)
+                 place_input=place_input, tower_input=tower_input)
     if verbose:
         c = net.parameter_counts()
         print(f"TGC-Net ({backbone}, weights {net.towers.weights_source}): {c['total']:,} parameters, "

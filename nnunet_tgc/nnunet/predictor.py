@@ -26,11 +26,12 @@ from nnunetv2.utilities.utils import create_lists_from_splitted_dataset_folder
 from torch._dynamo import OptimizedModule
 
 from ..text.cache import TextFeatureCache
-from ..text.knowledge import KnowledgeBase
+from ..text.knowledge import dataset_knowledge
 from ..text.laterality import mirror_text
 from ..text.convention import DATASET_KEY, dataset_convention, prepare_reports, reconcile
 from ..text.reports import (ALLOW_NO_REPORT_KEY, DEFAULT_REPORTS_FILE, LATERALITY_KEY, load_reports_with_options,
                             require_reports)
+from .coordinates import append_coordinates, mirror_coordinates, split_coordinates
 from .text_mirroring import text_axes
 
 
@@ -45,9 +46,12 @@ def unwrap(network):
     return network._orig_mod if isinstance(network, OptimizedModule) else network
 
 
-def make_text_cache(network) -> TextFeatureCache:
+def make_text_cache(network, dataset_json, source="dataset.json") -> TextFeatureCache:
+    """The text path of ``network`` for reports of the dataset ``dataset_json`` describes: its knowledge
+    domain decides which knowledge DATE reads and which words the places are read with."""
     net = unwrap(network)
-    return TextFeatureCache(net.towers, KnowledgeBase.load() if net.date.use_knowledge else None)
+    knowledge = dataset_knowledge(dataset_json, source)
+    return TextFeatureCache(net.towers, knowledge if net.date.use_knowledge else None, vocabulary=knowledge)
 
 
 class TGCPredictor(nnUNetPredictor):
@@ -220,13 +224,22 @@ class TGCPredictor(nnUNetPredictor):
     # ------------------------------------------------------------------ the forward passes with text
     def encoded(self, report: str):
         if self.text_cache is None:
-            self.text_cache = make_text_cache(self.network)
+            self.text_cache = make_text_cache(self.network, self.dataset_json, "the model's dataset.json")
         return self.text_cache.batch([report], self.device)
+
+    def predict_sliding_window_return_logits(self, input_image: torch.Tensor):
+        """nnU-Net's sliding-window prediction of one whole preprocessed case, with every pixel's position
+        in that case appended as two channels before nnU-Net pads it and cuts its windows
+        (``coordinates.py``); the windows' network calls split them off again."""
+        return super().predict_sliding_window_return_logits(append_coordinates(input_image))
 
     @torch.inference_mode()
     def _internal_maybe_mirror_and_predict(self, x: torch.Tensor) -> torch.Tensor:
+        """nnU-Net's window prediction with test-time mirroring: each mirrored pass gets the mirrored report
+        and the mirrored image's coordinates."""
         report = self.current_report
-        prediction = self.network(x, self.encoded(report))
+        image, coordinates = split_coordinates(x)
+        prediction = self.network(image, self.encoded(report), coordinates)
         mirror_axes = self.allowed_mirroring_axes if self.use_mirroring else None
         if mirror_axes:
             lateral, vertical = text_axes(self.dataset_json)
@@ -234,7 +247,8 @@ class TGCPredictor(nnUNetPredictor):
             for axes in combos:
                 mirrored = self.encoded(mirror_text(report, axes, lateral, vertical))
                 dims = [a + 2 for a in axes]
-                prediction += torch.flip(self.network(torch.flip(x, dims), mirrored), dims)
+                mirrored_coordinates = torch.stack([mirror_coordinates(c, axes) for c in coordinates])
+                prediction += torch.flip(self.network(torch.flip(image, dims), mirrored, mirrored_coordinates), dims)
             prediction /= len(combos) + 1
         return prediction
 

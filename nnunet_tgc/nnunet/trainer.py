@@ -6,7 +6,15 @@ nnU-Net's own training loop, loss, deep supervision, splits and augmentation, wi
 * every batch is paired with its cases' reports, looked up by the batch's ``keys`` and encoded once
   per distinct text (:class:`~nnunet_tgc.text.cache.TextFeatureCache`);
 * mirroring keeps image and report consistent (``text_mirroring``), and rotations are limited to
-  +-15 degrees, because a report's "upper left" means nothing in an image turned upside down.
+  +-15 degrees, because a report's "upper left" means nothing in an image turned upside down;
+* every pixel carries its position in the whole image through patches, augmentation and sliding
+  windows (``coordinates.py``), where the network reads the report's place map.
+
+Overrides of nnU-Net methods (each says why where it is defined): ``build_network_architecture``,
+``_build_loss``, ``_do_i_compile``, ``plot_network_architecture``, ``initialize``, ``on_train_start``,
+``get_tr_and_val_datasets``, ``get_training_transforms``, ``on_train_epoch_start``, ``train_step``,
+``validation_step``, ``configure_rotation_dummyDA_mirroring_and_inital_patch_size`` and
+``perform_actual_validation``.
 
 Variants follow nnU-Net's habit: subclasses that change one class attribute.
 """
@@ -27,13 +35,16 @@ from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_p
 
 from ..model.alignment_loss import similarity_map_loss
 from ..model.factory import create_tgc_net
-from ..model.position_fit import fit_position_prior
+from ..model.place_map import fit_place_map
 from ..text.convention import dataset_convention, prepare_reports
+from ..text.knowledge import dataset_domain
+from ..text.synonyms import reword_batch
 from ..text.reports import ReportsFileError, find_training_reports, load_reports_with_options, require_reports
 from .architecture import tgc_architecture_from_plans, tower_input_from_plans
 from .ddp import rank_device, text_rng, tgc_ddp_wrapping
 from .predictor import TGCPredictor, adopt_calling_predictor, make_text_cache, unwrap
-from .position_fit import training_position_targets
+from .coordinates import DatasetWithCoordinates, spatial_only, split_coordinates
+from .place_fit import training_place_targets
 from .pretrained import install as install_pretrained_loader
 from .report_dropout import drop_reports
 from .text_mirroring import consistent_mirror_axes, mirror_batch, text_axes
@@ -43,22 +54,22 @@ __all__ = ["nnUNetTrainerTGC", "nnUNetTrainerTGC_tiny", "nnUNetTrainerTGC_Biomed
            "nnUNetTrainerTGC_noTextMirroring", "nnUNetTrainerTGC_bothAxesMirroring",
            "nnUNetTrainerTGC_noAlignmentLoss", "nnUNetTrainerTGC_100epochs", "nnUNetTrainerTGC_tiny_5epochs",
            "nnUNetTrainerTGC_tiny_demo", "nnUNetTrainerTGC_reportDropout",
-           "nnUNetTrainerTGC_noPositionFit"]
+           "nnUNetTrainerTGC_noPlaceFit", "nnUNetTrainerTGC_noPlaceMap", "nnUNetTrainerTGC_noSynonyms"]
 
 
 class _TextBound:
-    """The network with this batch's reports bound, so nnU-Net's own train/validation steps (which
-    call ``self.network(data)``) run unchanged. With ``keep_similarity`` it also keeps VLCM's
-    similarity maps of the call, for the alignment loss."""
+    """The network with this batch's reports and pixel coordinates bound, so nnU-Net's own
+    train/validation steps (which call ``self.network(data)``) run unchanged. With ``keep_similarity``
+    it also keeps the similarity and place maps of the call, for the alignment loss."""
 
-    def __init__(self, network, text, keep_similarity: bool = False):
-        self._network, self._text, self._keep = network, text, keep_similarity
+    def __init__(self, network, text, coordinates, keep_similarity: bool = False):
+        self._network, self._text, self._coordinates, self._keep = network, text, coordinates, keep_similarity
         self.similarity_maps = None
 
     def __call__(self, x):
         if not self._keep:
-            return self._network(x, self._text)
-        out, self.similarity_maps = self._network(x, self._text, return_similarity=True)
+            return self._network(x, self._text, self._coordinates)
+        out, self.similarity_maps = self._network(x, self._text, self._coordinates, return_similarity=True)
         return out
 
     def __getattr__(self, name):
@@ -92,13 +103,13 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     # no mirroring at all (documentation/architecture.md, "Mirroring")
     tgc_mirror_vertical = False
     tgc_max_rotation_deg = 15.0
-    tgc_alignment_loss_weight = 1.0  # supervision of VLCM's similarity maps (0: none, as before)
-    tgc_use_position_prior = True    # VLCM's text-position map (similarity term, skips, input channel)
-    tgc_position_input = True        # the text-position map is also an input channel of the CNN branch
-    tgc_prior_init = 0.0             # initial weight of the similarity map on the foreground logits
+    tgc_alignment_loss_weight = 1.0  # supervision of VLCM's similarity maps and the place map (0: none)
+    tgc_use_place_map = True         # the report's place map (input channel, skips, VLCM's similarity)
+    tgc_place_input = True           # the place map is also an input channel of the CNN branch
     tgc_report_dropout = 0.0         # share of training samples given the learned "no report" input instead
-    tgc_fit_position_prior = True    # fit the text-position map to the training masks before epoch 0
-    tgc_position_fit_steps = 300     # full-batch Adam steps of that fit
+    tgc_synonym_rate = 0.5           # share of training reports re-worded with the knowledge base's synonyms
+    tgc_fit_place_map = True         # fit the place map to the training masks before epoch 0
+    tgc_place_fit_steps = 300        # full-batch Adam steps of that fit
 
     def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
@@ -123,9 +134,8 @@ class nnUNetTrainerTGC(nnUNetTrainer):
             cls.tgc_backbone, num_input_channels, num_output_channels, **stages, cnn=cnn,
             deep_supervision=enable_deep_supervision, width_factor=cls.tgc_width_factor,
             use_cnn_branch=cls.tgc_use_cnn_branch, use_knowledge=cls.tgc_use_knowledge,
-            use_vlcm=cls.tgc_use_vlcm, use_position_prior=cls.tgc_use_position_prior,
-            prior_init=cls.tgc_prior_init, learn_no_report=cls.tgc_report_dropout > 0,
-            position_input=cls.tgc_position_input, tower_input=tower_input)
+            use_vlcm=cls.tgc_use_vlcm, use_place_map=cls.tgc_use_place_map,
+            learn_no_report=cls.tgc_report_dropout > 0, place_input=cls.tgc_place_input, tower_input=tower_input)
 
     def _build_loss(self):
         loss = super()._build_loss()
@@ -147,7 +157,8 @@ class nnUNetTrainerTGC(nnUNetTrainer):
         with tgc_ddp_wrapping(_base_module):  # -num_gpus: DDP that allows unused parameters
             super().initialize()
         install_pretrained_loader()  # nnUNetv2_train -pretrained_weights runs right after initialize
-        self.text_cache = make_text_cache(self.network)
+        self.text_cache = make_text_cache(self.network, self.dataset_json,
+                                          f"dataset.json of {self.plans_manager.dataset_name}")
         self.text_rng = text_rng(self.fold, self.local_rank, self.current_epoch)
         self.print_to_log_file(
             f"TGC-Net trainable parameters: {unwrap(self.network).parameter_counts()}; per module: "
@@ -167,7 +178,8 @@ class nnUNetTrainerTGC(nnUNetTrainer):
         self.case_reports = prepare_reports(require_reports(reports, case_ids, self.reports_file), convention)
         self.print_to_log_file(f"Reports: {len(self.case_reports)} cases, "
                                f"{len(set(self.case_reports.values()))} distinct texts, from {self.reports_file}; "
-                               f"laterality convention {convention!r} mapped to the image side")
+                               f"laterality convention {convention!r} mapped to the image side; knowledge domain "
+                               f"{dataset_domain(self.dataset_json)!r} (dataset.json's 'tgc_knowledge_domain')")
 
     def on_train_start(self):
         super().on_train_start()
@@ -177,38 +189,54 @@ class nnUNetTrainerTGC(nnUNetTrainer):
         seconds = self.text_cache.warm_up(self.case_reports.values())
         self.print_to_log_file(f"Encoded {len(self.text_cache)} distinct reports once in {seconds:.1f} s")
         # a fresh run only: --c continues with the map it had
-        if self.tgc_fit_position_prior and self.current_epoch == 0 and \
-                unwrap(self.network).text_position_prior is not None:
-            self._fit_text_position_prior()
+        if self.tgc_fit_place_map and self.current_epoch == 0 and unwrap(self.network).place_map is not None:
+            self._fit_place_map()
 
-    def _fit_text_position_prior(self):
-        """Fit the text-position map to the fold's training masks, so that the report says where to look
-        from the first step on (``model/position_fit.py``)."""
+    def _fit_place_map(self):
+        """Fit the place map to the fold's training masks, so that the report says where to look from the
+        first step on (``model/place_map.py``)."""
         t0 = time.perf_counter()
         network = unwrap(self.network)
         dataset, _ = self.get_tr_and_val_datasets()  # nnU-Net's own split of this fold
         train_keys = dataset.identifiers
         lateral, vertical = text_axes(self.dataset_json)
-        targets = training_position_targets(network, self.text_cache, dataset, self.case_reports, train_keys,
-                                            self.text_mirror_axes, lateral, vertical, self.device,
-                                            self.label_manager.ignore_label, progress=self.print_to_log_file)
-        result = fit_position_prior(network.text_position_prior, targets, steps=self.tgc_position_fit_steps)
+        targets = training_place_targets(self.text_cache, dataset, self.case_reports, train_keys,
+                                         self.text_mirror_axes, lateral, vertical, self.device,
+                                         self.label_manager.ignore_label, progress=self.print_to_log_file)
+        result = fit_place_map(network.place_map, targets, steps=self.tgc_place_fit_steps)
         if self.is_ddp:  # every rank fitted the same data; rank 0's map is the one all ranks keep
-            for p in network.text_position_prior.parameters():
+            for p in network.place_map.parameters():
                 dist.broadcast(p.data, src=0)
         self.print_to_log_file(
-            f"TGC: text-position map fitted to the masks of {len(train_keys)} training cases ({result['reports']} "
+            f"TGC: place map fitted to the masks of {len(train_keys)} training cases ({result['groups']} "
             f"distinct reports, mirrored along {self.text_mirror_axes}): loss {result['loss_before']:.4f} -> "
             f"{result['loss_after']:.4f} in {time.perf_counter() - t0:.1f} s")
+
+    def get_tr_and_val_datasets(self):
+        """nnU-Net's datasets of this fold, each case read with its pixels' coordinates in the whole image
+        as two more channels (``coordinates.py``)."""
+        dataset_tr, dataset_val = super().get_tr_and_val_datasets()
+        return DatasetWithCoordinates(dataset_tr), DatasetWithCoordinates(dataset_val)
+
+    @staticmethod
+    def get_training_transforms(patch_size, rotation_for_DA, deep_supervision_scales, mirror_axes,
+                                do_dummy_2d_data_aug, use_mask_for_norm=None, is_cascaded=False,
+                                foreground_labels=None, regions=None, ignore_label=None):
+        """nnU-Net's training transforms; the coordinate channels follow only its spatial transform."""
+        return spatial_only(nnUNetTrainer.get_training_transforms(
+            patch_size, rotation_for_DA, deep_supervision_scales, mirror_axes, do_dummy_2d_data_aug,
+            use_mask_for_norm, is_cascaded, foreground_labels, regions, ignore_label))
 
     def _texts(self, keys):
         return [self.case_reports[k] for k in keys]
 
     @contextlib.contextmanager
-    def _bound(self, texts):
+    def _bound(self, texts, coordinates, remember: bool = True):
         network = self.network
-        keep = self.tgc_alignment_loss_weight > 0 and unwrap(network).vlcm is not None
-        self.network = _TextBound(network, self.text_cache.batch(texts, self.device), keep_similarity=keep)
+        net = unwrap(network)
+        keep = self.tgc_alignment_loss_weight > 0 and (net.vlcm is not None or net.place_map is not None)
+        self.network = _TextBound(network, self.text_cache.batch(texts, self.device, remember),
+                                  coordinates.to(self.device, non_blocking=True), keep_similarity=keep)
         try:
             yield
         finally:
@@ -222,16 +250,21 @@ class nnUNetTrainerTGC(nnUNetTrainer):
 
     def train_step(self, batch: dict) -> dict:
         texts = self._texts(batch["keys"])
+        batch["data"], coordinates = split_coordinates(batch["data"])
         if self.text_mirror_axes:
             lateral, vertical = text_axes(self.dataset_json)
-            batch["data"], batch["target"], texts = mirror_batch(
-                batch["data"], batch["target"], texts, self.text_mirror_axes, lateral, vertical, self.text_rng)
+            batch["data"], batch["target"], texts, coordinates = mirror_batch(
+                batch["data"], batch["target"], texts, self.text_mirror_axes, lateral, vertical, self.text_rng,
+                coordinates)
+        texts = reword_batch(texts, self.tgc_synonym_rate, self.text_cache.vocabulary, self.text_rng)
         texts = drop_reports(texts, self.tgc_report_dropout, self.text_rng)
-        with self._bound(texts):
+        # re-worded texts are drawn anew every step: encoded, not kept
+        with self._bound(texts, coordinates, remember=self.tgc_synonym_rate == 0):
             return super().train_step(batch)
 
     def validation_step(self, batch: dict) -> dict:
-        with self._bound(self._texts(batch["keys"])):
+        batch["data"], coordinates = split_coordinates(batch["data"])
+        with self._bound(self._texts(batch["keys"]), coordinates):
             return super().validation_step(batch)
 
     # ------------------------------------------------------------------------------ augmentation
@@ -337,9 +370,19 @@ class nnUNetTrainerTGC_reportDropout(nnUNetTrainerTGC):
     tgc_report_dropout = 0.2
 
 
-class nnUNetTrainerTGC_noPositionFit(nnUNetTrainerTGC):
-    """Ablation: the text-position map starts untrained (learnt only alongside the network)."""
-    tgc_fit_position_prior = False
+class nnUNetTrainerTGC_noPlaceFit(nnUNetTrainerTGC):
+    """Ablation: the place map starts untrained (learnt only alongside the network)."""
+    tgc_fit_place_map = False
+
+
+class nnUNetTrainerTGC_noSynonyms(nnUNetTrainerTGC):
+    """Ablation: training reports keep their own words."""
+    tgc_synonym_rate = 0.0
+
+
+class nnUNetTrainerTGC_noPlaceMap(nnUNetTrainerTGC):
+    """Ablation: no place map; the report reaches the pixels through DATE and VLCM only."""
+    tgc_use_place_map = False
 
 
 class nnUNetTrainerTGC_100epochs(nnUNetTrainerTGC):

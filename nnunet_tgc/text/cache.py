@@ -34,8 +34,10 @@ class TextFeatureCache:
     def __len__(self) -> int:
         return len(self._reports)
 
-    def encode(self, text: str) -> EncodedText:
-        """One report -> its frozen encoding (kept on the CPU, float32); NO_REPORT -> the "no report" input."""
+    def encode(self, text: str, remember: bool = True) -> EncodedText:
+        """One report -> its frozen encoding (kept on the CPU, float32); NO_REPORT -> the "no report" input.
+        ``remember=False``: not kept (texts drawn at random in training, which would grow the cache without
+        bound)."""
         if text == NO_REPORT:
             return self._with_places(EncodedText.no_report(self.towers.joint_dim), text)
         cached = self._reports.get(text)
@@ -46,7 +48,9 @@ class TextFeatureCache:
             with torch.inference_mode(False):
                 enc = self.towers.encode_texts([text])[0]
                 enc.knowledge, enc.knowledge_mask = self._knowledge_for(text)
-            cached = self._reports[text] = self._with_places(enc.to("cpu", torch.float32), text)
+            cached = self._with_places(enc.to("cpu", torch.float32), text)
+            if remember:
+                self._reports[text] = cached
         return cached
 
     def _with_places(self, enc: EncodedText, text: str) -> EncodedText:
@@ -54,8 +58,8 @@ class TextFeatureCache:
             enc.places = torch.tensor([place_vector(read_places(text, self.vocabulary))], dtype=torch.float32)
         return enc
 
-    def batch(self, texts: Sequence[str], device=None) -> EncodedText:
-        return EncodedText.collate([self.encode(t) for t in texts]).to(device)
+    def batch(self, texts: Sequence[str], device=None, remember: bool = True) -> EncodedText:
+        return EncodedText.collate([self.encode(t, remember) for t in texts]).to(device)
 
     def warm_up(self, texts: Sequence[str]) -> float:
         """Encode all distinct ``texts`` now (start of training); returns the seconds it took."""
