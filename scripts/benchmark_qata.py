@@ -70,8 +70,21 @@ def trainer_entry(key: str):
     if key in TRAINERS:
         return TRAINERS[key]
     if key.startswith("nnUNetTrainer"):
+        removed = removed_bench_trainers().get(key)
+        if removed:
+            sys.exit(f"error: {key} is no longer a bench trainer: it measured {removed}")
         return key, key, {}
     sys.exit(f"error: unknown trainer {key!r}: use one of {sorted(TRAINERS)} or a trainer class name")
+
+
+def removed_bench_trainers() -> dict:
+    """Bench trainer names that the documentation cites for networks the code no longer builds -> why."""
+    sys.path.insert(0, str(BENCH_TRAINER_DIR))
+    try:
+        import nnunet_tgc_bench_trainers
+    finally:
+        sys.path.remove(str(BENCH_TRAINER_DIR))
+    return nnunet_tgc_bench_trainers.REMOVED
 
 
 def log(msg: str) -> None:
@@ -407,6 +420,8 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path, help="report JSON (default WORK/benchmark_qata.json)")
     p.add_argument("--md", type=Path, help="report markdown table (default WORK/benchmark_qata.md)")
     args = p.parse_args(argv)
+    for key in args.trainers:  # an unknown or removed trainer stops the run before any work
+        trainer_entry(key)
     try:
         args.device = resolve_device(args.device)
     except DeviceUnavailable as e:

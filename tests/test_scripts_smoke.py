@@ -61,13 +61,18 @@ def test_benchmark_qata_missing_data_exits_clearly(tmp_path):
     assert "QaTa subset not found" in proc.stderr and "--qata" in proc.stderr
 
 
-def test_bench_trainer_schedule(monkeypatch):
-    """The short trainers read epochs/iterations/batch from the environment (checked without training)."""
+def _bench_trainers():
     sys.path.insert(0, str(SCRIPTS / "benchmark_trainers"))
     try:
-        import nnunet_tgc_bench_trainers as bench
+        import nnunet_tgc_bench_trainers
     finally:
         sys.path.remove(str(SCRIPTS / "benchmark_trainers"))
+    return nnunet_tgc_bench_trainers
+
+
+def test_bench_trainer_schedule(monkeypatch):
+    """The short trainers read epochs/iterations/batch from the environment (checked without training)."""
+    bench = _bench_trainers()
     monkeypatch.setenv("TGC_BENCH_EPOCHS", "2")
     monkeypatch.setenv("TGC_BENCH_BATCH", "4")
     monkeypatch.delenv("TGC_BENCH_ITERS", raising=False)
@@ -76,8 +81,28 @@ def test_bench_trainer_schedule(monkeypatch):
     monkeypatch.setenv("TGC_BENCH_ITERS", "0")
     with pytest.raises(ValueError):
         bench.bench_schedule()
-    for cls in (bench.nnUNetTrainerBench, bench.nnUNetTrainerBench_NoMirroring, bench.nnUNetTrainerTGC_tiny_Bench):
-        assert "_set_batch_size_and_oversample" in vars(bench._BenchSchedule) and bench._BenchSchedule in cls.__mro__
+    for name, (base, _) in bench.BENCH_TRAINERS.items():
+        cls = getattr(bench, name)
+        # the schedule's methods come before the trainer's own: epochs, iterations, batch size and timing lines
+        assert cls.__mro__[1:3] == (bench._BenchSchedule, base) and cls.__name__ == name
+        for method in ("__init__", "_set_batch_size_and_oversample", "on_train_epoch_end"):
+            assert getattr(cls, method) is getattr(bench._BenchSchedule, method)
+
+
+def test_bench_trainers_are_the_ones_the_documentation_cites():
+    """One table: every bench trainer is cited by the documentation or benchmark_qata.py's keys, and every
+    bench trainer name the documentation cites is a class or, for a network the code no longer builds, an
+    entry of REMOVED (no class under that name)."""
+    import re
+    bench = _bench_trainers()
+    docs = "\n".join(p.read_text() for p in [SCRIPTS.parent / "README.md",
+                                              *sorted((SCRIPTS.parent / "documentation").glob("*.md"))])
+    cited = set(re.findall(r"\bnnUNetTrainer\w*Bench\w*", docs))
+    keys = {entry[0] for entry in _load("benchmark_qata").TRAINERS.values()}
+    assert cited <= set(bench.BENCH_TRAINERS) | set(bench.REMOVED), cited - set(bench.BENCH_TRAINERS)
+    assert set(bench.BENCH_TRAINERS) <= cited | keys and keys <= set(bench.BENCH_TRAINERS)
+    assert set(bench.REMOVED) <= cited and not any(hasattr(bench, name) for name in bench.REMOVED)
+    assert "`..._" not in docs  # abbreviated names would escape this check
 
 
 def test_scripts_take_a_device_and_write_what_they_could_not_run(tmp_path, monkeypatch, capsys):

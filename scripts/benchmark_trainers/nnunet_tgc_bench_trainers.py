@@ -3,6 +3,11 @@
 Put this folder on ``nnUNet_extTrainer`` (os.pathsep-joined with the plugin's own ext_trainers
 folder); nnU-Net imports this one module by its bare name, so the folder holds no ``__init__.py``.
 
+The classes are built from one table, ``BENCH_TRAINERS``: a class name, the trainer it shortens and
+what it measures. Every name in it is one that documentation/ or ``benchmark_qata.py`` cites; a name
+the documentation cites for a network the code can no longer build is not a class but an entry of
+``REMOVED``, which says why (documentation/results.md says so next to its numbers).
+
 The schedule comes from environment variables, read when a trainer is constructed, so that one
 set of class names serves every benchmark size (``benchmark_qata.py`` sets them):
 
@@ -23,19 +28,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.training.nnUNetTrainer.variants.data_augmentation.nnUNetTrainerNoMirroring import \
     nnUNetTrainerNoMirroring
 
-from nnunet_tgc.nnunet.trainer import nnUNetTrainerTGC, nnUNetTrainerTGC_reportDropout, nnUNetTrainerTGC_tiny
-
-__all__ = ["nnUNetTrainerBench", "nnUNetTrainerBench_NoMirroring", "nnUNetTrainerTGC_tiny_Bench",
-           "nnUNetTrainerTGC_Bench", "nnUNetTrainerTGC_tiny_Bench_lateralMirroring",
-           "nnUNetTrainerTGC_tiny_Bench_noMirroring", "nnUNetTrainerTGC_tiny_Bench_noAlignmentLoss",
-           "nnUNetTrainerTGC_tiny_Bench_lateralMirroring_priorInit1",
-           "nnUNetTrainerTGC_tiny_Bench_lateralMirroring_noPositionPrior",
-           "nnUNetTrainerTGC_tiny_Bench_lateralMirroring_reportDropout",
-           "nnUNetTrainerTGC_tiny_Bench_lateralMirroring_positionInput",
-           "nnUNetTrainerTGC_tiny_Bench_lateralMirroring_noPositionInput",
-           "nnUNetTrainerTGC_tiny_Bench_lateralMirroring_positionFit",
-           "nnUNetTrainerTGC_tiny_Bench_bothAxesMirroring_positionFit", "nnUNetTrainerTGC_tiny_Bench_noMirroring_positionFit",
-           "bench_schedule"]
+from nnunet_tgc.nnunet.trainer import nnUNetTrainerTGC, nnUNetTrainerTGC_tiny
 
 
 def bench_schedule() -> dict:
@@ -81,79 +74,52 @@ class _BenchSchedule:
                                f"per_iteration {elapsed / max(1, n):.4f}")
 
 
-class nnUNetTrainerBench(_BenchSchedule, nnUNetTrainer):
-    """Plain nnU-Net (mirroring in training and at test time), benchmark schedule."""
+# class name -> (the trainer it runs on the benchmark schedule, what it measures and who cites it)
+BENCH_TRAINERS = {
+    "nnUNetTrainerBench": (
+        nnUNetTrainer,
+        "Plain nnU-Net (nnUNetTrainer: mirroring along both axes in training, 4-pass test-time mirroring). "
+        "benchmark_qata.py key 'nnunet'; results.md section 3 (not measured there)."),
+    "nnUNetTrainerBench_NoMirroring": (
+        nnUNetTrainerNoMirroring,
+        "Plain nnU-Net without mirroring (nnUNetTrainerNoMirroring; chest X-rays are not left-right symmetric). "
+        "benchmark_qata.py key 'nnunet_nomirror'; results.md sections 3 and 5."),
+    "nnUNetTrainerTGC_tiny_Bench": (
+        nnUNetTrainerTGC_tiny,
+        "TGC-Net on the tiny random-weight CLIP: the current default network and its default mirroring. "
+        "benchmark_qata.py key 'tgc_tiny'. results.md section 3 (2026-11-25) measured under this name the "
+        "network of that day, which the code no longer builds."),
+    "nnUNetTrainerTGC_Bench": (
+        nnUNetTrainerTGC,
+        "TGC-Net on CLIP ViT-B/16, the current default network (needs the weights, or "
+        "nnUNet_TGC_clip_weights=random for timing). benchmark_qata.py key 'tgc_vitb_random'."),
+}
+
+# class names the documentation cites for networks the code can no longer build -> why there is no class
+_TEXT_POSITION_MAP = ("VLCM's text-position map (TextPositionPrior) was replaced by the place map read from the "
+                      "report's places; this network can no longer be built (documentation/results.md)")
+REMOVED = {
+    "nnUNetTrainerTGC_tiny_Bench_lateralMirroring":
+        "attempt 1 (text-position map in the similarity and the skips, left-right mirroring); " + _TEXT_POSITION_MAP,
+    "nnUNetTrainerTGC_tiny_Bench_lateralMirroring_positionInput":
+        "attempt 2 (attempt 1 plus the map as an input channel); " + _TEXT_POSITION_MAP,
+    "nnUNetTrainerTGC_tiny_Bench_lateralMirroring_reportDropout":
+        "attempt 2 with report dropout 0.2; " + _TEXT_POSITION_MAP,
+    "nnUNetTrainerTGC_tiny_Bench_lateralMirroring_positionFit":
+        "attempt 3 (attempt 2 with the map fitted before epoch 0); " + _TEXT_POSITION_MAP,
+    "nnUNetTrainerTGC_tiny_Bench_bothAxesMirroring_positionFit":
+        "attempt 3 mirrored along both axes; " + _TEXT_POSITION_MAP,
+    "nnUNetTrainerTGC_tiny_Bench_noMirroring_positionFit":
+        "attempt 3 without mirroring; " + _TEXT_POSITION_MAP,
+}
 
 
-class nnUNetTrainerBench_NoMirroring(_BenchSchedule, nnUNetTrainerNoMirroring):
-    """Plain nnU-Net without mirroring (chest X-rays are not left-right symmetric)."""
+def _bench_class(name: str, base: type, doc: str) -> type:
+    return type(name, (_BenchSchedule, base), {"__doc__": doc, "__module__": __name__, "__qualname__": name})
 
 
-class nnUNetTrainerTGC_tiny_Bench(_BenchSchedule, nnUNetTrainerTGC_tiny):
-    """TGC-Net on the tiny random-weight CLIP, benchmark schedule."""
+for _name, (_base, _doc) in BENCH_TRAINERS.items():
+    globals()[_name] = _bench_class(_name, _base, _doc)
+del _name, _base, _doc
 
-
-class nnUNetTrainerTGC_Bench(_BenchSchedule, nnUNetTrainerTGC):
-    """TGC-Net on CLIP ViT-B/16 (needs the weights, or nnUNet_TGC_clip_weights=random), benchmark schedule."""
-
-
-class nnUNetTrainerTGC_tiny_Bench_lateralMirroring(nnUNetTrainerTGC_tiny_Bench):
-    """TGC-Net tiny, mirroring left-right only (with the report). This class and the variants below it
-    measured attempts 1 and 2 of documentation/architecture.md, before the text-position map was fitted
-    to the training masks: they keep that setting, so their names still say what they measured."""
-    tgc_mirror_vertical = False
-    tgc_fit_position_prior = False
-
-
-class nnUNetTrainerTGC_tiny_Bench_noMirroring(nnUNetTrainerTGC_tiny_Bench):
-    """TGC-Net tiny without any mirroring."""
-    tgc_text_mirroring = False
-
-
-class nnUNetTrainerTGC_tiny_Bench_noAlignmentLoss(nnUNetTrainerTGC_tiny_Bench):
-    """TGC-Net tiny, VLCM's similarity maps without their own loss (the network before issue 7)."""
-    tgc_alignment_loss_weight = 0.0
-
-
-class nnUNetTrainerTGC_tiny_Bench_lateralMirroring_priorInit1(nnUNetTrainerTGC_tiny_Bench_lateralMirroring):
-    """As above, with the similarity map added to the foreground logits at weight 1 from the start."""
-    tgc_prior_init = 1.0
-
-
-class nnUNetTrainerTGC_tiny_Bench_lateralMirroring_noPositionPrior(nnUNetTrainerTGC_tiny_Bench_lateralMirroring):
-    """As above, without VLCM's text-position term (the similarity is the calibrated cosine alone)."""
-    tgc_use_position_prior = False
-
-
-class nnUNetTrainerTGC_tiny_Bench_lateralMirroring_reportDropout(nnUNetTrainerTGC_tiny_Bench_lateralMirroring):
-    """As nnUNetTrainerTGC_tiny_Bench_lateralMirroring, with report dropout (a fifth of the samples get the
-    learned "no report" input): the pair measures what dropout costs with the correct report."""
-    tgc_report_dropout = nnUNetTrainerTGC_reportDropout.tgc_report_dropout
-
-
-class nnUNetTrainerTGC_tiny_Bench_lateralMirroring_positionInput(nnUNetTrainerTGC_tiny_Bench_lateralMirroring):
-    """As the lateral-mirroring bench trainer, the text-position map also an input channel of the CNN
-    branch (explicit, so the bench name says what the run measured)."""
-    tgc_position_input = True
-
-
-class nnUNetTrainerTGC_tiny_Bench_lateralMirroring_noPositionInput(nnUNetTrainerTGC_tiny_Bench_lateralMirroring):
-    """The text-position map in the skips and similarity maps only (the network of the first QaTa
-    run of documentation/architecture.md's "Making the report count")."""
-    tgc_position_input = False
-
-
-class nnUNetTrainerTGC_tiny_Bench_lateralMirroring_positionFit(nnUNetTrainerTGC_tiny_Bench_lateralMirroring_positionInput):
-    """As ..._positionInput, with the text-position map fitted to the training masks before epoch 0 (the
-    default since attempt 3; explicit, so the bench name says what the run measured)."""
-    tgc_fit_position_prior = True
-
-
-class nnUNetTrainerTGC_tiny_Bench_bothAxesMirroring_positionFit(nnUNetTrainerTGC_tiny_Bench_lateralMirroring_positionFit):
-    """The same, mirroring top-bottom too (with upper/lower swapped in the report)."""
-    tgc_mirror_vertical = True
-
-
-class nnUNetTrainerTGC_tiny_Bench_noMirroring_positionFit(nnUNetTrainerTGC_tiny_Bench_lateralMirroring_positionFit):
-    """The same, without any mirroring (training and test time)."""
-    tgc_text_mirroring = False
+__all__ = [*BENCH_TRAINERS, "BENCH_TRAINERS", "REMOVED", "bench_schedule"]
