@@ -6,6 +6,7 @@ from pathlib import Path
 
 from . import generic, mosmed, qata
 from .common import ConversionError
+from .images import CHANNEL_CHOICES
 from ..text.knowledge import KnowledgeBase
 from .writer import LATERALITY_CHOICES, DatasetSpec, write_dataset
 
@@ -73,6 +74,10 @@ def _add_common(parser, name, channel: str, laterality, domain: str) -> None:
     parser.add_argument("--channel-name", default=channel,
                         help=f"dataset.json channel name of grayscale images (default {channel}; "
                              f"'CT' selects nnU-Net's CT normalisation)")
+    parser.add_argument("--channels", choices=CHANNEL_CHOICES, default="auto",
+                        help="grayscale (gray: one channel, colour images become their channels' mean) or colour "
+                             "(rgb: three channels, grayscale repeated) for the whole dataset; default auto: rgb "
+                             "only when a clear share of all pixels has real colour (JPEG chroma noise never counts)")
     parser.add_argument("--label-names", default="infection",
                         help="comma-separated names of labels 1, 2, ... (default infection)")
     parser.add_argument("--mask-values", type=_parse_mask_values,
@@ -147,7 +152,7 @@ def _convert(args, collect, description: str, reference: str) -> int:
                                   "--nnunet-raw")
         spec = DatasetSpec(
             dataset_id=args.dataset_id, name=args.name, nnunet_raw=args.nnunet_raw,
-            nnunet_preprocessed=args.nnunet_preprocessed, channel_name=args.channel_name,
+            nnunet_preprocessed=args.nnunet_preprocessed, channel_name=args.channel_name, channels=args.channels,
             label_names=[n.strip() for n in args.label_names.split(",") if n.strip()],
             mask_values=args.mask_values, laterality=args.laterality, knowledge_domain=args.knowledge_domain,
             description=args.description if args.description is not None else description,

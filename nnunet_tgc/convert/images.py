@@ -3,21 +3,26 @@
 2D images are written as PNG, which nnU-Net's ``NaturalImage2DIO`` reads: a 2D array as one
 channel, an RGB array as three channels *from the one* ``_0000.png`` file.  So:
 
-* grayscale (8 or 16 bit) stays single-channel;
-* RGB/RGBA/palette images whose colour channels differ by at most ``GRAYSCALE_TOLERANCE`` (2) grey
-  levels everywhere are grayscale saved as colour (common for JPEG X-rays: decoding YCbCr back to
-  RGB rounds each channel on its own, so a grey pixel can come back as e.g. (117, 118, 116)); they
-  become single-channel, the rounded channel mean, so a dataset of "RGB" X-rays is not tripled.
-  The converter logs which images were collapsed and which were kept as colour;
-* true colour images stay RGB in one ``_0000.png`` (alpha is dropped when fully opaque);
+* grayscale or colour is decided once for the whole dataset (``--channels gray|rgb``, or ``auto``:
+  :func:`decide_channels`), never per file, so every case has the same channel count;
+* ``auto`` decides colour only when a clear share of all the dataset's pixels (``COLOUR_SHARE``, 1%)
+  has colour channels that differ by more than ``COLOUR_PIXEL_LEVELS`` (10) grey levels. JPEG X-rays
+  stored as colour come back with channels a few levels apart (decoding YCbCr rounds each channel on
+  its own, chroma noise adds a little: measured at most 9 levels, on 0.02% of the pixels, for strong
+  chroma noise at quality 95), so they never make a dataset colour; a coloured annotation on a few
+  images does not either (the decision and every image with colour content are logged);
+* gray: colour-stored images become the rounded mean of their channels; rgb: colour images stay RGB
+  in one ``_0000.png``, grayscale ones are repeated to three channels (alpha is dropped when fully
+  opaque in both);
 * JPEG is decoded once and stored losslessly as PNG (nnU-Net refuses JPEG).
 
 Masks become label maps: by default 0/255 or 0/1 masks become 0/1; ``mask_values`` maps other
 values.  JPEG masks are thresholded at half range, since lossy compression smears the exact
 values.  NIfTI volumes are rewritten as ``.nii.gz`` and their masks take the image's geometry.
 """
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Iterable, Optional, Tuple
 
 import numpy as np
 from PIL import Image
@@ -26,9 +31,14 @@ from .common import ConversionError, split_extension
 
 JPEG_EXTENSIONS = (".jpg", ".jpeg")
 # grey levels (of 8 bits; scaled by 257 for 16-bit content) by which the colour channels of one pixel
-# may differ in an image still treated as grayscale: JPEG's chroma rounding stays within it, real
-# colour (a coloured annotation, a photograph) does not
+# of a lossy (JPEG) mask may differ in a mask still read as one label plane
 GRAYSCALE_TOLERANCE = 2
+# a pixel has colour when its channels differ by more than this many grey levels (8 bits; x257 for 16-bit
+# content): above JPEG's chroma rounding and chroma noise (see the module docstring) ...
+COLOUR_PIXEL_LEVELS = 10
+# ... and a dataset is colour (``--channels auto``) when more than this share of all its pixels has colour
+COLOUR_SHARE = 0.01
+CHANNEL_CHOICES = ("auto", "gray", "rgb")
 
 
 def is_volume(path: Path) -> bool:
@@ -90,6 +100,56 @@ def collapse_channels(array: np.ndarray, path: Path, tolerance: int = GRAYSCALE_
     if np.issubdtype(array.dtype, np.integer):
         return np.rint(array.mean(axis=-1)).astype(array.dtype)
     return array.mean(axis=-1).astype(array.dtype)
+
+
+@dataclass(frozen=True)
+class ColourSurvey:
+    """What one image holds in colour: whether it is stored with colour channels, their largest difference
+    (``channel_spread``) and how many of its pixels have colour (channels > ``COLOUR_PIXEL_LEVELS`` apart)."""
+    stored_as_colour: bool
+    spread: int
+    colour_pixels: int
+    pixels: int
+
+
+def survey_colour(path: Path) -> ColourSurvey:
+    array = _drop_constant_alpha(read_2d(path), path)
+    pixels = int(np.prod(array.shape[:2]))
+    if array.ndim == 2:
+        return ColourSurvey(False, 0, 0, pixels)
+    wide = array.astype(np.float64)
+    spreads = wide.max(axis=-1) - wide.min(axis=-1)
+    levels = COLOUR_PIXEL_LEVELS * (257 if array.max() > 255 else 1)
+    return ColourSurvey(True, int(np.ceil(spreads.max())), int((spreads > levels).sum()), pixels)
+
+
+def decide_channels(surveys: Iterable[ColourSurvey], requested: str = "auto") -> Tuple[str, float]:
+    """One channel mode for the whole dataset -> ("gray" or "rgb", share of the dataset's pixels with colour)."""
+    if requested not in CHANNEL_CHOICES:
+        raise ConversionError(f"--channels {requested!r}: choose one of {', '.join(CHANNEL_CHOICES)}")
+    surveys = list(surveys)
+    pixels = sum(s.pixels for s in surveys)
+    share = sum(s.colour_pixels for s in surveys) / pixels if pixels else 0.0
+    if requested != "auto":
+        return requested, share
+    return ("rgb" if share > COLOUR_SHARE else "gray"), share
+
+
+def to_channels(array: np.ndarray, channels: str, path: Path) -> np.ndarray:
+    """An (H, W) or (H, W, 3) image as the dataset's channel mode stores it: gray (H, W), rgb (H, W, 3)."""
+    array = _drop_constant_alpha(array, path)
+    if channels == "gray":
+        if array.ndim == 2:
+            return array
+        if np.issubdtype(array.dtype, np.integer):
+            return np.rint(array.mean(axis=-1)).astype(array.dtype)
+        return array.mean(axis=-1).astype(array.dtype)
+    if array.ndim == 3:
+        return array
+    if np.issubdtype(array.dtype, np.integer) and array.size and int(array.max()) > 255:
+        raise ConversionError(f"{path}: a 16-bit grayscale image cannot join a colour (--channels rgb) dataset: an "
+                              f"RGB PNG holds 8 bits per channel; convert with --channels gray, or rescale it")
+    return np.repeat(array[..., None], 3, axis=-1)
 
 
 def image_for_png(array: np.ndarray, path: Path) -> np.ndarray:
@@ -180,14 +240,11 @@ def write_png(array: np.ndarray, path: Path) -> None:
 
 
 def convert_2d_case(image_path: Path, mask_path: Path, out_image: Path, out_label: Path,
-                    mask_values: Optional[dict]) -> Tuple[int, Optional[int]]:
-    """Write one 2D case; returns its number of channels (1 or 3) and, for an image stored as colour,
-    the spread of its colour channels (``channel_spread``; None for a grayscale file)."""
+                    mask_values: Optional[dict], channels: str = "gray") -> int:
+    """Write one 2D case in the dataset's channel mode (``gray`` or ``rgb``); returns its number of channels."""
     if is_volume(mask_path):
         raise ConversionError(f"{mask_path}: a NIfTI mask for the 2D image {image_path.name}")
-    source = _drop_constant_alpha(read_2d(image_path), image_path)
-    spread = channel_spread(source) if source.ndim == 3 else None
-    image = image_for_png(collapse_channels(source, image_path), image_path)
+    image = image_for_png(to_channels(read_2d(image_path), channels, image_path), image_path)
     labels = mask_to_labels(read_2d(mask_path), mask_path, mask_values)
     if image.shape[:2] != labels.shape:
         raise ConversionError(f"{mask_path}: image/mask size mismatch: image {image_path.name} is "
@@ -195,13 +252,15 @@ def convert_2d_case(image_path: Path, mask_path: Path, out_image: Path, out_labe
                               f"{labels.shape[1]}x{labels.shape[0]} (width x height)")
     write_png(image, out_image)
     write_png(labels, out_label)
-    return (1 if image.ndim == 2 else 3), spread
+    return 1 if image.ndim == 2 else 3
 
 
 def convert_volume_case(image_path: Path, mask_path: Path, out_image: Path, out_label: Path,
-                        mask_values: Optional[dict]) -> Tuple[int, Optional[int]]:
-    """Write one NIfTI case; returns its number of channels (always 1) and None (no colour)."""
+                        mask_values: Optional[dict], channels: str = "gray") -> int:
+    """Write one NIfTI case; returns its number of channels (always 1)."""
     import SimpleITK as sitk
+    if channels != "gray":
+        raise ConversionError(f"{image_path}: NIfTI volumes are single-channel; --channels rgb is for 2D images")
     if not is_volume(mask_path):
         raise ConversionError(f"{mask_path}: a 2D mask for the NIfTI volume {image_path.name}")
     image = _read_volume(image_path)
@@ -220,7 +279,7 @@ def convert_volume_case(image_path: Path, mask_path: Path, out_image: Path, out_
     label_image.CopyInformation(image)  # tiny header differences would make nnU-Net warn
     sitk.WriteImage(image, str(out_image), useCompression=True)
     sitk.WriteImage(label_image, str(out_label), useCompression=True)
-    return 1, None
+    return 1
 
 
 def _read_volume(path: Path):
@@ -230,11 +289,3 @@ def _read_volume(path: Path):
     except RuntimeError as err:
         raise ConversionError(f"{path}: cannot read the volume ({err})") from err
 
-
-def promote_to_rgb(png_path: Path) -> None:
-    """Rewrite a single-channel PNG as RGB (for datasets that mix grayscale and colour)."""
-    with Image.open(png_path) as img:
-        array = np.asarray(img)
-    if array.dtype != np.uint8:
-        raise ConversionError(f"{png_path}: a 16-bit grayscale image cannot join a colour dataset")
-    write_png(np.repeat(array[..., None], 3, axis=-1), png_path)

@@ -18,7 +18,8 @@ from nnunet_tgc.text.convention import CONVENTIONS
 from nnunet_tgc.text.normalize import normalize_report
 
 from .common import Case, Collected, ConversionError, Problem, format_problems, image_stem
-from .images import GRAYSCALE_TOLERANCE, convert_2d_case, convert_volume_case, is_volume, promote_to_rgb
+from .images import (CHANNEL_CHOICES, COLOUR_PIXEL_LEVELS, COLOUR_SHARE, convert_2d_case, convert_volume_case,
+                     decide_channels, is_volume, survey_colour)
 
 LATERALITY_CHOICES = CONVENTIONS  # dataset.json's "tgc_laterality"
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
@@ -32,6 +33,7 @@ class DatasetSpec:
     nnunet_raw: Path
     nnunet_preprocessed: Optional[Path] = None
     channel_name: str = "xray"
+    channels: str = "auto"  # gray, rgb, or auto: decided once for the whole dataset (images.decide_channels)
     label_names: list = field(default_factory=lambda: ["infection"])
     mask_values: Optional[dict] = None  # None: binary 0/255 or 0/1
     laterality: Optional[str] = None  # whose left/right the reports mean; the converter must say
@@ -75,8 +77,10 @@ def write_dataset(collected: Collected, spec: DatasetSpec, log=print) -> dict:
     temp = spec.nnunet_raw / f".{spec.folder_name}.partial-{os.getpid()}"
     shutil.rmtree(temp, ignore_errors=True)
     file_ending = _file_ending(cases)
+    colour = _survey_dataset(cases, spec)
+    log(_decision_line(colour))
     try:
-        written, more_skipped, channels, colour = _write_cases(cases, spec, temp, file_ending)
+        written, more_skipped, channels = _write_cases(cases, spec, temp, file_ending, colour["channels"])
         skipped.extend(more_skipped)
         if not any(c.split in ("train", "val") for c in written):
             raise ConversionError(f"every training case of {spec.folder_name} was skipped")
@@ -90,7 +94,7 @@ def write_dataset(collected: Collected, spec: DatasetSpec, log=print) -> dict:
     _update_preprocessed_splits(written, spec, log)
     for problem in skipped:
         log(f"skipped: {problem}")
-    _log_colour_decisions(colour, log)
+    _log_colour_images(colour, log)
     counts = Counter(c.split for c in written)
     log(f"wrote {spec.target}: {counts['train']} train, {counts['val']} val, {counts['test']} test "
         f"cases; {len(skipped)} skipped")
@@ -104,6 +108,8 @@ def check_spec(spec: DatasetSpec) -> None:
         raise ConversionError(f"dataset id {spec.dataset_id} must be between 1 and 999")
     if not _NAME_PATTERN.fullmatch(spec.name):
         raise ConversionError(f"dataset name {spec.name!r} may only contain letters, digits, _ and -")
+    if spec.channels not in CHANNEL_CHOICES:
+        raise ConversionError(f"--channels {spec.channels!r} must be one of {CHANNEL_CHOICES}")
     if spec.laterality not in LATERALITY_CHOICES:
         raise ConversionError(f"laterality {spec.laterality!r} must be one of {LATERALITY_CHOICES}: whose "
                               f"left/right the reports mean (image: the image's left, as in QaTa-COV19; "
@@ -169,19 +175,51 @@ def _duplicate_id_problems(cases: list) -> list:
 
 # ---------------------------------------------------------------- writing
 
-def _write_cases(cases: list, spec: DatasetSpec, temp: Path, file_ending: str) -> tuple:
+def _survey_dataset(cases: list, spec: DatasetSpec) -> dict:
+    """Gray or RGB for the whole dataset, decided once from every 2D image (``images.decide_channels``), and
+    the images with colour content, for the log. An unreadable image is left to the conversion to report."""
+    surveys = {}
+    for case in tqdm(cases, desc=f"surveying colour in {spec.folder_name}", unit="case"):
+        if is_volume(case.image):
+            continue
+        try:
+            surveys[case.case_id] = survey_colour(case.image)
+        except ConversionError:
+            continue
+    channels, share = decide_channels(surveys.values(), spec.channels)
+    with_colour = {c: {"largest_channel_difference": s.spread,
+                       "colour_pixel_share": round(s.colour_pixels / s.pixels, 4)}
+                   for c, s in sorted(surveys.items()) if s.colour_pixels}
+    return {"channels": channels, "decided_by": "--channels" if spec.channels != "auto" else "auto",
+            "colour_pixel_levels": COLOUR_PIXEL_LEVELS, "colour_share_threshold": COLOUR_SHARE,
+            "dataset_colour_pixel_share": round(share, 6),
+            "stored_as_colour": sum(s.stored_as_colour for s in surveys.values()),
+            "images_with_colour": with_colour}
+
+
+def _decision_line(colour: dict) -> str:
+    share = f"{100 * colour['dataset_colour_pixel_share']:.3g}%"
+    if colour["decided_by"] != "auto":
+        why = f"as --channels asks (colour content: {share} of the pixels)"
+    else:
+        why = (f"{share} of all pixels have channels more than {colour['colour_pixel_levels']} grey levels apart; "
+               f"colour takes more than {100 * colour['colour_share_threshold']:g}%; choose with --channels gray|rgb")
+    what = "grayscale, one channel" if colour["channels"] == "gray" else "RGB, three channels"
+    return (f"channels: the whole dataset is {what} ({why}; {colour['stored_as_colour']} image(s) stored as "
+            f"colour)")
+
+
+def _write_cases(cases: list, spec: DatasetSpec, temp: Path, file_ending: str, mode: str) -> tuple:
     for sub in ("imagesTr", "labelsTr", "imagesTs", "labelsTs"):
         (temp / sub).mkdir(parents=True)
-    written, skipped, channels, colour = [], [], {}, {}
+    written, skipped, channels = [], [], {}
     for case in tqdm(cases, desc=f"converting {spec.folder_name}", unit="case"):
         image_out, label_out = _output_paths(temp, case, file_ending)
         try:
             convert = convert_volume_case if is_volume(case.image) else convert_2d_case
             if (file_ending == ".nii.gz") != is_volume(case.image):
                 raise ConversionError(f"{case.image}: mixes 2D images and NIfTI volumes in one dataset")
-            channels[case.case_id], spread = convert(case.image, case.mask, image_out, label_out, spec.mask_values)
-            if spread is not None:  # stored as colour: collapsed (within the tolerance) or kept, see images.py
-                colour[case.case_id] = (spread, channels[case.case_id] == 1)
+            channels[case.case_id] = convert(case.image, case.mask, image_out, label_out, spec.mask_values, mode)
             written.append(case)
         except ConversionError as err:
             image_out.unlink(missing_ok=True)
@@ -190,9 +228,20 @@ def _write_cases(cases: list, spec: DatasetSpec, temp: Path, file_ending: str) -
                 raise ConversionError(f"case {case.case_id}: {err}\n(or pass --skip-bad to leave such "
                                       f"cases out)") from err
             skipped.append(Problem(image_stem(case.source_name), case.image, str(err)))
-    if written and len(set(channels.values())) > 1:
-        _promote_grayscale(written, channels, temp, file_ending)
-    return written, skipped, max(channels.values(), default=1), colour
+    _check_one_channel_count(written, channels)
+    return written, skipped, max(channels.values(), default=1)
+
+
+def _check_one_channel_count(written: list, channels: dict) -> None:
+    """nnU-Net reads one channel count per dataset: a dataset that mixes counts is never written."""
+    counts = {}
+    for case in written:
+        counts.setdefault(channels[case.case_id], []).append(str(case.image))
+    if len(counts) > 1:
+        listed = "; ".join(f"{n} channel(s): {', '.join(files[:5])}{' ...' if len(files) > 5 else ''}"
+                           for n, files in sorted(counts.items()))
+        raise ConversionError(f"the cases would have different channel counts ({listed}); nnU-Net needs one "
+                              f"count per dataset. Convert with --channels gray (or rgb) for all of them.")
 
 
 def _file_ending(cases: list) -> str:
@@ -207,32 +256,16 @@ def _output_paths(temp: Path, case: Case, file_ending: str) -> tuple:
             temp / labels / f"{case.case_id}{file_ending}")
 
 
-def _promote_grayscale(written: list, channels: dict, temp: Path, file_ending: str) -> None:
-    """nnU-Net needs one channel count per dataset: colour wins, grayscale is replicated."""
-    for case in written:
-        if channels[case.case_id] == 1:
-            promote_to_rgb(_output_paths(temp, case, file_ending)[0])
-            channels[case.case_id] = 3
-
-
-def _colour_decisions(colour: dict) -> dict:
-    """Images stored as colour, by what the converter made of them (case id -> largest channel difference)."""
-    return {"tolerance_grey_levels": GRAYSCALE_TOLERANCE,
-            "collapsed_to_grayscale": {c: s for c, (s, collapsed) in sorted(colour.items()) if collapsed},
-            "kept_as_colour": {c: s for c, (s, collapsed) in sorted(colour.items()) if not collapsed}}
-
-
-def _log_colour_decisions(colour: dict, log, shown: int = 20) -> None:
-    decisions = _colour_decisions(colour)
-    for key, what in (("collapsed_to_grayscale", f"collapsed to grayscale (channels within "
-                                                  f"{GRAYSCALE_TOLERANCE} grey levels)"),
-                      ("kept_as_colour", f"kept as colour (channels differ by more than {GRAYSCALE_TOLERANCE})")):
-        cases = decisions[key]
-        if cases:
-            listed = ", ".join(f"{c} ({s})" for c, s in list(cases.items())[:shown])
-            more = f" and {len(cases) - shown} more" if len(cases) > shown else ""
-            log(f"{len(cases)} colour-stored image(s) {what}: {listed}{more} "
-                f"[largest channel difference in brackets; all in conversion_log.json]")
+def _log_colour_images(colour: dict, log, shown: int = 20) -> None:
+    images = colour["images_with_colour"]
+    if not images:
+        return
+    listed = ", ".join(f"{c} ({v['largest_channel_difference']}, {100 * v['colour_pixel_share']:.2g}%)"
+                       for c, v in list(images.items())[:shown])
+    more = f" and {len(images) - shown} more" if len(images) > shown else ""
+    fate = "kept as colour" if colour["channels"] == "rgb" else "converted to grey (their channels' mean)"
+    log(f"{len(images)} image(s) with colour content, {fate}: {listed}{more} [largest channel difference, share "
+        f"of colour pixels; all in conversion_log.json]")
 
 
 def _write_metadata(written: list, skipped: list, spec: DatasetSpec, temp: Path, channels: int,
@@ -246,7 +279,7 @@ def _write_metadata(written: list, skipped: list, spec: DatasetSpec, temp: Path,
     _save_json(temp / "conversion_log.json", {
         "split_of_case": {c.case_id: c.split for c in written},
         "skipped": [{"file": str(p.file), "reason": p.message} for p in skipped],
-        "colour_images": _colour_decisions(colour),
+        "channels": colour,
     })
     if spec.official_split:
         # nnU-Net 2.8 copies a raw-folder splits_final.json into nnUNet_preprocessed when planning
