@@ -11,6 +11,7 @@ Usage: python scripts/demo.py [--out demo_output] [--device cpu]
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,15 +28,65 @@ def step(title):
     print(f"\n=== {title}", flush=True)
 
 
-def run(cmd, env):
+def run(cmd, env, show=None):
+    """Run ``cmd`` and return its output (stdout and stderr). Its lines are read as they come: ``show(line)``
+    may return a progress line to print at once (the epochs of a training); on failure the output's end
+    is printed."""
     print("$ " + " ".join(map(str, cmd)), flush=True)
     start = time.perf_counter()
-    proc = subprocess.run([str(c) for c in cmd], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    with subprocess.Popen([str(c) for c in cmd], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, bufsize=1) as proc:
+        for line in proc.stdout:
+            lines.append(line)
+            message = show(line) if show else None
+            if message:
+                print(message, flush=True)
+    output = "".join(lines)
     if proc.returncode != 0:
-        print(proc.stdout[-5000:])
+        print(output[-5000:])
         sys.exit(f"demo: {cmd[0]} failed with exit code {proc.returncode}")
     print(f"  done in {time.perf_counter() - start:.0f} s", flush=True)
-    return proc.stdout
+    return output
+
+
+class EpochProgress:
+    """nnU-Net's own lines of a training, read as they come -> one progress line per finished epoch
+    (``Epoch N``, ``train_loss``, ``val_loss``, ``Pseudo dice``, ``Epoch time``), the fit before the first
+    epoch and the final validation's Dice."""
+
+    LINE = re.compile(r"(?:^|: )(Epoch (\d+)|train_loss (\S+)|val_loss (\S+)|Pseudo dice \[([^\]]*)\]|"
+                      r"Epoch time: ([\d.]+) s|Mean Validation Dice: *(\S+))\s*$")
+
+    def __init__(self):
+        self.epoch, self.values = None, {}
+
+    def __call__(self, line: str):
+        if "map fitted" in line:  # the report's map, fitted to the training masks before epoch 0
+            return "  " + line.split(": ", 1)[-1].strip()
+        m = self.LINE.search(line.rstrip("\n"))
+        if not m:
+            return None
+        epoch, train_loss, val_loss, dice, seconds, final = m.groups()[1:]
+        if epoch is not None:
+            self.epoch, self.values = int(epoch), {}
+        elif train_loss is not None:
+            self.values["train loss"] = train_loss
+        elif val_loss is not None:
+            self.values["val loss"] = val_loss
+        elif dice is not None:
+            self.values["pseudo Dice"] = dice.replace("np.float32(", "").replace(")", "")
+        elif seconds is not None and self.epoch is not None:
+            parts = ", ".join(f"{k} {v}" for k, v in self.values.items())
+            return f"  epoch {self.epoch}: {parts}{', ' if parts else ''}{seconds} s"
+        elif final is not None:
+            return f"  final validation (fold 0), mean Dice {final}"
+        return None
+
+
+def predicted_cases(line: str):
+    """nnU-Net's prediction progress: one line per case as it is written."""
+    return f"  {line.strip()}" if line.startswith("done with ") else None
 
 
 def environment(out: Path) -> dict:
@@ -43,7 +94,7 @@ def environment(out: Path) -> dict:
     env = dict(os.environ)
     env.update(nnUNet_raw=str(out / "nnUNet_raw"), nnUNet_preprocessed=str(out / "nnUNet_preprocessed"),
                nnUNet_results=str(out / "nnUNet_results"), nnUNet_extTrainer=str(ext_trainer_dir()),
-               nnUNet_compile="f", HF_HUB_OFFLINE="1")
+               nnUNet_compile="f", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")  # lines as they come
     env.pop("nnUNet_TGC_clip_weights", None)  # the tiny backbone is built from a fixed seed
     return env
 
@@ -128,13 +179,13 @@ def main(argv=None) -> int:
     run([bin_dir / "nnUNetv2_plan_and_preprocess", "-d", DATASET_ID, "-c", "2d", "-np", "2",
          "--verify_dataset_integrity"], env)
     step(f"4. training {TRAINER} on fold 0 (stock nnUNetv2_train)")
-    log = run([bin_dir / "nnUNetv2_train", DATASET_ID, "2d", 0, "-tr", TRAINER, "-device", args.device], env)
-    print("  " + "\n  ".join(line for line in log.splitlines() if "Mean Validation Dice" in line))
+    run([bin_dir / "nnUNetv2_train", DATASET_ID, "2d", 0, "-tr", TRAINER, "-device", args.device], env,
+        show=EpochProgress())
     step("5. prediction with each case's report, then with the other side's report (stock nnUNetv2_predict)")
     cases = swapped_inputs(dataset, out)
     for inp, name in ((dataset / "imagesTs", "pred_report"), (out / "imagesTs_other_report", "pred_other_report")):
         run([bin_dir / "nnUNetv2_predict", "-i", inp, "-o", out / name, "-d", DATASET_ID, "-c", "2d",
-             "-tr", TRAINER, "-f", 0, "-device", args.device], env)
+             "-tr", TRAINER, "-f", 0, "-device", args.device], env, show=predicted_cases)
     step("6. evaluation (per-image Dice/IoU as in LViT, pooled Dice/IoU, nnU-Net's summary)")
     results = {}
     for name, gt in (("pred_report", dataset / "labelsTs"), ("pred_other_report", out / "labelsTs_other_report")):

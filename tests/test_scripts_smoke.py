@@ -141,3 +141,53 @@ def test_benchmark_speed_measures_on_the_device_and_notes_a_network_it_could_not
     assert result["not_run"] == [{"network": "tgc_vitb16", "what": "build",
                                   "reason": "RuntimeError: no weights for this measurement"}]
     assert "NOT RUN: TGC-Net ViT-B-16 (random), build" in capsys.readouterr().out
+
+
+NNUNET_EPOCH_LINES = """\
+2026-12-04 10:00:00.000000: TGC: place map fitted to the masks of 51 training cases (40 reports), loss 0.9 -> 0.2
+2026-12-04 10:00:01.000000: Epoch 0
+2026-12-04 10:00:01.000000: Current learning rate: 0.01
+2026-12-04 10:00:09.000000: train_loss -0.1234
+2026-12-04 10:00:09.000000: val_loss -0.2345
+2026-12-04 10:00:09.000000: Pseudo dice [np.float32(0.5678)]
+2026-12-04 10:00:09.000000: Epoch time: 8.12 s
+2026-12-04 10:00:09.000000: Yayy! New best EMA pseudo Dice: 0.5678
+2026-12-04 10:02:00.000000: Mean Validation Dice:  0.9012
+"""
+
+
+def test_demo_shows_each_epoch_as_it_ends():
+    demo = _load("demo")
+    progress = demo.EpochProgress()
+    shown = [m for m in map(progress, NNUNET_EPOCH_LINES.splitlines(keepends=True)) if m]
+    assert shown == ["  TGC: place map fitted to the masks of 51 training cases (40 reports), loss 0.9 -> 0.2",
+                     "  epoch 0: train loss -0.1234, val loss -0.2345, pseudo Dice 0.5678, 8.12 s",
+                     "  final validation (fold 0), mean Dice 0.9012"]
+    assert demo.predicted_cases("done with test_0003\n") == "  done with test_0003"
+    assert demo.predicted_cases("Predicting test_0003:\n") is None
+
+
+def test_demo_prints_a_training_line_while_the_command_still_runs(tmp_path, capsys):
+    """The command below ends only after the progress line for its epoch was shown (it waits for the file
+    the callback writes): a run() that read the output only at the end would make it fail."""
+    demo = _load("demo")
+    marker = tmp_path / "seen"
+    child = ("import pathlib, sys, time\n"
+             "print('2026-12-04 10:00:01.000000: Epoch 0', flush=True)\n"
+             "print('2026-12-04 10:00:09.000000: Epoch time: 8.12 s', flush=True)\n"
+             f"marker = pathlib.Path({str(marker)!r})\n"
+             "deadline = time.time() + 60\n"
+             "while not marker.exists():\n"
+             "    if time.time() > deadline:\n"
+             "        sys.exit(3)\n"
+             "    time.sleep(0.05)\n")
+    progress = demo.EpochProgress()
+
+    def show(line):
+        message = progress(line)
+        if message:
+            marker.write_text(message)
+        return message
+    output = demo.run([sys.executable, "-c", child], dict(os.environ, PYTHONUNBUFFERED="1"), show=show)
+    assert marker.read_text() == "  epoch 0: 8.12 s" and "Epoch time: 8.12 s" in output
+    assert "  epoch 0: 8.12 s\n" in capsys.readouterr().out
