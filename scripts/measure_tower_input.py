@@ -15,7 +15,8 @@ and std over all pixels of all images of
   fingerprint's (foreground) statistics, the alternative the mapping does not use (its contrast is the
   lesions' spread, not the image's).
 
-Targets (issue 14): channel means within 0.15 of the reference, std within 20%. Prints JSON.
+Targets: channel means within 0.15 of the reference, std within 20% (the pretrained tower then reads inputs
+with the statistics it was trained on). Prints JSON.
 
     python scripts/measure_tower_input.py --qata /data/QaTa-COV19-subset --out tower_input.json
 """

@@ -274,7 +274,7 @@ def test_benchmark_ablation_rows_and_table():
     assert bench.ablation_markdown({"results": [{"trainer": "U"}]}) == []
 
 
-# ---------------------------------------------------------------- reworded variants (issue 13)
+# ------------------------------------------- reworded variants: the same facts in other words, read the same
 
 def test_reworded_variants_keep_the_cases_and_count_the_unchanged():
     from nnunet_tgc.text.report_variants import REWORDED, VARIANTS, declared_convention, reworded

@@ -1,5 +1,6 @@
 """Local CLIP weight files: OpenAI's TorchScript archives load (or are refused with advice), and every route
-records the image statistics its weights were trained with (issue 14)."""
+records the image statistics its weights were trained with (the mapping of nnU-Net's channels to the
+tower's input is built from them)."""
 import warnings
 import zipfile
 

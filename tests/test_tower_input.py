@@ -1,4 +1,5 @@
-"""The fixed mapping of nnU-Net's normalised channels to the frozen ViT's input statistics (issue 14)."""
+"""The fixed mapping of nnU-Net's normalised channels to the frozen ViT's input statistics: a pretrained tower
+should read inputs with the statistics its weights were trained on."""
 import importlib.util
 from types import SimpleNamespace
 
