@@ -74,5 +74,5 @@ def test_check_measures_qatas_image_side_convention_on_the_real_masks(shared_dat
     as_image = measure_laterality(prepare_reports(raw, "image"), val / "labelcol", ".png")
     as_patient = measure_laterality(prepare_reports(raw, "patient"), val / "labelcol", ".png")
     assert as_image["cases"] == as_patient["cases"] > 20
-    # shared/data/README.md measured 96% on the training subset: "left" is the image's left
+    # 96.7% on the training subset (documentation/measurements/qata_subset_facts.md): "left" is the image's left
     assert as_image["share"] > 0.85 and abs(as_image["share"] + as_patient["share"] - 1) < 1e-6
