@@ -39,7 +39,7 @@ import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import DeviceUnavailable, machine, resolve_device, synchronize, write_json  # noqa: E402
-from count_parameters import (EXAMPLE_REPORT, IN_CHANNELS, PATCH, QATA_2D_ARCH,  # noqa: E402
+from count_parameters import (EXAMPLE_REPORT, IN_CHANNELS, PATCH, QATA_2D_ARCH, QATA_DATASET_JSON,  # noqa: E402
                               build_nnunet, build_tgc)
 
 NETWORKS = {"nnunet": "nnU-Net PlainConvUNet", "tgc_tiny": "TGC-Net tiny", "tgc_vitb16": "TGC-Net ViT-B-16 (random)"}
@@ -76,7 +76,7 @@ def build(key: str, device):
     towers = create_towers(backbone)
     torch.manual_seed(0)
     net = build_tgc(QATA_2D_ARCH, towers, {}).to(device)  # on CUDA the frozen towers become float16
-    cache = make_text_cache(net)
+    cache = make_text_cache(net, QATA_DATASET_JSON)
     t0 = time.perf_counter()
     cache.encode(EXAMPLE_REPORT)
     synchronize(device)

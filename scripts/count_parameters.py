@@ -40,6 +40,8 @@ PATCH = (224, 224)
 IN_CHANNELS = 1
 NUM_CLASSES = 2  # background + infection
 EXAMPLE_REPORT = "Bilateral pulmonary infection, two infected areas, all left lung and all right lung."
+# the dataset.json keys the text path reads: QaTa's reports are chest reports in the image-side convention
+QATA_DATASET_JSON = {"tgc_knowledge_domain": "chest", "tgc_laterality": "image"}
 
 # what nnU-Net 2.8.1's ExperimentPlanner writes into nnUNetPlans.json for QaTa's 2d configuration
 QATA_2D_ARCH = {
@@ -220,7 +222,7 @@ def measure_variant(args, arch, name, backbone, switches, towers_cache, notes, x
     torch.manual_seed(0)
     tgc = build_tgc(arch, towers, switches).to(device)
     counts = tgc.parameter_counts()
-    text = make_text_cache(tgc).batch([EXAMPLE_REPORT], device)
+    text = make_text_cache(tgc, QATA_DATASET_JSON).batch([EXAMPLE_REPORT], device)
     row = {"name": name, "backbone": backbone, "switches": switches, **counts,
            "modules": tgc.module_parameter_counts(),
            "ratio_trainable_vs_nnunet": round(counts["trainable"] / nnunet_trainable, 4)}
