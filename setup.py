@@ -13,11 +13,15 @@ setup(
         "nnunetv2>=2.8.1,<2.9",
         "torch>=2.1.2,!=2.9.*",  # as nnunetv2 2.8.1 requires
         "torchvision",
-        "open_clip_torch>=2.24",
+        # forward_intermediates arrived in 2.32, local-dir: and create_model(pretrained_text=...) in 3.0; before
+        # 3.3 the Hugging Face tokenizer (BiomedCLIP) calls batch_encode_plus, which transformers 5 removed
+        "open_clip_torch>=3.3.0",
+        # called directly (forward_intermediates, dynamic_img_size, timm.layers.Format); open_clip 3.3 needs 1.0.17
+        "timm>=1.0.17",
         "transformers",
         "batchgenerators",
         "SimpleITK",
-        "dynamic-network-architectures",
+        "dynamic-network-architectures>=0.4.4,<0.5",  # as nnunetv2 2.8.1 requires
         "numpy",
         "pillow",
         "openpyxl",
