@@ -70,13 +70,15 @@ class PlaceMap(nn.Module):
 
     def forward(self, places: torch.Tensor, coordinates: torch.Tensor) -> torch.Tensor:
         """places (B, num_cells + num_extra), coordinates (B, 2, h, w) -> log-odds (B, 1, h, w), float32."""
-        places = places.float()
-        weights, extra = places[:, :self.num_cells], places[:, self.num_cells:]
-        z = fourier_basis(coordinates, self.frequencies) @ self.cell_regions.float().T   # (B, h, w, cells)
-        z = z + self.extra_offset.float()(extra)[:, None, None, :]
-        # -log(1 - P) summed over the report's cells; P = 1 - exp(-s), and logit(P) = s + log(1 - exp(-s))
-        s = (F.softplus(z) * weights[:, None, None, :]).sum(-1).clamp_min(1e-4)
-        return (s + torch.log(-torch.expm1(-s)))[:, None]
+        # float32 under autocast too: log(1 - exp(-s)) needs the precision near s = 0
+        with torch.autocast(coordinates.device.type, enabled=False):
+            places = places.float()
+            weights, extra = places[:, :self.num_cells], places[:, self.num_cells:]
+            z = fourier_basis(coordinates, self.frequencies) @ self.cell_regions.float().T  # (B, h, w, cells)
+            z = z + (extra @ self.extra_offset.weight.float().T)[:, None, None, :]
+            # -log(1 - P) summed over the report's cells; P = 1 - exp(-s), and logit(P) = s + log(1 - exp(-s))
+            s = (F.softplus(z) * weights[:, None, None, :]).sum(-1).clamp_min(1e-4)
+            return (s + torch.log(-torch.expm1(-s)))[:, None]
 
 
 @dataclass
