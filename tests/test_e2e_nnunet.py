@@ -86,8 +86,8 @@ def test_training_writes_checkpoint_validation_and_reports(workspace):
     assert (workspace["model"] / "reports.json").is_file()
     log = next(fold.glob("training_log_*.txt")).read_text()
     assert "distinct reports once" in log and "Reports: 32 cases" in log
-    # the text-position map was fitted to the fold's training masks before the first epoch
-    fitted = re.search(r"text-position map fitted to the masks of (\d+) training cases .*loss ([\d.]+) -> ([\d.]+)", log)
+    # the place map was fitted to the fold's training masks before the first epoch
+    fitted = re.search(r"place map fitted to the masks of (\d+) training cases .*loss ([\d.]+) -> ([\d.]+)", log)
     splits = json.loads((workspace["root"] / "pre" / NAME / "splits_final.json").read_text())
     assert fitted and int(fitted.group(1)) == len(splits[0]["train"])
     assert float(fitted.group(3)) < float(fitted.group(2))
@@ -176,7 +176,7 @@ def test_continue_and_rerun_validation(workspace):
     assert summary.is_file()
     proc = run(["nnUNetv2_train", DATASET_ID, "2d", 0, "-tr", TRAINER, "-device", "cpu", "--c"], ws["train_env"])
     assert "Mean Validation Dice" in proc.stdout
-    assert "text-position map fitted" not in proc.stdout  # a continued run keeps the map it had
+    assert "place map fitted" not in proc.stdout  # a continued run keeps the map it had
 
 
 def test_missing_training_reports_stop_before_the_first_epoch(workspace):
@@ -341,7 +341,7 @@ def test_ablate_measures_what_the_report_does_and_resumes(workspace, tmp_path):
     assert (out / "ablation.png").stat().st_size > 20_000
     for name in VARIANTS[:-1]:
         assert len(list((out / name).glob("*.png"))) == 8
-    assert "predicting 8 case(s) with 5 variant(s)" in proc.stdout
+    assert "predicting 8 case(s) with 12 variant(s)" in proc.stdout
     # a rerun predicts nothing and leaves every prediction untouched
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/*.png")}
     proc = ablate(ws, ws["model"], out, "--panels", 2)

@@ -115,12 +115,12 @@ def test_pretrained_weights_fine_tune_another_dataset(workspace):
     tuned = torch.load(ws["root"] / "res" / FINETUNE / f"{TRAINER}__{RESENC}__2d" / "fold_0" / "checkpoint_final.pth",
                        map_location="cpu", weights_only=False)["network_weights"]
     assert tuned.keys() == pre.keys()
-    heads = {k for k in tuned if ".seg_layers." in k or k.startswith("prior_head.")}
+    heads = {k for k in tuned if ".seg_layers." in k or k.startswith("similarity_to_logits.")}
     assert heads and all(tuned[k].shape[0] == 3 and pre[k].shape[0] == 2 for k in heads)
-    # the text-position map is fitted anew to this dataset's training masks before epoch 0, like the
+    # the place map is fitted anew to this dataset's training masks before epoch 0, like the
     # heads it describes this dataset's labels; everything else is transferred unchanged
-    refitted = {k for k in tuned if k.startswith("vlcm.position_prior.")}
-    assert refitted and "text-position map fitted" in proc.stdout
+    refitted = {k for k in tuned if k.startswith("place_map.")}
+    assert refitted and "place map fitted" in proc.stdout
     assert any(not torch.equal(tuned[k], pre[k]) for k in refitted)
     transferred = [k for k in tuned if k not in heads | refitted and torch.is_tensor(tuned[k])]
     assert len(transferred) > 100
