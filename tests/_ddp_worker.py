@@ -26,6 +26,9 @@ from nnunet_tgc.nnunet import trainer as tgc
 class Short(tgc.nnUNetTrainerTGC_tiny):
     epochs = 1
     draws = None  # epoch -> first draws of the mirroring stream
+    # every variant fits its place map (and rank 0's is broadcast), but a good fit is not what is tested here:
+    # a few steps instead of 300 (the fit costs tens of CPU seconds per trainer, and there are 2 x 13 of them)
+    tgc_place_fit_steps = 5
 
     def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)

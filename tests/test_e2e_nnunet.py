@@ -6,7 +6,6 @@ nnUNet_extTrainer), run the final validation, predict with reports, and check th
 follows the report.
 """
 import json
-import os
 import re
 import shutil
 
@@ -16,58 +15,17 @@ import torch
 from PIL import Image
 
 from _commands import run
-from nnunet_tgc.nnunet.env import ext_trainer_dir
-from nnunet_tgc.synthetic import load_cases, make_text_decides_dataset, opposite_report
+from conftest import TINY_DATASET as NAME, TINY_DATASET_ID as DATASET_ID, TINY_TRAINER as TRAINER
+from nnunet_tgc.synthetic import load_cases, opposite_report
 from nnunet_tgc.text.reports import load_reports, save_reports
 
-DATASET_ID, NAME = 961, "Dataset961_TextDecides"
-TRAINER = "nnUNetTrainerTGC_tiny_e2e"
-
-USER_TRAINER = '''
-import os
-
-import torch
-from nnunet_tgc import nnUNetTrainerTGC_tiny
-
-
-class nnUNetTrainerTGC_tiny_e2e(nnUNetTrainerTGC_tiny):
-    def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
-        super().__init__(plans, configuration, fold, dataset_json, device)
-        self.num_epochs = int(os.environ.get("E2E_EPOCHS", "16"))
-        self.num_iterations_per_epoch = 25
-        self.num_val_iterations_per_epoch = 2
-
-
-class nnUNetTrainerTGC_tiny_e2e_dropout(nnUNetTrainerTGC_tiny_e2e):
-    """Report dropout, trained just long enough to have a learned "no report" input."""
-    tgc_report_dropout = 0.5
-
-    def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
-        super().__init__(plans, configuration, fold, dataset_json, device)
-        self.num_epochs = 1
-        self.num_iterations_per_epoch = 4
-        self.num_val_iterations_per_epoch = 1
-'''
 DROPOUT_TRAINER = "nnUNetTrainerTGC_tiny_e2e_dropout"
 
 
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    root = tmp_path_factory.mktemp("e2e")
-    user = root / "my_trainers"
-    user.mkdir()
-    (user / "my_tgc_trainers.py").write_text(USER_TRAINER)
-    env = {**os.environ,
-           "nnUNet_raw": str(root / "raw"), "nnUNet_preprocessed": str(root / "pre"),
-           "nnUNet_results": str(root / "res"), "nnUNet_extTrainer": os.pathsep.join([str(ext_trainer_dir()), str(user)]),
-           "nnUNet_compile": "f", "nnUNet_def_n_proc": "1", "HF_HUB_OFFLINE": "1"}
-    env.pop("nnUNet_TGC_clip_weights", None)
-    folder = make_text_decides_dataset(root / "raw", dataset_id=DATASET_ID, n_train=32, n_test=8, seed=3)
-    run(["nnUNetv2_plan_and_preprocess", "-d", DATASET_ID, "-c", "2d", "-np", "1", "--verify_dataset_integrity"], env)
-    train_env = {**env, "nnUNet_n_proc_DA": "0"}
-    run(["nnUNetv2_train", DATASET_ID, "2d", 0, "-tr", TRAINER, "-device", "cpu"], train_env)
-    return {"root": root, "env": env, "train_env": train_env, "raw": folder,
-            "model": root / "res" / NAME / f"{TRAINER}__nnUNetPlans__2d"}
+def workspace(tiny_tgc_model):
+    """The suite's trained tiny TGC-Net (conftest.py): planned, preprocessed and trained by the stock commands."""
+    return tiny_tgc_model
 
 
 def predict(ws, inp, out, *extra, check=True, trainer=TRAINER):
@@ -77,6 +35,15 @@ def predict(ws, inp, out, *extra, check=True, trainer=TRAINER):
 
 def read_png(path):
     return np.asarray(Image.open(path))
+
+
+@pytest.fixture(scope="module")
+def own_report_predictions(workspace, tmp_path_factory):
+    """The test images predicted with their own reports by the stock command with its defaults (parallel
+    preprocessing and export workers), once for the tests that compare with it."""
+    out = tmp_path_factory.mktemp("pred_own_reports")
+    predict(workspace, workspace["raw"] / "imagesTs", out, "-f", 0)
+    return out
 
 
 def test_training_writes_checkpoint_validation_and_reports(workspace):
@@ -102,11 +69,10 @@ def test_checkpoint_holds_no_frozen_clip_weights(workspace):
     assert ckpt["inference_allowed_mirroring_axes"] == (1,)
 
 
-def test_predict_follows_the_report(workspace, tmp_path):
+def test_predict_follows_the_report(workspace, own_report_predictions, tmp_path):
     ws = workspace
     images = ws["raw"] / "imagesTs"
-    out = tmp_path / "pred"
-    predict(ws, images, out, "-f", 0)
+    out = own_report_predictions
     cases = load_cases(ws["raw"])
     test_ids = sorted(load_reports(images / "reports.json"))
     for case in test_ids:
@@ -143,9 +109,9 @@ def test_predict_follows_the_report(workspace, tmp_path):
 def test_sequential_path_and_fold_ensemble(workspace, tmp_path):
     ws = workspace
     images = ws["raw"] / "imagesTs"
-    # a second model (fold 'all', one epoch suffices here) to exercise the fold ensemble
+    # a second model (fold 'all', one short epoch suffices here) to exercise the fold ensemble
     run(["nnUNetv2_train", DATASET_ID, "2d", "all", "-tr", TRAINER, "-device", "cpu"],
-        {**ws["train_env"], "E2E_EPOCHS": "1"})
+        {**ws["train_env"], "E2E_EPOCHS": "1", "E2E_ITERATIONS": "5", "E2E_FIT_STEPS": "5"})
     parallel, sequential = tmp_path / "par", tmp_path / "seq"
     predict(ws, images, parallel, "-f", 0, "all", "-npp", 2, "-nps", 1)
     predict(ws, images, sequential, "-f", 0, "all", "-npp", 0, "-nps", 0)
@@ -231,7 +197,7 @@ def _copy_inputs(ws, tmp_path, name, reports):
     return folder
 
 
-def test_patient_side_reports_declared_so_predict_the_same_mask(workspace, tmp_path):
+def test_patient_side_reports_declared_so_predict_the_same_mask(workspace, own_report_predictions, tmp_path):
     """A model trained on image-side reports, given each report as a clinician writes it (the patient's
     side, and the clinician's own spacing) and declared so, predicts exactly what the image-side report gives."""
     from nnunet_tgc.text.laterality import image_to_patient_side
@@ -240,11 +206,11 @@ def test_patient_side_reports_declared_so_predict_the_same_mask(workspace, tmp_p
     clinical = {c: "  " + image_to_patient_side(r).replace(", ", ",  ") + "." for c, r in reports.items()}
     assert any("left" in r and "right" not in r for r in clinical.values())
     inp = _copy_inputs(ws, tmp_path, "patient_in", {**clinical, "tgc_laterality": "patient"})
-    proc = predict(ws, inp, tmp_path / "patient", "-f", 0)
+    proc = predict(ws, inp, tmp_path / "patient", "-f", 0, "-npp", 1, "-nps", 1)
     assert "read with laterality convention 'patient' (declared by tgc_laterality there)" in proc.stdout
-    predict(ws, ws["raw"] / "imagesTs", tmp_path / "image", "-f", 0)
     for case in reports:
-        assert np.array_equal(read_png(tmp_path / "patient" / f"{case}.png"), read_png(tmp_path / "image" / f"{case}.png"))
+        assert np.array_equal(read_png(tmp_path / "patient" / f"{case}.png"),
+                              read_png(own_report_predictions / f"{case}.png"))
 
 
 @pytest.fixture(scope="module")
@@ -266,7 +232,7 @@ def test_no_report_prediction_only_for_a_model_trained_for_it(workspace, dropout
     assert proc.returncode != 0 and "trained without report dropout" in proc.stderr
     assert not (tmp_path / "refused").exists() or not list((tmp_path / "refused").iterdir())
     # the dropout model predicts every case, the two without a report included
-    proc = predict(ws, allowed, tmp_path / "dropout", "-f", 0, trainer=DROPOUT_TRAINER)
+    proc = predict(ws, allowed, tmp_path / "dropout", "-f", 0, "-npp", 1, "-nps", 1, trainer=DROPOUT_TRAINER)
     assert "2 case(s) without a report" in proc.stdout
     for case in reports:
         assert set(np.unique(read_png(tmp_path / "dropout" / f"{case}.png"))) <= {0, 1}
@@ -301,20 +267,6 @@ def test_no_report_python_api(workspace, dropout_model, monkeypatch):
 
 
 # ---------------------------------------------------------------- nnunet-tgc ablate on the trained model
-
-PLAIN_TRAINER = '''
-import torch
-from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
-
-
-class nnUNetTrainer_e2e_plain(nnUNetTrainer):
-    def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
-        super().__init__(plans, configuration, fold, dataset_json, device)
-        self.num_epochs = 1
-        self.num_iterations_per_epoch = 4
-        self.num_val_iterations_per_epoch = 1
-'''
-
 
 def ablate(ws, model, out, *extra):
     return run(["nnunet-tgc", "ablate", model, "-i", ws["raw"] / "imagesTs", "-l", ws["raw"] / "labelsTs", "-f", 0,
@@ -357,7 +309,6 @@ def test_ablate_measures_what_the_report_does_and_resumes(workspace, tmp_path):
 
 def test_ablate_plain_nnunet_model_predicts_once_with_the_same_metrics(workspace, tmp_path):
     ws = workspace
-    (ws["root"] / "my_trainers" / "my_plain_trainers.py").write_text(PLAIN_TRAINER)
     run(["nnUNetv2_train", DATASET_ID, "2d", 0, "-tr", "nnUNetTrainer_e2e_plain", "-device", "cpu"], ws["train_env"])
     model = ws["root"] / "res" / NAME / "nnUNetTrainer_e2e_plain__nnUNetPlans__2d"
     out = tmp_path / "plain"

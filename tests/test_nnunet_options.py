@@ -44,6 +44,8 @@ class nnUNetTrainerTGC_tiny_options(nnUNetTrainerTGC_tiny):
         self.initial_lr = float(os.environ.get("OPTIONS_LR", "1e-2"))
         self.num_iterations_per_epoch = 3
         self.num_val_iterations_per_epoch = 1
+        # the place map is fitted (and, fine-tuning, fitted anew), but these tests do not need a good fit
+        self.tgc_place_fit_steps = 5
 '''
 
 
@@ -92,7 +94,7 @@ def test_resenc_plans_train_validate_and_predict(workspace):
 
     out = ws["root"] / "pred_resenc"
     run(["nnUNetv2_predict", "-i", ws["raw"] / "imagesTs", "-o", out, "-d", PRETRAIN_ID, "-c", "2d", "-tr", TRAINER,
-         "-p", RESENC, "-f", 0, "-device", "cpu"], ws["env"])
+         "-p", RESENC, "-f", 0, "-device", "cpu", "-npp", 1, "-nps", 1], ws["env"])
     assert sorted(p.name for p in out.glob("*.png")) == \
         sorted(f"{c}.png" for c in load_reports(ws["raw"] / "imagesTs" / "reports.json"))
 
