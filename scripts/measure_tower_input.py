@@ -18,7 +18,7 @@ and std over all pixels of all images of
 Targets: channel means within 0.15 of the reference, std within 20% (the pretrained tower then reads inputs
 with the statistics it was trained on). Prints JSON.
 
-    python scripts/measure_tower_input.py --qata /data/QaTa-COV19-subset --out tower_input.json
+    python scripts/measure_tower_input.py --out tower_input.json   # the shared QaTa subset (--qata elsewhere)
 """
 import argparse
 import json
@@ -32,6 +32,8 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_common import shared_data_dir  # noqa: E402
 
 from nnunet_tgc.model.backbones import BIOMEDCLIP_PREPROCESS  # noqa: E402
 from nnunet_tgc.model.tower_input import OPENAI_MEAN, OPENAI_STD, ChannelToUnit, TowerInput  # noqa: E402
@@ -122,8 +124,10 @@ def measure(qata: Path, max_train: int = 0, max_val: int = 0) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--qata", type=Path, required=True,
-                        help="the QaTa-COV19 folder holding Train_Folder/{img,labelcol} and Val_Folder/img")
+    default = shared_data_dir() / "QaTa-COV19-subset"
+    parser.add_argument("--qata", type=Path, default=default,
+                        help="the QaTa-COV19 folder holding Train_Folder/{img,labelcol} and Val_Folder/img "
+                             f"(default {default}: NNUNET_TGC_SHARED_DATA, else shared/data beside the repository)")
     parser.add_argument("--max-train", type=int, default=0, help="training images for the statistics (0: all)")
     parser.add_argument("--max-val", type=int, default=0, help="validation images measured (0: all)")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
