@@ -124,7 +124,10 @@ def test_pretrained_weights_fine_tune_another_dataset(workspace):
     refitted = {k for k in tuned if k.startswith("place_map.")}
     assert refitted and "place map fitted" in proc.stdout
     assert any(not torch.equal(tuned[k], pre[k]) for k in refitted)
-    transferred = [k for k in tuned if k not in heads | refitted and torch.is_tensor(tuned[k])]
+    # the mapping of the intensities to the ViT's statistics is this dataset's (its plans' fingerprint), not transferred
+    mapping = {k for k in tuned if k.startswith("tower_input.")}
+    assert mapping and not torch.equal(tuned["tower_input.offset"], pre["tower_input.offset"])
+    transferred = [k for k in tuned if k not in heads | refitted | mapping and torch.is_tensor(tuned[k])]
     assert len(transferred) > 100
     for k in transferred:
         assert torch.equal(tuned[k], pre[k]), k
