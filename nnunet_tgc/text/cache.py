@@ -12,7 +12,7 @@ import torch
 from ..model.clip_towers import FrozenCLIP
 from ..model.text_features import EncodedText
 from .convention import NO_REPORT
-from .knowledge import KnowledgeBase
+from .knowledge import NO_DOMAIN, KnowledgeBase
 from .places import place_vector, read_places
 
 
@@ -20,11 +20,11 @@ class TextFeatureCache:
     def __init__(self, towers: FrozenCLIP, knowledge: Optional[KnowledgeBase] = None,
                  vocabulary: Optional[KnowledgeBase] = None):
         """``knowledge``: the entries DATE reads (None: DATE runs without knowledge, nothing is matched);
-        ``vocabulary``: the entries the places of a report are read with (default ``knowledge``; the
-        no-knowledge ablation still reads places)."""
+        ``vocabulary``: the entries the places of a report are read with (default ``knowledge``, else the
+        general entries only: sides of the image and counts; the no-knowledge ablation still reads places)."""
         self.towers = towers
         self.knowledge = knowledge
-        self.vocabulary = vocabulary if vocabulary is not None else knowledge
+        self.vocabulary = vocabulary or knowledge or KnowledgeBase.load().for_domain(NO_DOMAIN)
         # the towers' checkpoint record names the knowledge base; a checkpoint trained with another one refuses
         towers.bind_knowledge(knowledge.fingerprint() if knowledge is not None else None)
         self._reports: Dict[str, EncodedText] = {}
@@ -54,8 +54,7 @@ class TextFeatureCache:
         return cached
 
     def _with_places(self, enc: EncodedText, text: str) -> EncodedText:
-        if self.vocabulary is not None:
-            enc.places = torch.tensor([place_vector(read_places(text, self.vocabulary))], dtype=torch.float32)
+        enc.places = torch.tensor([place_vector(read_places(text, self.vocabulary))], dtype=torch.float32)
         return enc
 
     def batch(self, texts: Sequence[str], device=None, remember: bool = True) -> EncodedText:
