@@ -15,13 +15,16 @@ Rules, per sentence or clause (split at ``. ; :`` and "but"):
 * the place terms of a clause form segments, split where the words between two terms hold a
   separator ("and", a comma, "with", "as well as", "&"); a segment names sides x zones, and a lobe
   names its own cell;
-* a segment with zones and no side takes the sides of the next segment of its clause that has
-  sides, else of the previous one, else the sides the report names elsewhere, else both
+* a segment with zones and no side continues a preceding side-first phrase ("left mid and lower
+  zones"), else takes the sides of the next segment of its clause that has sides ("upper and lower
+  left lung"), else of the previous one, else the sides the report names elsewhere, else both
   ("bibasal opacities": both lower);
 * a segment with sides and no zone ("bilateral", "left lung") names the whole side, unless the
   report names zones on that side elsewhere (then it is a summary: "Bilateral ..., lower left lung
-  and upper right lung"); a bare side word right before a segment with zones shares its zones
-  ("left and right lower lobes").
+  and upper right lung"); a word naming both sides does not widen the side the same phrase names
+  ("Bilateral infection of the whole left lung"); a bare side word right before a segment with
+  zones shares its zones ("left and right lower lobes");
+* "all", "whole", "entire" name every zone unless a zone stands beside them ("all lower left lung").
 
 :func:`place_vector` turns the places into the input of the network's place map.
 """
