@@ -21,7 +21,8 @@ One run, in one process, in a fresh work folder:
 
 The networks are plain nnU-Net (``nnUNetTrainer``) and TGC-Net on CLIP ViT-B/16 with random weights
 (``nnUNetTrainerTGC``, ``nnUNet_TGC_clip_weights=random``: the arithmetic of the pretrained model). Targets
-(issue 14): a training iteration <= 1.0x plain nnU-Net's, prediction <= 2x. ``scripts/benchmark_speed.py``
+(the frozen ViT runs forward only, so a step should cost no more than plain nnU-Net's; prediction adds the
+ViT's forward pass): a training iteration <= 1.0x plain nnU-Net's, prediction <= 2x. ``scripts/benchmark_speed.py``
 times the bare networks on random tensors; this script times what a user runs.
 
     python scripts/gpu_check.py --json gpu_check.json                    # on a GPU: a few minutes

@@ -1,5 +1,6 @@
 """scripts/gpu_check.py in its CPU smoke mode: the whole path (synthetic data, nnU-Net's planning, both trainers,
-the stock predictor) runs and the JSON holds every number the GPU run reports (issue 14)."""
+the stock predictor) runs and the JSON holds every number the GPU run reports, so that the one GPU run has
+nothing left to fix."""
 import json
 import os
 import subprocess
