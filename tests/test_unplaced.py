@@ -1,0 +1,99 @@
+"""Reports without their places (text/unplaced.py), drawn in training so that a report naming no place
+leaves the network an image-only segmenter; and the place map's fit to them (nnunet/place_fit.py)."""
+import numpy as np
+import pytest
+import torch
+
+from nnunet_tgc.model import create_towers
+from nnunet_tgc.model.place_map import PLACE_CELLS, PlaceMap, fit_place_map, image_grid
+from nnunet_tgc.nnunet.place_fit import training_place_targets
+from nnunet_tgc.text.cache import TextFeatureCache
+from nnunet_tgc.text.knowledge import KnowledgeBase
+from nnunet_tgc.text.places import CELLS, read_places
+from nnunet_tgc.text.unplaced import NO_PLACE_STATEMENT, unplace_batch, without_places
+
+# written for this test in the ways radiologists place findings: sides, zones, lobes, abbreviations, negation
+REPORTS = ["Patchy consolidation in the left lower zone, two foci.",
+           "No right-sided opacity. Ground-glass opacity in the LUL and lingula.",
+           "Bilateral pulmonary infection, three infected areas, upper left lung and lower right lung.",
+           "Bibasal atelectasis, L>R.",
+           "Airspace opacity at the right apex and in the RML."]
+
+
+@pytest.fixture(scope="module")
+def chest():
+    return KnowledgeBase.load().for_domain("chest")
+
+
+def test_the_place_free_report_reads_no_place_and_keeps_findings_and_counts(chest):
+    for text in REPORTS:
+        free = without_places(text, chest)
+        places, before = read_places(free, chest), read_places(text, chest)
+        assert before.involved and not places.involved and not places.free, (text, free)
+        assert places.count == before.count, (text, free)
+        assert free[0].isupper() and not free.endswith((" ,", ",.", " .")), free
+    assert "consolidation" in without_places(REPORTS[0], chest).lower()
+    assert "two" in without_places(REPORTS[0], chest).lower()
+    assert "atelectasis" in without_places(REPORTS[3], chest).lower()
+
+
+def test_a_report_of_places_only_becomes_a_finding_without_place(chest):
+    assert without_places("Left lung.", chest) == NO_PLACE_STATEMENT
+    assert not read_places(NO_PLACE_STATEMENT, chest).involved
+    # outside the chest domain only the general side words are places: "lower zone" is no lung zone there
+    general = KnowledgeBase.load().for_domain("none")
+    assert without_places(REPORTS[0], general) == "Patchy consolidation in the lower zone, two foci."
+
+
+def test_unplace_batch_draws_at_its_rate(chest):
+    texts = REPORTS * 40
+    assert unplace_batch(texts, 0.0, chest, np.random.default_rng(0)) == texts
+    out = unplace_batch(texts, 0.25, chest, np.random.default_rng(0))
+    share = np.mean([a != b for a, b in zip(out, texts)])
+    assert 0.15 < share < 0.35
+    assert unplace_batch(["", *REPORTS], 0.99, chest, np.random.default_rng(0))[0] == ""  # no report stays none
+    with pytest.raises(ValueError, match="tgc_unplaced_rate"):
+        unplace_batch(texts, 1.0, chest, np.random.default_rng(0))
+
+
+class _Dataset:
+    def __init__(self, segs):
+        self.segs = segs
+
+    def load_case(self, key):
+        return None, self.segs[key], None, {}
+
+
+def _lesion(side: str, size=64):
+    m = np.zeros((1, 1, size, size), dtype=np.int16)
+    cols = slice(8, 24) if side == "left" else slice(40, 56)  # image left = low column (internal convention)
+    m[..., 24:40, cols] = 1
+    return m
+
+
+def test_the_fitted_map_of_a_place_free_report_covers_where_lesions_lie_in_general(chest):
+    torch.manual_seed(0)
+    reports = {f"l{i}": "Opacity in the left mid zone." for i in range(6)}
+    reports.update({f"r{i}": "Opacity in the right mid zone." for i in range(6)})
+    segs = {k: _lesion("left" if k[0] == "l" else "right") for k in reports}
+    cache = TextFeatureCache(create_towers("tiny"), chest)
+    targets = training_place_targets(cache, _Dataset(segs), reports, sorted(reports), (), 1, 0, "cpu",
+                                     unplaced_rate=0.2, progress=lambda msg: None)
+    unplaced = targets.places[:, PLACE_CELLS] == 1
+    assert int(unplaced.sum()) == 1 and targets.places.shape[0] == 3
+    # weighted as often as training draws it: 12 cases x 0.2 against 12 x 0.8 for the placed ones
+    assert float(targets.count[unplaced]) == pytest.approx(12 * 0.2)
+    assert float(targets.count[~unplaced].sum()) == pytest.approx(12 * 0.8)
+
+    place_map = PlaceMap(PLACE_CELLS, targets.places.shape[1] - PLACE_CELLS)
+    fit_place_map(place_map, targets, steps=300)
+    with torch.no_grad():
+        probs = torch.sigmoid(place_map(targets.places, image_grid(3, 64, 64)))[:, 0]
+    left_area, right_area, empty = (slice(24, 40), slice(8, 24)), (slice(24, 40), slice(40, 56)), (slice(0, 8), slice(0, 64))
+    free, left = probs[unplaced][0], probs[(targets.places[:, CELLS.index(("left", "middle"))] > 0) & ~unplaced][0]
+    # the place-free map: both sides, each about as likely as lesions are there in general (1/2)
+    for area in (left_area, right_area):
+        assert 0.3 < float(free[area].mean()) < 0.7
+        assert float(free[area].mean()) > 3 * float(free[empty].mean())
+    # the placed map still says which side
+    assert float(left[left_area].mean()) > 0.8 and float(left[right_area].mean()) < 0.2
