@@ -69,11 +69,12 @@ def build(key: str, device):
         net = build_nnunet(QATA_2D_ARCH).to(device)
         return net, (lambda x: net(x)), None
     from nnunet_tgc.model.factory import create_towers
+    from nnunet_tgc.nnunet.env import model_settings
     from nnunet_tgc.nnunet.predictor import make_text_cache
     backbone = "tiny" if key == "tgc_tiny" else "ViT-B-16"
     if backbone != "tiny":
         os.environ["nnUNet_TGC_clip_weights"] = "random"
-    towers = create_towers(backbone)
+    towers = create_towers(backbone, **model_settings())
     torch.manual_seed(0)
     net = build_tgc(QATA_2D_ARCH, towers, {}).to(device)  # on CUDA the frozen towers become float16
     cache = make_text_cache(net, QATA_DATASET_JSON)

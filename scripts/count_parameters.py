@@ -189,13 +189,14 @@ def measure(args):
 def build_towers(args, backbone, x1, notes):
     """The frozen towers of ``backbone`` on the device, with their note (counts, size, FLOPs)."""
     from nnunet_tgc.model.factory import create_towers
+    from nnunet_tgc.nnunet.env import model_settings
     # ViT-B-16: random weights (only shapes matter here); tiny: its own fixed-seed weights
     if backbone == "tiny":
         os.environ.pop("nnUNet_TGC_clip_weights", None)
     else:
         os.environ["nnUNet_TGC_clip_weights"] = "random"
     t0 = time.perf_counter()
-    towers = create_towers(backbone)
+    towers = create_towers(backbone, **model_settings())
     towers.to(args.device)
     image_params = count(towers.clip.visual)
     clip_total = towers.num_frozen_parameters()

@@ -14,6 +14,7 @@ import torch
 from nnunet_tgc.model import WEIGHTS_ENV, create_clip
 from nnunet_tgc.model.backbones import BACKBONES, activation_names, pretrained_model_cfg
 from nnunet_tgc.model.clip_towers import FrozenCLIP, weights_fingerprint
+from nnunet_tgc.nnunet.env import model_settings
 
 
 def expected_quick_gelu(spec) -> bool:
@@ -54,10 +55,10 @@ def test_every_open_clip_tag_of_the_registered_models_gets_its_activation():
 @pytest.mark.parametrize("name", sorted(BACKBONES))
 def test_random_weights_build_the_trained_architecture_without_the_hub(name, monkeypatch, no_hub):
     spec = BACKBONES[name]
-    monkeypatch.setenv(WEIGHTS_ENV, "random")
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)  # the argument decides, not the environment
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the RANDOM-weights warnings are the point of this route
-        model, tokenizer, source = create_clip(name)
+        model, tokenizer, source = create_clip(name, weights="random")
     quick = expected_quick_gelu(spec)
     built = activation_names(model)
     assert ("QuickGELU" in built) is quick and (("GELU" in built) is not quick or name == "BiomedCLIP")
@@ -95,7 +96,7 @@ def test_download_and_file_routes_build_quickgelu_with_the_same_weights(vitb16_w
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        downloaded, _, source = create_clip("ViT-B-16")
+        downloaded, _, source = create_clip("ViT-B-16", weights=model_settings()["weights"])  # as the glue reads it
     assert source == "open_clip:ViT-B-16/openai"
     assert not [w for w in caught if "QuickGELU mismatch" in str(w.message)]
     assert activation_names(downloaded) == ["QuickGELU"]
@@ -105,7 +106,7 @@ def test_download_and_file_routes_build_quickgelu_with_the_same_weights(vitb16_w
     del downloaded
 
     monkeypatch.setenv(WEIGHTS_ENV, str(root / "ViT-B-16.bin"))
-    from_file, _, source = create_clip("ViT-B-16")
+    from_file, _, source = create_clip("ViT-B-16", weights=model_settings()["weights"])
     assert source == f"file:{(root / 'ViT-B-16.bin').resolve()}"
     assert activation_names(from_file) == ["QuickGELU"]  # the file is loaded into the tag's architecture
     assert weights_fingerprint(from_file) == fingerprint

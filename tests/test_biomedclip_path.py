@@ -5,8 +5,9 @@ in tests, so the fixture writes a TINY folder laid out like that hub repository 
 with BiomedCLIP's model config (same keys and values, the same hub names for the text tower), the CLIP
 weights as ``open_clip_pytorch_model.bin`` and the WordPiece tokenizer files -- but with ``vit_tiny_patch16_224``
 (12 blocks, so BiomedCLIP's taps 2/5/8/11 exist) and a 2-layer width-32 BERT whose ``config.json`` lies in the
-folder (the offline route for the text tower's architecture). ``nnUNet_TGC_clip_weights`` points at it and
-everything goes through the production route: ``open_clip.create_model("local-dir:...")``.
+folder (the offline route for the text tower's architecture). ``nnUNet_TGC_clip_weights`` points at it (read by
+the nnU-Net glue, ``model_settings``, and passed to the factory as ``weights``) and everything goes through the
+production route: ``open_clip.create_model("local-dir:...")``.
 """
 import json
 import shutil
@@ -17,6 +18,7 @@ import torch
 from nnunet_tgc.model import CLIPWeightsError, EncodedText, WEIGHTS_ENV, create_tgc_net, create_towers, \
     split_into_chunks
 from nnunet_tgc.model.clip_towers import _HFText, _TimmViT, weights_fingerprint
+from nnunet_tgc.nnunet.env import model_settings
 
 from _text import encode_reports
 
@@ -82,7 +84,7 @@ def towers(biomedclip_dir):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(WEIGHTS_ENV, str(biomedclip_dir))
         mp.setenv("HF_HUB_OFFLINE", "1")
-        return create_towers("BiomedCLIP")
+        return create_towers("BiomedCLIP", **model_settings())
 
 
 def make_net(towers, deep_supervision=True, **kw):
@@ -107,9 +109,12 @@ def test_local_folder_builds_the_towers_with_its_weights(towers, biomedclip_dir,
     saved = torch.load(biomedclip_dir / "open_clip_pytorch_model.bin", weights_only=True)
     current = towers.clip.state_dict()
     assert set(saved) == set(current) and all(torch.equal(saved[k], current[k]) for k in saved)
-    # a second build from the same folder has the same fingerprint (what checkpoints are checked against)
-    monkeypatch.setenv(WEIGHTS_ENV, str(biomedclip_dir))
-    again = create_towers("BiomedCLIP")
+    # a second build from the same folder, given as the argument, has the same fingerprint (what checkpoints
+    # are checked against); the folder's tokenizer comes with it
+    monkeypatch.delenv(WEIGHTS_ENV, raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    again = create_towers("BiomedCLIP", weights=biomedclip_dir)
+    assert isinstance(again.tokenizer, HFTokenizer) and again.weights_source == towers.weights_source
     assert again.fingerprint == towers.fingerprint == weights_fingerprint(again.clip)
 
 
@@ -222,14 +227,14 @@ def test_folder_without_the_text_config_says_what_to_copy(biomedclip_dir, tmp_pa
     monkeypatch.setenv(WEIGHTS_ENV, str(folder))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(CLIPWeightsError, match=r"(?s)BiomedNLP-BiomedBERT.*copy that config\.json"):
-        create_towers("BiomedCLIP")
+        create_towers("BiomedCLIP", **model_settings())
 
 
 def test_without_weights_and_hub_the_error_names_the_env_var(monkeypatch):
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(CLIPWeightsError, match=WEIGHTS_ENV):
-        create_towers("BiomedCLIP")
+        create_towers("BiomedCLIP", **model_settings())
 
 
 def test_folder_without_weights_is_refused_not_random(biomedclip_dir, tmp_path, monkeypatch):
@@ -239,4 +244,4 @@ def test_folder_without_weights_is_refused_not_random(biomedclip_dir, tmp_path, 
     monkeypatch.setenv(WEIGHTS_ENV, str(folder))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(CLIPWeightsError, match=r"BiomedCLIP-no-weights"):
-        create_towers("BiomedCLIP")
+        create_towers("BiomedCLIP", **model_settings())

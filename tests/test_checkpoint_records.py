@@ -15,6 +15,7 @@ import torch
 from nnunet_tgc.model import BackboneMismatchError, KnowledgeMismatchError, create_tgc_net, create_towers
 from nnunet_tgc.model.backbones import TINY_CONFIG, TINY_SEED, _record_build, get_backbone_spec
 from nnunet_tgc.model.clip_towers import (KNOWLEDGE_OVERRIDE_ENV, TOWER_DTYPE_ENV, FrozenCLIP, frozen_tower_dtype)
+from nnunet_tgc.nnunet.env import model_settings
 from nnunet_tgc.text.cache import TextFeatureCache
 from nnunet_tgc.text.knowledge import KnowledgeBase
 
@@ -96,11 +97,17 @@ def test_the_knowledge_base_is_recorded_and_another_one_refused(other_knowledge,
     with pytest.raises(KnowledgeMismatchError):
         other_net.load_state_dict(state)
 
+    # the override: the variable, read by the nnU-Net glue when it builds the network, or the argument
     monkeypatch.setenv(KNOWLEDGE_OVERRIDE_ENV, "1")
-    with pytest.warns(UserWarning, match=f"{KNOWLEDGE_OVERRIDE_ENV} is set"):
-        other_net.load_state_dict(state)
-    # a network without knowledge (noKnowledge ablation) binds none and is never refused
+    allowed = [create_towers("tiny", **model_settings())]
     monkeypatch.delenv(KNOWLEDGE_OVERRIDE_ENV)
+    allowed.append(create_towers("tiny", allow_knowledge_mismatch=True))
+    for towers in allowed:
+        allowed_net = make_net(towers)
+        TextFeatureCache(towers, other_knowledge)
+        with pytest.warns(UserWarning, match=f"{KNOWLEDGE_OVERRIDE_ENV} is set"):
+            allowed_net.load_state_dict(state)
+    # a network without knowledge (noKnowledge ablation) binds none and is never refused
     towers = tiny_towers()
     make_net(towers).load_state_dict(state)
     TextFeatureCache(towers, None)
@@ -111,11 +118,16 @@ def test_frozen_towers_are_half_precision_on_cuda_only(monkeypatch):
     assert frozen_tower_dtype(torch.device("cuda")) == torch.float16
     assert frozen_tower_dtype(torch.device("cuda", 1)) == torch.float16
     assert frozen_tower_dtype(torch.device("cpu")) == torch.float32
+    assert frozen_tower_dtype("cuda", "bfloat16") == torch.bfloat16 and frozen_tower_dtype("cpu", "bfloat16") == \
+        torch.float32
+    with pytest.raises(ValueError, match="tower_dtype='half'"):
+        frozen_tower_dtype("cuda", "half")
+    # the variable, as the nnU-Net glue reads it
     monkeypatch.setenv(TOWER_DTYPE_ENV, "bfloat16")
-    assert frozen_tower_dtype("cuda") == torch.bfloat16 and frozen_tower_dtype("cpu") == torch.float32
+    assert frozen_tower_dtype("cuda", model_settings()["tower_dtype"]) == torch.bfloat16
     monkeypatch.setenv(TOWER_DTYPE_ENV, "half")
     with pytest.raises(ValueError, match=TOWER_DTYPE_ENV):
-        frozen_tower_dtype("cuda")
+        model_settings()
     monkeypatch.delenv(TOWER_DTYPE_ENV)
 
     towers = tiny_towers()

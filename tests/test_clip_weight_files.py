@@ -12,6 +12,12 @@ from nnunet_tgc.model import CLIPWeightsError, WEIGHTS_ENV, create_clip
 from nnunet_tgc.model.backbones import BACKBONES, _build_tiny, is_torchscript_archive
 from nnunet_tgc.model.clip_towers import FrozenCLIP, weights_fingerprint
 from nnunet_tgc.model.tower_input import OPENAI_MEAN, OPENAI_STD, tower_statistics
+from nnunet_tgc.nnunet.env import model_settings
+
+
+def weights_from_env():
+    """``nnUNet_TGC_clip_weights`` as the nnU-Net glue reads it (the user's route)."""
+    return model_settings()["weights"]
 
 
 class _Holder(nn.Module):
@@ -49,11 +55,15 @@ def openai_style_archive(tmp_path_factory):
     return path, state
 
 
-def test_a_torchscript_archive_loads_its_state_dict(openai_style_archive, monkeypatch):
+@pytest.mark.parametrize("route", ["argument", "environment"])
+def test_a_torchscript_archive_loads_its_state_dict(openai_style_archive, monkeypatch, route):
     path, state = openai_style_archive
     assert is_torchscript_archive(path)
-    monkeypatch.setenv(WEIGHTS_ENV, str(path))
-    model, _, source = create_clip("tiny")
+    if route == "argument":
+        model, _, source = create_clip("tiny", weights=path)
+    else:
+        monkeypatch.setenv(WEIGHTS_ENV, str(path))
+        model, _, source = create_clip("tiny", weights=weights_from_env())
     assert source == f"file:{path.resolve()}"
     loaded = model.state_dict()
     assert set(loaded) == set(state)
@@ -77,7 +87,7 @@ def test_a_corrupt_or_foreign_archive_is_refused_naming_the_file(openai_style_ar
                         (foreign, "does not hold the weights of backbone 'tiny'")):
         monkeypatch.setenv(WEIGHTS_ENV, str(bad))
         with pytest.raises(CLIPWeightsError, match=reason) as error:
-            create_clip("tiny")
+            create_clip("tiny", weights=weights_from_env())
         assert str(bad) in str(error.value) and "TorchScript archive or a folder" in str(error.value)
 
 
@@ -86,16 +96,15 @@ def test_the_vitb16_advice_names_the_files_to_download(tmp_path, monkeypatch):
     bad.write_bytes(b"not a checkpoint")
     monkeypatch.setenv(WEIGHTS_ENV, str(bad))
     with pytest.raises(CLIPWeightsError, match="ViT-B-16.pt") as error:
-        create_clip("ViT-B-16")
+        create_clip("ViT-B-16", weights=weights_from_env())
     assert "timm/vit_base_patch16_clip_224.openai" in str(error.value)
 
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))
-def test_every_random_route_records_the_weights_image_statistics(name, monkeypatch):
-    monkeypatch.setenv(WEIGHTS_ENV, "random")
+def test_every_random_route_records_the_weights_image_statistics(name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model, tokenizer, source = create_clip(name)
+        model, tokenizer, source = create_clip(name, weights="random")
     towers = FrozenCLIP(model, tokenizer, name, source, BACKBONES[name].taps)
     # OpenAI's CLIP (open_clip's 'openai' tag) and BiomedCLIP (its open_clip_config.json) both use these
     assert (towers.image_mean, towers.image_std) == (OPENAI_MEAN, OPENAI_STD)

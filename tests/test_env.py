@@ -129,3 +129,56 @@ def test_real_shim_finds_tgc_trainers():
     )
     found = [line.split()[1] for line in out.stdout.splitlines() if line.startswith("FOUND")]
     assert found == names, out.stdout + out.stderr
+
+
+# ---------------------------------------------------------------------- the plugin's own variables
+def test_model_settings_defaults_and_values():
+    """The one reader of the nnUNet_TGC_* variables: what it hands the factory as keyword arguments."""
+    from nnunet_tgc.nnunet.env import model_settings
+    assert model_settings(environ={}) == {"weights": None, "tower_dtype": "float16",
+                                          "allow_knowledge_mismatch": False}
+    assert model_settings(environ={"nnUNet_TGC_clip_weights": "  ", "nnUNet_TGC_allow_knowledge_mismatch": "0"}) \
+        == {"weights": None, "tower_dtype": "float16", "allow_knowledge_mismatch": False}
+    assert model_settings(environ={"nnUNet_TGC_clip_weights": " /w/ViT-B-16.pt ", "nnUNet_TGC_tower_dtype": " BFloat16",
+                                   "nnUNet_TGC_allow_knowledge_mismatch": "Yes"}) \
+        == {"weights": "/w/ViT-B-16.pt", "tower_dtype": "bfloat16", "allow_knowledge_mismatch": True}
+    for value in ("1", "true", "TRUE", "yes"):
+        assert model_settings(environ={"nnUNet_TGC_allow_knowledge_mismatch": value})["allow_knowledge_mismatch"]
+    assert model_settings(environ={"nnUNet_TGC_clip_weights": "random"})["weights"] == "random"
+
+
+def test_model_settings_read_the_process_environment(monkeypatch):
+    from nnunet_tgc.nnunet.env import model_settings
+    monkeypatch.setenv("nnUNet_TGC_clip_weights", "random")
+    monkeypatch.setenv("nnUNet_TGC_tower_dtype", "float32")
+    monkeypatch.setenv("nnUNet_TGC_allow_knowledge_mismatch", "1")
+    assert model_settings() == {"weights": "random", "tower_dtype": "float32", "allow_knowledge_mismatch": True}
+
+
+def test_an_unknown_tower_dtype_names_the_variable():
+    from nnunet_tgc.nnunet.env import model_settings
+    with pytest.raises(ValueError) as error:
+        model_settings(environ={"nnUNet_TGC_tower_dtype": "half"})
+    assert str(error.value) == "nnUNet_TGC_tower_dtype='half': use one of ['bfloat16', 'float16', 'float32']"
+
+
+def test_the_variable_names_are_the_models():
+    from nnunet_tgc.model import WEIGHTS_ENV
+    from nnunet_tgc.model.clip_towers import KNOWLEDGE_OVERRIDE_ENV, TOWER_DTYPE_ENV
+    from nnunet_tgc.nnunet.env import CLIP_WEIGHTS_VAR
+    assert (WEIGHTS_ENV, CLIP_WEIGHTS_VAR) == ("nnUNet_TGC_clip_weights",) * 2
+    assert TOWER_DTYPE_ENV == "nnUNet_TGC_tower_dtype"
+    assert KNOWLEDGE_OVERRIDE_ENV == "nnUNet_TGC_allow_knowledge_mismatch"
+
+
+def test_the_model_package_reads_no_environment_variable():
+    """Settings are arguments of the model package (open_clip's ``pretrained=`` style); the glue reads the
+    environment (nnunet_tgc/nnunet/env.py)."""
+    import re
+    import nnunet_tgc.model
+    sources = sorted(Path(nnunet_tgc.model.__file__).parent.rglob("*.py"))
+    assert len(sources) > 5
+    reads = [f"{path.name}:{number}: {line.strip()}" for path in sources
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if re.search(r"\benviron\b|\bgetenv\b|\benvironb\b", line)]
+    assert not reads, "the model package reads the environment:\n" + "\n".join(reads)

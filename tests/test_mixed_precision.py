@@ -78,3 +78,41 @@ def test_training_step_under_cpu_autocast_bfloat16(towers):
     assert any(n.startswith("sse.encoder.") for n in changed) and any(n.startswith("vlcm.") for n in changed)
     # the zero-initialised gates got a gradient through the bfloat16 path and moved off zero
     assert any(n.startswith("sse.fusions.") and n.endswith(".gate") for n in changed)
+
+
+# ------------------------------------------------- the towers' dtype on CUDA: an argument, read from the
+# environment by the nnU-Net glue only (the move to CUDA is stood in for by settle_dtype with the device given)
+CUDA = torch.device("cuda")
+
+
+@pytest.mark.parametrize("tower_dtype, expected", [(None, torch.float16), ("float16", torch.float16),
+                                                   ("float32", torch.float32), ("BFloat16", torch.bfloat16),
+                                                   (torch.float32, torch.float32)])
+def test_the_tower_dtype_argument_decides_the_cuda_dtype(tower_dtype, expected, monkeypatch):
+    from nnunet_tgc.model.clip_towers import TOWER_DTYPE_ENV
+    monkeypatch.setenv(TOWER_DTYPE_ENV, "bfloat16")  # not read by the model package
+    kwargs = {} if tower_dtype is None else {"tower_dtype": tower_dtype}
+    net = create_tgc_net("tiny", 1, 2, verbose=False, **PLANS, **kwargs)  # the factory builds the towers
+    assert net.towers.tower_dtype == expected
+    assert net.towers.settle_dtype(torch.device("cpu")) == torch.float32  # the CPU keeps float32
+    assert net.towers.settle_dtype(CUDA) == expected
+    assert all(p.dtype == expected for p in net.towers.clip.parameters())
+
+
+def test_an_unknown_tower_dtype_argument_is_refused_when_building():
+    with pytest.raises(ValueError, match=r"tower_dtype='half': use one of \['bfloat16', 'float16', 'float32'\]"):
+        create_towers("tiny", tower_dtype="half")
+    with pytest.raises(ValueError, match="tower_dtype=torch.float64"):
+        create_towers("tiny", tower_dtype=torch.float64)
+
+
+@pytest.mark.parametrize("value, expected", [("float32", torch.float32), ("float16", torch.float16)])
+def test_the_tower_dtype_variable_reaches_the_towers_through_the_glue(value, expected, monkeypatch):
+    from nnunet_tgc.model.clip_towers import TOWER_DTYPE_ENV
+    from nnunet_tgc.nnunet.env import model_settings
+    monkeypatch.setenv(TOWER_DTYPE_ENV, value)
+    towers = create_towers("tiny", **model_settings())
+    assert towers.settle_dtype(CUDA) == expected
+    monkeypatch.setenv(TOWER_DTYPE_ENV, "half")
+    with pytest.raises(ValueError, match=TOWER_DTYPE_ENV):
+        model_settings()

@@ -7,6 +7,7 @@ import torch
 from nnunet_tgc.model import (BackboneMismatchError, CLIPWeightsError, EncodedText, WEIGHTS_ENV, create_tgc_net,
                               create_towers, split_into_chunks)
 from nnunet_tgc.model.clip_towers import weights_fingerprint
+from nnunet_tgc.nnunet.env import model_settings
 
 from _text import encode_reports
 
@@ -112,36 +113,59 @@ def test_loading_with_other_frozen_weights_fails_clearly(towers):
 
 
 def test_local_checkpoint_file_for_the_towers(tmp_path, monkeypatch, towers):
+    """The user's route: nnUNet_TGC_clip_weights, read by the glue (model_settings) and passed to the factory."""
     ckpt = tmp_path / "tiny_clip.pt"
     state = {k: v + 0.01 if v.is_floating_point() else v for k, v in towers.clip.state_dict().items()}
     torch.save(state, ckpt)
     monkeypatch.setenv(WEIGHTS_ENV, str(ckpt))
-    loaded = create_towers("tiny")
+    loaded = create_towers("tiny", **model_settings())
     assert loaded.weights_source == f"file:{ckpt.resolve()}"
     assert torch.allclose(loaded.clip.visual.conv1.weight, towers.clip.visual.conv1.weight + 0.01)
     assert loaded.fingerprint != towers.fingerprint
     monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path / "missing.pt"))
     with pytest.raises(CLIPWeightsError, match="does not exist"):
-        create_towers("tiny")
+        create_towers("tiny", **model_settings())
     bad = tmp_path / "bad.pt"
     torch.save({"something": torch.zeros(1)}, bad)
     monkeypatch.setenv(WEIGHTS_ENV, str(bad))
     with pytest.raises(CLIPWeightsError, match="bad.pt"):
-        create_towers("tiny")
+        create_towers("tiny", **model_settings())
+
+
+def test_the_weights_argument_takes_a_file_and_ignores_the_environment(tmp_path, monkeypatch, towers):
+    """The model package takes the weights as an argument (open_clip's pretrained= style), never from the
+    environment: a variable pointing elsewhere changes nothing."""
+    ckpt = tmp_path / "tiny_clip.pt"
+    state = {k: v - 0.02 if v.is_floating_point() else v for k, v in towers.clip.state_dict().items()}
+    torch.save(state, ckpt)
+    monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path / "not-read.pt"))
+    for weights in (ckpt, str(ckpt), f" {ckpt} "):
+        loaded = create_towers("tiny", weights=weights)
+        assert loaded.weights_source == f"file:{ckpt.resolve()}"
+        assert torch.allclose(loaded.clip.visual.conv1.weight, towers.clip.visual.conv1.weight - 0.02)
+    assert create_towers("tiny").fingerprint == towers.fingerprint  # default: the seed, whatever the variable
+    torch.manual_seed(0)
+    net = create_tgc_net("tiny", 1, 2, verbose=False, weights=ckpt, **PLANS)  # the factory builds the towers
+    assert net.towers.weights_source == f"file:{ckpt.resolve()}" and net.towers.fingerprint == loaded.fingerprint
+    with pytest.raises(CLIPWeightsError, match="does not exist"):
+        create_towers("tiny", weights=tmp_path / "missing.pt")
 
 
 def test_random_weights_warn(monkeypatch):
     monkeypatch.setenv(WEIGHTS_ENV, "random")
     with pytest.warns(UserWarning, match="RANDOM weights"):
-        t = create_towers("tiny")
+        t = create_towers("tiny", **model_settings())
     assert t.weights_source == "random"
+    monkeypatch.delenv(WEIGHTS_ENV)
+    with pytest.warns(UserWarning, match="RANDOM weights"):
+        assert create_towers("tiny", weights="random").weights_source == "random"
 
 
 def test_failed_download_says_how_to_supply_a_file(monkeypatch):
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(CLIPWeightsError, match=WEIGHTS_ENV):
-        create_towers("ViT-B-16")
+        create_towers("ViT-B-16", **model_settings())
 
 
 def test_towers_follow_device_moves_and_stay_in_eval(towers):
@@ -156,7 +180,7 @@ def test_towers_follow_device_moves_and_stay_in_eval(towers):
 @pytest.mark.parametrize("switch, present, absent", [
     ({"use_cnn_branch": False}, [], []),
     ({"use_knowledge": False}, [], ["date.read_knowledge", "date.null_entry"]),
-    ({"use_vlcm": False}, ["text_film"], ["vlcm"]),
+    ({"use_vlcm": False}, ["text_film"], ["vlcm", "decoder.text_gates"]),
 ])
 def test_ablation_switches_change_the_module_set(towers, switch, present, absent):
     full = make_net(towers)

@@ -44,7 +44,7 @@ def towers():
 
 def build(arch, trainer=nnUNetTrainerTGC_tiny, towers=None, monkeypatch=None):
     if towers is not None:
-        monkeypatch.setattr("nnunet_tgc.model.factory.create_towers", lambda backbone: towers)
+        monkeypatch.setattr("nnunet_tgc.model.factory.create_towers", lambda backbone, **settings: towers)
     return trainer.build_network_architecture(_Plans(), configuration(arch), 1, 2, True)
 
 
@@ -84,6 +84,26 @@ def test_the_plans_operators_are_used(towers, monkeypatch):
     # the ViT-only ablation's stage blocks follow the plans too
     net = build(arch, trainer=nnUNetTrainerTGC_noCNN, towers=towers, monkeypatch=monkeypatch)
     assert any(isinstance(m, nn.BatchNorm2d) for m in net.sse.stages.modules())
+
+
+def test_the_environment_is_read_by_the_trainer_and_passed_to_the_factory(towers, monkeypatch, tmp_path):
+    """The nnU-Net glue reads nnUNet_TGC_* once, when it builds the network, and passes them as arguments."""
+    asked = []
+    monkeypatch.setattr("nnunet_tgc.model.factory.create_towers",
+                        lambda backbone, **settings: asked.append((backbone, settings)) or towers)
+    for var in ("nnUNet_TGC_clip_weights", "nnUNet_TGC_tower_dtype", "nnUNet_TGC_allow_knowledge_mismatch"):
+        monkeypatch.delenv(var, raising=False)
+    build(PLAIN)
+    monkeypatch.setenv("nnUNet_TGC_clip_weights", str(tmp_path / "clip.pt"))
+    monkeypatch.setenv("nnUNet_TGC_tower_dtype", "float32")
+    monkeypatch.setenv("nnUNet_TGC_allow_knowledge_mismatch", "1")
+    build(PLAIN)
+    assert asked == [("tiny", {"weights": None, "tower_dtype": "float16", "allow_knowledge_mismatch": False}),
+                     ("tiny", {"weights": str(tmp_path / "clip.pt"), "tower_dtype": "float32",
+                               "allow_knowledge_mismatch": True})]
+    monkeypatch.setenv("nnUNet_TGC_tower_dtype", "half")
+    with pytest.raises(ValueError, match="nnUNet_TGC_tower_dtype='half'"):
+        build(PLAIN)
 
 
 def test_unsupported_plans_are_refused_clearly():

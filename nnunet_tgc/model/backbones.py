@@ -1,9 +1,10 @@
 """Named CLIP backbones and the one place where their weights are resolved.
 
-Like open_clip and timm: a registry of named configurations and a single factory. The weights come
-from ``nnUNet_TGC_clip_weights``:
+Like open_clip and timm: a registry of named configurations and a single factory. The weights are
+an argument of the factory, in open_clip's ``pretrained=`` style (``create_clip(name, weights=...)``; the
+nnU-Net glue passes the value of ``nnUNet_TGC_clip_weights``, ``nnunet_tgc/nnunet/env.py``):
 
-* unset      -> the backbone's default pretrained tag through open_clip's download and cache
+* None       -> the backbone's default pretrained tag through open_clip's download and cache
                 (the tiny test backbone has none: it is built from a fixed seed);
 * a path     -> a local checkpoint file (open_clip or plain ``state_dict`` format, or a TorchScript
                 archive such as OpenAI's original ``ViT-B-16.pt``, read for its state dict as open_clip's
@@ -29,14 +30,16 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import torch
 from torch import nn
 
 from .tower_input import OPENAI_MEAN, OPENAI_STD
 
+# the environment variable the nnU-Net glue reads the ``weights`` argument from (named in error messages)
 WEIGHTS_ENV = "nnUNet_TGC_clip_weights"
+RANDOM_WEIGHTS = "random"
 log = logging.getLogger(__name__)
 
 
@@ -50,7 +53,7 @@ class BackboneSpec:
     model_cfg: Callable[[], dict]                 # the open_clip model config the weights were trained with
     build_random: Callable[[], nn.Module]         # that architecture with random weights, offline
     download: Optional[Callable[[], nn.Module]]   # that architecture with its pretrained weights (hub / URL)
-    tokenizer: Callable[[str], Callable]          # route ("default", "file", "dir", "random") -> tokenizer
+    tokenizer: Callable[..., Callable]            # (route: "default"/"file"/"dir"/"random", folder=None) -> tokenizer
     default_pretrained: Optional[str] = None      # open_clip tag; None: no tag (hub model or no weights)
     open_clip_name: Optional[str] = None          # open_clip's model name or hub id
     description: str = ""
@@ -119,7 +122,7 @@ def _open_clip_backbone(name: str, tag: str, **spec_kwargs) -> BackboneSpec:
         _record_preprocess(model, tag_cfg.get("mean", OPENAI_MEAN), tag_cfg.get("std", OPENAI_STD))
         return _record_build(model, cfg)
 
-    def tokenizer(route):
+    def tokenizer(route, folder=None):
         import open_clip
         return open_clip.get_tokenizer(name)  # CLIP's BPE ships inside open_clip: no route needs the hub
     return BackboneSpec(name=name, model_cfg=model_cfg, build_random=lambda: create(None),
@@ -210,21 +213,21 @@ def _standin_wordpiece_tokenizer(vocab_size: int, context_length: int):
         return HFTokenizer(folder, context_length=context_length)
 
 
-def _biomedclip_tokenizer(route: str):
-    """PubMedBERT's WordPiece tokenizer: from the local-dir folder, from the hub, or a stand-in for random weights."""
+def _biomedclip_tokenizer(route: str, folder: Optional[Path] = None):
+    """PubMedBERT's WordPiece tokenizer: from the local-dir ``folder`` (route "dir"), from the hub, or a stand-in
+    for random weights."""
     import open_clip
     if route == "random":
         warnings.warn("BiomedCLIP with RANDOM weights tokenises with a stand-in WordPiece vocabulary (the real one "
                       "is on the hub): for measurements only.", stacklevel=3)
         return _standin_wordpiece_tokenizer(BIOMEDCLIP_BERT_CONFIG["vocab_size"],
                                             BIOMEDCLIP_CONFIG["text_cfg"]["context_length"])
-    setting = weights_setting()
     local = route == "dir"
-    name = f"local-dir:{Path(setting)}" if local else BIOMEDCLIP_HUB
+    name = f"local-dir:{Path(folder)}" if local else BIOMEDCLIP_HUB
     try:
         return open_clip.get_tokenizer(name)
     except Exception as e:  # noqa: BLE001 - missing tokenizer files or no hub access: same advice
-        where = f"folder {setting} (vocab.txt, tokenizer_config.json)" if local else BIOMEDCLIP_HUB
+        where = f"folder {folder} (vocab.txt, tokenizer_config.json)" if local else BIOMEDCLIP_HUB
         raise CLIPWeightsError(f"Could not load the tokenizer from {where} ({type(e).__name__}: {e}). "
                                f"Point {WEIGHTS_ENV} at a folder holding the hub repository's files.") from e
 
@@ -244,7 +247,7 @@ BACKBONES: Dict[str, BackboneSpec] = {
         taps=(2, 5, 8, 11), description="BiomedCLIP: timm ViT-B/16 + PubMedBERT text tower (Hugging Face hub)"),
     "tiny": BackboneSpec(
         name="tiny", model_cfg=lambda: copy.deepcopy(TINY_CONFIG), build_random=_build_tiny, download=None,
-        tokenizer=lambda route: _open_clip_tokenizer_bpe(), taps=(0, 1, 2, 3),
+        tokenizer=lambda route, folder=None: _open_clip_tokenizer_bpe(), taps=(0, 1, 2, 3),
         description="4-layer width-64 CLIP with random weights from a fixed seed (CPU tests and demo)"),
 }
 
@@ -255,31 +258,42 @@ def get_backbone_spec(name: str) -> BackboneSpec:
     return BACKBONES[name]
 
 
-def weights_setting() -> Optional[str]:
-    value = os.environ.get(WEIGHTS_ENV, "").strip()
+def weights_setting(weights: Union[str, os.PathLike, None]) -> Optional[str]:
+    """The ``weights`` argument in normal form: None for the default weights (None or a blank string),
+    else the stripped text (``random`` or a path)."""
+    value = "" if weights is None else os.fspath(weights).strip()
     return value or None
 
 
-def create_clip(name: str) -> Tuple[nn.Module, Callable, str]:
-    """Build backbone ``name`` with weights chosen by ``nnUNet_TGC_clip_weights``.
+def create_clip(name: str, weights: Union[str, os.PathLike, None] = None) -> Tuple[nn.Module, Callable, str]:
+    """Build backbone ``name`` with the given ``weights`` (open_clip's ``pretrained=`` style):
 
+    * None (default) -> the backbone's default pretrained tag (open_clip's download and cache; the tiny
+      backbone: its fixed seed);
+    * a path         -> a local checkpoint file (open_clip or ``state_dict`` format, or a TorchScript
+      archive) or an open_clip ``local-dir`` folder;
+    * ``"random"``   -> random weights, with a warning (tests and measurements; never touches the hub).
+
+    The nnU-Net glue passes ``nnUNet_TGC_clip_weights`` here (``nnunet_tgc.nnunet.env.model_settings``).
     Returns the open_clip model (carrying its build configuration as ``tgc_build``), its tokenizer and
     a human-readable description of the weight source (stored with checkpoints so that a fingerprint
     mismatch can say what was used).
     """
     spec = get_backbone_spec(name)
-    setting = weights_setting()
+    setting = weights_setting(weights)
+    folder = None
     if setting is None:
         model, source, route = *_build_default(spec), "default"
-    elif setting.lower() == "random":
+    elif setting.lower() == RANDOM_WEIGHTS:
         warnings.warn(f"{WEIGHTS_ENV}=random: CLIP backbone {name} has RANDOM weights. Use this for tests and "
                       f"measurements only; results are not those of a pretrained CLIP.", stacklevel=2)
         model, source, route = spec.build_random(), "random", "random"
     else:
         path = Path(setting)
         route = "dir" if path.is_dir() else "file"
+        folder = path if route == "dir" else None
         model, source = _build_from_file(spec, path), f"file:{path.resolve()}"
-    return model, spec.tokenizer(route), source
+    return model, spec.tokenizer(route, folder=folder), source
 
 
 def _build_default(spec: BackboneSpec) -> Tuple[nn.Module, str]:

@@ -12,14 +12,16 @@ weights): one extra-state entry, a dict, so the state dict keeps exactly one non
 
 On CUDA the frozen towers are kept in float16 (nnU-Net trains and predicts under CUDA autocast,
 float16): under autocast, weights that do not require grad are re-cast at every call, which for the
-86M-parameter ViT is an 86M-element copy per forward. ``nnUNet_TGC_tower_dtype`` chooses another.
+86M-parameter ViT is an 86M-element copy per forward. The ``tower_dtype`` argument chooses another
+(the nnU-Net glue passes ``nnUNet_TGC_tower_dtype``); ``allow_knowledge_mismatch`` turns a knowledge-base
+mismatch into a warning (the glue passes ``nnUNet_TGC_allow_knowledge_mismatch``). This module reads no
+environment variable: ``nnunet_tgc/nnunet/env.py`` does, once.
 """
 import hashlib
 import logging
-import os
 import re
 import warnings
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -30,9 +32,11 @@ from .tower_input import tower_statistics
 
 
 log = logging.getLogger(__name__)
+# the environment variables the nnU-Net glue reads these settings from (named in messages)
 KNOWLEDGE_OVERRIDE_ENV = "nnUNet_TGC_allow_knowledge_mismatch"
 TOWER_DTYPE_ENV = "nnUNet_TGC_tower_dtype"
-_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+TOWER_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+DEFAULT_TOWER_DTYPE = "float16"  # nnU-Net's CUDA autocast dtype
 
 
 class BackboneMismatchError(RuntimeError):
@@ -43,16 +47,25 @@ class KnowledgeMismatchError(RuntimeError):
     """The knowledge base differs from the one a checkpoint was trained with."""
 
 
-def frozen_tower_dtype(device: torch.device) -> torch.dtype:
-    """The dtype the frozen towers are kept in on ``device``: float16 on CUDA (what nnU-Net's CUDA
-    autocast computes in; ``nnUNet_TGC_tower_dtype`` = float16 / bfloat16 / float32 overrides it),
-    float32 elsewhere (CPU kernels are fastest and exact in float32)."""
+def resolve_tower_dtype(tower_dtype: Union[str, torch.dtype]) -> torch.dtype:
+    """``tower_dtype`` as a torch dtype: one of ``TOWER_DTYPES`` by name ("float16", "bfloat16", "float32") or
+    as the dtype itself."""
+    if isinstance(tower_dtype, torch.dtype):
+        if tower_dtype in TOWER_DTYPES.values():
+            return tower_dtype
+    elif isinstance(tower_dtype, str) and tower_dtype.strip().lower() in TOWER_DTYPES:
+        return TOWER_DTYPES[tower_dtype.strip().lower()]
+    raise ValueError(f"tower_dtype={tower_dtype!r}: use one of {sorted(TOWER_DTYPES)}")
+
+
+def frozen_tower_dtype(device: torch.device, tower_dtype: Union[str, torch.dtype] = DEFAULT_TOWER_DTYPE
+                       ) -> torch.dtype:
+    """The dtype the frozen towers are kept in on ``device``: ``tower_dtype`` on CUDA (default float16, what
+    nnU-Net's CUDA autocast computes in; bfloat16 or float32 otherwise), float32 elsewhere (CPU kernels are
+    fastest and exact in float32)."""
     if torch.device(device).type != "cuda":
         return torch.float32
-    name = os.environ.get(TOWER_DTYPE_ENV, "float16").strip().lower()
-    if name not in _DTYPES:
-        raise ValueError(f"{TOWER_DTYPE_ENV}={name!r}: use one of {sorted(_DTYPES)}")
-    return _DTYPES[name]
+    return resolve_tower_dtype(tower_dtype)
 
 
 def _autocast_enabled(device_type: str) -> bool:
@@ -83,9 +96,19 @@ def weights_fingerprint(model: nn.Module) -> str:
 
 
 class FrozenCLIP(nn.Module):
+    """The frozen towers of ``clip_model``.
+
+    ``tower_dtype``: the dtype they are kept in on CUDA (``frozen_tower_dtype``; float16, bfloat16 or float32).
+    ``allow_knowledge_mismatch``: a knowledge base other than the loaded checkpoint's gives a warning instead
+    of ``KnowledgeMismatchError``.
+    """
+
     def __init__(self, clip_model: nn.Module, tokenizer: Callable, backbone: str, weights_source: str,
-                 taps: Sequence[int]):
+                 taps: Sequence[int], tower_dtype: Union[str, torch.dtype] = DEFAULT_TOWER_DTYPE,
+                 allow_knowledge_mismatch: bool = False):
         super().__init__()
+        self.tower_dtype = resolve_tower_dtype(tower_dtype)  # checked now, not at the first move to CUDA
+        self.allow_knowledge_mismatch = bool(allow_knowledge_mismatch)
         clip_model.requires_grad_(False).eval()
         object.__setattr__(self, "clip", clip_model)  # unregistered on purpose: see module docstring
         self.tokenizer = tokenizer
@@ -112,7 +135,7 @@ class FrozenCLIP(nn.Module):
     def settle_dtype(self, device: Optional[torch.device] = None) -> torch.dtype:
         """Cast float32 frozen weights to the dtype for ``device`` (default: where they are), once,
         instead of autocast re-casting them at every call; other dtypes were asked for and stay."""
-        target = frozen_tower_dtype(device if device is not None else self.device)
+        target = frozen_tower_dtype(device if device is not None else self.device, self.tower_dtype)
         if self.dtype == torch.float32 and target != torch.float32:
             self.clip.to(target)
         return self.dtype
@@ -169,7 +192,7 @@ class FrozenCLIP(nn.Module):
         message = (f"The checkpoint was trained with the knowledge base of fingerprint {trained}, but the knowledge "
                    f"base read here (text_reports/knowledge/*.json) has fingerprint {here}: DATE would read other "
                    f"descriptions than it was trained with.")
-        if os.environ.get(KNOWLEDGE_OVERRIDE_ENV, "").strip().lower() in ("1", "true", "yes"):
+        if self.allow_knowledge_mismatch:
             warnings.warn(f"{message} Continuing because {KNOWLEDGE_OVERRIDE_ENV} is set.", stacklevel=3)
             return
         raise KnowledgeMismatchError(

@@ -9,7 +9,9 @@ A learned "no knowledge" entry keeps the attention defined when nothing matched.
 
 With ``learn_no_report`` (trainers with report dropout) a learned "no report" vector stands in for the
 report embedding of every sample flagged ``absent``, so the model can segment a case that has no
-report yet; its text is that one vector (no tokens, no knowledge).
+report yet; its text is that one vector (no tokens, no knowledge). The vector takes part in every
+forward pass of such a model, also of a batch in which no sample is flagged (its gradient is then zero,
+not absent): DistributedDataParallel requires every parameter in every step (``nnunet/ddp.py``).
 """
 from typing import Tuple
 
@@ -47,9 +49,11 @@ class DATE(nn.Module):
         return self.no_report is not None
 
     def _report_or_no_report(self, text: EncodedText) -> torch.Tensor:
-        if text.absent is None or not bool(text.absent.any()):
-            return text.pooled
         if self.no_report is None:
-            raise ValueError("this model was trained without report dropout and cannot segment a case without a "
-                             "report; train a variant with report dropout (nnUNetTrainerTGC_reportDropout)")
-        return torch.where(text.absent[:, None], self.no_report.to(text.pooled.dtype), text.pooled)
+            if text.absent is not None and bool(text.absent.any()):
+                raise ValueError("this model was trained without report dropout and cannot segment a case without "
+                                 "a report; train a variant with report dropout (nnUNetTrainerTGC_reportDropout)")
+            return text.pooled
+        absent = text.absent if text.absent is not None else \
+            torch.zeros(text.batch_size, dtype=torch.bool, device=text.pooled.device)
+        return torch.where(absent[:, None], self.no_report.to(text.pooled.dtype), text.pooled)

@@ -1,9 +1,25 @@
-"""One factory for TGC-Net: a named backbone plus nnU-Net-shaped stage lists -> a network."""
+"""One factory for TGC-Net: a named backbone plus nnU-Net-shaped stage lists -> a network.
+
+The settings of the frozen towers are arguments, in open_clip's ``pretrained=`` style, resolved here and
+passed on (the model package reads no environment variable; the nnU-Net glue reads them once,
+``nnunet_tgc.nnunet.env.model_settings``, and passes them in):
+
+* ``weights``: None (default) = the backbone's default pretrained weights (open_clip's download and cache;
+  the tiny backbone: its fixed seed), a path = a local checkpoint file or open_clip ``local-dir`` folder,
+  ``"random"`` = random weights (tests and measurements) -- ``nnUNet_TGC_clip_weights`` in nnU-Net;
+* ``tower_dtype``: the dtype of the frozen towers on CUDA, "float16" (default), "bfloat16" or "float32"
+  (the CPU always uses float32) -- ``nnUNet_TGC_tower_dtype``;
+* ``allow_knowledge_mismatch``: False (default) refuses a knowledge base other than the loaded checkpoint's,
+  True warns and continues -- ``nnUNet_TGC_allow_knowledge_mismatch``.
+"""
 import logging
-from typing import Optional, Sequence
+import os
+from typing import Optional, Sequence, Union
+
+import torch
 
 from .backbones import create_clip, get_backbone_spec
-from .clip_towers import FrozenCLIP
+from .clip_towers import DEFAULT_TOWER_DTYPE, FrozenCLIP
 from .cnn import CNNConfig
 from .tgc_net import TGCNet
 from .tower_input import ChannelToUnit
@@ -11,9 +27,13 @@ from .tower_input import ChannelToUnit
 log = logging.getLogger(__name__)
 
 
-def create_towers(backbone: str) -> FrozenCLIP:
-    clip_model, tokenizer, source = create_clip(backbone)
-    return FrozenCLIP(clip_model, tokenizer, backbone, source, get_backbone_spec(backbone).taps)
+def create_towers(backbone: str, weights: Union[str, os.PathLike, None] = None,
+                  tower_dtype: Union[str, torch.dtype] = DEFAULT_TOWER_DTYPE,
+                  allow_knowledge_mismatch: bool = False) -> FrozenCLIP:
+    """The frozen CLIP towers of ``backbone`` (settings: see the module docstring)."""
+    clip_model, tokenizer, source = create_clip(backbone, weights=weights)
+    return FrozenCLIP(clip_model, tokenizer, backbone, source, get_backbone_spec(backbone).taps,
+                      tower_dtype=tower_dtype, allow_knowledge_mismatch=allow_knowledge_mismatch)
 
 
 def reduced_widths(features: Sequence[int], width_factor: float, minimum: int = 8) -> list:
@@ -27,7 +47,10 @@ def create_tgc_net(backbone: str, in_channels: int, num_classes: int, features_p
                    use_vlcm: bool = True, towers: Optional[FrozenCLIP] = None, verbose: bool = True,
                    use_place_map: bool = True, learn_no_report: bool = False, cnn: Optional[CNNConfig] = None,
                    place_input: bool = True,
-                   tower_input: Optional[Sequence[ChannelToUnit]] = None) -> TGCNet:
+                   tower_input: Optional[Sequence[ChannelToUnit]] = None,
+                   weights: Union[str, os.PathLike, None] = None,
+                   tower_dtype: Union[str, torch.dtype] = DEFAULT_TOWER_DTYPE,
+                   allow_knowledge_mismatch: bool = False) -> TGCNet:
     """Build TGC-Net from plain arguments (nnU-Net's planned stages, but no nnU-Net objects).
 
     ``width_factor`` scales nnU-Net's planned stage widths for the CNN branch and decoder: the frozen
@@ -36,10 +59,16 @@ def create_tgc_net(backbone: str, in_channels: int, num_classes: int, features_p
     PlainConvUNet's); for residual plans ``n_conv_per_stage`` is the plans' ``n_blocks_per_stage``.
     ``tower_input``: per input channel, how it maps to [0, 1] for the frozen ViT (``tower_input.py``; default:
     standardised per image, as nnU-Net's z-score leaves it).
+    ``weights``, ``tower_dtype``, ``allow_knowledge_mismatch``: how the frozen towers are built (module
+    docstring; defaults: the backbone's pretrained weights, float16 on CUDA, refuse a knowledge mismatch);
+    used only when ``towers`` is None (towers passed in keep their own).
     """
     strides = [tuple(s) if isinstance(s, (list, tuple)) else (s, s) for s in strides]
     kernel_sizes = [tuple(k) if isinstance(k, (list, tuple)) else (k, k) for k in kernel_sizes]
-    net = TGCNet(towers if towers is not None else create_towers(backbone), in_channels, num_classes,
+    if towers is None:
+        towers = create_towers(backbone, weights=weights, tower_dtype=tower_dtype,
+                               allow_knowledge_mismatch=allow_knowledge_mismatch)
+    net = TGCNet(towers, in_channels, num_classes,
                  reduced_widths(features_per_stage, width_factor), strides, kernel_sizes, n_conv_per_stage,
                  n_conv_per_stage_decoder, deep_supervision, use_cnn_branch, use_knowledge, use_vlcm,
                  use_place_map=use_place_map, learn_no_report=learn_no_report,

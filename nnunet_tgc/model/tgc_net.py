@@ -93,8 +93,10 @@ class TGCNet(nn.Module):
         # the place map enters every skip through a small 1x1 embedding (not zero: the decoder should
         # read it from the first step, as it would read an input channel)
         self.place_embeds = nn.ModuleList(_place_embedding(f) for f in features) if use_place_map else None
+        # the decoder's text gates read VLCM's similarity map: without VLCM there are none (every parameter
+        # the network creates takes part in every training step, as DistributedDataParallel requires)
         self.decoder = TGCDecoder(features, strides, kernel_sizes, n_conv_per_stage_decoder, num_classes,
-                                  deep_supervision, cnn=cnn)
+                                  deep_supervision, cnn=cnn, text_gates=use_vlcm)
 
     def _calibrated_stages(self) -> List[int]:
         strides = [max(s) for s in self.sse.axis_strides]

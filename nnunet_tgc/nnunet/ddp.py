@@ -1,20 +1,19 @@
 """nnU-Net's ``-num_gpus N`` (DistributedDataParallel, one process per rank) for TGC-Net.
 
-nnU-Net wraps its network as ``DDP(network, device_ids=[rank])``. Two things differ for TGC-Net:
-
-* not every trainable parameter takes part in every step: an ablation leaves some out of the graph
-  (the no-VLCM variant's decoder text gates, VLCM's coarser map when the alignment loss is off), and
-  DDP without ``find_unused_parameters`` stops at the second step ("Parameter indices which did not
-  receive grad"). The cost is one traversal of the autograd graph per step, small next to the ViT.
-* nnU-Net assumes CUDA; with the gloo backend and no GPU each rank trains on the CPU (that is how
-  the tests run two ranks).
+nnU-Net wraps its network as ``DDP(convert_sync_batchnorm(network), device_ids=[local_rank])``, without
+``find_unused_parameters``: every trainable parameter must receive a gradient in every step, or DDP
+stops at the second step ("Expected to have finished reduction in the prior iteration"). TGC-Net keeps
+to that: every variant creates only the parameters its forward pass and loss use (the no-VLCM
+variant's decoder has no text gates, the report-dropout variant's "no report" vector takes part in
+every step), which ``tests/test_ddp_parameters.py`` checks for every trainer variant. So
+:func:`ddp_wrap` is nnU-Net's wrapping, with one difference: nnU-Net assumes CUDA, and with the gloo
+backend and no GPU each rank trains on the CPU (that is how the tests run two ranks), where DDP takes
+no ``device_ids``. ``nnUNetTrainerTGC.initialize`` calls it where nnU-Net's ``initialize`` wraps.
 
 The random stream that mirrors images with their reports is seeded per fold, rank and epoch: ranks
 draw different flips (as their data loaders draw different samples), and a run continued with
 ``--c`` draws at epoch e what an uninterrupted run draws there.
 """
-import contextlib
-
 import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -22,22 +21,12 @@ from torch.nn.parallel import DistributedDataParallel
 TEXT_RNG_SEED = 12345
 
 
-def tgc_ddp(module: torch.nn.Module, device_ids=None, **kwargs) -> DistributedDataParallel:
-    """DDP as nnU-Net builds it, with unused parameters allowed (and no device ids on the CPU)."""
-    on_gpu = any(p.is_cuda for p in module.parameters())
-    return DistributedDataParallel(module, device_ids=device_ids if on_gpu else None, find_unused_parameters=True,
-                                   **kwargs)
-
-
-@contextlib.contextmanager
-def tgc_ddp_wrapping(trainer_module):
-    """While nnU-Net's ``initialize`` runs, its ``DDP(...)`` call builds :func:`tgc_ddp` instead."""
-    original = trainer_module.DDP
-    trainer_module.DDP = tgc_ddp
-    try:
-        yield
-    finally:
-        trainer_module.DDP = original
+def ddp_wrap(network: torch.nn.Module, local_rank: int) -> DistributedDataParallel:
+    """``network`` wrapped as nnU-Net's ``initialize`` wraps it (SyncBatchNorm, then DDP with
+    ``device_ids=[local_rank]``); on the CPU (gloo, no CUDA) without device ids, which DDP requires there."""
+    network = torch.nn.SyncBatchNorm.convert_sync_batchnorm(network)
+    on_cpu = all(p.device.type == "cpu" for p in network.parameters())
+    return DistributedDataParallel(network, device_ids=None if on_cpu else [local_rank])
 
 
 def rank_device(device: torch.device) -> torch.device:

@@ -8,6 +8,9 @@ this command prints the lines that add that folder to the variable::
     eval "$(nnunet-tgc env)"                     # bash / zsh
     nnunet-tgc env --shell fish | source         # fish
     nnunet-tgc env --shell powershell | Invoke-Expression
+
+It is also the one place that reads the plugin's own variables (``model_settings``): the model package
+takes them as arguments, and the trainer reads them here once, when it builds the network.
 """
 from __future__ import annotations
 
@@ -16,11 +19,32 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 DATA_VARS = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")
 CLIP_WEIGHTS_VAR = "nnUNet_TGC_clip_weights"
 SHELLS = ("bash", "fish", "powershell")
+_TRUE = ("1", "true", "yes")
+
+
+def model_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The frozen towers' settings from the environment: the keyword arguments ``weights``, ``tower_dtype`` and
+    ``allow_knowledge_mismatch`` of ``create_tgc_net`` / ``create_towers`` (nnunet_tgc.model.factory).
+
+    * ``nnUNet_TGC_clip_weights``: unset or blank -> None (the backbone's default weights), else its value
+      (a path or ``random``);
+    * ``nnUNet_TGC_tower_dtype``: float16 (default), bfloat16 or float32, any case; anything else is a ValueError
+      naming the variable;
+    * ``nnUNet_TGC_allow_knowledge_mismatch``: 1 / true / yes (any case) -> True.
+    """
+    from ..model.backbones import WEIGHTS_ENV  # here, not at the top: ``nnunet-tgc env`` needs no torch
+    from ..model.clip_towers import DEFAULT_TOWER_DTYPE, KNOWLEDGE_OVERRIDE_ENV, TOWER_DTYPE_ENV, TOWER_DTYPES
+    environ = os.environ if environ is None else environ
+    dtype = environ.get(TOWER_DTYPE_ENV, DEFAULT_TOWER_DTYPE).strip().lower()
+    if dtype not in TOWER_DTYPES:
+        raise ValueError(f"{TOWER_DTYPE_ENV}={dtype!r}: use one of {sorted(TOWER_DTYPES)}")
+    return {"weights": environ.get(WEIGHTS_ENV, "").strip() or None, "tower_dtype": dtype,
+            "allow_knowledge_mismatch": environ.get(KNOWLEDGE_OVERRIDE_ENV, "").strip().lower() in _TRUE}
 
 
 def ext_trainer_dir() -> Path:

@@ -31,6 +31,7 @@ import torch.distributed as dist
 from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
 from nnunetv2.training.nnUNetTrainer import nnUNetTrainer as _base_module
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
 from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_patch_size
 
 from ..model.alignment_loss import similarity_map_loss
@@ -42,7 +43,8 @@ from ..text.synonyms import reword_batch
 from ..text.unplaced import unplace_batch
 from ..text.reports import ReportsFileError, find_training_reports, load_reports_with_options, require_reports
 from .architecture import tgc_architecture_from_plans, tower_input_from_plans
-from .ddp import rank_device, text_rng, tgc_ddp_wrapping
+from .ddp import ddp_wrap, rank_device, text_rng
+from .env import model_settings
 from .predictor import TGCPredictor, adopt_calling_predictor, make_text_cache, unwrap
 from .coordinates import DatasetWithCoordinates, spatial_only, split_coordinates
 from .place_fit import training_place_targets
@@ -138,7 +140,8 @@ class nnUNetTrainerTGC(nnUNetTrainer):
             deep_supervision=enable_deep_supervision, width_factor=cls.tgc_width_factor,
             use_cnn_branch=cls.tgc_use_cnn_branch, use_knowledge=cls.tgc_use_knowledge,
             use_vlcm=cls.tgc_use_vlcm, use_place_map=cls.tgc_use_place_map,
-            learn_no_report=cls.tgc_report_dropout > 0, place_input=cls.tgc_place_input, tower_input=tower_input)
+            learn_no_report=cls.tgc_report_dropout > 0, place_input=cls.tgc_place_input, tower_input=tower_input,
+            **model_settings())  # the environment's weights, tower dtype and knowledge policy, read here once
 
     def _build_loss(self):
         loss = super()._build_loss()
@@ -155,10 +158,55 @@ class nnUNetTrainerTGC(nnUNetTrainer):
 
     # ------------------------------------------------------------------------------ reports
     def initialize(self):
-        if not self.was_initialized:
-            self._load_case_reports()  # before building anything: a missing report fails in seconds
-        with tgc_ddp_wrapping(_base_module):  # -num_gpus: DDP that allows unused parameters
-            super().initialize()
+        """Replaces ``nnUNetTrainer.initialize`` (nnU-Net 2.8): the same steps in the same order, for one
+        difference, the DDP wrapping, plus TGC's own set-up around them.
+
+        nnU-Net wraps with ``DDP(network, device_ids=[self.local_rank])`` inline, which a module on the CPU
+        refuses (``-num_gpus`` with gloo on a machine without CUDA: how the tests train two ranks); a method
+        cannot change that call short of replacing a module global. Here :func:`.ddp.ddp_wrap` does nnU-Net's
+        wrapping (SyncBatchNorm conversion, ``device_ids=[local_rank]`` on CUDA) with ``device_ids=None``
+        only for a network on the CPU, and no ``find_unused_parameters``: every parameter TGC-Net creates
+        takes part in every step (``tests/test_ddp_parameters.py``). Everything else that reads ``is_ddp``
+        is in nnU-Net's own methods, called as nnU-Net calls them: the batch size and oversampling per rank
+        (``_set_batch_size_and_oversample``) and the loss's DDP dice and deep-supervision weights
+        (``_build_loss``). A test holds the source of the nnU-Net method this copies, so that an nnU-Net
+        release that changes it is noticed.
+
+        Before: the reports are loaded (a missing report fails in seconds, before anything is built).
+        After: nnU-Net's ``-pretrained_weights`` loader for TGC-Net, the text cache, the mirroring stream,
+        and the parameter counts in the log."""
+        if self.was_initialized:
+            raise RuntimeError("You have called self.initialize even though the trainer was already initialized. "
+                               "That should not happen.")
+        self._load_case_reports()
+        # --- nnUNetTrainer.initialize from here to the logger's config
+        # DDP: the batch size and oversampling of this rank (there are no distributed samplers)
+        self._set_batch_size_and_oversample()
+        self.num_input_channels = determine_num_input_channels(self.plans_manager, self.configuration_manager,
+                                                               self.dataset_json)
+        self.network = self.build_network_architecture(
+            self.plans_manager, self.configuration_manager, self.num_input_channels,
+            self.label_manager.num_segmentation_heads, self.enable_deep_supervision).to(self.device)
+        if self._do_i_compile():
+            self.print_to_log_file('Using torch.compile...')
+            self.network = torch.compile(self.network)
+        self.optimizer, self.lr_scheduler = self.configure_optimizers()
+        if self.is_ddp:
+            self.network = ddp_wrap(self.network, self.local_rank)
+        self.loss = self._build_loss()
+        self.dataset_class = infer_dataset_class(self.preprocessed_dataset_folder)
+        self.was_initialized = True
+        self.logger.update_config({"hparas": {
+            "initial_lr": self.initial_lr,
+            "weight_decay": self.weight_decay,
+            "oversample_foreground_percent": self.oversample_foreground_percent,
+            "probabilistic_oversampling": self.probabilistic_oversampling,
+            "num_iterations_per_epoch": self.num_iterations_per_epoch,
+            "num_val_iterations_per_epoch": self.num_val_iterations_per_epoch,
+            "num_epochs": self.num_epochs,
+            "enable_deep_supervision": self.enable_deep_supervision,
+            "batch_size": self.configuration_manager.batch_size}})
+        # --- TGC-Net
         install_pretrained_loader()  # nnUNetv2_train -pretrained_weights runs right after initialize
         self.text_cache = make_text_cache(self.network, self.dataset_json,
                                           f"dataset.json of {self.plans_manager.dataset_name}")
