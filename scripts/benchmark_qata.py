@@ -287,7 +287,36 @@ def evaluate(env, work: Path, key: str, result: dict, gt_dir: Path) -> None:
         "mean_dice": s["mean_dice"], "mean_iou": s["mean_iou"],
         "pooled_dice": s["pooled_dice"], "pooled_iou": s["pooled_iou"],
         "nnunet_summary_foreground_mean_dice": (metrics.get("nnunet_summary") or {}).get("foreground_mean", {}).get("Dice"),
+        "seen_unseen": seen_unseen(env, work, result, metrics["per_case"]),
+        "empty_predictions": sum(1 for c in metrics["per_case"] if c["n_pred"] == 0 and c["n_gt"] > 0),
     }
+
+
+def seen_unseen(env, work: Path, result: dict, per_case) -> dict:
+    """Per-image Dice of the validation cases whose report text occurs among the fold's training reports
+    (seen) and of the others (unseen), as ``nnunet-tgc ablate`` splits them; the same cases for every
+    trainer (plain nnU-Net reads no report, but its dataset has them)."""
+    from nnunet_tgc.evaluation.training_split import OK, training_split
+    from nnunet_tgc.text.reports import load_reports_with_options, reports_file_for_dataset
+    # the fold's training cases are found as nnU-Net finds them, through its folder variables
+    os.environ.update({k: env[k] for k in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")})
+    model_folder = Path(result["validation_folder"]).parent.parent
+    dataset_json = json.loads((model_folder / "dataset.json").read_text())
+    raw = work / "nnUNet_raw" / _dataset_name_of(model_folder)
+    reports, _ = load_reports_with_options(reports_file_for_dataset(raw, dataset_json))
+    cases = {c["case"] for c in per_case}
+    split = training_split(model_folder, "0", dataset_json, {c: reports[c] for c in cases}, None)
+    if split["status"] != OK:
+        return {"status": split["status"], "reason": split["reason"]}
+    out = {"status": OK, "n_training_texts": split["n_training_texts"]}
+    for group, flag in (("seen", True), ("unseen", False)):
+        dice = [c["dice"] for c in per_case if split["seen"][c["case"]] is flag]
+        out[group] = {"n": len(dice), "mean_dice": sum(dice) / len(dice) if dice else None}
+    return out
+
+
+def _dataset_name_of(model_folder: Path) -> str:
+    return model_folder.parent.name
 
 
 def val_images(work: Path, ds: str, val_cases) -> Path:
@@ -387,6 +416,20 @@ def markdown(report: dict) -> str:
             f"| {fmt(wall / 60 if wall else None, pct=False, digits=1)} |")
     for r in report.get("not_run", []):
         lines.append(f"| `{r['trainer']}` | not run: {r['reason'].splitlines()[0][:200]} |||||||| ")
+    split_rows = [(r, r.get("evaluation", {}).get("seen_unseen", {})) for r in report["results"]]
+    if any(su.get("status") == "ok" for _, su in split_rows):
+        lines += ["", "Seen / unseen in training (a validation case is *seen* when its report text occurs among the "
+                      "fold's training reports), per-image Dice:", "",
+                  "| trainer | seen (n) | unseen (n) | gap seen - unseen | empty predictions |", "|---|---|---|---|---|"]
+        for r, su in split_rows:
+            if su.get("status") != "ok":
+                lines.append(f"| `{r['trainer']}` | not computed: {su.get('reason')} ||||")
+                continue
+            seen, unseen = su["seen"], su["unseen"]
+            gap = seen["mean_dice"] - unseen["mean_dice"] if seen["mean_dice"] is not None and \
+                unseen["mean_dice"] is not None else None
+            lines.append(f"| `{r['trainer']}` | {fmt(seen['mean_dice'])} ({seen['n']}) | {fmt(unseen['mean_dice'])} "
+                         f"({unseen['n']}) | {fmt(gap)} | {r['evaluation'].get('empty_predictions')} |")
     lines += ["", "Dice/mIoU in %: per image and averaged over images (LViT protocol; empty ground truth: "
                   "both empty -> 1, else 0); pooled: over all pixels; nnU-Net summary: foreground mean of "
                   "nnU-Net's own summary.json (its empty-case rule differs)."]

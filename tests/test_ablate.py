@@ -274,6 +274,37 @@ def test_benchmark_ablation_rows_and_table():
     assert bench.ablation_markdown({"results": [{"trainer": "U"}]}) == []
 
 
+def test_benchmark_seen_unseen_split_of_the_final_validation(tmp_path, monkeypatch):
+    """The final validation's per-image Dice split by whether a case's report occurs among the fold's training
+    reports, and its table row (the same cases for every trainer)."""
+    bench = _benchmark_module()
+    ds = "Dataset501_Q"
+    raw, pre, res = tmp_path / "nnUNet_raw" / ds, tmp_path / "nnUNet_preprocessed" / ds, tmp_path / "nnUNet_results"
+    model = res / ds / "T__nnUNetPlans__2d"
+    for folder in (raw, pre, model / "fold_0" / "validation"):
+        folder.mkdir(parents=True)
+    dataset_json = {"file_ending": ".png", "channel_names": {"0": "xray"}, "labels": {"background": 0, "lesion": 1},
+                    "reports_file": "reports.json", "tgc_laterality": "image"}
+    for folder in (raw, model):
+        (folder / "dataset.json").write_text(json.dumps(dataset_json))
+    (raw / "reports.json").write_text(json.dumps({"t1": LEFT, "t2": RIGHT, "v1": RIGHT, "v2": BOTH, "v3": LEFT}))
+    (pre / "splits_final.json").write_text(json.dumps([{"train": ["t1", "t2"], "val": ["v1", "v2", "v3"]}]))
+    env = {"nnUNet_raw": str(tmp_path / "nnUNet_raw"), "nnUNet_preprocessed": str(tmp_path / "nnUNet_preprocessed"),
+           "nnUNet_results": str(res)}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    per_case = [{"case": "v1", "dice": 0.8, "n_pred": 5, "n_gt": 5}, {"case": "v2", "dice": 0.2, "n_pred": 0, "n_gt": 5},
+                {"case": "v3", "dice": 0.6, "n_pred": 5, "n_gt": 5}]
+    split = bench.seen_unseen(env, tmp_path, {"validation_folder": str(model / "fold_0" / "validation")}, per_case)
+    assert split["status"] == "ok" and split["n_training_texts"] == 2
+    assert split["seen"]["n"] == 2 and split["seen"]["mean_dice"] == pytest.approx(0.7)
+    assert split["unseen"] == {"n": 1, "mean_dice": pytest.approx(0.2)}
+    report = {"schedule": {"epochs": 1, "iterations": 1, "val_iterations": 1, "batch_size": 1}, "n_train": 2, "n_val": 3,
+              "machine": {"cpu_model": "cpu", "logical_cpus": 2}, "date": "d",
+              "results": [{"trainer": "T", "evaluation": {"seen_unseen": split, "empty_predictions": 1}}]}
+    assert "| `T` | 70.00 (2) | 20.00 (1) | 50.00 | 1 |" in bench.markdown(report)
+
+
 # ------------------------------------------- reworded variants: the same facts in other words, read the same
 
 def test_reworded_variants_keep_the_cases_and_count_the_unchanged():
