@@ -288,7 +288,7 @@ def evaluate(env, work: Path, key: str, result: dict, gt_dir: Path) -> None:
         "pooled_dice": s["pooled_dice"], "pooled_iou": s["pooled_iou"],
         "nnunet_summary_foreground_mean_dice": (metrics.get("nnunet_summary") or {}).get("foreground_mean", {}).get("Dice"),
         "seen_unseen": seen_unseen(env, work, result, metrics["per_case"]),
-        "empty_predictions": sum(1 for c in metrics["per_case"] if c["n_pred"] == 0 and c["n_gt"] > 0),
+        "empty_predictions": sum(1 for c in metrics["per_case"] if c["n_pred"] == 0),  # as ablate counts them
     }
 
 
@@ -297,14 +297,20 @@ def seen_unseen(env, work: Path, result: dict, per_case) -> dict:
     (seen) and of the others (unseen), as ``nnunet-tgc ablate`` splits them; the same cases for every
     trainer (plain nnU-Net reads no report, but its dataset has them)."""
     from nnunet_tgc.evaluation.training_split import OK, training_split
-    from nnunet_tgc.text.reports import load_reports_with_options, reports_file_for_dataset
+    from nnunet_tgc.text.reports import ReportsFileError, load_reports_with_options, reports_file_for_dataset
     # the fold's training cases are found as nnU-Net finds them, through its folder variables
     os.environ.update({k: env[k] for k in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")})
     model_folder = Path(result["validation_folder"]).parent.parent
     dataset_json = json.loads((model_folder / "dataset.json").read_text())
     raw = work / "nnUNet_raw" / _dataset_name_of(model_folder)
-    reports, _ = load_reports_with_options(reports_file_for_dataset(raw, dataset_json))
+    try:
+        reports, _ = load_reports_with_options(reports_file_for_dataset(raw, dataset_json))
+    except (ReportsFileError, OSError) as err:  # a measurement that cannot be made is said, not fatal
+        return {"status": "unavailable", "reason": str(err)}
     cases = {c["case"] for c in per_case}
+    if not cases <= set(reports):
+        missing = sorted(cases - set(reports))
+        return {"status": "unavailable", "reason": f"validation cases without a report: {missing[:5]}"}
     split = training_split(model_folder, "0", dataset_json, {c: reports[c] for c in cases}, None)
     if split["status"] != OK:
         return {"status": split["status"], "reason": split["reason"]}

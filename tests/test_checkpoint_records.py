@@ -105,7 +105,7 @@ def test_the_knowledge_base_is_recorded_and_another_one_refused(other_knowledge,
     for towers in allowed:
         allowed_net = make_net(towers)
         TextFeatureCache(towers, other_knowledge)
-        with pytest.warns(UserWarning, match=f"{KNOWLEDGE_OVERRIDE_ENV} is set"):
+        with pytest.warns(UserWarning, match=f"allow_knowledge_mismatch is set \\({KNOWLEDGE_OVERRIDE_ENV}"):
             allowed_net.load_state_dict(state)
     # a network without knowledge (noKnowledge ablation) binds none and is never refused
     towers = tiny_towers()

@@ -285,8 +285,9 @@ def create_clip(name: str, weights: Union[str, os.PathLike, None] = None) -> Tup
     if setting is None:
         model, source, route = *_build_default(spec), "default"
     elif setting.lower() == RANDOM_WEIGHTS:
-        warnings.warn(f"{WEIGHTS_ENV}=random: CLIP backbone {name} has RANDOM weights. Use this for tests and "
-                      f"measurements only; results are not those of a pretrained CLIP.", stacklevel=2)
+        warnings.warn(f"weights='random' ({WEIGHTS_ENV}=random in nnU-Net): CLIP backbone {name} has RANDOM "
+                      f"weights. Use this for tests and measurements only; results are not those of a pretrained "
+                      f"CLIP.", stacklevel=2)
         model, source, route = spec.build_random(), "random", "random"
     else:
         path = Path(setting)

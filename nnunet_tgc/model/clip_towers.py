@@ -193,7 +193,7 @@ class FrozenCLIP(nn.Module):
                    f"base read here (text_reports/knowledge/*.json) has fingerprint {here}: DATE would read other "
                    f"descriptions than it was trained with.")
         if self.allow_knowledge_mismatch:
-            warnings.warn(f"{message} Continuing because {KNOWLEDGE_OVERRIDE_ENV} is set.", stacklevel=3)
+            warnings.warn(f"{message} Continuing because allow_knowledge_mismatch is set ({KNOWLEDGE_OVERRIDE_ENV} in nnU-Net).", stacklevel=3)
             return
         raise KnowledgeMismatchError(
             f"{message} Install the nnunet_tgc version (or knowledge files) the model was trained with, or set "

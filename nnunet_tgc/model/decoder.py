@@ -54,6 +54,7 @@ class TGCDecoder(UNetDecoder):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         if self.text_gates is None:
             # no-VLCM checkpoints of earlier versions hold gates that never received a gradient (still
-            # their initial zeros, a no-op): dropped, so those checkpoints load into the gate-less decoder
+            # their initial zeros, a no-op): dropped, so those checkpoints predict and serve as
+            # -pretrained_weights; continuing such a run with --c fails (its optimizer state has one more tensor)
             state_dict.pop(prefix + "text_gates", None)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

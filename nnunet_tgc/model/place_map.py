@@ -85,7 +85,8 @@ class PlaceMap(nn.Module):
 class PlaceTargets:
     """Per distinct place vector (or report): the vector (N, P), the mean foreground share of its
     cases on a grid of the whole image (N, 1, h, w), the mean share of valid (non-ignore) area
-    (N, 1, h, w), and its number of cases (N,)."""
+    (N, 1, h, w), and its weight in the fit (N,): its number of cases (slices), times the share of training
+    draws it stands for where some reports are also drawn without their places (``nnunet/place_fit.py``)."""
     places: torch.Tensor
     share: torch.Tensor
     valid: torch.Tensor
@@ -117,7 +118,7 @@ def fit_place_map(place_map: PlaceMap, targets: PlaceTargets, steps: int = 300, 
     with torch.no_grad():
         after = float(loss_now())
     return {"loss_before": before, "loss_after": after, "groups": int(targets.places.shape[0]),
-            "cases": int(targets.count.sum())}
+            "cases": round(float(targets.count.sum()))}
 
 
 def place_logits_at(place_map: Optional[PlaceMap], places: torch.Tensor, coordinates: torch.Tensor,

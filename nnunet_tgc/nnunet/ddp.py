@@ -35,5 +35,6 @@ def rank_device(device: torch.device) -> torch.device:
 
 
 def text_rng(fold, rank: int, epoch: int) -> np.random.Generator:
-    """The stream that decides which samples are mirrored (with their reports) in one epoch of one rank."""
+    """The stream that draws the text-side choices of one epoch of one rank: which samples are mirrored (with
+    their reports), re-worded with synonyms, stripped of their places or (report dropout) given no report."""
     return np.random.default_rng([TEXT_RNG_SEED, fold if isinstance(fold, int) else 99, rank, epoch])

@@ -173,8 +173,8 @@ class nnUNetTrainerTGC(nnUNetTrainer):
         release that changes it is noticed.
 
         Before: the reports are loaded (a missing report fails in seconds, before anything is built).
-        After: nnU-Net's ``-pretrained_weights`` loader for TGC-Net, the text cache, the mirroring stream,
-        and the parameter counts in the log."""
+        After: nnU-Net's ``-pretrained_weights`` loader for TGC-Net, the text cache, the text sampling stream
+        (mirroring, synonyms, place-free reports, dropout), and the parameter counts in the log."""
         if self.was_initialized:
             raise RuntimeError("You have called self.initialize even though the trainer was already initialized. "
                                "That should not happen.")
@@ -261,8 +261,8 @@ class nnUNetTrainerTGC(nnUNetTrainer):
                 dist.broadcast(p.data, src=0)
         self.print_to_log_file(
             f"TGC: place map fitted to the masks of {len(train_keys)} training cases ({result['groups']} "
-            f"distinct reports, mirrored along {self.text_mirror_axes}): loss {result['loss_before']:.4f} -> "
-            f"{result['loss_after']:.4f} in {time.perf_counter() - t0:.1f} s")
+            f"distinct reports, place-free versions included, mirrored along {self.text_mirror_axes}): loss "
+            f"{result['loss_before']:.4f} -> {result['loss_after']:.4f} in {time.perf_counter() - t0:.1f} s")
 
     def get_tr_and_val_datasets(self):
         """nnU-Net's datasets of this fold, each case read with its pixels' coordinates in the whole image
@@ -430,7 +430,7 @@ class nnUNetTrainerTGC_noPlaceFit(nnUNetTrainerTGC):
 
 
 class nnUNetTrainerTGC_noSynonyms(nnUNetTrainerTGC):
-    """Ablation: training reports keep their own words."""
+    """Ablation: training reports keep their own words (no synonyms; a share still loses its places)."""
     tgc_synonym_rate = 0.0
 
 
