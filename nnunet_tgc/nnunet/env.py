@@ -37,13 +37,13 @@ def model_settings(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
       naming the variable;
     * ``nnUNet_TGC_allow_knowledge_mismatch``: 1 / true / yes (any case) -> True.
     """
-    from ..model.backbones import WEIGHTS_ENV  # here, not at the top: ``nnunet-tgc env`` needs no torch
+    # here, not at the top: ``nnunet-tgc env`` needs no torch
     from ..model.clip_towers import DEFAULT_TOWER_DTYPE, KNOWLEDGE_OVERRIDE_ENV, TOWER_DTYPE_ENV, TOWER_DTYPES
     environ = os.environ if environ is None else environ
     dtype = environ.get(TOWER_DTYPE_ENV, DEFAULT_TOWER_DTYPE).strip().lower()
     if dtype not in TOWER_DTYPES:
         raise ValueError(f"{TOWER_DTYPE_ENV}={dtype!r}: use one of {sorted(TOWER_DTYPES)}")
-    return {"weights": environ.get(WEIGHTS_ENV, "").strip() or None, "tower_dtype": dtype,
+    return {"weights": environ.get(CLIP_WEIGHTS_VAR, "").strip() or None, "tower_dtype": dtype,
             "allow_knowledge_mismatch": environ.get(KNOWLEDGE_OVERRIDE_ENV, "").strip().lower() in _TRUE}
 
 
