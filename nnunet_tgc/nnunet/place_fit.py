@@ -17,7 +17,7 @@ import torch
 from ..model.alignment_loss import foreground_share
 from ..model.place_map import PlaceTargets
 from ..text.laterality import mirror_text
-from ..text.unplaced import without_places
+from ..text.withheld import withheld_versions
 
 GRID = (32, 32)
 
@@ -68,17 +68,20 @@ def grouped_targets(case_reports: Dict[str, str], masks: dict, mirror_axes: Sequ
 
 def training_place_targets(text_cache, dataset, case_reports: Dict[str, str], keys: Sequence[str],
                            mirror_axes, lateral, vertical, device, ignore_label=None, unplaced_rate: float = 0.0,
-                           progress: Callable[[str], None] = print) -> PlaceTargets:
-    """The fit's targets: every distinct training report (and mirrored copy) with its cases' mean mask;
-    with ``unplaced_rate`` > 0 also the same cases under their place-free reports (``text/unplaced.py``),
-    weighted as often as training draws them, so that "placed nothing" maps to where lesions lie in general."""
+                           uncounted_rate: float = 0.0, progress: Callable[[str], None] = print) -> PlaceTargets:
+    """The fit's targets: every distinct training report (and mirrored copy) with its cases' mean mask; with
+    ``unplaced_rate`` or ``uncounted_rate`` > 0 also the same cases under their reports without places, without
+    counts, or without both (``text/withheld.py``), each weighted as often as training draws it, so that
+    "placed nothing" maps to where lesions lie in general and an unstated count has a fitted offset."""
     masks = pooled_masks(dataset, keys, ignore_label, progress)
-    texts, share, valid, count = grouped_targets(case_reports, masks, mirror_axes, lateral, vertical)
-    if unplaced_rate > 0:
-        place_free = {k: without_places(t, text_cache.vocabulary) for k, t in case_reports.items()}
-        more = grouped_targets(place_free, masks, mirror_axes, lateral, vertical)
-        texts = texts + more[0]
-        share, valid = torch.cat([share, more[1]]), torch.cat([valid, more[2]])
-        count = torch.cat([count * (1 - unplaced_rate), more[3] * unplaced_rate])
+    texts, shares, valids, counts = [], [], [], []
+    for withhold, draws in withheld_versions(unplaced_rate, uncounted_rate):
+        reports = {k: withhold(t, text_cache.vocabulary) for k, t in case_reports.items()}
+        t, share, valid, count = grouped_targets(reports, masks, mirror_axes, lateral, vertical)
+        texts += t
+        shares.append(share)
+        valids.append(valid)
+        counts.append(count * draws)
     places = torch.cat([text_cache.encode(t).places for t in texts])
-    return PlaceTargets(places.to(device), share.to(device), valid.to(device), count.to(device))
+    return PlaceTargets(places.to(device), torch.cat(shares).to(device), torch.cat(valids).to(device),
+                        torch.cat(counts).to(device))

@@ -40,7 +40,7 @@ from ..model.place_map import fit_place_map
 from ..text.convention import dataset_convention, prepare_reports
 from ..text.knowledge import dataset_domain
 from ..text.synonyms import reword_batch
-from ..text.unplaced import unplace_batch
+from ..text.withheld import withhold_batch
 from ..text.reports import ReportsFileError, find_training_reports, load_reports_with_options, require_reports
 from .architecture import tgc_architecture_from_plans, tower_input_from_plans
 from .ddp import ddp_wrap, rank_device, text_rng
@@ -112,7 +112,8 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     tgc_place_input = True           # the place map is also an input channel of the CNN branch
     tgc_report_dropout = 0.0         # share of training samples given the learned "no report" input instead
     tgc_synonym_rate = 0.5           # share of training reports re-worded with the knowledge base's synonyms
-    tgc_unplaced_rate = 0.15         # share of training reports with their places taken out (text/unplaced.py)
+    tgc_unplaced_rate = 0.15         # share of training reports with their places taken out (text/withheld.py)
+    tgc_uncounted_rate = 0.25        # share of training reports with their counts taken out (text/withheld.py)
     tgc_fit_place_map = True         # fit the place map to the training masks before epoch 0
     tgc_place_fit_steps = 300        # full-batch Adam steps of that fit
 
@@ -254,6 +255,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
         targets = training_place_targets(self.text_cache, dataset, self.case_reports, train_keys,
                                          self.text_mirror_axes, lateral, vertical, self.device,
                                          self.label_manager.ignore_label, self.tgc_unplaced_rate,
+                                         self.tgc_uncounted_rate,
                                          progress=self.print_to_log_file)
         result = fit_place_map(network.place_map, targets, steps=self.tgc_place_fit_steps)
         if self.is_ddp:  # every rank fitted the same data; rank 0's map is the one all ranks keep
@@ -261,7 +263,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
                 dist.broadcast(p.data, src=0)
         self.print_to_log_file(
             f"TGC: place map fitted to the masks of {len(train_keys)} training cases ({result['groups']} "
-            f"distinct reports, place-free versions included, mirrored along {self.text_mirror_axes}): loss "
+            f"distinct reports, versions without places or counts included, mirrored along {self.text_mirror_axes}): loss "
             f"{result['loss_before']:.4f} -> {result['loss_after']:.4f} in {time.perf_counter() - t0:.1f} s")
 
     def get_tr_and_val_datasets(self):
@@ -309,8 +311,9 @@ class nnUNetTrainerTGC(nnUNetTrainer):
                 batch["data"], batch["target"], texts, self.text_mirror_axes, lateral, vertical, self.text_rng,
                 coordinates)
         texts = reword_batch(texts, self.tgc_synonym_rate, self.text_cache.vocabulary, self.text_rng)
-        # a report may name no place: the network must then segment from the image (text/unplaced.py)
-        texts = unplace_batch(texts, self.tgc_unplaced_rate, self.text_cache.vocabulary, self.text_rng)
+        # a report may name no place (the network must then segment from the image) or count nothing
+        texts = withhold_batch(texts, self.tgc_unplaced_rate, self.tgc_uncounted_rate, self.text_cache.vocabulary,
+                               self.text_rng)
         texts = drop_reports(texts, self.tgc_report_dropout, self.text_rng)
         # re-worded texts are drawn anew every step: encoded, not kept
         with self._bound(texts, coordinates, remember=self.tgc_synonym_rate == 0):
@@ -437,6 +440,11 @@ class nnUNetTrainerTGC_noSynonyms(nnUNetTrainerTGC):
 class nnUNetTrainerTGC_noUnplaced(nnUNetTrainerTGC):
     """Ablation: every training report keeps its places (a report that names none is never seen)."""
     tgc_unplaced_rate = 0.0
+
+
+class nnUNetTrainerTGC_noUncounted(nnUNetTrainerTGC):
+    """Ablation: every training report keeps its counts (a report that counts nothing is never seen)."""
+    tgc_uncounted_rate = 0.0
 
 
 class nnUNetTrainerTGC_noPlaceMap(nnUNetTrainerTGC):

@@ -1,5 +1,6 @@
-"""Reports without their places (text/unplaced.py), drawn in training so that a report naming no place
-leaves the network an image-only segmenter; and the place map's fit to them (nnunet/place_fit.py)."""
+"""Reports without their places or counts (text/withheld.py), drawn in training so that a report naming no
+place leaves the network an image-only segmenter and one counting nothing gets a fitted map; and the place
+map's fit to them (nnunet/place_fit.py)."""
 import numpy as np
 import pytest
 import torch
@@ -10,7 +11,7 @@ from nnunet_tgc.nnunet.place_fit import training_place_targets
 from nnunet_tgc.text.cache import TextFeatureCache
 from nnunet_tgc.text.knowledge import KnowledgeBase
 from nnunet_tgc.text.places import CELLS, read_places
-from nnunet_tgc.text.unplaced import NO_PLACE_STATEMENT, unplace_batch, without_places
+from nnunet_tgc.text.withheld import NO_PLACE_STATEMENT, withhold_batch, withheld_versions, without_counts, without_places
 
 # written for this test in the ways radiologists place findings: sides, zones, lobes, abbreviations, negation
 REPORTS = ["Patchy consolidation in the left lower zone, two foci.",
@@ -45,15 +46,38 @@ def test_a_report_of_places_only_becomes_a_finding_without_place(chest):
     assert without_places(REPORTS[0], general) == "Patchy consolidation in the lower zone, two foci."
 
 
-def test_unplace_batch_draws_at_its_rate(chest):
-    texts = REPORTS * 40
-    assert unplace_batch(texts, 0.0, chest, np.random.default_rng(0)) == texts
-    out = unplace_batch(texts, 0.25, chest, np.random.default_rng(0))
-    share = np.mean([a != b for a, b in zip(out, texts)])
-    assert 0.15 < share < 0.35
-    assert unplace_batch(["", *REPORTS], 0.99, chest, np.random.default_rng(0))[0] == ""  # no report stays none
+def test_the_count_free_report_reads_no_count_and_keeps_places_and_findings(chest):
+    for text in REPORTS:
+        free = without_counts(text, chest)
+        before, after = read_places(text, chest), read_places(free, chest)
+        assert after.count is None and after.involved == before.involved and after.free == before.free, (text, free)
+    assert without_counts(REPORTS[2], chest) == \
+        "Bilateral pulmonary infection, infected areas, upper left lung and lower right lung."
+    assert without_counts("A single nodule in the RUL.", chest) == "Nodule in the RUL."
+    assert without_counts(without_places(REPORTS[0], chest), chest) == "Patchy consolidation, foci."
+
+
+def test_withhold_batch_draws_each_fact_at_its_rate(chest):
+    texts = REPORTS * 80
+    assert withhold_batch(texts, 0.0, 0.0, chest, np.random.default_rng(0)) == texts
+    out = withhold_batch(texts, 0.25, 0.0, chest, np.random.default_rng(0))
+    assert 0.15 < np.mean([a != b for a, b in zip(out, texts)]) < 0.35
+    assert all(read_places(a, chest).count == read_places(b, chest).count for a, b in zip(out, texts))
+    out = withhold_batch(texts, 0.0, 0.5, chest, np.random.default_rng(0))
+    uncounted = [read_places(a, chest).count is None for a, b in zip(out, texts) if read_places(b, chest).count]
+    assert 0.4 < np.mean(uncounted) < 0.6
+    assert all(read_places(a, chest).involved == read_places(b, chest).involved for a, b in zip(out, texts))
+    assert withhold_batch(["", *REPORTS], 0.99, 0.99, chest, np.random.default_rng(0))[0] == ""  # no report stays none
     with pytest.raises(ValueError, match="tgc_unplaced_rate"):
-        unplace_batch(texts, 1.0, chest, np.random.default_rng(0))
+        withhold_batch(texts, 1.0, 0.0, chest, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="tgc_uncounted_rate"):
+        withhold_batch(texts, 0.0, -0.1, chest, np.random.default_rng(0))
+
+
+def test_the_fit_weights_each_version_as_often_as_training_draws_it():
+    shares = dict((f.__name__, s) for f, s in withheld_versions(0.2, 0.5))
+    assert shares == pytest.approx({"unchanged": 0.4, "without_places": 0.1, "without_counts": 0.4, "neither": 0.1})
+    assert [f.__name__ for f, _ in withheld_versions(0.0, 0.0)] == ["unchanged"]
 
 
 class _Dataset:
@@ -97,3 +121,28 @@ def test_the_fitted_map_of_a_place_free_report_covers_where_lesions_lie_in_gener
         assert float(free[area].mean()) > 3 * float(free[empty].mean())
     # the placed map still says which side
     assert float(left[left_area].mean()) > 0.8 and float(left[right_area].mean()) < 0.2
+
+
+def test_the_fitted_map_of_a_report_without_its_count_says_what_the_counted_one_says(chest):
+    torch.manual_seed(0)
+    reports = {f"l{i}": "One opacity in the left mid zone." for i in range(6)}
+    reports.update({f"r{i}": "One opacity in the right mid zone." for i in range(6)})
+    segs = {k: _lesion("left" if k[0] == "l" else "right") for k in reports}
+    cache = TextFeatureCache(create_towers("tiny"), chest)
+    targets = training_place_targets(cache, _Dataset(segs), reports, sorted(reports), (), 1, 0, "cpu",
+                                     uncounted_rate=0.25, progress=lambda msg: None)
+    counted = cache.encode("One opacity in the left mid zone.").places
+    uncounted = cache.encode("Opacity in the left mid zone.").places
+    # both versions of each report, weighted 0.75 / 0.25 of its 6 cases
+    assert targets.places.shape[0] == 4
+    for places, weight in ((counted, 6 * 0.75), (uncounted, 6 * 0.25)):
+        row = (targets.places == places).all(1)
+        assert int(row.sum()) == 1 and float(targets.count[row]) == pytest.approx(weight)
+
+    place_map = PlaceMap(PLACE_CELLS, targets.places.shape[1] - PLACE_CELLS)
+    fit_place_map(place_map, targets, steps=300)
+    with torch.no_grad():
+        probs = torch.sigmoid(place_map(torch.cat([counted, uncounted]), image_grid(2, 64, 64)))[:, 0]
+    left_area, right_area = (slice(24, 40), slice(8, 24)), (slice(24, 40), slice(40, 56))
+    assert float(probs[1][left_area].mean()) == pytest.approx(float(probs[0][left_area].mean()), abs=0.15)
+    assert float(probs[1][left_area].mean()) > 0.7 and float(probs[1][right_area].mean()) < 0.2

@@ -1,0 +1,123 @@
+"""Reports that withhold a fact: a training report without its places, or without its counts.
+
+A user's report may name no place at all ("Pulmonary infection."), and most reports count nothing
+("Opacity in the left lower zone."). A network trained on one dataset's reports only ever sees the
+facts those reports always state (QaTa's state places and counts in every report), so it has never
+learnt what their absence means:
+
+* **no place**: the place vector then says "placed nothing" (``places.place_vector``) and the place
+  map gives where lesions lie in general, so the network has to find the lesions in the image, as plain
+  nnU-Net does;
+* **no count**: the count bucket is "unstated", whose offset in the place map is otherwise never fitted;
+  a report without a count then got a map as bright as one naming every lesion at once.
+
+So a share of the training samples gets its report with one of these facts taken out: every term the
+knowledge base says points somewhere (sides, zones, lobes), or every count term, is removed by the
+lookup the reader itself uses, and the rest of the report stays, so the text paths still read a report
+of this dataset. The place map's fit before training draws the same versions at the same rates
+(``nnunet/place_fit.py``).
+
+Nothing here comes from an evaluation wording: the terms are the knowledge base's, and
+``nnunet-tgc ablate``'s ``generic`` variant measures the result.
+"""
+from __future__ import annotations
+
+import re
+from typing import Callable, List, Sequence, Tuple
+
+import numpy as np
+
+from .knowledge import Entry, KnowledgeBase
+
+# words a removed term leaves behind without meaning ("opacity in the ." / "left-sided" -> "-sided")
+_DANGLING = re.compile(r"(?:\b(?:in|of|at|on|within|involving|affecting|the|both|and|or|with|plus|as well as)\b|&|-|<|>|=)"
+                       r"\s*(?=[,.;:]|$)", re.IGNORECASE)
+_SIDED = re.compile(r"(?:(?<=\s)|^)-?sided\b", re.IGNORECASE)
+_EMPTY_ITEM = re.compile(r"([,;:])\s*(?=[,.;:]|$)")
+_SPACE_BEFORE = re.compile(r"\s+([,.;:])")
+
+# for a report that was nothing but places ("Left lung."): a finding, nowhere in particular
+NO_PLACE_STATEMENT = "Abnormality."
+
+
+def _is_place(entry: Entry) -> bool:
+    return bool(entry.sides or entry.zones)
+
+
+def _is_count(entry: Entry) -> bool:
+    return entry.category == "count"
+
+
+def _without(text: str, knowledge: KnowledgeBase, withheld: Callable[[Entry], bool]) -> str:
+    """``text`` with every term of the entries ``withheld`` selects removed and the sentence tidied; a text
+    that keeps no word gets the knowledge base's own statement of a finding without a place."""
+    kept, last = [], 0
+    for start, end, entry in knowledge.find(text):
+        if withheld(entry):
+            kept.append(text[last:start])
+            last = end
+    kept.append(text[last:])
+    out = "".join(kept)
+    previous = None
+    while previous != out:  # each pass may leave another word dangling ("in the left and right" -> "in the")
+        previous = out
+        out = _SIDED.sub("", out)
+        out = _SPACE_BEFORE.sub(r"\1", out)
+        out = _DANGLING.sub("", out)
+        out = _EMPTY_ITEM.sub("", out)
+        out = re.sub(r"\s{2,}", " ", out).strip(" ,;:")
+        out = re.sub(r"^[.,;:]+\s*", "", out)
+    if not re.search(r"[A-Za-z]{3,}", out):
+        return NO_PLACE_STATEMENT
+    return out[0].upper() + out[1:]
+
+
+def without_places(text: str, knowledge: KnowledgeBase) -> str:
+    """``text`` with every place term of ``knowledge`` (sides, zones, lobes) removed."""
+    return _without(text, knowledge, _is_place)
+
+
+def without_counts(text: str, knowledge: KnowledgeBase) -> str:
+    """``text`` with every count term of ``knowledge`` removed ("two infected areas" -> "infected areas")."""
+    return _without(text, knowledge, _is_count)
+
+
+def _check_rate(name: str, rate: float) -> None:
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"{name} must be in [0, 1) (a share of the training samples), got {rate}")
+
+
+def withhold_batch(texts: Sequence[str], unplaced_rate: float, uncounted_rate: float, knowledge: KnowledgeBase,
+                   rng: np.random.Generator) -> List[str]:
+    """Each (non-empty) text loses its places with probability ``unplaced_rate`` and, independently, its
+    counts with probability ``uncounted_rate`` (the trainer's ``tgc_unplaced_rate``/``tgc_uncounted_rate``)."""
+    _check_rate("tgc_unplaced_rate", unplaced_rate)
+    _check_rate("tgc_uncounted_rate", uncounted_rate)
+    out = []
+    for text in texts:
+        if text and unplaced_rate and rng.random() < unplaced_rate:
+            text = without_places(text, knowledge)
+        if text and uncounted_rate and rng.random() < uncounted_rate:
+            text = without_counts(text, knowledge)
+        out.append(text)
+    return out
+
+
+def withheld_versions(unplaced_rate: float, uncounted_rate: float
+                      ) -> List[Tuple[Callable[[str, KnowledgeBase], str], float]]:
+    """The versions of a report that :func:`withhold_batch` draws, each with the share of draws it gets:
+    (transform, share) pairs whose shares sum to 1 (the place map's fit weights its targets by them)."""
+    _check_rate("tgc_unplaced_rate", unplaced_rate)
+    _check_rate("tgc_uncounted_rate", uncounted_rate)
+
+    def unchanged(text, knowledge):
+        return text
+
+    def neither(text, knowledge):
+        return without_counts(without_places(text, knowledge), knowledge)
+
+    versions = [(unchanged, (1 - unplaced_rate) * (1 - uncounted_rate)),
+                (without_places, unplaced_rate * (1 - uncounted_rate)),
+                (without_counts, (1 - unplaced_rate) * uncounted_rate),
+                (neither, unplaced_rate * uncounted_rate)]
+    return [(f, share) for f, share in versions if share > 0]
