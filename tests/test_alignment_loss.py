@@ -127,7 +127,7 @@ def test_alignment_loss_trains_vlcm_and_the_similarity_head_gets_a_gradient(net)
     (similarity_map_loss(sims, target) + out[0].mean()).backward()
     assert net.vlcm.report_proj[1].weight.grad.abs().sum() > 0
     assert net.vlcm.log_scale.grad is not None
-    assert net.similarity_to_logits.weight.grad.abs().sum() > 0  # zero at init, but trainable from the first step
+    assert net.similarity_to_logits.seg_layers.weight.grad.abs().sum() > 0  # zero at init, but trainable from the first step
 
 
 def test_the_report_decides_the_side_after_a_short_training():

@@ -15,8 +15,8 @@ import shutil
 import pytest
 import torch
 
-from nnunet_tgc.model import CLIPWeightsError, EncodedText, WEIGHTS_ENV, create_tgc_net, create_towers, \
-    split_into_chunks
+from nnunet_tgc.model import (TOWER_RECORD_KEY, CLIPWeightsError, EncodedText, WEIGHTS_ENV, create_tgc_net,
+                              create_towers, split_into_chunks)
 from nnunet_tgc.model.clip_towers import _HFText, _TimmViT, weights_fingerprint
 from nnunet_tgc.nnunet.env import model_settings
 
@@ -210,11 +210,12 @@ def test_state_dict_has_no_frozen_weights(towers):
     sd = net.state_dict()
     assert not any(k.startswith("towers.clip") for k in sd)
     unique = {v.data_ptr(): v.numel() for v in sd.values() if isinstance(v, torch.Tensor)}
-    assert sum(unique.values()) == net.parameter_counts()["trainable"] + sum(b.numel() for b in net.buffers())
+    assert sum(unique.values()) == net.parameter_counts()["trainable"] + sum(b.numel() for k, b in net.named_buffers()
+                                                                           if k in sd)
     assert net.parameter_counts()["frozen"] >= towers.num_frozen_parameters() > 0
-    assert sd["towers._extra_state"] == {"backbone": "BiomedCLIP", "fingerprint": towers.fingerprint,
-                                         "weights_source": towers.weights_source, "build": towers.build,
-                                         "knowledge_fingerprint": towers.knowledge_fingerprint}
+    assert sd[TOWER_RECORD_KEY] == {"backbone": "BiomedCLIP", "fingerprint": towers.fingerprint,
+                                 "weights_source": towers.weights_source, "build": towers.build,
+                                 "knowledge_fingerprint": towers.knowledge_fingerprint}
     # the build is recorded with the folder's config as written (hub names, not this machine's path)
     assert towers.build["model_cfg"]["text_cfg"]["hf_model_name"] == TEXT_HUB_NAME
     assert towers.build["activations"] == ["GELU", "GELUActivation"]  # timm ViT and BERT: plain GELU

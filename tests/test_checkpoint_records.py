@@ -1,6 +1,6 @@
 """What a checkpoint records about its frozen parts, and the refusals that follow from it.
 
-The towers' single extra-state entry carries the weights' fingerprint, the build configuration (an
+The towers' record (the state dict's one extra-state entry, ``TOWER_RECORD_KEY``) carries the weights' fingerprint, the build configuration (an
 activation is invisible to a fingerprint over tensors) and the knowledge base's fingerprint (DATE
 embeds its descriptions). On CUDA the towers are kept in float16; that logic is checked here with an
 explicit device (no GPU was available to run it on CUDA).
@@ -12,7 +12,8 @@ import shutil
 import pytest
 import torch
 
-from nnunet_tgc.model import BackboneMismatchError, KnowledgeMismatchError, create_tgc_net, create_towers
+from nnunet_tgc.model import (TOWER_RECORD_KEY, BackboneMismatchError, KnowledgeMismatchError, create_tgc_net,
+                              create_towers)
 from nnunet_tgc.model.backbones import TINY_CONFIG, TINY_SEED, _record_build, get_backbone_spec
 from nnunet_tgc.model.clip_towers import (KNOWLEDGE_OVERRIDE_ENV, TOWER_DTYPE_ENV, FrozenCLIP, frozen_tower_dtype)
 from nnunet_tgc.nnunet.env import model_settings
@@ -44,9 +45,9 @@ def tiny_towers(**clip_kwargs) -> FrozenCLIP:
 
 def test_towers_built_differently_are_refused_although_the_weights_match():
     trained = make_net(tiny_towers()).state_dict()
-    assert trained["towers._extra_state"]["build"]["activations"] == ["GELU"]
+    assert trained[TOWER_RECORD_KEY]["build"]["activations"] == ["GELU"]
     quick = tiny_towers(quick_gelu=True)
-    assert quick.fingerprint == trained["towers._extra_state"]["fingerprint"]  # QuickGELU has no tensors
+    assert quick.fingerprint == trained[TOWER_RECORD_KEY]["fingerprint"]  # QuickGELU has no tensors
     with pytest.raises(BackboneMismatchError, match=r"(?s)built differently.*activations: \['GELU'\] in the "
                                                     r"checkpoint, \['QuickGELU'\] here; model_cfg.quick_gelu: None"):
         make_net(quick).load_state_dict(trained)
@@ -55,7 +56,7 @@ def test_towers_built_differently_are_refused_although_the_weights_match():
 
 def test_a_checkpoint_without_a_build_record_loads_with_a_warning(caplog):
     state = make_net(tiny_towers()).state_dict()
-    state["towers._extra_state"] = {k: v for k, v in state["towers._extra_state"].items() if k != "build"}
+    state[TOWER_RECORD_KEY] = {k: v for k, v in state[TOWER_RECORD_KEY].items() if k != "build"}
     with caplog.at_level(logging.WARNING, logger="nnunet_tgc.model.clip_towers"):
         make_net(tiny_towers()).load_state_dict(state)
     assert "does not record how its CLIP towers were built" in caplog.text
@@ -80,7 +81,7 @@ def test_the_knowledge_base_is_recorded_and_another_one_refused(other_knowledge,
     net = make_net(trained_towers)
     TextFeatureCache(trained_towers, shipped)  # as the trainer does before any checkpoint is written
     state = net.state_dict()
-    assert state["towers._extra_state"]["knowledge_fingerprint"] == shipped.fingerprint()
+    assert state[TOWER_RECORD_KEY]["knowledge_fingerprint"] == shipped.fingerprint()
     assert sum(not isinstance(v, torch.Tensor) for v in state.values()) == 1  # still one non-tensor entry
 
     # prediction order: the checkpoint is loaded first, the text cache (with its knowledge base) comes later

@@ -16,6 +16,7 @@ from PIL import Image
 
 from _commands import run
 from conftest import TINY_DATASET as NAME, TINY_DATASET_ID as DATASET_ID, TINY_TRAINER as TRAINER
+from nnunet_tgc.model import TOWER_RECORD_KEY
 from nnunet_tgc.synthetic import load_cases, opposite_report
 from nnunet_tgc.text.reports import load_reports, save_reports
 
@@ -64,7 +65,7 @@ def test_checkpoint_holds_no_frozen_clip_weights(workspace):
     ckpt = torch.load(workspace["model"] / "fold_0" / "checkpoint_final.pth", map_location="cpu", weights_only=False)
     weights = ckpt["network_weights"]
     assert not any(k.startswith("towers.clip") for k in weights)
-    assert len(weights["towers._extra_state"]["fingerprint"]) == 32
+    assert len(weights[TOWER_RECORD_KEY]["fingerprint"]) == 32
     # test-time mirroring: left-right only by default (the PNG's columns, axis 1), never upside down
     assert ckpt["inference_allowed_mirroring_axes"] == (1,)
 

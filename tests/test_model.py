@@ -4,8 +4,8 @@ import copy
 import pytest
 import torch
 
-from nnunet_tgc.model import (BackboneMismatchError, CLIPWeightsError, EncodedText, WEIGHTS_ENV, create_tgc_net,
-                              create_towers, split_into_chunks)
+from nnunet_tgc.model import (TOWER_RECORD_KEY, BackboneMismatchError, CLIPWeightsError, EncodedText, WEIGHTS_ENV,
+                              create_tgc_net, create_towers, split_into_chunks)
 from nnunet_tgc.model.clip_towers import weights_fingerprint
 from nnunet_tgc.nnunet.env import model_settings
 
@@ -92,9 +92,10 @@ def test_state_dict_has_no_frozen_weights_but_a_fingerprint(towers):
     # nnU-Net's conv blocks register each layer twice (conv and all_modules): count tensors once
     unique = {v.data_ptr(): v.numel() for v in sd.values() if isinstance(v, torch.Tensor)}
     n_saved = sum(unique.values())
-    assert n_saved == net.parameter_counts()["trainable"] + sum(b.numel() for b in net.buffers())
+    # persistent buffers only (the input mapping's are not: tests/test_tower_input.py)
+    assert n_saved == net.parameter_counts()["trainable"] + sum(b.numel() for k, b in net.named_buffers() if k in sd)
     assert not any(k.startswith("towers.clip") for k in sd)
-    assert sd["towers._extra_state"]["fingerprint"] == weights_fingerprint(net.towers.clip)
+    assert sd[TOWER_RECORD_KEY]["fingerprint"] == weights_fingerprint(net.towers.clip)
     fresh = make_net(towers)
     fresh.load_state_dict(sd, strict=True)  # strict load works without the frozen weights
     for k, v in fresh.state_dict().items():

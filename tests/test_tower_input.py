@@ -12,7 +12,6 @@ from nnunetv2.preprocessing.normalization.default_normalization_schemes import (
 from nnunet_tgc.model import ChannelToUnit, TowerInput, create_tgc_net, create_towers
 from nnunet_tgc.model.tower_input import OPENAI_MEAN, OPENAI_STD
 from nnunet_tgc.nnunet.architecture import channel_to_unit, tower_input_from_plans
-from nnunet_tgc.nnunet.pretrained import _transferable
 
 from _text import encode_reports
 from conftest import SCRIPTS
@@ -90,7 +89,7 @@ def towers():
     return create_towers("tiny")
 
 
-def test_the_vit_reads_the_mapping_which_is_fixed_and_in_the_checkpoint(towers):
+def test_the_vit_reads_the_mapping_which_is_fixed_and_derived_at_every_build(towers):
     channels = [ChannelToUnit.window(0, 255, 120, 30), ChannelToUnit.standardised(0.4)]
     net = create_tgc_net("tiny", 2, 2, towers=towers, verbose=False, deep_supervision=False,
                          tower_input=channels, **PLANS)
@@ -105,12 +104,17 @@ def test_the_vit_reads_the_mapping_which_is_fixed_and_in_the_checkpoint(towers):
         del towers.encode_image
     assert torch.allclose(seen[0], net.tower_input(image))
     assert not list(net.tower_input.parameters()) and "RGB adapter" not in net.module_parameter_counts()
+    # derived from the plans whenever the network is built, not in checkpoints: nnU-Net's -pretrained_weights
+    # (which transfers every entry of matching shape) cannot carry one dataset's mapping into another's run
     state = net.state_dict()
-    assert {"tower_input.scale", "tower_input.offset", "tower_input.mean", "tower_input.std"} <= set(state)
-    assert not _transferable("tower_input.scale")  # -pretrained_weights keeps the new dataset's mapping
-    # a checkpoint from before the mapping is refused with a reason, not a list of missing keys
-    with pytest.raises(RuntimeError, match="predates the fixed mapping"):
-        net.load_state_dict({k: v for k, v in state.items() if not k.startswith("tower_input.")})
+    assert {name for name, _ in net.tower_input.named_buffers()} == {"scale", "offset", "mean", "std"}
+    assert not any(k.startswith("tower_input.") for k in state)
+    # a checkpoint written when the mapping was in the state dict loads if it holds the numbers derived here
+    earlier = {**state, **{f"tower_input.{name}": b.clone() for name, b in net.tower_input.named_buffers()}}
+    net.load_state_dict(earlier)
+    earlier["tower_input.scale"] = earlier["tower_input.scale"] * 2
+    with pytest.raises(RuntimeError, match=r"another mapping of the intensities \(tower_input.scale"):
+        net.load_state_dict(earlier)
     with pytest.raises(ValueError, match="describes 2 channels, the network has 1"):
         create_tgc_net("tiny", 1, 2, towers=towers, verbose=False, tower_input=channels, **PLANS)
 

@@ -3,11 +3,11 @@ from .backbones import BACKBONES, WEIGHTS_ENV, CLIPWeightsError, create_clip
 from .clip_towers import (BackboneMismatchError, FrozenCLIP, KnowledgeMismatchError, split_into_chunks,
                           weights_fingerprint)
 from .factory import create_tgc_net, create_towers
-from .tgc_net import TGCNet
+from .tgc_net import TOWER_RECORD_KEY, TGCNet
 from .text_features import EncodedText
 from .tower_input import ChannelToUnit, TowerInput
 
 __all__ = ["BACKBONES", "WEIGHTS_ENV", "CLIPWeightsError", "create_clip", "BackboneMismatchError", "FrozenCLIP",
            "KnowledgeMismatchError",
            "split_into_chunks", "weights_fingerprint", "create_tgc_net", "create_towers", "TGCNet", "EncodedText",
-           "ChannelToUnit", "TowerInput"]
+           "TOWER_RECORD_KEY", "ChannelToUnit", "TowerInput"]

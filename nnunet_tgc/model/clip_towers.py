@@ -3,12 +3,17 @@ token-level text features for DATE.
 
 The towers are never trained and must not bloat every fold's checkpoint, so the open_clip model is
 held *outside* the module tree: it is not in ``parameters()`` or ``state_dict()``. What the state
-dict does carry is a fingerprint of the frozen weights (``get_extra_state``), checked when a
+dict does carry is the towers' **record**: a fingerprint of the frozen weights, checked when a
 checkpoint is loaded into a rebuilt network, so that prediction cannot silently run with towers
-other than those the trainable modules were trained with. Next to the fingerprint it carries the
-towers' build configuration (an activation leaves no trace in the tensors) and the fingerprint of
-the knowledge base DATE reads (the descriptions it embeds are as much part of the model as the
-weights): one extra-state entry, a dict, so the state dict keeps exactly one non-tensor entry.
+other than those the trainable modules were trained with; the towers' build configuration (an
+activation leaves no trace in the tensors); and the fingerprint of the knowledge base DATE reads (the
+descriptions it embeds are as much part of the model as the weights). It is one extra-state entry, a
+dict, so the state dict keeps exactly one non-tensor entry, under the key ``seg_layers._extra_state``
+of the towers (:class:`TowerRecord`): nnU-Net's ``-pretrained_weights`` loader
+(``nnunetv2.run.load_pretrained_weights``) leaves every key containing ``.seg_layers.`` to the network
+it loads into, and the record describes the towers *this* run built, not a weight to transfer (nnU-Net's
+loader also calls ``.shape`` on every other entry, which a dict has not). Checkpoints written when the
+record was the towers' own extra state (``towers._extra_state``) are read under the new key.
 
 On CUDA the frozen towers are kept in float16 (nnU-Net trains and predicts under CUDA autocast,
 float16): under autocast, weights that do not require grad are re-cast at every call, which for the
@@ -95,6 +100,26 @@ def weights_fingerprint(model: nn.Module) -> str:
     return h.hexdigest()[:32]
 
 
+# the towers' child that holds their record: nnU-Net's name for what -pretrained_weights leaves to the new run
+RECORD_MODULE = "seg_layers"
+
+
+class TowerRecord(nn.Module):
+    """The record of the frozen towers it belongs to (:meth:`FrozenCLIP.record`) as this module's extra state,
+    so that its state-dict key ends in ``.seg_layers._extra_state`` (see the module docstring). Loading
+    checks the checkpoint's record against the towers (:meth:`FrozenCLIP.check_record`)."""
+
+    def __init__(self, towers: "FrozenCLIP"):
+        super().__init__()
+        object.__setattr__(self, "_towers", towers)  # unregistered: the towers hold the record, not the reverse
+
+    def get_extra_state(self):
+        return self._towers.record()
+
+    def set_extra_state(self, state):
+        self._towers.check_record(state)
+
+
 class FrozenCLIP(nn.Module):
     """The frozen towers of ``clip_model``.
 
@@ -125,6 +150,8 @@ class FrozenCLIP(nn.Module):
         self.taps = tuple(taps)
         if max(self.taps) >= self.image.depth:
             raise ValueError(f"taps {self.taps} exceed the {self.image.depth} blocks of backbone {backbone}")
+        # the record in the state dict, under a '.seg_layers.' key (module docstring)
+        setattr(self, RECORD_MODULE, TowerRecord(self))
 
     # ---- module plumbing: the unregistered towers follow device/dtype moves but never train mode
     def _apply(self, fn, recurse=True):
@@ -149,11 +176,21 @@ class FrozenCLIP(nn.Module):
         self.clip.eval()
         return self
 
-    def get_extra_state(self):
+    def record(self) -> dict:
+        """What a checkpoint records about these towers (the state dict's entry of :class:`TowerRecord`)."""
         return {"backbone": self.backbone, "fingerprint": self.fingerprint, "weights_source": self.weights_source,
                 "build": self.build, "knowledge_fingerprint": self.knowledge_fingerprint}
 
-    def set_extra_state(self, state):
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints written before the record moved to TowerRecord hold it as the towers' own extra state:
+        # read under the new key (the children's state dicts are cut from this one after this call)
+        if prefix + "_extra_state" in state_dict:
+            state_dict[prefix + RECORD_MODULE + "._extra_state"] = state_dict.pop(prefix + "_extra_state")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def check_record(self, state) -> None:
+        """A loaded checkpoint's record against these towers: other weights or another build raise
+        ``BackboneMismatchError``; its knowledge base is checked against the one bound (``bind_knowledge``)."""
         if state.get("backbone") != self.backbone or state.get("fingerprint") != self.fingerprint:
             raise BackboneMismatchError(
                 f"The checkpoint was trained with CLIP backbone {state.get('backbone')!r} whose frozen weights have "

@@ -11,6 +11,14 @@ is added to VLCM's similarity maps. VLCM's finest similarity map ("where does th
 this image?") gates the decoder's features, and a 1x1 convolution (zero at initialisation) adds it
 to every output's logits. ``forward(..., return_similarity=True)`` also returns the similarity maps
 and the place map, which the trainer supervises with the ground truth (``alignment_loss.py``).
+
+State-dict keys follow nnU-Net's ``-pretrained_weights`` rules (``nnunetv2.run.load_pretrained_weights``,
+which transfers every entry but those whose key contains ``.seg_layers.`` and requires the others to
+match in name and shape): every layer whose shape depends on the number of classes is named
+``seg_layers`` (``decoder.seg_layers``, ``similarity_to_logits.seg_layers``), the towers' record is
+``towers.seg_layers._extra_state`` (``clip_towers.py``: it describes this run's towers), and the fixed
+input mapping (``tower_input``) is not in the state dict at all (it is derived from the plans at every
+build). Checkpoints written under the earlier names load (each module renames its own keys).
 """
 from typing import Dict, List, Optional, Sequence
 
@@ -18,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .clip_towers import FrozenCLIP
+from .clip_towers import RECORD_MODULE, FrozenCLIP
 from .cnn import CNNConfig
 from .date import DATE
 from .decoder import TGCDecoder
@@ -29,6 +37,8 @@ from .place_map import PLACE_CELLS, PLACE_EXTRA, PlaceMap, image_grid, place_log
 from .vlcm import VLCM, TextFiLM
 
 VLCM_STRIDES = (16, 32)
+# the state-dict entry with the frozen towers' record (clip_towers.py)
+TOWER_RECORD_KEY = f"towers.{RECORD_MODULE}._extra_state"
 
 
 def _place_embedding(channels: int) -> nn.Conv2d:
@@ -36,6 +46,29 @@ def _place_embedding(channels: int) -> nn.Conv2d:
     nn.init.normal_(conv.weight, std=0.1)
     nn.init.zeros_(conv.bias)
     return conv
+
+
+class SimilarityToLogits(nn.Module):
+    """VLCM's finest similarity map -> an offset to every class's logits: a 1x1 convolution, zero at
+    initialisation (training starts from the image and lets the map in as far as it helps). Its output
+    count is the number of classes, so the convolution has nnU-Net's name for class-specific output layers,
+    ``seg_layers``, which ``-pretrained_weights`` leaves to the new run (module docstring)."""
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.seg_layers = nn.Conv2d(1, num_classes, 1)
+        nn.init.zeros_(self.seg_layers.weight)
+        nn.init.zeros_(self.seg_layers.bias)
+
+    def forward(self, similarity: torch.Tensor) -> torch.Tensor:
+        return self.seg_layers(similarity)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints written when this was a bare Conv2d hold 'similarity_to_logits.weight' / '.bias'
+        for name in ("weight", "bias"):
+            if prefix + name in state_dict:
+                state_dict[prefix + "seg_layers." + name] = state_dict.pop(prefix + name)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class TGCNet(nn.Module):
@@ -81,11 +114,8 @@ class TGCNet(nn.Module):
         if use_vlcm:
             self.vlcm = VLCM([features[i] for i in self.vlcm_stages], d, inner, heads)
             self.text_film = None
-            # VLCM's finest similarity map added to every class's logits, zero at the start (training
-            # starts from the image and lets the map in as far as it helps)
-            self.similarity_to_logits = nn.Conv2d(1, num_classes, 1)
-            nn.init.zeros_(self.similarity_to_logits.weight)
-            nn.init.zeros_(self.similarity_to_logits.bias)
+            # VLCM's finest similarity map added to every class's logits, zero at the start
+            self.similarity_to_logits = SimilarityToLogits(num_classes)
         else:
             self.vlcm = None
             self.similarity_to_logits = None

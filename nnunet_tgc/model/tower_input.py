@@ -15,9 +15,13 @@ and the tower behind it runs under ``no_grad``, so nothing here could learn):
    other count becomes the mean of its channels' [0, 1] values, repeated (a declared grey, not learned);
 3. the tower's ``Normalize``: ``(rgb_k - mean_k) / std_k``.
 
-The numbers are buffers of the network's state dict, so a checkpoint predicts with the mapping it was
-trained with. Pure PyTorch, built from plain arguments; ``nnunet/architecture.py`` derives them from the
-plans.
+The numbers are non-persistent buffers: they follow the network to its device but are not in its state
+dict. ``nnunet/architecture.py`` derives them from the plans (the configuration's normalisation schemes
+and the dataset's intensity statistics) whenever the network is built, in training and at prediction,
+as nnU-Net derives its own normalisation from the plans; so ``-pretrained_weights`` (nnU-Net's loader
+transfers every state-dict entry of matching shape) cannot carry one dataset's mapping into another's
+run. Checkpoints written when the numbers were in the state dict load after a check that they are the
+numbers derived here. Pure PyTorch, built from plain arguments.
 """
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
@@ -77,11 +81,12 @@ class TowerInput(nn.Module):
             raise ValueError(f"tower mean {tuple(mean)} / std {tuple(std)}: three values each, std > 0")
         contrast = sum(std) / 3
         scale = [contrast if c.scale is None else c.scale for c in channels]
-        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32).view(1, -1, 1, 1))
+        # not persistent: derived from the plans at every build (module docstring)
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("offset", torch.tensor([c.offset for c in channels],
-                                                    dtype=torch.float32).view(1, -1, 1, 1))
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+                                                    dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
 
     @property
     def in_channels(self) -> int:
@@ -106,9 +111,20 @@ class TowerInput(nn.Module):
                 f"std={self.std.flatten().tolist()}")
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        if prefix and not any(k.startswith(prefix) for k in state_dict):
+        # checkpoints written when the mapping was in the state dict: the model was trained with the numbers
+        # they hold, so those must be the numbers derived here (then the entries are dropped: not persistent)
+        recorded = {name: state_dict.pop(prefix + name) for name in ("scale", "offset", "mean", "std")
+                    if prefix + name in state_dict}
+        differing = []
+        for name, value in recorded.items():
+            own = getattr(self, name)
+            if value.shape != own.shape or not torch.allclose(value.to(own), own, rtol=1e-6, atol=1e-7):
+                differing.append(f"{prefix}{name}: {value.flatten().tolist()} in the checkpoint, "
+                                 f"{own.flatten().tolist()} here")
+        if differing:
             raise RuntimeError(
-                "This checkpoint predates the fixed mapping of nnU-Net's normalised intensities to the CLIP tower's "
-                f"input statistics (no '{prefix}*' entries): its modules were trained on z-scores fed to the ViT "
-                "directly and would now read other features. Retrain with this version of nnunet_tgc.")
+                "This checkpoint's model read the CLIP tower's input with another mapping of the intensities "
+                f"({'; '.join(differing)}) than the one derived here from the plans' normalisation and "
+                "intensity statistics. Predict with the plans the model was trained with (the plans.json of its "
+                "results folder).")
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

@@ -10,6 +10,9 @@ nnU-Net's own training loop, loss, deep supervision, splits and augmentation, wi
 * every pixel carries its position in the whole image through patches, augmentation and sliding
   windows (``coordinates.py``), where the network reads the report's place map.
 
+nnU-Net's ``-pretrained_weights`` needs nothing here: its own loader transfers a TGC checkpoint by its
+rules, because the network names its class-specific layers ``seg_layers`` (``model/tgc_net.py``).
+
 Overrides of nnU-Net methods (each says why where it is defined): ``build_network_architecture``,
 ``_build_loss``, ``_do_i_compile``, ``plot_network_architecture``, ``initialize``, ``on_train_start``,
 ``get_tr_and_val_datasets``, ``get_training_transforms``, ``on_train_epoch_start``, ``train_step``,
@@ -48,7 +51,6 @@ from .env import model_settings
 from .predictor import TGCPredictor, adopt_calling_predictor, make_text_cache, unwrap
 from .coordinates import DatasetWithCoordinates, spatial_only, split_coordinates
 from .place_fit import training_place_targets
-from .pretrained import install as install_pretrained_loader
 from .report_dropout import drop_reports
 from .text_mirroring import consistent_mirror_axes, mirror_batch, text_axes
 
@@ -174,8 +176,8 @@ class nnUNetTrainerTGC(nnUNetTrainer):
         release that changes it is noticed.
 
         Before: the reports are loaded (a missing report fails in seconds, before anything is built).
-        After: nnU-Net's ``-pretrained_weights`` loader for TGC-Net, the text cache, the text sampling stream
-        (mirroring, synonyms, place-free reports, dropout), and the parameter counts in the log."""
+        After: the text cache, the text sampling stream (mirroring, synonyms, place-free reports, dropout), and
+        the parameter counts in the log."""
         if self.was_initialized:
             raise RuntimeError("You have called self.initialize even though the trainer was already initialized. "
                                "That should not happen.")
@@ -208,7 +210,6 @@ class nnUNetTrainerTGC(nnUNetTrainer):
             "enable_deep_supervision": self.enable_deep_supervision,
             "batch_size": self.configuration_manager.batch_size}})
         # --- TGC-Net
-        install_pretrained_loader()  # nnUNetv2_train -pretrained_weights runs right after initialize
         self.text_cache = make_text_cache(self.network, self.dataset_json,
                                           f"dataset.json of {self.plans_manager.dataset_name}")
         self.text_rng = text_rng(self.fold, self.local_rank, self.current_epoch)
