@@ -98,3 +98,32 @@ def test_sliding_windows_see_the_whole_images_coordinates():
     expected = (torch.arange(w, dtype=torch.float32) + 0.5) / w
     assert logits.shape == (2, 1, h, w)
     assert torch.allclose(logits[1, 0].float(), expected.expand(h, w), atol=2e-3)  # nnU-Net stitches in float16
+
+
+class _ReportEcho(torch.nn.Module):
+    """A stand-in network that records the report it is given with every window."""
+
+    def __init__(self):
+        super().__init__()
+        self.reports = []
+
+    def forward(self, image, text, coordinates):
+        self.reports.append(text)
+        return torch.zeros(image.shape[0], 2, *image.shape[2:])
+
+
+def test_one_case_predicted_with_the_report_handed_to_it():
+    """The final validation's route (``predict_sliding_window_with_report``): every window and its left-right
+    mirrored pass get the case's report (mirrored with the image), and no report stays current afterwards."""
+    predictor = _predictor((16, 16))
+    predictor.network = _ReportEcho()
+    predictor.current_report = None
+    predictor.text_cache = SimpleNamespace(batch=lambda texts, device: texts[0])  # the network sees the text
+    predictor.use_mirroring, predictor.allowed_mirroring_axes = True, (1,)
+    predictor.dataset_json = {"file_ending": ".png"}  # columns are left-right
+    predictor.predict_sliding_window_with_report(torch.randn(1, 1, 32, 32), "Lower left lung.")
+    assert len(predictor.network.reports) >= 8  # 4 windows or more, each with its mirrored pass
+    assert set(predictor.network.reports) == {"Lower left lung.", "Lower right lung."}
+    assert predictor.current_report is None
+    with pytest.raises(ValueError, match="predict_sliding_window_with_report needs a non-empty report"):
+        predictor.predict_sliding_window_with_report(torch.randn(1, 1, 32, 32), " ")

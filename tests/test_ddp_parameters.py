@@ -179,14 +179,47 @@ def test_decoder_without_gates_loads_an_earlier_no_vlcm_checkpoint():
     assert net(torch.randn(1, 1, 32, 32), x)[0].shape == (1, 2, 32, 32)
 
 
-# sha256 of nnunetv2 2.8.1's nnUNetTrainer.initialize, which nnUNetTrainerTGC.initialize copies step by step
-NNUNET_INITIALIZE_SHA256 = "5732dd44ffbbbf7452c834b4f0dc5b7562fc0467a6e61cd50891a1f795a56949"
+# sha256 of the nnunetv2 2.8.1 methods of nnUNetTrainer that nnUNetTrainerTGC copies step by step (initialize:
+# the DDP wrapping; perform_actual_validation: the text-aware predictor and each case's report)
+NNUNET_COPIED_SHA256 = {
+    "initialize": "5732dd44ffbbbf7452c834b4f0dc5b7562fc0467a6e61cd50891a1f795a56949",
+    "perform_actual_validation": "2bd52ada76cd3185a9b5a35060e35e136131027cadad568b0682620bcfd4aedb",
+}
 
 
-def test_the_nnunet_initialize_that_tgc_replaces_is_the_one_it_copies():
-    """nnUNetTrainerTGC.initialize repeats nnU-Net's steps with its own DDP wrapping: an nnU-Net release
-    that changes its initialize needs the copy brought up to date (then this fingerprint)."""
+@pytest.mark.parametrize("method", sorted(NNUNET_COPIED_SHA256))
+def test_the_nnunet_methods_that_tgc_replaces_are_the_ones_it_copies(method):
+    """nnUNetTrainerTGC's copies repeat nnU-Net's steps with marked differences: an nnU-Net release that
+    changes one of these methods needs the copy brought up to date (then this fingerprint)."""
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
-    source = inspect.getsource(nnUNetTrainer.initialize)
-    assert hashlib.sha256(source.encode()).hexdigest() == NNUNET_INITIALIZE_SHA256, \
-        "nnU-Net's nnUNetTrainer.initialize changed: update nnUNetTrainerTGC.initialize to match it"
+    source = inspect.getsource(getattr(nnUNetTrainer, method))
+    assert hashlib.sha256(source.encode()).hexdigest() == NNUNET_COPIED_SHA256[method], \
+        f"nnU-Net's nnUNetTrainer.{method} changed: update nnUNetTrainerTGC.{method} to match it"
+
+
+def test_the_validation_copy_differs_from_nnunets_only_where_marked():
+    """nnUNetTrainerTGC.perform_actual_validation is nnU-Net's line for line, but for the predictor's class (and
+    the text cache it is given) and the call that predicts each case with its report."""
+    import difflib
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+    theirs = inspect.getsource(nnUNetTrainer.perform_actual_validation).splitlines()
+    ours = inspect.getsource(tgc.nnUNetTrainerTGC.perform_actual_validation).splitlines()
+    assert "nnUNetTrainer.perform_actual_validation" in tgc.nnUNetTrainerTGC.perform_actual_validation.__doc__
+    first = next(i for i, line in enumerate(ours) if '"""' in line)  # the docstring's lines go
+    last = next(i for i, line in enumerate(ours) if i > first and '"""' in line)
+    ours = ours[:first] + ours[last + 1:]
+    changed = [line[0] + line[1:].strip() for line in difflib.unified_diff(theirs, ours, lineterm="", n=0)
+               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert changed == [
+        "-predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,",
+        "-perform_everything_on_device=True, device=self.device, verbose=False,",
+        "-verbose_preprocessing=False, allow_tqdm=False)",
+        "+# TGC: the text-aware predictor, with this run's text cache (its knowledge base bound)",
+        "+predictor = TGCPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,",
+        "+perform_everything_on_device=True, device=self.device, verbose=False,",
+        "+verbose_preprocessing=False, allow_tqdm=False)",
+        "+predictor.text_cache = self.text_cache",
+        "-prediction = predictor.predict_sliding_window_return_logits(data)",
+        "+# TGC: the case is predicted with its own report",
+        "+prediction = predictor.predict_sliding_window_with_report(data, self.case_reports[k])",
+    ], "\n".join(changed)

@@ -210,16 +210,31 @@ class TGCPredictor(nnUNetPredictor):
         return super().predict_single_npy_array(input_image, image_properties, segmentation_previous_stage,
                                                 output_file_truncated, save_or_return_probabilities)
 
-    def predict_logits_with_report(self, data: torch.Tensor, report: str) -> torch.Tensor:
-        """Logits of one preprocessed case with ``report`` (``nnunet-tgc ablate`` preprocesses a case
-        once and predicts it with several reports)."""
+    @contextlib.contextmanager
+    def _report_of_one_case(self, report: str, caller: str):
+        """``report`` (as the model reads it, ``prepared_reports``) is the current report while one preprocessed
+        case is predicted, and no report afterwards. As for every prediction (files: ``_take_report``;
+        ``predict_single_npy_array``: its ``text``), ``_internal_maybe_mirror_and_predict`` reads the current
+        report for each window and mirrored pass."""
         if not report or not str(report).strip():
-            raise ValueError("predict_logits_with_report needs a non-empty report")
+            raise ValueError(f"{caller} needs a non-empty report")
         self._pending, self.current_report = None, report
         try:
-            return self.predict_logits_from_preprocessed_data(data)
+            yield
         finally:
             self.current_report = None
+
+    def predict_logits_with_report(self, data: torch.Tensor, report: str) -> torch.Tensor:
+        """Logits of one preprocessed case with ``report``, averaged over the loaded folds (``nnunet-tgc
+        ablate`` preprocesses a case once and predicts it with several reports)."""
+        with self._report_of_one_case(report, "predict_logits_with_report"):
+            return self.predict_logits_from_preprocessed_data(data)
+
+    def predict_sliding_window_with_report(self, data: torch.Tensor, report: str) -> torch.Tensor:
+        """nnU-Net's sliding-window logits of one preprocessed case with ``report``, from the network as it is
+        (no fold's parameters are loaded): the trainer's final validation, whose network is the one it trained."""
+        with self._report_of_one_case(report, "predict_sliding_window_with_report"):
+            return self.predict_sliding_window_return_logits(data)
 
     # ------------------------------------------------------------------ the forward passes with text
     def encoded(self, report: str):
