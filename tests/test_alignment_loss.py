@@ -4,7 +4,7 @@ import torch
 
 from nnunet_tgc.model import EncodedText, create_tgc_net, create_towers
 from nnunet_tgc.model.alignment_loss import foreground_share, similarity_map_loss
-from nnunet_tgc.model.place_map import PlaceMap, image_grid
+from nnunet_tgc.model.place_map import PLACE_CELLS, PLACE_EXTRA, PlaceMap, image_grid
 
 from _text import encode_reports
 
@@ -99,7 +99,7 @@ def test_place_map_learns_the_side_in_a_hundred_sgd_steps():
     resolution (it is a function of normalised coordinates)."""
     torch.manual_seed(0)
     towers = create_towers("tiny")
-    place_map = PlaceMap(6, 6)
+    place_map = PlaceMap(PLACE_CELLS, PLACE_EXTRA)
     places = encode_with(towers, [LEFT, RIGHT]).places
     target = torch.zeros(2, 1, 28, 28)
     target[0, :, 10:26, 2:12] = 1     # a lower-left lesion (image side)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from nnunet_tgc.model.place_map import PlaceMap, PlaceTargets, fit_place_map, image_grid
+from nnunet_tgc.model.place_map import PLACE_CELLS, PLACE_EXTRA, PlaceMap, PlaceTargets, fit_place_map, image_grid
 from nnunet_tgc.nnunet.place_fit import GRID, grouped_targets, mirror_subsets, pooled_masks
 from nnunet_tgc.text.knowledge import KnowledgeBase
 from nnunet_tgc.text.places import place_vector, read_places
@@ -102,7 +102,7 @@ def test_fit_composes_cells_into_an_unseen_combination():
     cells = [("left", ["upper"]), ("left", ["lower"]), ("right", ["lower"]), ("right", ["middle"])]
     share = torch.stack([_zone_mask(h, w, s, z) for s, z in cells])[:, None]
     targets = PlaceTargets(_places(*texts), share, torch.ones_like(share), torch.tensor([20.0, 20.0, 20.0, 20.0]))
-    place_map = PlaceMap(6, 6)
+    place_map = PlaceMap(PLACE_CELLS, PLACE_EXTRA)
     result = fit_place_map(place_map, targets, steps=300)
     assert result["loss_after"] < result["loss_before"] and result["groups"] == 4 and result["cases"] == 80
     with torch.no_grad():
@@ -122,7 +122,7 @@ def test_fit_puts_the_map_on_the_side_each_report_names():
     share[1, ..., w // 2:] = 0.6
     places = _places("Left lung.", "Right lung.")
     targets = PlaceTargets(places.clone(), share, torch.ones_like(share), torch.tensor([30.0, 10.0]))
-    place_map = PlaceMap(6, 6)
+    place_map = PlaceMap(PLACE_CELLS, PLACE_EXTRA)
     fit_place_map(place_map, targets, steps=200)
     after = _side_share(place_map(places, image_grid(2, h, w))).detach()
     assert float(after[0]) > 0.9 and float(after[1]) < 0.1, after

@@ -76,6 +76,13 @@ def test_a_report_that_places_nothing_points_everywhere_it_does_not_exclude(ches
     assert placed[:len(CELLS)] == [float(c == ("left", "lower")) for c in CELLS] and placed[len(CELLS)] == 0.0
 
 
+def test_the_place_vector_says_where_not_how_many(chest):
+    counted = read_places("Unilateral pulmonary infection, one infected area, lower left lung.", chest)
+    assert counted.count == 1
+    assert place_vector(counted) == place_vector(read_places("Opacity in the lower left lung.", chest)) \
+        == place_vector(read_places("Three foci of consolidation in the left lower zone.", chest))
+
+
 @pytest.mark.parametrize("text, count", [
     ("Unilateral pulmonary infection, one infected area, lower right lung.", 1),
     ("Bilateral pulmonary infection, two infected areas, all left lung and all right lung.", 2),

@@ -9,7 +9,9 @@ is the soft union of its cells' regions:
     P(lesion at p) = 1 - prod_c (1 - sigmoid(z_c(p)))^a_c,    z_c(p) = <w_c, phi(p)> + b(extra)
 
 with ``a_c`` the report's cell weights and ``extra`` the rest of its place vector (whether it places
-anything, the count). The pieces compose: a report naming upper-left and lower-left gets the union
+anything). The map says where, not how much: a report's count does not enter it, so "one infected area"
+does not dim the map of a small lesion until the network erases it, and a report that counts nothing
+gets the same map as one that does (the image says how much; the count still reaches DATE's tokens). The pieces compose: a report naming upper-left and lower-left gets the union
 of two learned regions, whether or not that combination occurred in training, and any wording that
 states the same places gets the same map.
 
@@ -26,9 +28,9 @@ from torch import nn
 from .alignment_loss import soft_map_loss
 
 # the place vector the network reads (``nnunet_tgc.text.places.place_vector`` writes it): a weight per
-# cell of a 2 x 3 grid (sides x zones), then whether the report places nothing and a 5-way count
+# cell of a 2 x 3 grid (sides x zones), then whether the report places nothing
 PLACE_CELLS = 6
-PLACE_EXTRA = 6
+PLACE_EXTRA = 1
 PLACE_VECTOR_SIZE = PLACE_CELLS + PLACE_EXTRA
 
 
@@ -63,7 +65,7 @@ class PlaceMap(nn.Module):
         super().__init__()
         self.num_cells, self.frequencies = num_cells, frequencies
         # small random regions: distinct cells give distinct maps from the start (the fit before training
-        # replaces them); the extra features (placed or not, the count bucket, one-hot) shift every cell
+        # replaces them); the extra feature (placed or not) shifts every cell
         self.cell_regions = nn.Parameter(torch.randn(num_cells, 4 * frequencies + 1) * 0.1)
         self.extra_offset = nn.Linear(num_extra, 1, bias=False)
         nn.init.zeros_(self.extra_offset.weight)

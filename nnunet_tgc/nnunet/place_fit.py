@@ -72,7 +72,7 @@ def training_place_targets(text_cache, dataset, case_reports: Dict[str, str], ke
     """The fit's targets: every distinct training report (and mirrored copy) with its cases' mean mask; with
     ``unplaced_rate`` or ``uncounted_rate`` > 0 also the same cases under their reports without places, without
     counts, or without both (``text/withheld.py``), each weighted as often as training draws it, so that
-    "placed nothing" maps to where lesions lie in general and an unstated count has a fitted offset."""
+    "placed nothing" maps to where lesions lie in general."""
     masks = pooled_masks(dataset, keys, ignore_label, progress)
     texts, shares, valids, counts = [], [], [], []
     for withhold, draws in withheld_versions(unplaced_rate, uncounted_rate):

@@ -39,9 +39,7 @@ from ..model.place_map import PLACE_CELLS, PLACE_VECTOR_SIZE
 from .knowledge import SIDES, ZONES, Entry, KnowledgeBase
 
 CELLS = tuple((side, zone) for side in SIDES for zone in ZONES)
-# how many lesions the report counts: not stated, none, one, two, three or more
-COUNT_BUCKETS = ("unstated", "none", "one", "two", "several")
-assert len(CELLS) == PLACE_CELLS and len(CELLS) + 1 + len(COUNT_BUCKETS) == PLACE_VECTOR_SIZE
+assert len(CELLS) == PLACE_CELLS and len(CELLS) + 1 == PLACE_VECTOR_SIZE
 
 _CLAUSE_END = re.compile(r"[.;:\n]+|\bbut\b", re.IGNORECASE)
 _SEPARATOR = re.compile(r",|&|\b(and|with|as well as|plus|or)\b", re.IGNORECASE)
@@ -63,12 +61,6 @@ class Places:
     def sides(self) -> frozenset:
         """The sides the report names as involved."""
         return frozenset(side for side, _ in self.involved)
-
-    @property
-    def count_bucket(self) -> str:
-        if self.count is None:
-            return "unstated"
-        return COUNT_BUCKETS[1 + min(self.count, 3)]
 
 
 @dataclass
@@ -210,11 +202,10 @@ def _last(pattern: re.Pattern, text: str) -> Optional[int]:
 def place_vector(places: Places) -> list:
     """The place map's input (``PLACE_VECTOR_SIZE`` numbers): per cell of :data:`CELLS`, 1 where the
     lesions may be (the involved cells; a report that places nothing: every cell it does not state
-    free), then 1 if the report places nothing, then the count bucket one-hot."""
+    free), then 1 if the report places nothing. The count is not part of it (``model/place_map.py``)."""
     placed = bool(places.involved)
     active = [float(c in places.involved) if placed else float(c not in places.free) for c in CELLS]
-    count = [float(places.count_bucket == b) for b in COUNT_BUCKETS]
-    return active + [0.0 if placed else 1.0] + count
+    return active + [0.0 if placed else 1.0]
 
 
 @lru_cache(maxsize=1)

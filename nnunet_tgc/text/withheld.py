@@ -8,13 +8,13 @@ learnt what their absence means:
 * **no place**: the place vector then says "placed nothing" (``places.place_vector``) and the place
   map gives where lesions lie in general, so the network has to find the lesions in the image, as plain
   nnU-Net does;
-* **no count**: the count bucket is "unstated", whose offset in the place map is otherwise never fitted;
-  a report without a count then got a map as bright as one naming every lesion at once.
+* **no count**: the place map ignores counts (it says where, not how much), but DATE's text tokens read
+  the whole report, and a report that counts nothing is a kind of text they never saw.
 
 So a share of the training samples gets its report with one of these facts taken out: every term the
 knowledge base says points somewhere (sides, zones, lobes), or every count term, is removed by the
 lookup the reader itself uses, and the rest of the report stays, so the text paths still read a report
-of this dataset. The place map's fit before training draws the same versions at the same rates
+of this dataset. The place map's fit before training weights the same versions as training draws them
 (``nnunet/place_fit.py``).
 
 Nothing here comes from an evaluation wording: the terms are the knowledge base's, and
