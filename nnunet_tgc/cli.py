@@ -1,4 +1,4 @@
-"""``nnunet-tgc``: the plugin's command line (env, check, convert, evaluate, ablate).
+"""``nnunet-tgc``: the plugin's command line (env, check, convert, evaluate, ablate, add-configuration).
 
 Each sub-command lives next to the code it drives and registers itself through an
 ``add_parser(subparsers)`` function; this module only assembles them.
@@ -14,6 +14,7 @@ SUBCOMMAND_MODULES = [
     "nnunet_tgc.convert.cli",         # nnunet-tgc convert {qata,mosmed,generic}
     "nnunet_tgc.evaluation.cli",      # nnunet-tgc evaluate PRED GT
     "nnunet_tgc.evaluation.ablate",   # nnunet-tgc ablate MODEL_FOLDER -i IMAGES -l LABELS -f F
+    "nnunet_tgc.nnunet.plans_configuration",  # nnunet-tgc add-configuration DATASET --patch-size H W
 ]
 
 
