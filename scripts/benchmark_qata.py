@@ -5,7 +5,11 @@ Steps (each skipped when its output already exists in ``--work``, unless ``--red
 
 1. convert the LViT-layout subset with the plugin's converter and the official split
    (``nnunet-tgc convert qata SRC --official-split``: Train_Folder -> train, Val_Folder -> fold 0's validation);
-2. ``nnUNetv2_plan_and_preprocess -c 2d``;
+   with ``--upsample N``, every raw image (bicubic) and label (nearest) is then resized by N in place, once
+   (``scripts/upsample_cases.py``'s ``upsample_raw_dataset``; ``upsampled.json`` in the raw dataset records it);
+2. ``nnUNetv2_plan_and_preprocess -c 2d``; with ``--patch-size H W``, ``nnunet-tgc add-configuration``
+   adds a configuration with that patch (``2d_pH`` or ``2d_pHxW``), which the trainers then train and
+   validate (images larger than the patch: sliding-window prediction);
 3. train fold 0 with every selected trainer (short variants from
    ``scripts/benchmark_trainers/nnunet_tgc_bench_trainers.py``; identical epochs, iterations and batch size);
 4. evaluate each fold-0 validation folder with ``nnunet-tgc evaluate`` (per-image Dice/mIoU as LViT
@@ -17,6 +21,9 @@ Steps (each skipped when its output already exists in ``--work``, unless ``--red
 Example::
 
     nice -n 10 python scripts/benchmark_qata.py --work ../tgc_bench_qata --epochs 2 --iterations 100
+    # images twice the 224 patch (448x448), trained on 224 patches, predicted with sliding windows
+    nice -n 10 python scripts/benchmark_qata.py --work ../tgc_bench_qata_2x --dataset-id 502 --upsample 2 \
+        --patch-size 224 224
 
 The QaTa subset defaults to ``$NNUNET_TGC_SHARED_DATA/QaTa-COV19-subset`` (the variable defaults to
 ``shared/data`` beside the repository); the work folder to ``tgc_bench_qata`` in the system's temporary
@@ -165,6 +172,48 @@ def convert(args, env, work: Path, ds: str) -> dict:
     return {"seconds": round(seconds, 1), "skipped": False, "command": " ".join(map(str, cmd))}
 
 
+def upsample(args, work: Path, ds: str) -> dict:
+    """``--upsample N``: the converted raw dataset resized N times in place, once (a marker file records it)."""
+    from upsample_cases import MARKER, upsample_raw_dataset
+    raw = work / "nnUNet_raw" / ds
+    marker = raw / MARKER
+    if args.upsample == 1:
+        if marker.is_file():
+            sys.exit(f"error: {raw} was upsampled ({marker}) but --upsample is 1: use --redo to convert it again, "
+                     f"or another --work")
+        return {"factor": 1}
+    if not marker.is_file() and not args.redo:
+        stale = [p for p in (work / "nnUNet_preprocessed" / ds / "nnUNetPlans.json", work / "nnUNet_results" / ds)
+                 if p.exists()]
+        if stale:
+            sys.exit(f"error: {stale[0]} was made from the dataset before upsampling; use --redo, or another --work")
+    t0 = time.perf_counter()
+    done = upsample_raw_dataset(raw, args.upsample)
+    if done["skipped"]:
+        log(f"upsample: {raw} already upsampled {args.upsample}x ({marker}), kept")
+    else:
+        log(f"upsample: {done['files']} files of {raw} resized {args.upsample}x in place")
+        done["seconds"] = round(time.perf_counter() - t0, 1)
+    return done
+
+
+def add_configuration(args, env, work: Path, ds: str) -> dict:
+    """``--patch-size H W``: ``nnunet-tgc add-configuration`` (replacing an earlier one of the same name: the
+    name holds the patch, so its content is the same)."""
+    cmd = [sys.executable, "-m", "nnunet_tgc.cli", "add-configuration", args.dataset_id, "--from", "2d",
+           "--patch-size", *args.patch_size, "--name", args.configuration, "--overwrite"]
+    seconds = run_logged(cmd, env, work / "logs" / "add_configuration.log", echo=r".")
+    return {"seconds": round(seconds, 1), "command": " ".join(map(str, cmd))}
+
+
+def configuration_name(patch_size) -> str:
+    """The configuration the trainers use: ``2d``, or with ``--patch-size`` the one add-configuration names."""
+    if not patch_size:
+        return "2d"
+    from nnunet_tgc.nnunet.plans_configuration import default_configuration_name
+    return default_configuration_name("2d", patch_size)
+
+
 def plan_and_preprocess(args, env, work: Path, ds: str) -> dict:
     pre = work / "nnUNet_preprocessed" / ds
     if (pre / "nnUNetPlans.json").is_file() and (pre / "nnUNetPlans_2d").is_dir() and not args.redo:
@@ -174,6 +223,18 @@ def plan_and_preprocess(args, env, work: Path, ds: str) -> dict:
            "--verify_dataset_integrity"]
     seconds = run_logged(cmd, env, work / "logs" / "plan_and_preprocess.log", echo=r"(?i)error|dataset is most likely OK|^Configuration")
     return {"seconds": round(seconds, 1), "skipped": False, "command": " ".join(map(str, cmd))}
+
+
+def configuration_summary(work: Path, ds: str, name: str) -> dict:
+    """Patch, batch size and network of a configuration of the plans, inheritance resolved as nnU-Net does."""
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+    plans_file = work / "nnUNet_preprocessed" / ds / "nnUNetPlans.json"
+    c = PlansManager(json.loads(plans_file.read_text()))._internal_resolve_configuration_inheritance(name)
+    return {"patch_size": c["patch_size"], "planned_batch_size": c["batch_size"],
+            "network_class": c["architecture"]["network_class_name"],
+            "arch_kwargs": {k: v for k, v in c["architecture"]["arch_kwargs"].items()
+                            if k in ("n_stages", "features_per_stage", "strides", "kernel_sizes",
+                                     "n_conv_per_stage", "n_conv_per_stage_decoder")}}
 
 
 def fold0_split(work: Path, ds: str, qata: Path) -> dict:
@@ -204,8 +265,8 @@ def val_ground_truth(work: Path, ds: str, val_cases) -> Path:
     return out
 
 
-def trainer_output(work: Path, ds: str, trainer: str) -> Path:
-    return work / "nnUNet_results" / ds / f"{trainer}__nnUNetPlans__2d" / "fold_0"
+def trainer_output(work: Path, ds: str, trainer: str, configuration: str = "2d") -> Path:
+    return work / "nnUNet_results" / ds / f"{trainer}__nnUNetPlans__{configuration}" / "fold_0"
 
 
 def parse_training_log(fold_dir: Path) -> dict:
@@ -243,7 +304,7 @@ def parse_training_log(fold_dir: Path) -> dict:
 
 def train(args, env, work: Path, ds: str, key: str) -> dict:
     trainer, description, extra = trainer_entry(key)
-    fold_dir = trainer_output(work, ds, trainer)
+    fold_dir = trainer_output(work, ds, trainer, args.configuration)
     done = (fold_dir / "checkpoint_final.pth").is_file() and (fold_dir / "validation" / "summary.json").is_file()
     result = {"key": key, "trainer": trainer, "description": description}
     if done and not args.redo:
@@ -257,7 +318,7 @@ def train(args, env, work: Path, ds: str, key: str) -> dict:
         tenv["nnUNet_n_proc_DA"] = str(args.n_proc_da)
         tenv.update({"TGC_BENCH_EPOCHS": str(args.epochs), "TGC_BENCH_ITERS": str(args.iterations),
                      "TGC_BENCH_VAL_ITERS": str(args.val_iterations), "TGC_BENCH_BATCH": str(args.batch_size)})
-        cmd = [bin_path("nnUNetv2_train"), args.dataset_id, "2d", "0", "-tr", trainer, "-device", args.device.type]
+        cmd = [bin_path("nnUNetv2_train"), args.dataset_id, args.configuration, "0", "-tr", trainer, "-device", args.device.type]
         result["command"] = " ".join(f"{k}={tenv[k]}" for k in ("TGC_BENCH_EPOCHS", "TGC_BENCH_ITERS",
                                                               "TGC_BENCH_VAL_ITERS", "TGC_BENCH_BATCH",
                                                               "nnUNet_n_proc_DA")) + " " + " ".join(map(str, cmd))
@@ -351,7 +412,7 @@ def val_images(work: Path, ds: str, val_cases) -> Path:
 
 def ablate(env, work: Path, key: str, result: dict, images: Path, gt_dir: Path) -> None:
     """``nnunet-tgc ablate`` on fold 0's validation cases; its table rows go into the result."""
-    model = Path(result["validation_folder"]).parents[1]  # .../TRAINER__PLANS__2d/fold_0/validation
+    model = Path(result["validation_folder"]).parents[1]  # .../TRAINER__PLANS__CONFIGURATION/fold_0/validation
     out = work / "ablation" / key
     cmd = [sys.executable, "-m", "nnunet_tgc.cli", "ablate", model, "-i", images, "-l", gt_dir, "-f", "0", "-o", out]
     run_logged(cmd, env, work / "logs" / f"ablate_{key}.log", echo=r"ablate:")
@@ -399,11 +460,19 @@ def fmt(x, pct=True, digits=2):
     return f"{100 * x:.{digits}f}" if pct else f"{x:.{digits}f}"
 
 
+def configuration_markdown(report: dict) -> str:
+    c = report.get("configuration") or {"name": "2d", "patch_size": report.get("plans_2d", {}).get("patch_size")}
+    text = f"configuration `{c['name']}` (patch {'x'.join(map(str, c['patch_size'] or []))})"
+    if report.get("upsample", {}).get("factor", 1) > 1:
+        text += f", images upsampled {report['upsample']['factor']}x (bicubic; labels nearest)"
+    return text
+
+
 def markdown(report: dict) -> str:
     s = report["schedule"]
     lines = [
         f"QaTa-COV19 subset ({report['n_train']} train / {report['n_val']} val = official Train_Folder / Val_Folder), "
-        f"2d plans, fold 0; {s['epochs']} epochs x {s['iterations']} iterations, batch {s['batch_size']}, "
+        f"{configuration_markdown(report)}, fold 0; {s['epochs']} epochs x {s['iterations']} iterations, batch {s['batch_size']}, "
         f"{s['val_iterations']} pseudo-Dice validation iterations per epoch; CPU ({report['machine']['cpu_model']}, "
         f"{report['machine']['logical_cpus']} logical CPUs), {report['date']}.",
         "",
@@ -466,9 +535,18 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto", help="nnUNetv2_train -device: auto (CUDA when available), cpu or cuda")
     p.add_argument("--ablate", action="store_true",
                    help="after training, run 'nnunet-tgc ablate' for each trainer on fold 0's validation cases")
+    p.add_argument("--upsample", type=int, default=1, metavar="N",
+                   help="resize the converted raw images (bicubic) and labels (nearest) N times, once, before planning "
+                        "(default 1: as converted)")
+    p.add_argument("--patch-size", type=int, nargs=2, metavar=("H", "W"),
+                   help="train and validate a configuration with this patch (nnunet-tgc add-configuration; default: "
+                        "the planned 2d configuration)")
     p.add_argument("--json", type=Path, help="report JSON (default WORK/benchmark_qata.json)")
     p.add_argument("--md", type=Path, help="report markdown table (default WORK/benchmark_qata.md)")
     args = p.parse_args(argv)
+    if args.upsample < 1:
+        p.error(f"--upsample {args.upsample}: must be 1 or more")
+    args.configuration = configuration_name(args.patch_size)
     for key in args.trainers:  # an unknown or removed trainer stops the run before any work
         trainer_entry(key)
     try:
@@ -488,7 +566,7 @@ def main(argv=None) -> int:
     ds = dataset_name(args.dataset_id, args.dataset_name)
     started = datetime.datetime.now()
     log(f"QaTa benchmark in {work}: trainers {args.trainers}; {args.epochs} x {args.iterations} iterations, "
-        f"batch {args.batch_size}")
+        f"batch {args.batch_size}; configuration {args.configuration}, upsample {args.upsample}x")
 
     report = {
         "date": started.strftime("%Y-%m-%d"), "started": started.isoformat(timespec="seconds"),
@@ -499,14 +577,12 @@ def main(argv=None) -> int:
         "command": " ".join([sys.executable] + sys.argv),
     }
     report["convert"] = convert(args, env, work, ds)
+    report["upsample"] = upsample(args, work, ds)
     report["plan_and_preprocess"] = plan_and_preprocess(args, env, work, ds)
-    plans = json.loads((work / "nnUNet_preprocessed" / ds / "nnUNetPlans.json").read_text())
-    c2d = plans["configurations"]["2d"]
-    report["plans_2d"] = {"patch_size": c2d["patch_size"], "planned_batch_size": c2d["batch_size"],
-                          "network_class": c2d["architecture"]["network_class_name"],
-                          "arch_kwargs": {k: v for k, v in c2d["architecture"]["arch_kwargs"].items()
-                                          if k in ("n_stages", "features_per_stage", "strides", "kernel_sizes",
-                                                   "n_conv_per_stage", "n_conv_per_stage_decoder")}}
+    if args.patch_size:
+        report["add_configuration"] = add_configuration(args, env, work, ds)
+    report["plans_2d"] = configuration_summary(work, ds, "2d")
+    report["configuration"] = {"name": args.configuration, **configuration_summary(work, ds, args.configuration)}
     fold0 = fold0_split(work, ds, args.qata)
     report["n_train"], report["n_val"] = len(fold0["train"]), len(fold0["val"])
     gt_dir = val_ground_truth(work, ds, fold0["val"])

@@ -5,19 +5,81 @@
 ``nnunet-tgc ablate MODEL -i OUT/images -l OUT/labels -f 0`` on the result measures whether a model's
 text map follows the whole image (every window told where its pixels lie) or each window (a report's
 "left" then lands on the left of every window). Images are resized bicubically, masks by nearest
-neighbour; the reports file is copied as it is.
+neighbour; the reports file is copied as it is. ``upsample_raw_dataset`` resizes an nnU-Net raw dataset
+in place (``benchmark_qata.py --upsample N``), with the same per-file resizing (``resize_case_file``).
 
 Example::
 
     python scripts/upsample_cases.py WORK/val_images WORK/gt_val_fold0 WORK/upsampled_2x --factor 2
 """
 import argparse
+import json
+import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+
+MARKER = "upsampled.json"  # in a raw dataset folder upsampled in place: the factor, so it happens once
+
+
+def resize_case_file(src: Path, dst: Path, factor: int, label: bool) -> None:
+    """``src`` resized by ``factor`` into ``dst`` (may be ``src``): images bicubically, label maps by nearest
+    neighbour (values kept). Written to a temporary file beside ``dst``, then moved into place."""
+    try:
+        image = Image.open(src)
+        image.load()
+    except OSError as err:
+        sys.exit(f"error: cannot read {src}: {err}")
+    size = (image.width * factor, image.height * factor)
+    if label:
+        resized = Image.fromarray(np.asarray(image)).resize(size, Image.NEAREST)
+    else:
+        resized = image.resize(size, Image.BICUBIC)
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    os.close(fd)
+    try:
+        resized.save(tmp, format=image.format or "PNG")
+        os.replace(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def upsample_raw_dataset(raw: Path, factor: int) -> dict:
+    """Resize every image of an nnU-Net raw dataset's imagesTr/imagesTs (bicubic) and every label of
+    labelsTr/labelsTs (nearest) by ``factor``, in place, once: ``raw/upsampled.json`` records the factor,
+    and a second call with the same factor does nothing. Returns ``{"factor", "files", "skipped"}``."""
+    if factor < 2:
+        sys.exit(f"error: upsampling factor {factor}: must be 2 or more")
+    marker = raw / MARKER
+    if marker.is_file():
+        done = json.loads(marker.read_text())
+        if done.get("factor") != factor:
+            sys.exit(f"error: {raw} was already upsampled {done.get('factor')}x ({marker}); convert it again "
+                     f"(or use another work folder) to upsample {factor}x")
+        return {**done, "skipped": True}
+    dataset_json = raw / "dataset.json"
+    if not dataset_json.is_file():
+        sys.exit(f"error: {dataset_json} missing: {raw} is not an nnU-Net raw dataset")
+    ending = json.loads(dataset_json.read_text())["file_ending"]
+    if ending.lower() not in (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg"):
+        sys.exit(f"error: {dataset_json}: file_ending {ending!r} is not a 2D image format this upsampling handles")
+    n = 0
+    for folder, label in (("imagesTr", False), ("imagesTs", False), ("labelsTr", True), ("labelsTs", True)):
+        for f in sorted((raw / folder).glob(f"*{ending}")) if (raw / folder).is_dir() else []:
+            resize_case_file(f, f, factor, label)
+            n += 1
+    record = {"factor": factor, "files": n}
+    fd, tmp = tempfile.mkstemp(prefix=f".{MARKER}.", suffix=".tmp", dir=raw)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(record) + "\n")
+    os.replace(tmp, marker)
+    return {**record, "skipped": False}
 
 
 def upsample_folder(images: Path, labels: Path, out: Path, factor: int) -> int:
@@ -34,11 +96,8 @@ def upsample_folder(images: Path, labels: Path, out: Path, factor: int) -> int:
         label_file = labels / f"{case}.png"
         if not label_file.is_file():
             sys.exit(f"error: no label {label_file} for image {image_file}")
-        image, label = Image.open(image_file), Image.open(label_file)
-        size = (image.width * factor, image.height * factor)
-        image.resize(size, Image.BICUBIC).save(out / "images" / image_file.name)
-        up = Image.fromarray(np.asarray(label)).resize(size, Image.NEAREST)
-        up.save(out / "labels" / label_file.name)
+        resize_case_file(image_file, out / "images" / image_file.name, factor, label=False)
+        resize_case_file(label_file, out / "labels" / label_file.name, factor, label=True)
         n += 1
     shutil.copyfile(reports, out / "images" / "reports.json")
     return n

@@ -192,3 +192,75 @@ def test_demo_prints_a_training_line_while_the_command_still_runs(tmp_path, caps
     output = demo.run([sys.executable, "-c", child], dict(os.environ, PYTHONUNBUFFERED="1"), show=show)
     assert marker.read_text() == "  epoch 0: 8.12 s" and "Epoch time: 8.12 s" in output
     assert "  epoch 0: 8.12 s\n" in capsys.readouterr().out
+
+
+def test_upsample_raw_dataset_in_place_once(tmp_path):
+    """benchmark_qata --upsample: a raw dataset's images (bicubic) and labels (nearest) resized in place, once."""
+    upsample_cases = _load("upsample_cases")
+    from PIL import Image
+    import numpy as np
+    raw = tmp_path / "Dataset502_Tiny"
+    for folder in ("imagesTr", "labelsTr", "imagesTs"):
+        (raw / folder).mkdir(parents=True)
+    (raw / "dataset.json").write_text(json.dumps({"file_ending": ".png", "channel_names": {"0": "X-ray"},
+                                                  "labels": {"background": 0, "lesion": 1}, "numTraining": 1}))
+    mask = np.zeros((6, 8), np.uint8)
+    mask[1:3, :4] = 1
+    Image.fromarray((np.arange(48).reshape(6, 8) * 5).astype(np.uint8)).save(raw / "imagesTr" / "a_0000.png")
+    Image.fromarray((np.arange(48).reshape(6, 8) * 5).astype(np.uint8)).save(raw / "imagesTs" / "b_0000.png")
+    Image.fromarray(mask).save(raw / "labelsTr" / "a.png")
+    done = upsample_cases.upsample_raw_dataset(raw, 2)
+    assert done == {"factor": 2, "files": 3, "skipped": False}
+    up = np.asarray(Image.open(raw / "labelsTr" / "a.png"))
+    assert up.shape == (12, 16) and np.array_equal(up[::2, ::2], mask) and set(np.unique(up)) == {0, 1}
+    assert Image.open(raw / "imagesTs" / "b_0000.png").size == (16, 12)
+    assert upsample_cases.upsample_raw_dataset(raw, 2)["skipped"]  # a rerun does not upsample twice
+    assert Image.open(raw / "imagesTr" / "a_0000.png").size == (16, 12)
+    assert sorted(p.name for p in raw.iterdir()) == ["dataset.json", "imagesTr", "imagesTs", "labelsTr",
+                                                     "upsampled.json"]  # no temporary files left
+    with pytest.raises(SystemExit, match="already upsampled 2x"):
+        upsample_cases.upsample_raw_dataset(raw, 3)
+
+
+def test_benchmark_qata_trains_the_added_configuration(tmp_path, monkeypatch):
+    """--patch-size: the configuration's name reaches nnUNetv2_train, the results folder and the report."""
+    import argparse
+    import torch
+    bench = _load("benchmark_qata")
+    assert bench.configuration_name(None) == "2d" and bench.configuration_name([224, 224]) == "2d_p224"
+    assert bench.trainer_output(tmp_path, "Dataset502_Q", "T", "2d_p224") == \
+        tmp_path / "nnUNet_results" / "Dataset502_Q" / "T__nnUNetPlans__2d_p224" / "fold_0"
+    commands = []
+    monkeypatch.setattr(bench, "run_logged", lambda cmd, *a, **k: commands.append(cmd) or 1.0)
+    monkeypatch.setattr(bench, "bin_path", lambda name: name)
+    args = argparse.Namespace(configuration="2d_p224", redo=False, n_proc_da=0, epochs=1, iterations=1,
+                              val_iterations=1, batch_size=2, device=torch.device("cpu"), dataset_id=502,
+                              patch_size=[224, 224], upsample=2)
+    result = bench.train(args, dict(os.environ), tmp_path, "Dataset502_Q", "nnunet_nomirror")
+    assert commands[-1][:4] == ["nnUNetv2_train", 502, "2d_p224", "0"]
+    assert result["validation_folder"].endswith(os.path.join("nnUNetTrainerBench_NoMirroring__nnUNetPlans__2d_p224",
+                                                             "fold_0", "validation"))
+    bench.add_configuration(args, {}, tmp_path, "Dataset502_Q")
+    assert commands[-1][3:] == ["add-configuration", 502, "--from", "2d", "--patch-size", 224, 224, "--name",
+                                "2d_p224", "--overwrite"]
+    # the report: the configuration resolved through inherits_from, and the upsampling
+    pre = tmp_path / "nnUNet_preprocessed" / "Dataset502_Q"
+    pre.mkdir(parents=True)
+    arch = {"network_class_name": "x.PlainConvUNet", "arch_kwargs": {"n_stages": 6}, "_kw_requires_import": []}
+    (pre / "nnUNetPlans.json").write_text(json.dumps({"configurations": {
+        "2d": {"patch_size": [448, 448], "batch_size": 12, "architecture": arch},
+        "2d_p224": {"inherits_from": "2d", "patch_size": [224, 224], "architecture": arch}}}))
+    summary = bench.configuration_summary(tmp_path, "Dataset502_Q", "2d_p224")
+    assert summary["patch_size"] == [224, 224] and summary["planned_batch_size"] == 12
+    report = {"configuration": {"name": "2d_p224", **summary}, "upsample": {"factor": 2}}
+    assert bench.configuration_markdown(report) == ("configuration `2d_p224` (patch 224x224), images upsampled 2x "
+                                                    "(bicubic; labels nearest)")
+    # a raw dataset upsampled earlier is not silently used at another factor
+    raw = tmp_path / "nnUNet_raw" / "Dataset502_Q"
+    raw.mkdir(parents=True)
+    (raw / "upsampled.json").write_text(json.dumps({"factor": 2, "files": 0}))
+    args.upsample = 1
+    with pytest.raises(SystemExit, match="--upsample is 1"):
+        bench.upsample(args, tmp_path, "Dataset502_Q")
+    args.upsample = 2
+    assert bench.upsample(args, tmp_path, "Dataset502_Q")["skipped"]
