@@ -44,8 +44,10 @@ def planner_for(plans: dict, plans_file: Path, dataset_name: str):
     name = plans.get("experiment_planner_used") or "ExperimentPlanner"
     cls = recursive_find_python_class(os.path.join(nnunetv2.__path__[0], "experiment_planning"), name,
                                       "nnunetv2.experiment_planning")
-    if cls is None:
-        cls = ExperimentPlanner  # a custom planner outside nnunetv2: nnU-Net's default rules
+    if cls is None:  # a custom planner outside nnunetv2: derive with nnU-Net's default rules, and say so
+        print(f"{plans_file}: experiment planner {name!r} is not part of nnunetv2; the new configuration's "
+              f"network follows nnU-Net's default ExperimentPlanner rules")
+        cls = ExperimentPlanner
     try:
         return cls(dataset_name, plans_name=plans.get("plans_name", plans_file.stem))
     except (OSError, RuntimeError, KeyError) as err:
