@@ -110,3 +110,12 @@ def test_a_domain_without_chest_knowledge_reads_sides_but_no_lung_zone():
     assert cells(bone, none) == {f"left {z}" for z in ALL}  # the left half of the image, no zone
     assert read_places(bone, none).count == 1
     assert cells("Upper left lung.", none) == {f"left {z}" for z in ALL}  # zones are chest knowledge
+
+
+def test_zone_words_typed_without_a_space_read_as_the_words_they_are(chest):
+    assert cells("Bilateral pulmonary infection, upperlower left lung and lower right lung.", chest) == \
+        {"left upper", "left lower", "right lower"}
+    assert cells("Opacity in the middlelower right lung.", chest) == {"right middle", "right lower"}
+    # only a word made entirely of zone words is split: "Flowers", "uppermost" stay what they are
+    assert cells("Flowers in the upper left lung.", chest) == {"left upper"}
+    assert read_places("Uppermost opacity.", chest).involved == frozenset()

@@ -31,6 +31,7 @@ Rules, per sentence or clause (split at ``. ; :`` and "but"):
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Optional
@@ -84,7 +85,7 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     """The places ``text`` (internal convention) states, read with ``knowledge``'s terms."""
     involved, free, count = set(), set(), None
     segments_by_clause = []
-    for clause in _clauses(text or ""):
+    for clause in _clauses(_unglued(text or "", knowledge)):
         positive, negative, clause_count = _read_clause(clause, knowledge)
         segments_by_clause.append(positive)
         for seg in negative:
@@ -113,6 +114,27 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
             if not any(s == side for s, _ in involved):
                 involved |= {(side, z) for z in ZONES}
     return Places(frozenset(involved - free), frozenset(free), count)
+
+
+def _unglued(text: str, knowledge: KnowledgeBase) -> str:
+    """Zone words typed without a space between them read as the words they are ("upperlower left lung" ->
+    "upper lower left lung"): only a whole word made of two or more of the knowledge base's one-word zone
+    terms is split, so no other word changes."""
+    patterns = _ZONE_WORDS.get(knowledge)
+    if patterns is None:
+        words = sorted({t for e in knowledge.entries if e.zones and not e.sides for t in e.terms if t.isalpha()},
+                       key=len, reverse=True)
+        one = "(?:" + "|".join(map(re.escape, words)) + ")" if words else None
+        patterns = _ZONE_WORDS[knowledge] = (re.compile(one, re.IGNORECASE) if one else None,
+                                             re.compile(rf"\b{one}{{2,}}\b", re.IGNORECASE) if one else None)
+    word, glued = patterns
+    if glued is None:
+        return text
+    return glued.sub(lambda m: " ".join(word.findall(m.group(0))), text)
+
+
+# per knowledge base: (one zone word, a word glued from two or more of them)
+_ZONE_WORDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _clauses(text: str):
