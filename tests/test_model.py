@@ -220,3 +220,15 @@ def test_three_d_plans_are_refused(towers):
     with pytest.raises(ValueError, match="2d"):
         create_tgc_net("tiny", 1, 2, [32, 64], [[1, 1, 1], [2, 2, 2]], [[3, 3, 3]] * 2, [2, 2], [2],
                        towers=towers, verbose=False)
+
+
+def test_the_network_says_how_its_text_cache_reads_reports():
+    """``places_only_in_map`` is a property of the network, so training and every prediction route
+    (make_text_cache) encode reports alike; without a place map there is nothing else to read places."""
+    from nnunet_tgc.nnunet.predictor import make_text_cache
+    dataset_json = {"tgc_knowledge_domain": "chest"}
+    for only_map, place_map, expected in ((True, True, True), (False, True, False), (True, False, False)):
+        net = create_tgc_net("tiny", 1, 2, [8, 16, 32, 64, 64], [1, 2, 2, 2, 2], [3] * 5, [1] * 5, [1] * 4,
+                             verbose=False, places_only_in_map=only_map, use_place_map=place_map)
+        assert net.places_only_in_map is expected
+        assert make_text_cache(net, dataset_json).features_without_places is expected

@@ -70,3 +70,19 @@ def test_encodings_made_in_inference_mode_can_train(towers):
     weight = torch.nn.Parameter(torch.ones(towers.joint_dim))
     (enc.pooled * weight).sum().backward()  # would fail on an inference tensor
     assert weight.grad is not None
+
+
+def test_features_without_places_read_the_places_for_the_map_alone(towers):
+    """With ``features_without_places`` (TGCNet.places_only_in_map) two reports that differ only in their places
+    get the same text features and knowledge, and different place vectors: a sentence's location cannot be
+    recalled from its features, only read by the place map. The default keeps the places in the features."""
+    chest = KnowledgeBase.load().for_domain("chest")
+    right = "Unilateral pulmonary infection, one infected area, upper right lung."
+    only_map = TextFeatureCache(towers, chest, features_without_places=True)
+    a, b = only_map.encode(A), only_map.encode(right)
+    assert torch.equal(a.tokens, b.tokens) and torch.equal(a.pooled, b.pooled)
+    assert torch.equal(a.knowledge, b.knowledge) and a.knowledge.shape[1] > 0  # "infection" and the count stay
+    assert not torch.equal(a.places, b.places)
+    assert torch.equal(a.places, TextFeatureCache(towers, chest).encode(A).places)
+    both = TextFeatureCache(towers, chest)
+    assert not torch.equal(both.encode(A).pooled, both.encode(right).pooled)

@@ -78,13 +78,17 @@ class TGCNet(nn.Module):
                  use_cnn_branch: bool = True, use_knowledge: bool = True, use_vlcm: bool = True,
                  attention_dim: int = 256, heads: int = 8, use_place_map: bool = True,
                  learn_no_report: bool = False, cnn: Optional[CNNConfig] = None,
-                 place_input: bool = True, tower_input: Optional[Sequence[ChannelToUnit]] = None):
+                 place_input: bool = True, tower_input: Optional[Sequence[ChannelToUnit]] = None,
+                 places_only_in_map: bool = False):
         """``cnn``: the plans' architecture (class and operators) for SSE's CNN branch and the decoder;
         default nnU-Net's PlainConvUNet operators. ``use_place_map``: the report's place map (``place_map.py``)
         enters VLCM's similarity maps and every skip; ``place_input``: it is also (as a probability) an
         extra input channel of SSE's CNN branch. ``tower_input``: how each input
         channel maps to [0, 1] for the frozen ViT (``tower_input.py``; nnU-Net's side derives it from the
-        plans); default: every channel standardised per image (nnU-Net's z-score) around 0.5."""
+        plans); default: every channel standardised per image (nnU-Net's z-score) around 0.5.
+        ``places_only_in_map``: the report's places reach the pixels only through the place map, which reads
+        them; DATE and VLCM get the report's text features with its place terms taken out
+        (``text/cache.py`` encodes it so), so that no sentence's location can be recalled from its features."""
         super().__init__()
         if len(strides[0]) != 2:
             raise ValueError(f"TGC-Net is a 2D network (a CLIP ViT reads 2D images); got {len(strides[0])}D "
@@ -106,6 +110,7 @@ class TGCNet(nn.Module):
         # the CNN branch reads where the report points from its first layer on, as nnU-Net reads a
         # second input channel
         self.place_input = bool(place_input and use_place_map and use_cnn_branch)
+        self.places_only_in_map = bool(places_only_in_map and use_place_map)
         self.sse = SSE(in_channels + int(self.place_input), features, strides, kernel_sizes, n_conv_per_stage,
                        towers.vision_width, len(towers.taps), use_cnn_branch, cnn=cnn)
         self.date = DATE(d, inner, heads, adapter_dim=max(16, d // 4), use_knowledge=use_knowledge,

@@ -51,7 +51,8 @@ def make_text_cache(network, dataset_json, source="dataset.json") -> TextFeature
     domain decides which knowledge DATE reads and which words the places are read with."""
     net = unwrap(network)
     knowledge = dataset_knowledge(dataset_json, source)
-    return TextFeatureCache(net.towers, knowledge if net.date.use_knowledge else None, vocabulary=knowledge)
+    return TextFeatureCache(net.towers, knowledge if net.date.use_knowledge else None, vocabulary=knowledge,
+                            features_without_places=net.places_only_in_map)
 
 
 class TGCPredictor(nnUNetPredictor):

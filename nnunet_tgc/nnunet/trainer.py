@@ -123,6 +123,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     tgc_alignment_loss_weight = 1.0  # supervision of VLCM's similarity maps and the place map (0: none)
     tgc_use_place_map = True         # the report's place map (input channel, skips, VLCM's similarity)
     tgc_place_input = True           # the place map is also an input channel of the CNN branch
+    tgc_places_only_in_map = True    # DATE and VLCM read the report without its places (only the map reads them)
     tgc_report_dropout = 0.0         # share of training samples given the learned "no report" input instead
     tgc_synonym_rate = 0.5           # share of training reports re-worded with the knowledge base's synonyms
     tgc_unplaced_rate = 0.15         # share of training reports with their places taken out (text/withheld.py)
@@ -155,6 +156,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
             use_cnn_branch=cls.tgc_use_cnn_branch, use_knowledge=cls.tgc_use_knowledge,
             use_vlcm=cls.tgc_use_vlcm, use_place_map=cls.tgc_use_place_map,
             learn_no_report=cls.tgc_report_dropout > 0, place_input=cls.tgc_place_input, tower_input=tower_input,
+            places_only_in_map=cls.tgc_places_only_in_map,
             **model_settings())  # the environment's weights, tower dtype and knowledge policy, read here once
 
     def _build_loss(self):
@@ -592,6 +594,11 @@ class nnUNetTrainerTGC_noUnplaced(nnUNetTrainerTGC):
 class nnUNetTrainerTGC_noUncounted(nnUNetTrainerTGC):
     """Ablation: every training report keeps its counts (a report that counts nothing is never seen)."""
     tgc_uncounted_rate = 0.0
+
+
+class nnUNetTrainerTGC_placesInText(nnUNetTrainerTGC):
+    """Ablation: DATE and VLCM read the report's places in its text features too, beside the place map."""
+    tgc_places_only_in_map = False
 
 
 class nnUNetTrainerTGC_noPlaceMap(nnUNetTrainerTGC):

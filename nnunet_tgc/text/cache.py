@@ -14,17 +14,22 @@ from ..model.text_features import EncodedText
 from .convention import NO_REPORT
 from .knowledge import NO_DOMAIN, KnowledgeBase
 from .places import place_vector, read_places
+from .withheld import without_places
 
 
 class TextFeatureCache:
     def __init__(self, towers: FrozenCLIP, knowledge: Optional[KnowledgeBase] = None,
-                 vocabulary: Optional[KnowledgeBase] = None):
+                 vocabulary: Optional[KnowledgeBase] = None, features_without_places: bool = False):
         """``knowledge``: the entries DATE reads (None: DATE runs without knowledge, nothing is matched);
         ``vocabulary``: the entries the places of a report are read with (default ``knowledge``, else the
-        general entries only: sides of the image and counts; the no-knowledge ablation still reads places)."""
+        general entries only: sides of the image and counts; the no-knowledge ablation still reads places).
+        ``features_without_places``: the text tower and the knowledge lookup read the report with its place
+        terms taken out (``withheld.without_places``); the places are read from the whole report, for the
+        place map alone (``TGCNet.places_only_in_map``)."""
         self.towers = towers
         self.knowledge = knowledge
         self.vocabulary = vocabulary or knowledge or KnowledgeBase.load().for_domain(NO_DOMAIN)
+        self.features_without_places = features_without_places
         # the towers' checkpoint record names the knowledge base; a checkpoint trained with another one refuses
         towers.bind_knowledge(knowledge.fingerprint() if knowledge is not None else None)
         self._reports: Dict[str, EncodedText] = {}
@@ -45,9 +50,10 @@ class TextFeatureCache:
             self.encode_calls += 1
             # ordinary tensors even when first asked for inside inference_mode (test-time prediction):
             # the cache is shared with training, where inference tensors cannot enter autograd
+            read = without_places(text, self.vocabulary) if self.features_without_places else text
             with torch.inference_mode(False):
-                enc = self.towers.encode_texts([text])[0]
-                enc.knowledge, enc.knowledge_mask = self._knowledge_for(text)
+                enc = self.towers.encode_texts([read])[0]
+                enc.knowledge, enc.knowledge_mask = self._knowledge_for(read)
             cached = self._with_places(enc.to("cpu", torch.float32), text)
             if remember:
                 self._reports[text] = cached
