@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from nnunet_tgc.atomic import write_json_atomically
+
 
 MARKER = "upsampled.json"  # in a raw dataset folder upsampled in place: the factor, so it happens once
 
@@ -75,10 +77,7 @@ def upsample_raw_dataset(raw: Path, factor: int) -> dict:
             resize_case_file(f, f, factor, label)
             n += 1
     record = {"factor": factor, "files": n}
-    fd, tmp = tempfile.mkstemp(prefix=f".{MARKER}.", suffix=".tmp", dir=raw)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(json.dumps(record) + "\n")
-    os.replace(tmp, marker)
+    write_json_atomically(record, marker)
     return {**record, "skipped": False}
 
 

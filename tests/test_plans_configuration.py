@@ -12,20 +12,12 @@ from nnunetv2.experiment_planning.experiment_planners import default_experiment_
 from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
 from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
+from _plans import QATA_2D_ARCHITECTURE
 from nnunet_tgc.nnunet.plans_configuration import (PlansConfigurationError, add_configuration,
                                                    default_configuration_name)
 
 DATASET = "Dataset987_PatchPlans"
-# what nnU-Net 2.8.1 plans for 224x224 PNGs (QaTa): 6 stages, features capped at 512
-ARCH = {"network_class_name": "dynamic_network_architectures.architectures.unet.PlainConvUNet",
-        "arch_kwargs": {"n_stages": 6, "features_per_stage": [32, 64, 128, 256, 512, 512],
-                        "conv_op": "torch.nn.modules.conv.Conv2d", "kernel_sizes": [[3, 3]] * 6,
-                        "strides": [[1, 1]] + [[2, 2]] * 5, "n_conv_per_stage": [2] * 6,
-                        "n_conv_per_stage_decoder": [2] * 5, "conv_bias": True,
-                        "norm_op": "torch.nn.modules.instancenorm.InstanceNorm2d",
-                        "norm_op_kwargs": {"eps": 1e-05, "affine": True}, "dropout_op": None,
-                        "dropout_op_kwargs": None, "nonlin": "torch.nn.LeakyReLU", "nonlin_kwargs": {"inplace": True}},
-        "_kw_requires_import": ["conv_op", "norm_op", "dropout_op", "nonlin"]}
+ARCH = QATA_2D_ARCHITECTURE
 PLANS = {"dataset_name": DATASET, "plans_name": "nnUNetPlans",
          "original_median_spacing_after_transp": [999.0, 1.0, 1.0],
          "original_median_shape_after_transp": [1, 224, 224], "image_reader_writer": "NaturalImage2DIO",

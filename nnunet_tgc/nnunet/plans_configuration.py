@@ -16,8 +16,9 @@ import argparse
 import copy
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from ..atomic import write_json_atomically
 
 # which key holds the encoder's blocks per stage, per architecture (PlainConvUNet / ResidualEncoderUNet)
 _ENCODER_BLOCK_KEYS = ("n_conv_per_stage", "n_blocks_per_stage")
@@ -96,19 +97,6 @@ def derive_configuration(source: dict, patch_size, planner, plans_file: Path, so
     return {"patch_size": [int(p) for p in derived_patch], "architecture": new_arch}
 
 
-def _write_json_atomically(data: dict, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=4, sort_keys=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def add_configuration(dataset, source: str, patch_size, name: str = None, plans_identifier: str = "nnUNetPlans",
                       overwrite: bool = False, preprocessed: Path = None) -> dict:
     """Add the configuration to ``preprocessed/DATASET/PLANS.json``; returns ``{name, patch_size, plans_file,
@@ -149,7 +137,7 @@ def add_configuration(dataset, source: str, patch_size, name: str = None, plans_
     planner = planner_for(plans, plans_file, dataset_name)
     derived = derive_configuration(resolved, patch_size, planner, plans_file, source)
     configurations[name] = {"inherits_from": source, **derived}
-    _write_json_atomically(plans, plans_file)
+    write_json_atomically(plans, plans_file, indent=4, sort_keys=False)
     return {"name": name, "plans_file": str(plans_file), **derived}
 
 

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping
+
+from ..atomic import write_json_atomically
 
 DEFAULT_REPORTS_FILE = "reports.json"
 LATERALITY_KEY = "tgc_laterality"
@@ -109,19 +110,7 @@ def load_reports(path: str | os.PathLike) -> dict[str, str]:
 
 def save_reports(reports: Mapping[str, str], path: str | os.PathLike) -> Path:
     """Write reports atomically (temp file + rename) so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(dict(reports), f, sort_keys=True, ensure_ascii=False, indent=1)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_json_atomically(dict(reports), path, sort_keys=True, ensure_ascii=False, indent=1)
 
 
 def reports_file_for_dataset(dataset_folder: str | os.PathLike, dataset_json: Mapping | None = None) -> Path:
