@@ -127,3 +127,9 @@ def test_fit_puts_the_map_on_the_side_each_report_names():
     after = _side_share(place_map(places, image_grid(2, h, w))).detach()
     assert float(after[0]) > 0.9 and float(after[1]) < 0.1, after
     assert torch.equal(targets.places, places)  # the place vectors are inputs, not fitted
+
+
+def test_a_checkpoint_whose_place_map_read_counts_is_refused_with_what_to_do():
+    old = {"cell_regions": torch.zeros(PLACE_CELLS, 17), "extra_offset.weight": torch.zeros(1, 6)}
+    with pytest.raises(RuntimeError, match="count left the map.*Retrain"):
+        PlaceMap(PLACE_CELLS, PLACE_EXTRA).load_state_dict(old)

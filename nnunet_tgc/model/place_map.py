@@ -70,6 +70,15 @@ class PlaceMap(nn.Module):
         self.extra_offset = nn.Linear(num_extra, 1, bias=False)
         nn.init.zeros_(self.extra_offset.weight)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        offset = state_dict.get(prefix + "extra_offset.weight")
+        if offset is not None and offset.shape != self.extra_offset.weight.shape:
+            raise RuntimeError(
+                f"the checkpoint's place map reads {offset.shape[-1]} extra place features (a count among them); "
+                f"this version's reads {self.extra_offset.weight.shape[-1]} (whether the report places anything: "
+                f"the count left the map, documentation/results.md section 9). Retrain the model with this version.")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def forward(self, places: torch.Tensor, coordinates: torch.Tensor) -> torch.Tensor:
         """places (B, num_cells + num_extra), coordinates (B, 2, h, w) -> log-odds (B, 1, h, w), float32."""
         # float32 under autocast too: log(1 - exp(-s)) needs the precision near s = 0
