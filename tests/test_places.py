@@ -119,3 +119,10 @@ def test_zone_words_typed_without_a_space_read_as_the_words_they_are(chest):
     # only a word made entirely of zone words is split: "Flowers", "uppermost" stay what they are
     assert cells("Flowers in the upper left lung.", chest) == {"left upper"}
     assert read_places("Uppermost opacity.", chest).involved == frozenset()
+
+
+def test_both_lungs_names_both_sides_in_the_chest_domain_only(chest):
+    assert cells("Patchy opacities in both lungs.", chest) == {f"{s} {z}" for s in ("left", "right")
+                                                               for z in ("upper", "middle", "lower")}
+    assert cells("Opacities in both lung fields, worse in the lower zones.", chest) == {"left lower", "right lower"}
+    assert read_places("Fractures in both lungs.", KnowledgeBase.load().for_domain("none")).involved == frozenset()
