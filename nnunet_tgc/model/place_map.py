@@ -11,9 +11,10 @@ is the soft union of its cells' regions:
 with ``a_c`` the report's cell weights and ``extra`` the rest of its place vector (whether it places
 anything). The map says where, not how much: a report's count does not enter it, so "one infected area"
 does not dim the map of a small lesion until the network erases it, and a report that counts nothing
-gets the same map as one that does (the image says how much; the count still reaches DATE's tokens). The pieces compose: a report naming upper-left and lower-left gets the union
-of two learned regions, whether or not that combination occurred in training, and any wording that
-states the same places gets the same map.
+gets the same map as one that does (the image says how much; the count still reaches DATE's tokens).
+The pieces compose: a report naming upper-left and lower-left gets the union of two learned regions,
+whether or not that combination occurred in training, and any wording that states the same places gets
+the same map.
 
 The map is linear in its parameters for given places, so it is fitted to the training masks in
 seconds before the network trains (:func:`fit_place_map`): informative from the first step.
