@@ -191,8 +191,9 @@ def test_the_nnunet_methods_that_tgc_replaces_are_the_ones_it_copies(method):
 
 
 def test_the_validation_copy_differs_from_nnunets_only_where_marked():
-    """nnUNetTrainerTGC.perform_actual_validation is nnU-Net's line for line, but for the predictor's class (and
-    the text cache it is given) and the call that predicts each case with its report."""
+    """nnUNetTrainerTGC.perform_actual_validation is nnU-Net's code line for line, but for the predictor's class
+    (and the text cache it is given) and the call that predicts each case with its report, each marked ``# TGC``.
+    Comments are not compared: nnU-Net's are not carried over (its steps are, as an override must repeat them)."""
     import difflib
     from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
     theirs = inspect.getsource(nnUNetTrainer.perform_actual_validation).splitlines()
@@ -201,18 +202,18 @@ def test_the_validation_copy_differs_from_nnunets_only_where_marked():
     first = next(i for i, line in enumerate(ours) if '"""' in line)  # the docstring's lines go
     last = next(i for i, line in enumerate(ours) if i > first and '"""' in line)
     ours = ours[:first] + ours[last + 1:]
+    assert sum(line.strip().startswith("# TGC") for line in ours) == 2
+    theirs, ours = ([line for line in lines if not line.strip().startswith("#")] for lines in (theirs, ours))
     changed = [line[0] + line[1:].strip() for line in difflib.unified_diff(theirs, ours, lineterm="", n=0)
                if line[:1] in "+-" and not line.startswith(("+++", "---"))]
     assert changed == [
         "-predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,",
         "-perform_everything_on_device=True, device=self.device, verbose=False,",
         "-verbose_preprocessing=False, allow_tqdm=False)",
-        "+# TGC: the text-aware predictor, with this run's text cache (its knowledge base bound)",
         "+predictor = TGCPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=True,",
         "+perform_everything_on_device=True, device=self.device, verbose=False,",
         "+verbose_preprocessing=False, allow_tqdm=False)",
         "+predictor.text_cache = self.text_cache",
         "-prediction = predictor.predict_sliding_window_return_logits(data)",
-        "+# TGC: the case is predicted with its own report",
         "+prediction = predictor.predict_sliding_window_with_report(data, self.case_reports[k])",
     ], "\n".join(changed)

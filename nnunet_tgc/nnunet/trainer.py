@@ -395,15 +395,11 @@ class nnUNetTrainerTGC(nnUNetTrainer):
             validation_output_folder = join(self.output_folder, 'validation')
             maybe_mkdir_p(validation_output_folder)
 
-            # we cannot use self.get_tr_and_val_datasets() here because we might be DDP and then we have to distribute
-            # the validation keys across the workers.
             _, val_keys = self.do_split()
             if self.is_ddp:
                 last_barrier_at_idx = len(val_keys) // dist.get_world_size() - 1
 
                 val_keys = val_keys[self.local_rank:: dist.get_world_size()]
-                # we cannot just have barriers all over the place because the number of keys each GPU receives can be
-                # different
 
             dataset_val = self.dataset_class(self.preprocessed_dataset_folder, val_keys,
                                              folder_with_segs_from_previous_stage=self.folder_with_segs_from_previous_stage)
@@ -426,7 +422,6 @@ class nnUNetTrainerTGC(nnUNetTrainer):
                 self.print_to_log_file(f"predicting {k}")
                 data, _, seg_prev, properties = dataset_val.load_case(k)
 
-                # we do [:] to convert blosc2 to numpy
                 data = data[:]
 
                 if self.is_cascaded:
@@ -434,7 +429,6 @@ class nnUNetTrainerTGC(nnUNetTrainer):
                     data = np.vstack((data, convert_labelmap_to_one_hot(seg_prev, self.label_manager.foreground_labels,
                                                                         output_dtype=data.dtype)))
                 with warnings.catch_warnings():
-                    # ignore 'The given NumPy array is not writable' warning
                     warnings.simplefilter("ignore")
                     data = torch.from_numpy(data)
 
@@ -445,7 +439,6 @@ class nnUNetTrainerTGC(nnUNetTrainer):
                 prediction = predictor.predict_sliding_window_with_report(data, self.case_reports[k])
                 prediction = prediction.cpu()
 
-                # this needs to go into background processes
                 results.append(
                     segmentation_export_pool.starmap_async(
                         export_prediction_from_logits, (
@@ -454,23 +447,15 @@ class nnUNetTrainerTGC(nnUNetTrainer):
                         )
                     )
                 )
-                # for debug purposes
-                # export_prediction_from_logits(
-                #     prediction, properties, self.configuration_manager, self.plans_manager,
-                #      self.dataset_json, output_filename_truncated, save_probabilities
-                # )
 
-                # if needed, export the softmax prediction for the next stage
                 if next_stages is not None:
                     for n in next_stages:
                         next_stage_config_manager = self.plans_manager.get_configuration(n)
                         expected_preprocessed_folder = join(nnUNet_preprocessed, self.plans_manager.dataset_name,
                                                             next_stage_config_manager.data_identifier)
-                        # next stage may have a different dataset class, do not use self.dataset_class
                         dataset_class = infer_dataset_class(expected_preprocessed_folder)
 
                         try:
-                            # we do this so that we can use load_case and do not have to hard code how loading training cases is implemented
                             tmp = dataset_class(expected_preprocessed_folder, [k])
                             d, _, _, _ = tmp.load_case(k)
                         except FileNotFoundError:
@@ -483,12 +468,6 @@ class nnUNetTrainerTGC(nnUNetTrainer):
                         output_folder = join(self.output_folder_base, 'predicted_next_stage', n)
                         output_file_truncated = join(output_folder, k)
 
-                        # resample_and_save(prediction, target_shape, output_file_truncated, self.plans_manager,
-                        #          self.configuration_manager,
-                        #          properties,
-                        #          self.dataset_json,
-                        #          default_num_processes,
-                        #          dataset_class)
                         results.append(segmentation_export_pool.starmap_async(
                             resample_and_save, (
                                 (prediction, target_shape, output_file_truncated, self.plans_manager,
@@ -499,7 +478,6 @@ class nnUNetTrainerTGC(nnUNetTrainer):
                                  dataset_class),
                             )
                         ))
-                # if we don't barrier from time to time we will get nccl timeouts for large datasets. Yuck.
                 if self.is_ddp and i < last_barrier_at_idx and (i + 1) % 20 == 0:
                     dist.barrier()
 
