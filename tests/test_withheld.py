@@ -95,14 +95,20 @@ def _lesion(side: str, size=64):
     return m
 
 
-def test_the_fitted_map_of_a_place_free_report_covers_where_lesions_lie_in_general(chest):
-    torch.manual_seed(0)
-    reports = {f"l{i}": "Opacity in the left mid zone." for i in range(6)}
-    reports.update({f"r{i}": "Opacity in the right mid zone." for i in range(6)})
+def _fit_targets(chest, left_report: str, right_report: str, **rates):
+    """The place map's fit targets of 6 cases with a left lesion and 6 with a right one, each side with its report."""
+    reports = {f"l{i}": left_report for i in range(6)}
+    reports.update({f"r{i}": right_report for i in range(6)})
     segs = {k: _lesion("left" if k[0] == "l" else "right") for k in reports}
     cache = TextFeatureCache(create_towers("tiny"), chest)
-    targets = training_place_targets(cache, _Dataset(segs), reports, sorted(reports), (), 1, 0, "cpu",
-                                     unplaced_rate=0.2, progress=lambda msg: None)
+    return cache, training_place_targets(cache, _Dataset(segs), reports, sorted(reports), (), 1, 0, "cpu",
+                                         progress=lambda msg: None, **rates)
+
+
+def test_the_fitted_map_of_a_place_free_report_covers_where_lesions_lie_in_general(chest):
+    torch.manual_seed(0)
+    _, targets = _fit_targets(chest, "Opacity in the left mid zone.", "Opacity in the right mid zone.",
+                              unplaced_rate=0.2)
     unplaced = targets.places[:, PLACE_CELLS] == 1
     assert int(unplaced.sum()) == 1 and targets.places.shape[0] == 3
     # weighted as often as training draws it: 12 cases x 0.2 against 12 x 0.8 for the placed ones
@@ -124,12 +130,8 @@ def test_the_fitted_map_of_a_place_free_report_covers_where_lesions_lie_in_gener
 
 
 def test_the_fit_gives_a_report_and_its_count_free_version_the_same_place_and_their_cases_once(chest):
-    reports = {f"l{i}": "One opacity in the left mid zone." for i in range(6)}
-    reports.update({f"r{i}": "Two opacities in the right mid zone." for i in range(6)})
-    segs = {k: _lesion("left" if k[0] == "l" else "right") for k in reports}
-    cache = TextFeatureCache(create_towers("tiny"), chest)
-    targets = training_place_targets(cache, _Dataset(segs), reports, sorted(reports), (), 1, 0, "cpu",
-                                     uncounted_rate=0.25, progress=lambda msg: None)
+    cache, targets = _fit_targets(chest, "One opacity in the left mid zone.", "Two opacities in the right mid zone.",
+                                  uncounted_rate=0.25)
     # 2 reports x (counted, count-free): the count-free text reads the same places (the map says where, not
     # how much), and each report's 6 cases are weighted once over its two versions (0.75 + 0.25)
     assert targets.places.shape[0] == 4
