@@ -55,7 +55,11 @@ def resize_case_file(src: Path, dst: Path, factor: int, label: bool) -> None:
 def upsample_raw_dataset(raw: Path, factor: int) -> dict:
     """Resize every image of an nnU-Net raw dataset's imagesTr/imagesTs (bicubic) and every label of
     labelsTr/labelsTs (nearest) by ``factor``, in place, once: ``raw/upsampled.json`` records the factor,
-    and a second call with the same factor does nothing. Returns ``{"factor", "files", "skipped"}``."""
+    and a second call with the same factor does nothing. Returns ``{"factor", "files", "skipped"}``.
+
+    Each folder is resized into a staging folder beside it, and the staged folders replace the originals
+    only when all are complete, so an interrupted run leaves the dataset as it was (the next run restores
+    any half-swapped folder and starts again), never some files resized once and others twice."""
     if factor < 2:
         sys.exit(f"error: upsampling factor {factor}: must be 2 or more")
     marker = raw / MARKER
@@ -71,14 +75,45 @@ def upsample_raw_dataset(raw: Path, factor: int) -> dict:
     ending = json.loads(dataset_json.read_text())["file_ending"]
     if ending.lower() not in (".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg"):
         sys.exit(f"error: {dataset_json}: file_ending {ending!r} is not a 2D image format this upsampling handles")
+    folders = [(raw / name, label) for name, label in (("imagesTr", False), ("imagesTs", False),
+                                                        ("labelsTr", True), ("labelsTs", True))]
+    for folder, _ in folders:
+        _undo_interrupted(folder)
+    folders = [(folder, label) for folder, label in folders if folder.is_dir()]
     n = 0
-    for folder, label in (("imagesTr", False), ("imagesTs", False), ("labelsTr", True), ("labelsTs", True)):
-        for f in sorted((raw / folder).glob(f"*{ending}")) if (raw / folder).is_dir() else []:
-            resize_case_file(f, f, factor, label)
-            n += 1
+    for folder, label in folders:
+        stage = _beside(folder, "upsampling")
+        stage.mkdir()
+        for f in sorted(folder.iterdir()):
+            if f.name.endswith(ending):
+                resize_case_file(f, stage / f.name, factor, label)
+                n += 1
+            else:
+                shutil.copy2(f, stage / f.name)
+    for folder, _ in folders:
+        os.replace(folder, _beside(folder, "original"))
+        os.replace(_beside(folder, "upsampling"), folder)
     record = {"factor": factor, "files": n}
     write_json_atomically(record, marker)
+    for folder, _ in folders:
+        shutil.rmtree(_beside(folder, "original"))
     return {**record, "skipped": False}
+
+
+def _beside(folder: Path, what: str) -> Path:
+    return folder.parent / f".{folder.name}.{what}"
+
+
+def _undo_interrupted(folder: Path) -> None:
+    """What an interrupted earlier run left of ``folder``: its staging folder goes, and where the originals had
+    been moved aside already, they come back."""
+    stage, original = _beside(folder, "upsampling"), _beside(folder, "original")
+    if stage.is_dir():
+        shutil.rmtree(stage)
+    if original.is_dir():
+        if folder.is_dir():
+            shutil.rmtree(folder)
+        os.replace(original, folder)
 
 
 def upsample_folder(images: Path, labels: Path, out: Path, factor: int) -> int:

@@ -209,6 +209,13 @@ def test_upsample_raw_dataset_in_place_once(tmp_path):
     Image.fromarray((np.arange(48).reshape(6, 8) * 5).astype(np.uint8)).save(raw / "imagesTr" / "a_0000.png")
     Image.fromarray((np.arange(48).reshape(6, 8) * 5).astype(np.uint8)).save(raw / "imagesTs" / "b_0000.png")
     Image.fromarray(mask).save(raw / "labelsTr" / "a.png")
+    # an earlier run interrupted while staging (a half-written staging folder) and one interrupted while
+    # swapping (labelsTr's originals moved aside, a staged folder in their place): both undone, nothing resized twice
+    (raw / ".imagesTr.upsampling").mkdir()
+    (raw / ".imagesTr.upsampling" / "a_0000.png").write_bytes(b"half")
+    (raw / "labelsTr").rename(raw / ".labelsTr.original")
+    (raw / "labelsTr").mkdir()
+    Image.fromarray(np.zeros((12, 16), np.uint8)).save(raw / "labelsTr" / "a.png")
     done = upsample_cases.upsample_raw_dataset(raw, 2)
     assert done == {"factor": 2, "files": 3, "skipped": False}
     up = np.asarray(Image.open(raw / "labelsTr" / "a.png"))
