@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from nnunet_tgc.model import create_tgc_net, create_towers
+from nnunet_tgc.model import SegmentationAndMaps, create_tgc_net, create_towers
 from nnunet_tgc.model.place_map import image_grid
 from nnunet_tgc.nnunet import trainer as tgc
 from nnunet_tgc.nnunet.ddp import ddp_wrap
@@ -140,9 +140,9 @@ def test_every_parameter_takes_part_in_every_step(trainer_class, arch, towers, o
     target[1, :, 8:24, 40:56] = 1
 
     def step():  # nnU-Net's train_step: network(data), then the loss over the deep-supervision outputs
-        with trainer._bound(TEXTS, coordinates):
-            output = trainer.network(data)
-            loss = trainer.loss(output, [F.interpolate(target, size=o.shape[2:], mode="nearest") for o in output])
+        output = trainer.network(trainer._network_input(data, TEXTS, coordinates, training=True))
+        scales = output.segmentation if isinstance(output, SegmentationAndMaps) else output
+        loss = trainer.loss(output, [F.interpolate(target, size=o.shape[2:], mode="nearest") for o in scales])
         loss.backward()
         return loss
 

@@ -10,7 +10,8 @@ is an extra input channel of SSE's CNN branch, is added to every skip through a 
 is added to VLCM's similarity maps. VLCM's finest similarity map ("where does the report apply in
 this image?") gates the decoder's features, and a 1x1 convolution (zero at initialisation) adds it
 to every output's logits. ``forward(..., return_similarity=True)`` also returns the similarity maps
-and the place map, which the trainer supervises with the ground truth (``alignment_loss.py``).
+and the place map, which the trainer supervises with the ground truth (``alignment_loss.py``). A
+framework that calls ``network(data)`` passes all inputs as one :class:`TGCInput` (``network_input.py``).
 
 State-dict keys follow nnU-Net's ``-pretrained_weights`` rules (``nnunetv2.run.load_pretrained_weights``,
 which transfers every entry but those whose key contains ``.seg_layers.`` and requires the others to
@@ -20,7 +21,7 @@ match in name and shape): every layer whose shape depends on the number of class
 input mapping (``tower_input``) is not in the state dict at all (it is derived from the plans at every
 build). Checkpoints written under the earlier names load (each module renames its own keys).
 """
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,7 @@ from torch import nn
 
 from .clip_towers import RECORD_MODULE, FrozenCLIP
 from .cnn import CNNConfig
+from .network_input import SegmentationAndMaps, TGCInput
 from .date import DATE
 from .decoder import TGCDecoder
 from .sse import SSE
@@ -142,12 +144,23 @@ class TGCNet(nn.Module):
         """The image as the frozen tower expects it (RGB with its preprocess statistics, ``tower_input.py``)."""
         return self.tower_input(image)
 
-    def forward(self, image: torch.Tensor, text: EncodedText, coordinates: Optional[torch.Tensor] = None,
-                return_similarity: bool = False):
+    def forward(self, image: Union[torch.Tensor, TGCInput], text: Optional[EncodedText] = None,
+                coordinates: Optional[torch.Tensor] = None, return_similarity: bool = False):
         """image (B, C, H, W); text: the reports' frozen encoding (a batch of one is shared by all images);
         coordinates (B, 2, H, W): every pixel's normalised (row, column) in the whole image it comes from
-        (default: the input is the whole image). With ``return_similarity`` also the maps the alignment
-        loss supervises."""
+        (default: the input is the whole image). With ``return_similarity`` the result is a
+        :class:`SegmentationAndMaps` (the logits and the maps the alignment loss supervises).
+
+        Or one :class:`TGCInput` that carries all of them: how a framework that calls ``network(data)``
+        (nnU-Net's training and validation steps) passes the reports."""
+        if isinstance(image, TGCInput):
+            if text is not None or coordinates is not None or return_similarity:
+                raise TypeError("TGCNet(TGCInput) takes no further arguments: the TGCInput carries them")
+            image, text, coordinates, return_similarity = image.image, image.text, image.coordinates, \
+                image.return_similarity
+        if text is None:
+            raise TypeError("TGC-Net segments an image with its report: call it with the reports' encoding "
+                            "(network(image, text, coordinates) or network(TGCInput(...)))")
         if text.batch_size != image.shape[0]:
             if text.batch_size != 1:
                 raise ValueError(f"{text.batch_size} reports for {image.shape[0]} images")
@@ -184,7 +197,7 @@ class TGCNet(nn.Module):
         if similarity is not None:
             out = [self._add_similarity(o, similarity) for o in out] if isinstance(out, list) \
                 else self._add_similarity(out, similarity)
-        return (out, sims) if return_similarity else out
+        return SegmentationAndMaps(out, sims) if return_similarity else out
 
     def _add_similarity(self, logits: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
         similarity = F.interpolate(similarity, size=logits.shape[2:], mode="bilinear", align_corners=False)

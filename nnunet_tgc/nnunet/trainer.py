@@ -4,7 +4,9 @@ nnU-Net's own training loop, loss, deep supervision, splits and augmentation, wi
 
 * the network is TGC-Net (built from the plans' stages, see ``build_network_architecture``);
 * every batch is paired with its cases' reports, looked up by the batch's ``keys`` and encoded once
-  per distinct text (:class:`~nnunet_tgc.text.cache.TextFeatureCache`);
+  per distinct text (:class:`~nnunet_tgc.text.cache.TextFeatureCache`); the batch reaches the network
+  as one :class:`~nnunet_tgc.model.network_input.TGCInput` (images, reports, coordinates), so nnU-Net's
+  own train and validation steps call ``network(data)`` with the reports as part of their argument;
 * mirroring keeps image and report consistent (``text_mirroring``), and rotations are limited to
   +-15 degrees, because a report's "upper left" means nothing in an image turned upside down;
 * every pixel carries its position in the whole image through patches, augmentation and sliding
@@ -23,7 +25,6 @@ nnU-Net 2.8.1's methods with marked differences (a test pins the source of the o
 
 Variants follow nnU-Net's habit: subclasses that change one class attribute.
 """
-import contextlib
 import multiprocessing
 import os
 import shutil
@@ -50,6 +51,7 @@ from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_p
 
 from ..model.alignment_loss import similarity_map_loss
 from ..model.factory import create_tgc_net
+from ..model.network_input import SegmentationAndMaps, TGCInput
 from ..model.place_map import fit_place_map
 from ..text.convention import dataset_convention, prepare_reports
 from ..text.knowledge import dataset_domain
@@ -74,38 +76,20 @@ __all__ = ["nnUNetTrainerTGC", "nnUNetTrainerTGC_tiny", "nnUNetTrainerTGC_Biomed
            "nnUNetTrainerTGC_noUnplaced"]
 
 
-class _TextBound:
-    """The network with this batch's reports and pixel coordinates bound, so nnU-Net's own
-    train/validation steps (which call ``self.network(data)``) run unchanged. With ``keep_similarity``
-    it also keeps the similarity and place maps of the call, for the alignment loss."""
-
-    def __init__(self, network, text, coordinates, keep_similarity: bool = False):
-        self._network, self._text, self._coordinates, self._keep = network, text, coordinates, keep_similarity
-        self.similarity_maps = None
-
-    def __call__(self, x):
-        if not self._keep:
-            return self._network(x, self._text, self._coordinates)
-        out, self.similarity_maps = self._network(x, self._text, self._coordinates, return_similarity=True)
-        return out
-
-    def __getattr__(self, name):
-        return getattr(self._network, name)
-
-
 class _WithAlignmentLoss:
-    """nnU-Net's segmentation loss plus ``weight`` x the loss on VLCM's similarity maps of the same
-    call (read from the text-bound network; absent when the network has no VLCM)."""
+    """nnU-Net's segmentation loss, plus ``weight`` x the loss on the similarity and place maps when the
+    network returned them (training steps ask for them; see ``nnUNetTrainerTGC._network_input``)."""
 
-    def __init__(self, segmentation_loss, trainer, weight: float):
-        self.segmentation_loss, self.trainer, self.weight = segmentation_loss, trainer, weight
+    def __init__(self, segmentation_loss, ignore_label, weight: float):
+        self.segmentation_loss, self.ignore_label, self.weight = segmentation_loss, ignore_label, weight
 
     def __call__(self, output, target):
-        loss = self.segmentation_loss(output, target)
-        maps = getattr(self.trainer.network, "similarity_maps", None)
-        if maps:
+        if not isinstance(output, SegmentationAndMaps):
+            return self.segmentation_loss(output, target)
+        loss = self.segmentation_loss(output.segmentation, target)
+        if output.similarity_maps:
             full_res = target[0] if isinstance(target, list) else target
-            loss = loss + self.weight * similarity_map_loss(maps, full_res, self.trainer.label_manager.ignore_label)
+            loss = loss + self.weight * similarity_map_loss(output.similarity_maps, full_res, self.ignore_label)
         return loss
 
 
@@ -161,7 +145,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
 
     def _build_loss(self):
         loss = super()._build_loss()
-        return _WithAlignmentLoss(loss, self, self.tgc_alignment_loss_weight) \
+        return _WithAlignmentLoss(loss, self.label_manager.ignore_label, self.tgc_alignment_loss_weight) \
             if self.tgc_alignment_loss_weight > 0 else loss
 
     def _do_i_compile(self):
@@ -298,17 +282,16 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     def _texts(self, keys):
         return [self.case_reports[k] for k in keys]
 
-    @contextlib.contextmanager
-    def _bound(self, texts, coordinates, remember: bool = True):
-        network = self.network
-        net = unwrap(network)
-        keep = self.tgc_alignment_loss_weight > 0 and (net.vlcm is not None or net.place_map is not None)
-        self.network = _TextBound(network, self.text_cache.batch(texts, self.device, remember),
-                                  coordinates.to(self.device, non_blocking=True), keep_similarity=keep)
-        try:
-            yield
-        finally:
-            self.network = network
+    def _network_input(self, image, texts, coordinates, training: bool) -> TGCInput:
+        """The batch as the network's one argument: nnU-Net's steps call ``network(data)``, so ``data`` carries
+        the reports' encoding and the pixels' coordinates with the images. Training steps also ask for the
+        similarity and place maps, which the alignment loss supervises; validation's loss is nnU-Net's
+        (its ``validation_step`` reads the output as logits)."""
+        net = unwrap(self.network)
+        maps = training and self.tgc_alignment_loss_weight > 0 and (net.vlcm is not None or net.place_map is not None)
+        # re-worded texts are drawn anew every step: encoded, not kept
+        remember = not training or self.tgc_synonym_rate == 0
+        return TGCInput(image, self.text_cache.batch(texts, self.device, remember), coordinates, maps)
 
     # ------------------------------------------------------------------------------ steps
     def on_train_epoch_start(self):
@@ -329,14 +312,13 @@ class nnUNetTrainerTGC(nnUNetTrainer):
         texts = withhold_batch(texts, self.tgc_unplaced_rate, self.tgc_uncounted_rate, self.text_cache.vocabulary,
                                self.text_rng)
         texts = drop_reports(texts, self.tgc_report_dropout, self.text_rng)
-        # re-worded texts are drawn anew every step: encoded, not kept
-        with self._bound(texts, coordinates, remember=self.tgc_synonym_rate == 0):
-            return super().train_step(batch)
+        batch["data"] = self._network_input(batch["data"], texts, coordinates, training=True)
+        return super().train_step(batch)
 
     def validation_step(self, batch: dict) -> dict:
-        batch["data"], coordinates = split_coordinates(batch["data"])
-        with self._bound(self._texts(batch["keys"]), coordinates):
-            return super().validation_step(batch)
+        image, coordinates = split_coordinates(batch["data"])
+        batch["data"] = self._network_input(image, self._texts(batch["keys"]), coordinates, training=False)
+        return super().validation_step(batch)
 
     # ------------------------------------------------------------------------------ augmentation
     text_mirror_axes = ()
