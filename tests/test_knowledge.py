@@ -132,3 +132,88 @@ def test_domains_keep_chest_terms_out_of_other_reports(kb):
     assert "lower_zone" in ids(kb.for_domain("chest").match(bone))  # what the domain declaration prevents
     with pytest.raises(KnowledgeBaseError, match="tgc_knowledge_domain must be one of \\['chest', 'none'\\]"):
         kb.for_domain("bone")
+
+
+# ---------------------------------------------------------------- misspelt place words (text/typos.py)
+
+@pytest.mark.parametrize("typed, meant", [
+    ("rigth", "right"),      # two neighbours swapped
+    ("rgiht", "right"),
+    ("rigjt", "right"),      # one letter replaced
+    ("rght", "right"),       # one letter left out
+    ("lowr", "lower"),
+    ("lowe", "lower"),
+    ("midddle", "middle"),   # one letter too many
+    ("uooer", "upper"),      # a doubled letter typed as the doubled neighbouring key
+    ("bilaterl", "bilateral"),
+    ("costophrenci", "costophrenic"),
+    ("RIGTH", "right"),      # case does not matter
+    ("lingular", "lingula"),  # the adjective reads as its lobe
+])
+def test_a_word_one_slip_from_a_place_word_reads_as_it(kb, typed, meant):
+    assert kb.typo_reading(typed) == meant
+
+
+@pytest.mark.parametrize("word", [
+    "might", "eight", "night", "light", "sight", "fight",  # first letter differs from "right"
+    "tower", "power", "mower",                           # ... from "lower"
+    "irght",                                             # the first letter is part of the word
+    "lfet", "lefft",                                     # "left" is too short to be read through a typo
+    "righhtt", "lwore",                                  # two slips: too far
+    "utter", "uzzer",                                    # a doubled letter replaced by a far key's
+    "while", "whose", "based", "basis", "sites", "sized", "interior", "hemothorax",  # English words
+    "whoke",                                             # "whole" or "whose": ambiguous
+    "basas",                                             # "basal", "bases" or "basis": ambiguous
+])
+def test_words_that_are_not_read_as_place_words(kb, word):
+    assert kb.typo_reading(word) is None
+
+
+def test_a_known_word_is_never_corrected(kb):
+    """Every word of every term (count words like "eight" included) and the listed English words read as
+    themselves, even where they are one edit from a place word ("lung"/"lungs", "zone"/"zones")."""
+    from nnunet_tgc.text.knowledge import _term_words
+    from nnunet_tgc.text.typos import COMMON_WORDS
+    words = {w for e in kb.entries for t in e.terms for w in _term_words(t)} | COMMON_WORDS
+    assert {"eight", "lung", "zone", "lobe", "sides"} <= words
+    assert [w for w in sorted(words) if kb.typo_reading(w) is not None] == []
+
+
+def test_one_edit_rule():
+    from nnunet_tgc.text.typos import one_edit
+    assert one_edit("rigth", "right") and one_edit("lowr", "lower") and one_edit("lowerr", "lower")
+    assert one_edit("uooer", "upper") and one_edit("uller", "upper")  # o and l sit next to p
+    assert not one_edit("utter", "upper") and not one_edit("loer", "upper") and not one_edit("rgith", "right")
+    assert not one_edit("lower", "low") and not one_edit("lwore", "lower") and one_edit("lwoer", "lower")
+
+
+def test_misspelt_terms_are_found_where_they_were_typed(kb):
+    chest = kb.for_domain("chest")
+    text = "Opacity in the rigth lowr lobe, the Lft lung is clear; Rigth-sided effusion."
+    found = [(text[s:e], entry.id) for s, e, entry in chest.find(text)]
+    assert found == [("Opacity", "opacity"), ("rigth lowr lobe", "right_lower_lobe"), ("lung", "lung"),
+                     ("Rigth-sided", "right_side"), ("effusion", "pleural_effusion")]  # "Lft": too short
+    # every span is cut from the text as typed, so rewording and withholding replace the word itself
+    assert ids(chest.match("Consolidation of the left lowr lobe.")) == ["consolidation", "left_lower_lobe"]
+    assert ids(chest.match("uooer middle left lung")) == ["upper_zone", "middle_zone", "left_lung"]
+
+
+def test_typos_are_read_only_into_the_domains_place_words(kb):
+    none = kb.for_domain("none")
+    assert none.typo_reading("rigth") == "right"       # the sides of the image are general knowledge
+    assert none.typo_reading("lowr") is None           # a lung zone is not a place in another domain
+    assert kb.for_domain("chest").typo_reading("lowr") == "lower"
+
+
+def test_region_words_from_anatomy(kb):
+    """Where on a frontal chest image the region words point (zones only: their side, if any, comes
+    from the side word beside them, so that mirroring and the side convention stay word swaps)."""
+    expected = {"suprahilar": ("upper", "middle"), "infrahilar": ("middle", "lower"),
+                "paracardiac": ("middle", "lower"), "retrocardiac": ("lower",),
+                "cardiophrenic_angle": ("lower",), "infraclavicular": ("upper",)}
+    for entry_id, zones in expected.items():
+        entry = kb[entry_id]
+        assert entry.domain == "chest" and entry.zones == zones and entry.sides == (), entry_id
+    assert ids(kb.match("Left infra-hilar and right supra-hilar opacities, hilum, hila")) == \
+        ["left_side", "infrahilar", "right_side", "suprahilar", "opacity", "central"]
+    assert "hilum" in kb["central"].terms and "hila" in kb["central"].terms

@@ -126,3 +126,89 @@ def test_both_lungs_names_both_sides_in_the_chest_domain_only(chest):
                                                                for z in ("upper", "middle", "lower")}
     assert cells("Opacities in both lung fields, worse in the lower zones.", chest) == {"left lower", "right lower"}
     assert read_places("Fractures in both lungs.", KnowledgeBase.load().for_domain("none")).involved == frozenset()
+
+
+@pytest.mark.parametrize("text, expected", [
+    # misspelt place words are read as the word meant (text/typos.py)
+    ("Patchy opacities in the rigth lower zone.", {"right lower"}),
+    ("Consolidation of the left lowr lobe.", {"left lower"}),
+    ("Bilateral pulmonary infection, three infected areas, uooer middle left lung and middle right lung.",
+     {"left upper", "left middle", "right middle"}),
+    ("Opacities in the upper midddle lower right lung.", {"right upper", "right middle", "right lower"}),
+    ("Rigth-sided basal opacity.", {"right lower"}),
+    # ... and ordinary words stay what they are
+    ("The patient might have opacities in the lower zones.", {"left lower", "right lower"}),
+    ("Eight nodules in the lower left lung.", {"left lower"}),
+    ("Opacity in the left lower zone, increasing while on treatment.", {"left lower"}),
+    ("Opacities at night in the lower zones, based on the tower view.", {"left lower", "right lower"}),
+    # region words, read from anatomy: their zones, the side from the side word beside them
+    ("Airspace opacity in the right infrahilar region.", {"right middle", "right lower"}),
+    ("Streaky opacity in the left suprahilar region.", {"left upper", "left middle"}),
+    ("Left retrocardiac opacity.", {"left lower"}),
+    ("Opacity at the right cardiophrenic angle.", {"right lower"}),
+    ("Right paracardiac consolidation.", {"right middle", "right lower"}),
+    ("Nodular opacity in the left infraclavicular region.", {"left upper"}),
+    ("Nodular opacity projecting over the right hilum.", {"right middle"}),
+])
+def test_misspellings_and_region_words(chest, text, expected):
+    assert cells(text, chest) == expected
+
+
+def test_count_of_a_report_with_an_english_word_near_a_count_or_place(chest):
+    assert read_places("Eight nodules in the lower left lung.", chest).count == 8
+    assert read_places("Retrocardiac opacity.", chest).involved == {("left", "lower"), ("right", "lower")}  # no side word
+
+
+@pytest.mark.parametrize("text", [
+    "Patchy opacities in the rigth lower zone.",
+    "uooer middle left lung and lowr right lung.",
+    "Rigth upper and left infrahilar opacities.",
+    "RIGTH suprahilar, Uooer left lung.",
+])
+def test_misspelt_words_mirror_with_their_image(chest, text):
+    """A mirrored report is read anew: a misspelt side or zone must swap like a well-spelt one, or the mirrored
+    image's report would still point to the old place (and a patient-side report would keep the patient's side)."""
+    places = read_places(text, chest).involved
+    assert read_places(swap_left_right(text), chest).involved == {
+        ("right" if s == "left" else "left", z) for s, z in places}
+    assert read_places(swap_upper_lower(text), chest).involved == {
+        (s, {"upper": "lower", "lower": "upper"}.get(z, z)) for s, z in places}
+    assert swap_left_right("Patchy opacities in the Rigth lower zone.") == "Patchy opacities in the Left lower zone."
+
+
+def _qata_reports(folder):
+    from nnunet_tgc.convert.tables import read_table
+    reports = {}
+    for split, table in (("train", "Train_Folder/Train_text.xlsx"), ("val", "Val_Folder/Val_text.xlsx")):
+        for row in read_table(folder / table, ["Image"], ["Description", "text"], split):
+            reports[(split, row.name)] = row.text
+    return reports
+
+
+def test_real_reports_read_as_before_except_where_a_typo_is_read(chest, shared_data, monkeypatch):
+    """Every QaTa report reads as it did without typo reading, except those with a misspelt place word, and
+    those read as their text with the misspelling corrected."""
+    import re
+
+    from nnunet_tgc.text.typos import TypoReader
+    reports = _qata_reports(shared_data("QaTa-COV19-subset"))
+    assert len(reports) > 1000
+    with_typos = {case: read_places(text, chest) for case, text in reports.items()}
+    typos = {case: {w: chest.typo_reading(w) for w in re.findall(r"[A-Za-z]+", text) if chest.typo_reading(w)}
+             for case, text in reports.items()}
+    monkeypatch.setattr(chest, "_typos", TypoReader(places=(), known=()))  # reads no misspelling
+    changed = set()
+    for case, text in reports.items():
+        if not typos[case]:
+            assert read_places(text, chest) == with_typos[case], text
+            continue
+        corrected = re.sub(r"[A-Za-z]+", lambda m: typos[case].get(m.group(0), m.group(0)), text)
+        assert read_places(corrected, chest) == with_typos[case], text
+        if read_places(text, chest) != with_typos[case]:
+            changed.add(reports[case])
+    # the subset's misspellings ("lowe left and lower right" read the same before: "left" shared "lower")
+    assert {w for t in typos.values() for w in t} == {"lowe", "midddle", "uooer"}
+    assert changed == {
+        "Bilateral pulmonary infection, three infected areas, upper middle lower left lung and upper midddle lower "
+        "right lung.",
+        "Bilateral pulmonary infection, three infected areas, uooer middle left lung and middle right lung."}

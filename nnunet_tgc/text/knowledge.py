@@ -9,7 +9,9 @@ Each ``text_reports/knowledge/*.json`` file is a JSON list of entries::
 
 ``KnowledgeBase.match(report)`` finds the entries whose terms occur in a report; the model
 encodes their descriptions with CLIP next to the report itself. Matching is case-insensitive,
-on whole words, and prefers the longest term at each position ("left lung" beats "left").
+on whole words, and prefers the longest term at each position ("left lung" beats "left"). A word
+one slip from a place word ("rigth", "lowr", "uooer") is read as that word, under the rules of
+``typos.py`` that keep ordinary words ("might", "eight", "while") what they are.
 
 Knowledge belongs to a domain. ``"general"`` entries (sides of the image, counts) apply to every
 dataset; the others (``"chest"``: lungs, zones, lobes, chest findings) only to a dataset that
@@ -25,6 +27,9 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
+
+from .typos import TypoReader, to_original
 
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _KEYS = {"id", "category", "domain", "terms", "description"}
@@ -63,6 +68,11 @@ def _term_pattern(term: str) -> str:
     for word in _normalize_term(term).split(" "):
         parts.append(r"[-\s]?".join(re.escape(p) for p in word.split("-")))
     return r"\s+".join(parts)
+
+
+def _term_words(term: str) -> list[str]:
+    """The words of a term, split at spaces and hyphens, letters only ("left-sided" -> left, sided)."""
+    return [w for w in re.split(r"[\s-]+", _normalize_term(term)) if w.isalpha()]
 
 
 def _validate_entry(raw, where: str) -> Entry:
@@ -148,6 +158,12 @@ class KnowledgeBase:
             re.IGNORECASE,
         ) if ordered else None
         self._group_owner = [owner[t] for t in ordered]
+        # misspelt place words: read against every word of every term, corrected only into the words
+        # of terms that name a place (typos.py)
+        self._typos = TypoReader(
+            places={w for e in self.entries if e.sides or e.zones for t in e.terms for w in _term_words(t)},
+            known={w for t in owner for w in _term_words(t)},
+        )
 
     @classmethod
     def load(cls, dir=None) -> "KnowledgeBase":
@@ -181,10 +197,22 @@ class KnowledgeBase:
         return self._by_id[entry_id]
 
     def find(self, report: str) -> list[tuple[int, int, Entry]]:
-        """Every occurrence of a term in ``report``: (start, end, entry), in order."""
+        """Every occurrence of a term in ``report``: (start, end, entry), in order. A misspelt place word
+        (:meth:`typo_reading`) counts as the word it is read as; (start, end) are always positions in
+        ``report`` as given, so a caller may cut or replace the misspelt word itself."""
         if self._pattern is None:
             return []
-        return [(m.start(), m.end(), self._group_owner[m.lastindex - 1]) for m in self._pattern.finditer(report)]
+        text, edits = self._typos.correct(report)
+        found = [(m.start(), m.end(), self._group_owner[m.lastindex - 1]) for m in self._pattern.finditer(text)]
+        if edits:
+            found = [(to_original(s, edits, end=False), to_original(e, edits, end=True), entry)
+                     for s, e, entry in found]
+        return found
+
+    def typo_reading(self, word: str) -> Optional[str]:
+        """The place word (lower case) that ``word`` is read as a misspelling of, or None: a word one
+        slip from exactly one known word of at least five letters, that word a place word (typos.py)."""
+        return self._typos.reading(word)
 
     def match(self, report: str) -> list[Entry]:
         """Entries whose terms occur in ``report``, in order of first occurrence, no duplicates."""

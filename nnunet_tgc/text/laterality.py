@@ -8,8 +8,8 @@ Rules (see documentation/text.md):
 * flipping the lateral (left-right) image axis swaps left <-> right (also RUL <-> LUL, RLL <-> LLL,
   RML <-> lingula and the single letters L <-> R);
 * flipping the vertical (top-bottom) image axis swaps upper <-> lower, superior <-> inferior,
-  top <-> bottom, apical <-> basal, apex <-> base, apices <-> bases, RUL <-> RLL, LUL <-> LLL
-  ("middle" stays).
+  top <-> bottom, apical <-> basal, apex <-> base, apices <-> bases, RUL <-> RLL, LUL <-> LLL,
+  suprahilar <-> infrahilar ("middle" stays).
 
 For axial CT slices the lung zones (upper/lower lobe) run along the body axis, not the image's
 vertical axis; pass ``vertical_axis=None`` there so a vertical flip leaves the zones alone.
@@ -17,11 +17,16 @@ vertical axis; pass ``vertical_axis=None`` there so a vertical flip leaves the z
 Every swap is a bijection applied in one pass, so applying it twice restores the text.
 Only whole words are touched ("leftover", "bright", "lowered" are not), and case is kept
 (Left -> Right, LEFT -> RIGHT).
+
+A misspelt side or zone word that the reader takes for one of these words (``typos.py``: "rigth",
+"uooer") swaps as that word does, spelt right ("rigth" -> "left"): left as it was, the mirrored report
+would still be read on the old side. Such a text comes back from two swaps spelt right, not as typed.
 """
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from functools import lru_cache
+from typing import Iterable, Optional
 
 
 def _bijection(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -43,16 +48,30 @@ _UPPER_LOWER = _bijection([
     ("apices", "bases"),
     ("rul", "rll"),
     ("lul", "lll"),
+    ("suprahilar", "infrahilar"),
 ])
 
 
-def _compile(mapping: dict[str, str]) -> re.Pattern:
-    words = sorted(mapping, key=lambda w: (-len(w), w))
-    return re.compile(r"\b(" + "|".join(words) + r")\b", re.IGNORECASE)
+# whole words of letters; a swap word is one of them (the knowledge base's patterns see the same words)
+_WORD_RE = re.compile(r"\b[^\W\d_]+\b")
 
 
-_LEFT_RIGHT_RE = _compile(_LEFT_RIGHT)
-_UPPER_LOWER_RE = _compile(_UPPER_LOWER)
+@lru_cache(maxsize=1)
+def _typo_reading():
+    """How the reader takes a misspelt word: the shipped knowledge base's rule (typos.py), all domains."""
+    from .knowledge import KnowledgeBase
+    return KnowledgeBase.load().typo_reading
+
+
+def _meant(word: str, mapping: dict[str, str]) -> Optional[str]:
+    """The swap word ``word`` stands for: itself, or the one the reader takes its misspelling for."""
+    lower = word.lower()
+    if lower in mapping:
+        return lower
+    if len(word) < 4:  # too short to be read as a misspelling (typos.py)
+        return None
+    meant = _typo_reading()(lower)
+    return meant if meant in mapping else None
 
 
 def _same_case(source: str, word: str) -> str:
@@ -63,18 +82,23 @@ def _same_case(source: str, word: str) -> str:
     return word
 
 
-def _swap(text: str, pattern: re.Pattern, mapping: dict[str, str]) -> str:
-    return pattern.sub(lambda m: _same_case(m.group(0), mapping[m.group(0).lower()]), text)
+def _swap(text: str, mapping: dict[str, str]) -> str:
+    def one(m: re.Match) -> str:
+        word = m.group(0)
+        meant = _meant(word, mapping)
+        return word if meant is None else _same_case(word, mapping[meant])
+    return _WORD_RE.sub(one, text)
 
 
 def swap_left_right(text: str) -> str:
     """left <-> right, whole words, case kept."""
-    return _swap(text, _LEFT_RIGHT_RE, _LEFT_RIGHT)
+    return _swap(text, _LEFT_RIGHT)
 
 
 def swap_upper_lower(text: str) -> str:
-    """upper <-> lower, superior <-> inferior, top <-> bottom, apical <-> basal, apex <-> base."""
-    return _swap(text, _UPPER_LOWER_RE, _UPPER_LOWER)
+    """upper <-> lower, superior <-> inferior, top <-> bottom, apical <-> basal, apex <-> base,
+    suprahilar <-> infrahilar."""
+    return _swap(text, _UPPER_LOWER)
 
 
 def mirror_text(text: str, axes: tuple[int, ...], lateral_axis: int | None, vertical_axis: int | None) -> str:
