@@ -9,6 +9,12 @@ import pytest
 # never wait for the Hugging Face hub: a lookup fails at once instead of after 20 s of retries
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("nnUNet_compile", "f")
+# pytest-xdist (-n 2, scripts/install_and_test.sh): one thread per worker and per command it starts, unless set
+# otherwise. With torch's default (a thread per core) in both workers, the tiny networks' steps wait on threads
+# that the other worker's processes hold: the shared model's epochs took 9.7 s each beside the other worker
+# (place-map fit 56 s), 2.8 s on one thread (documentation/measurements/test_suite_times.md).
+if os.environ.get("PYTEST_XDIST_WORKER") is not None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 warnings.filterwarnings("ignore", message=".*torch.jit.interface.*")
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -43,9 +49,7 @@ def shared_data():
 # model (tiny_tgc_model) and runs half of its tests while the other runs the next groups, then the other half.
 # A test is grouped with its module (its module-scoped fixtures are built once), except the shared model's
 # tests in XDIST_SECOND_HALF; the groups not named in XDIST_ORDER follow in pytest's order.
-# Measured (2 cores, -n 2): the first half with the training about 350 s, test_nnunet_options.py about 300 s,
-# the second half about 255 s, test_gpu_check.py about 30 s, all other modules together about 180 s.
-XDIST_ORDER = ["test_e2e_nnunet.py", "test_nnunet_options.py", "test_e2e_nnunet.py (second half)", "test_gpu_check.py"]
+XDIST_ORDER = ["test_e2e_nnunet.py", "test_nnunet_options.py", "test_gpu_check.py", "test_e2e_nnunet.py (second half)"]
 # each half of the shared model's tests with the module-scoped fixtures it reads (own_report_predictions in
 # the first, dropout_model in the second): a worker that runs a half builds only that half's fixtures
 XDIST_SECOND_HALF = {"test_e2e_nnunet.py": {

@@ -4,10 +4,6 @@ Every image holds two identical-looking lesions; the report says which one is me
 preprocess, train a user's short subclass of nnUNetTrainerTGC_tiny (in the user's own folder on
 nnUNet_extTrainer), run the final validation, predict with reports, and check that the prediction
 follows the report.
-
-Under pytest-xdist (scripts/install_and_test.sh) these tests run in two halves, one per worker, each on its
-worker's copy of the one trained model: the second half is named in conftest.py (XDIST_SECOND_HALF), a test
-not named there runs in the first.
 """
 import json
 import re
