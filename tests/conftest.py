@@ -1,6 +1,5 @@
 import importlib.util
 import os
-import shutil
 import warnings
 from pathlib import Path
 
@@ -9,12 +8,6 @@ import pytest
 # never wait for the Hugging Face hub: a lookup fails at once instead of after 20 s of retries
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("nnUNet_compile", "f")
-# pytest-xdist (-n 2, scripts/install_and_test.sh): one thread per worker and per command it starts, unless set
-# otherwise. With torch's default (a thread per core) in both workers, the tiny networks' steps wait on threads
-# that the other worker's processes hold: the shared model's epochs took 9.7 s each beside the other worker
-# (place-map fit 56 s), 2.8 s on one thread (documentation/measurements/test_suite_times.md).
-if os.environ.get("PYTEST_XDIST_WORKER") is not None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
 warnings.filterwarnings("ignore", message=".*torch.jit.interface.*")
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -40,59 +33,6 @@ def shared_data():
             pytest.skip(f"shared real data not available: {path} (set NNUNET_TGC_SHARED_DATA)")
         return path
     return folder
-
-
-# ---------------------------------------------------------------- pytest-xdist: which tests run together, and when
-
-# Under pytest-xdist with --dist loadgroup (scripts/install_and_test.sh runs -n 2), the tests of one group run
-# on one worker, the groups one after another in this order, the longest first: one worker trains the shared
-# model (tiny_tgc_model) and runs half of its tests while the other runs the next groups, then the other half.
-# A test is grouped with its module (its module-scoped fixtures are built once), except the shared model's
-# tests in XDIST_SECOND_HALF; the groups not named in XDIST_ORDER follow in pytest's order.
-XDIST_ORDER = ["test_e2e_nnunet.py", "test_nnunet_options.py", "test_gpu_check.py", "test_e2e_nnunet.py (second half)"]
-# each half of the shared model's tests with the module-scoped fixtures it reads (own_report_predictions in
-# the first, dropout_model in the second): a worker that runs a half builds only that half's fixtures
-XDIST_SECOND_HALF = {"test_e2e_nnunet.py": {
-    "test_sequential_path_and_fold_ensemble", "test_continue_and_rerun_validation",
-    "test_missing_training_reports_stop_before_the_first_epoch", "test_no_report_prediction_only_for_a_model_trained_for_it",
-    "test_no_report_python_api", "test_ablate_plain_nnunet_model_predicts_once_with_the_same_metrics"}}
-
-
-def xdist_group(nodeid: str) -> str:
-    """The group of the test ``nodeid`` (``tests/test_x.py::test_y[param]``)."""
-    module, _, name = nodeid.partition("::")
-    module = module.rsplit("/", 1)[-1]
-    if name.split("[")[0] in XDIST_SECOND_HALF.get(module, ()):
-        return f"{module} (second half)"
-    return module
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_make_scheduler(config, log):
-    """--dist loadgroup with the groups of ``xdist_group`` (xdist's own reads xdist_group marks from the test ids,
-    which it can no longer rename under pytest >= 9.2: pytest-xdist issue 1386), in the order of XDIST_ORDER."""
-    if config.getvalue("dist") != "loadgroup":
-        return None
-    from xdist.scheduler import LoadScopeScheduling
-
-    class GroupScheduling(LoadScopeScheduling):
-        def _split_scope(self, nodeid):
-            return xdist_group(nodeid)
-
-        def schedule(self):
-            self.config.option.loadscopereorder = False  # the workers' order (pytest_collection_modifyitems)
-            super().schedule()
-
-    return GroupScheduling(config, log)
-
-
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist the groups of XDIST_ORDER first, in its order (the scheduler hands out the groups in the
-    order the workers collected them); a plain run keeps pytest's order."""
-    if os.environ.get("PYTEST_XDIST_WORKER") is None:
-        return
-    rank = {name: i for i, name in enumerate(XDIST_ORDER)}
-    items.sort(key=lambda item: rank.get(xdist_group(item.nodeid), len(rank)))  # stable: otherwise pytest's order
 
 
 # ---------------------------------------------------------------- the one trained tiny TGC-Net of the suite
@@ -153,50 +93,6 @@ def nnunet_environment(root: Path, *trainer_folders) -> dict:
     return env
 
 
-def _built_once(tmp_path_factory, name: str, build) -> Path:
-    """A folder that ``build(folder)`` fills, built once per test run: in a plain run a fresh folder; under
-    pytest-xdist (``-n 2``) the first worker to ask builds it in the run's shared base folder under a file lock,
-    a worker that asks while it is being built waits, and every worker gets a copy of its own (tests change
-    files in it, and two workers must not write one results folder). A build that failed fails the other
-    workers too, with its error, instead of being tried again."""
-    if os.environ.get("PYTEST_XDIST_WORKER") is None:
-        folder = tmp_path_factory.mktemp(name)
-        build(folder)
-        return folder
-    from filelock import FileLock
-    shared = tmp_path_factory.getbasetemp().parent / f"{name}_shared"
-    done, failed = shared.with_name(shared.name + ".done"), shared.with_name(shared.name + ".failed")
-    with FileLock(str(shared) + ".lock"):
-        if failed.is_file():
-            raise RuntimeError(f"building {name} failed in another worker:\n{failed.read_text()}")
-        if not done.is_file():
-            shutil.rmtree(shared, ignore_errors=True)
-            shared.mkdir()
-            try:
-                build(shared)
-            except BaseException as error:
-                failed.write_text(f"{type(error).__name__}: {error}")
-                raise
-            done.touch()
-    folder = tmp_path_factory.mktemp(name)
-    shutil.copytree(shared, folder, dirs_exist_ok=True)
-    return folder
-
-
-def _build_tiny_tgc_model(root: Path):
-    from _commands import run
-    from nnunet_tgc.synthetic import make_text_decides_dataset
-    user = root / "my_trainers"
-    user.mkdir()
-    (user / "my_tgc_trainers.py").write_text(USER_TRAINERS)
-    env = nnunet_environment(root, user)
-    make_text_decides_dataset(root / "raw", dataset_id=TINY_DATASET_ID, n_train=32, n_test=8, seed=3)
-    run(["nnUNetv2_plan_and_preprocess", "-d", TINY_DATASET_ID, "-c", "2d", "-np", "1", "--verify_dataset_integrity"],
-        env)
-    run(["nnUNetv2_train", TINY_DATASET_ID, "2d", 0, "-tr", TINY_TRAINER, "-device", "cpu"],
-        {**env, "nnUNet_n_proc_DA": "0"})
-
-
 @pytest.fixture(scope="session")
 def tiny_tgc_model(tmp_path_factory):
     """The suite's one trained tiny TGC-Net, through nnU-Net's stock commands: the synthetic dataset in which
@@ -206,12 +102,19 @@ def tiny_tgc_model(tmp_path_factory):
     fold 0, final validation included. The place map is fitted to the training masks before epoch 0, so the
     model follows the report from the first epoch on (pseudo Dice 0.83 after epoch 0 in a 16-epoch run); six
     epochs leave the text-reading tests a margin. Every test that needs a trained TGC model uses this one; a test that
-    changes something in it restores it. Trained once per run (under pytest-xdist each worker gets a copy:
-    ``_built_once``). Keys: root, env (predictions), train_env (training: augmentation in the main process),
-    raw (the dataset), user (the trainer folder), model (the trained model's folder)."""
-    root = _built_once(tmp_path_factory, "tiny_tgc", _build_tiny_tgc_model)
+    changes something in it restores it. Keys: root, env (predictions), train_env (training: augmentation in
+    the main process), raw (the dataset), user (the trainer folder), model (the trained model's folder)."""
+    from _commands import run
+    from nnunet_tgc.synthetic import make_text_decides_dataset
+    root = tmp_path_factory.mktemp("tiny_tgc")
     user = root / "my_trainers"
+    user.mkdir()
+    (user / "my_tgc_trainers.py").write_text(USER_TRAINERS)
     env = nnunet_environment(root, user)
-    return {"root": root, "env": env, "train_env": {**env, "nnUNet_n_proc_DA": "0"},
-            "raw": root / "raw" / TINY_DATASET, "user": user,
+    raw = make_text_decides_dataset(root / "raw", dataset_id=TINY_DATASET_ID, n_train=32, n_test=8, seed=3)
+    run(["nnUNetv2_plan_and_preprocess", "-d", TINY_DATASET_ID, "-c", "2d", "-np", "1", "--verify_dataset_integrity"],
+        env)
+    train_env = {**env, "nnUNet_n_proc_DA": "0"}
+    run(["nnUNetv2_train", TINY_DATASET_ID, "2d", 0, "-tr", TINY_TRAINER, "-device", "cpu"], train_env)
+    return {"root": root, "env": env, "train_env": train_env, "raw": raw, "user": user,
             "model": root / "res" / TINY_DATASET / f"{TINY_TRAINER}__nnUNetPlans__2d"}
