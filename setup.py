@@ -29,6 +29,6 @@ setup(
         "matplotlib",
         "tqdm",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest", "pytest-xdist", "filelock"]},  # xdist: two workers (scripts/install_and_test.sh)
     entry_points={"console_scripts": ["nnunet-tgc=nnunet_tgc.cli:main"]},
 )

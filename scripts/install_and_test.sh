@@ -4,4 +4,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
 export HF_HUB_OFFLINE=1
-.venv/bin/python -m pytest -q tests "$@"
+# two workers (pytest-xdist): nnU-Net's commands spend much of their time importing and waiting for their worker
+# processes, so a second test process fills the cores; the groups and their order are in tests/conftest.py
+.venv/bin/python -m pytest -q -n 2 --dist loadgroup tests "$@"

@@ -614,3 +614,20 @@ def test_plain_model_gets_the_same_seen_split(stand_in, monkeypatch):
     assert groups["seen"]["mean_dice"] == pytest.approx(0.5)
     assert groups["unseen"]["mean_dice"] == pytest.approx((1 + 2 / 3) / 2)
     assert report["aggregates"] == {}
+
+
+# ---------------------------------------------------------------- which predictor
+
+def test_the_predictor_follows_the_trainer_in_the_model_folders_name(tmp_path, monkeypatch):
+    """ablate builds a TGCPredictor itself for a TGC model (no predictor is adopted while it loads) and
+    nnU-Net's own for any other; an unknown trainer is an error naming the folder."""
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+    from nnunet_tgc.evaluation.ablate import AblationError, predictor_class
+    from nnunet_tgc.nnunet.env import ext_trainer_dir
+    from nnunet_tgc.nnunet.predictor import TGCPredictor
+    monkeypatch.setenv("nnUNet_extTrainer", str(ext_trainer_dir()))
+    assert predictor_class(tmp_path / "nnUNetTrainerTGC_tiny__nnUNetPlans__2d") is TGCPredictor
+    assert predictor_class(tmp_path / "nnUNetTrainerNoMirroring__nnUNetPlans__2d") is nnUNetPredictor
+    unknown = tmp_path / "nnUNetTrainerNobodyWrote__nnUNetPlans__2d"
+    with pytest.raises(AblationError, match="nnUNetTrainerNobodyWrote__nnUNetPlans__2d.*nnUNet_extTrainer"):
+        predictor_class(unknown)

@@ -4,6 +4,10 @@ Every image holds two identical-looking lesions; the report says which one is me
 preprocess, train a user's short subclass of nnUNetTrainerTGC_tiny (in the user's own folder on
 nnUNet_extTrainer), run the final validation, predict with reports, and check that the prediction
 follows the report.
+
+Under pytest-xdist (scripts/install_and_test.sh) these tests run in two halves, one per worker, each on its
+worker's copy of the one trained model: the second half is named in conftest.py (XDIST_SECOND_HALF), a test
+not named there runs in the first.
 """
 import json
 import re
@@ -40,10 +44,11 @@ def read_png(path):
 
 @pytest.fixture(scope="module")
 def own_report_predictions(workspace, tmp_path_factory):
-    """The test images predicted with their own reports by the stock command with its defaults (parallel
-    preprocessing and export workers), once for the tests that compare with it."""
+    """The test images predicted with their own reports by the stock command with parallel workers (two
+    preprocessing, so cases may arrive out of order, and two export workers; nnU-Net's default is three
+    each, which costs only more process starts here), once for the tests that compare with it."""
     out = tmp_path_factory.mktemp("pred_own_reports")
-    predict(workspace, workspace["raw"] / "imagesTs", out, "-f", 0)
+    predict(workspace, workspace["raw"] / "imagesTs", out, "-f", 0, "-npp", 2, "-nps", 2)
     return out
 
 
@@ -89,7 +94,7 @@ def test_predict_follows_the_report(workspace, own_report_predictions, tmp_path)
     save_reports({c: opposite_report(ws["raw"], c) if c in unilateral else r
                   for c, r in load_reports(images / "reports.json").items()}, swapped / "reports.json")
     out_swapped = tmp_path / "pred_swapped"
-    predict(ws, swapped, out_swapped, "-f", 0)
+    predict(ws, swapped, out_swapped, "-f", 0, "-npp", 1, "-nps", 1)
     changed, named_share = 0, []
     for case in unilateral:
         a, b = read_png(out / f"{case}.png"), read_png(out_swapped / f"{case}.png")
@@ -110,9 +115,11 @@ def test_predict_follows_the_report(workspace, own_report_predictions, tmp_path)
 def test_sequential_path_and_fold_ensemble(workspace, tmp_path):
     ws = workspace
     images = ws["raw"] / "imagesTs"
-    # a second model (fold 'all', one short epoch suffices here) to exercise the fold ensemble
+    # a second model (fold 'all', one short epoch suffices here) to exercise the fold ensemble; its final
+    # validation (all 32 training cases) is skipped: fold 0's validation is tested with the shared model
     run(["nnUNetv2_train", DATASET_ID, "2d", "all", "-tr", TRAINER, "-device", "cpu"],
-        {**ws["train_env"], "E2E_EPOCHS": "1", "E2E_ITERATIONS": "5", "E2E_FIT_STEPS": "5"})
+        {**ws["train_env"], "E2E_EPOCHS": "1", "E2E_ITERATIONS": "5", "E2E_FIT_STEPS": "5",
+         "E2E_SKIP_FINAL_VALIDATION": "1"})
     parallel, sequential = tmp_path / "par", tmp_path / "seq"
     predict(ws, images, parallel, "-f", 0, "all", "-npp", 2, "-nps", 1)
     predict(ws, images, sequential, "-f", 0, "all", "-npp", 0, "-nps", 0)

@@ -284,22 +284,36 @@ def is_tgc(predictor) -> bool:
     return isinstance(predictor, TGCPredictor)
 
 
-def load_predictor(job: Job, args):
-    """nnU-Net's predictor for the model; a TGC trainer turns it into a TGCPredictor while it loads."""
-    import torch
+def predictor_class(model_folder: Path) -> type:
+    """TGCPredictor for a model a TGC trainer trained, nnU-Net's own predictor for any other: the trainer is
+    the first part of the folder's name (nnU-Net's TRAINER__PLANS__CONFIGURATION), found by name on
+    nnUNet_extTrainer as nnUNetv2_predict finds it."""
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+    from nnunetv2.utilities.find_objects import recursive_find_trainer_class_by_name
+    from ..nnunet.predictor import TGCPredictor
+    from ..nnunet.trainer import nnUNetTrainerTGC
+    name = model_folder.name.split("__")[0]
+    try:
+        trainer = recursive_find_trainer_class_by_name(name)
+    except RuntimeError as err:
+        raise AblationError(f"{model_folder}: cannot find its trainer {name} ({str(err)[:300]}); put the folder of "
+                            f"a custom trainer on nnUNet_extTrainer") from err
+    return TGCPredictor if issubclass(trainer, nnUNetTrainerTGC) else nnUNetPredictor
+
+
+def load_predictor(job: Job, args):
+    """The model's predictor (``predictor_class``), its fold loaded."""
+    import torch
     from ..nnunet.env import _append_path, ext_trainer_dir
     # the trainer is found by name on nnUNet_extTrainer, as for nnUNetv2_predict
     os.environ["nnUNet_extTrainer"] = _append_path(os.environ.get("nnUNet_extTrainer"), str(ext_trainer_dir()))
     device = torch.device(args.device)
-    predictor = nnUNetPredictor(use_mirroring=not args.disable_tta, perform_everything_on_device=device.type == "cuda",
-                                device=device, verbose=False, verbose_preprocessing=False, allow_tqdm=False)
+    predictor = predictor_class(job.model_folder)(
+        use_mirroring=not args.disable_tta, perform_everything_on_device=device.type == "cuda", device=device,
+        verbose=False, verbose_preprocessing=False, allow_tqdm=False)
     fold = job.fold if job.fold == "all" else int(job.fold)
     try:
         predictor.initialize_from_trained_model_folder(str(job.model_folder), (fold,), job.checkpoint)
-    except AttributeError as err:  # nnU-Net's lookup returns None for a trainer it cannot find
-        raise AblationError(f"{job.model_folder}: cannot load its trainer ({err}); put the folder of a custom "
-                            f"trainer on nnUNet_extTrainer") from err
     except RuntimeError as err:  # strict load_state_dict: the checkpoint does not fit the installed code
         raise AblationError(f"{job.model_folder / f'fold_{job.fold}' / job.checkpoint} does not fit the network "
                             f"the installed code builds ({str(err)[:600]}); predict with the version that trained "

@@ -2,7 +2,9 @@
 
 ``nnUNetv2_predict`` always builds a plain ``nnUNetPredictor`` and only ever calls ``network(x)``.
 When that predictor loads a TGC model it asks the trainer class to build the network; the trainer
-then turns the calling predictor into a :class:`TGCPredictor` (:func:`adopt_calling_predictor`).
+then turns the calling predictor into a :class:`TGCPredictor` (:func:`adopt_calling_predictor`). That
+adoption exists for the stock command (and a user's own ``nnUNetPredictor``) only: the plugin's own
+routes, final validation and ``nnunet-tgc ablate``, construct a TGCPredictor themselves.
 From there on, every case is predicted with its own report:
 
 * ``predict_from_files`` / ``predict_from_files_sequential`` (``-npp 0 -nps 0``) read
@@ -11,7 +13,7 @@ From there on, every case is predicted with its own report:
 * each case's logits are computed with its report; test-time mirroring mirrors the report too.
 
 Python API: ``TGCPredictor(...).initialize_from_trained_model_folder(...)`` then
-``predict_from_files(..., reports={case: text})`` or ``predict_single_npy_array(..., text=...)``.
+``set_reports({case: text})`` and ``predict_from_files(...)``, or ``predict_single_npy_array(..., text=...)``.
 """
 import contextlib
 import itertools
@@ -273,7 +275,8 @@ def adopt_calling_predictor(frame) -> None:
     """Turn the stock ``nnUNetPredictor`` that is building a TGC network into a TGCPredictor.
 
     ``nnUNetv2_predict`` hard-codes ``nnUNetPredictor`` and loads the trainer class by name; the
-    trainer's ``build_network_architecture`` is the only plugin code it runs before predicting. The
+    trainer's ``build_network_architecture`` is the only plugin code it runs before predicting, and no
+    argument of any call it makes names the case being predicted. The
     predictor is the ``self`` of the calling frame (``initialize_from_trained_model_folder``);
     TGCPredictor adds no state that ``__init__`` must set, so switching its class is safe.
     """
