@@ -43,8 +43,7 @@ def shared_data():
 # model (tiny_tgc_model) and runs half of its tests while the other runs the next groups, then the other half.
 # A test is grouped with its module (its module-scoped fixtures are built once), except the shared model's
 # tests in XDIST_SECOND_HALF; the groups not named in XDIST_ORDER follow in pytest's order.
-# Measured (2 cores, -n 2): the first half with the training about 350 s, test_nnunet_options.py about 300 s,
-# the second half about 255 s, test_gpu_check.py about 30 s, all other modules together about 180 s.
+# The order balances the two workers by the modules' measured times (documentation/measurements/test_suite_times.md).
 XDIST_ORDER = ["test_e2e_nnunet.py", "test_nnunet_options.py", "test_e2e_nnunet.py (second half)", "test_gpu_check.py"]
 # each half of the shared model's tests with the module-scoped fixtures it reads (own_report_predictions in
 # the first, dropout_model in the second): a worker that runs a half builds only that half's fixtures

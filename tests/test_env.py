@@ -111,6 +111,16 @@ def _trainer_module_missing() -> bool:
 
 
 @pytest.mark.skipif(_trainer_module_missing(), reason="nnunet_tgc/nnunet/trainer.py not written yet")
+def test_every_trainer_the_module_defines_is_exported_to_the_shim():
+    """The shim imports the trainers with ``*``: a class missing from ``__all__`` cannot be named with -tr."""
+    import inspect
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+    import nnunet_tgc.nnunet.trainer as trainer
+    defined = {name for name, obj in vars(trainer).items()
+               if inspect.isclass(obj) and issubclass(obj, nnUNetTrainer) and obj.__module__ == trainer.__name__}
+    assert defined == set(trainer.__all__)
+
+
 def test_real_shim_finds_tgc_trainers():
     """End to end: eval the printed lines in bash, then nnU-Net's own lookup finds our trainers."""
     import nnunet_tgc.nnunet.trainer as trainer

@@ -64,7 +64,6 @@ from .env import model_settings
 from .predictor import TGCPredictor, adopt_calling_predictor, make_text_cache, unwrap
 from .coordinates import DatasetWithCoordinates, spatial_only, split_coordinates
 from .place_fit import training_place_targets
-from .place_jitter import jitter_places
 from .report_dropout import drop_reports
 from .text_mirroring import consistent_mirror_axes, mirror_batch, text_axes
 
@@ -74,7 +73,7 @@ __all__ = ["nnUNetTrainerTGC", "nnUNetTrainerTGC_tiny", "nnUNetTrainerTGC_Biomed
            "nnUNetTrainerTGC_noAlignmentLoss", "nnUNetTrainerTGC_100epochs", "nnUNetTrainerTGC_tiny_5epochs",
            "nnUNetTrainerTGC_tiny_demo", "nnUNetTrainerTGC_reportDropout",
            "nnUNetTrainerTGC_noPlaceFit", "nnUNetTrainerTGC_noPlaceMap", "nnUNetTrainerTGC_noSynonyms",
-           "nnUNetTrainerTGC_noUnplaced"]
+           "nnUNetTrainerTGC_noUnplaced", "nnUNetTrainerTGC_noUncounted", "nnUNetTrainerTGC_placesOnlyInMap"]
 
 
 class _WithAlignmentLoss:
@@ -113,7 +112,6 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     tgc_synonym_rate = 0.5           # share of training reports re-worded with the knowledge base's synonyms
     tgc_unplaced_rate = 0.15         # share of training reports with their places taken out (text/withheld.py)
     tgc_uncounted_rate = 0.25        # share of training reports with their counts taken out (text/withheld.py)
-    tgc_place_jitter_rate = 0.0      # share of training samples with one cell of their place vector changed
     tgc_fit_place_map = True         # fit the place map to the training masks before epoch 0
     tgc_place_fit_steps = 300        # full-batch Adam steps of that fit
 
@@ -293,10 +291,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
         maps = training and self.tgc_alignment_loss_weight > 0 and (net.vlcm is not None or net.place_map is not None)
         # re-worded texts are drawn anew every step: encoded, not kept
         remember = not training or self.tgc_synonym_rate == 0
-        text = self.text_cache.batch(texts, self.device, remember)
-        if training:
-            text.places = jitter_places(text.places, self.tgc_place_jitter_rate, self.text_rng)
-        return TGCInput(image, text, coordinates, maps)
+        return TGCInput(image, self.text_cache.batch(texts, self.device, remember), coordinates, maps)
 
     # ------------------------------------------------------------------------------ steps
     def on_train_epoch_start(self):
