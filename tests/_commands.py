@@ -25,22 +25,20 @@ IMPORT_TIME = ("nnUNet_def_n_proc", "HF_HUB_OFFLINE", "OMP_NUM_THREADS", "MKL_NU
 ZYGOTE_SETTINGS = {"nnUNet_def_n_proc": "1", "HF_HUB_OFFLINE": "1"}
 
 _zygote = None
-
-
-def _zygote_env() -> dict:
-    return {**os.environ, **ZYGOTE_SETTINGS}
+_zygote_env = None  # the environment the running zygote imported its modules with
 
 
 def _served(cmd, env) -> bool:
-    reference = _zygote_env()
+    reference = _zygote_env if _zygote is not None and _zygote.poll() is None else {**os.environ, **ZYGOTE_SETTINGS}
     return cmd[0] in SERVED and all(env.get(k) == reference.get(k) for k in IMPORT_TIME)
 
 
 def _start_zygote() -> subprocess.Popen:
-    global _zygote
+    global _zygote, _zygote_env
     if _zygote is None or _zygote.poll() is not None:
+        _zygote_env = {**os.environ, **ZYGOTE_SETTINGS}
         _zygote = subprocess.Popen([sys.executable, str(ZYGOTE)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                   text=True, env=_zygote_env())
+                                   text=True, env=_zygote_env)
         first = _zygote.stdout.readline()
         if first.strip() != "ready":
             raise RuntimeError(f"the tests' command zygote did not start ({_zygote.poll()}): {first!r}")
