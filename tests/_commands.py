@@ -61,14 +61,20 @@ def _run_in_zygote(argv, env) -> subprocess.CompletedProcess:
                                            err.read_text(errors="replace"))
 
 
+def _argv(cmd) -> list:
+    return [str(BIN / cmd[0]), *map(str, cmd[1:])]
+
+
+def run_own_process(cmd, env) -> subprocess.CompletedProcess:
+    """``cmd`` (a console script next to this Python, then its arguments) as a process of its own, its output
+    captured."""
+    return subprocess.run(_argv(cmd), env=env, capture_output=True, text=True)
+
+
 def run(cmd, env, check=True):
     """Run ``cmd`` (a console script next to this Python, then its arguments) with ``env``; on failure
     (with ``check``) raise with the ends of its output."""
-    argv = [str(BIN / cmd[0]), *map(str, cmd[1:])]
-    if _served(cmd, env):
-        proc = _run_in_zygote(argv, env)
-    else:
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+    proc = _run_in_zygote(_argv(cmd), env) if _served(cmd, env) else run_own_process(cmd, env)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n"
                              f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

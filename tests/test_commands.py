@@ -1,13 +1,8 @@
 """The tests' way of running console commands (``_commands.py``): a command run in a fork of the pre-imported
 process (``_zygote.py``) exits and prints as the installed script does when it runs as its own process."""
 import os
-import subprocess
 
-from _commands import BIN, _served, run
-
-
-def _own_process(cmd, env):
-    return subprocess.run([str(BIN / cmd[0]), *cmd[1:]], env=env, capture_output=True, text=True)
+from _commands import _served, run, run_own_process
 
 
 def test_a_forked_command_matches_its_own_process(tmp_path):
@@ -16,7 +11,7 @@ def test_a_forked_command_matches_its_own_process(tmp_path):
     results = {}
     for cmd in (["nnUNetv2_train", "-h"], ["nnUNetv2_train", "999", "2d", "0"]):
         assert _served(cmd, env)
-        forked, own = run(cmd, env, check=False), _own_process(cmd, env)
+        forked, own = run(cmd, env, check=False), run_own_process(cmd, env)
         assert forked.returncode == own.returncode, (cmd, forked.stderr[-1000:], own.stderr[-1000:])
         assert forked.stdout == own.stdout, cmd
         assert forked.stderr.strip().splitlines()[-1:] == own.stderr.strip().splitlines()[-1:], cmd
