@@ -127,3 +127,41 @@ def test_one_case_predicted_with_the_report_handed_to_it():
     assert predictor.current_report is None
     with pytest.raises(ValueError, match="predict_sliding_window_with_report needs a non-empty report"):
         predictor.predict_sliding_window_with_report(torch.randn(1, 1, 32, 32), " ")
+
+
+def _file_run_predictor():
+    predictor = _predictor((16, 16))
+    predictor.network = _ReportEcho()
+    predictor.current_report = None
+    predictor.text_cache = SimpleNamespace(batch=lambda texts, device: texts[0])
+    predictor.list_of_parameters = [{}]  # one "fold": the echo network has no parameters
+    predictor._queued = [("out/a", "Lower left lung."), ("out/b", "Upper right lung."), ("out/c", "Left lung.")]
+    return predictor
+
+
+def test_file_route_follows_each_item_when_cases_arrive_out_of_order():
+    """nnU-Net's preprocessing workers may deliver cases out of order: each item is predicted with the report
+    queued for its output file, and no report stays current between or after the items."""
+    predictor = _file_run_predictor()
+    items = [{"ofile": o, "data": torch.randn(1, 1, 16, 16)} for o in ("out/c", "out/a", "out/b")]
+    seen = []
+    for item in predictor._items_with_reports(iter(items)):
+        predictor.predict_logits_from_preprocessed_data(item["data"])
+        seen.append(set(predictor.network.reports))
+        predictor.network.reports.clear()
+    assert seen == [{"Left lung."}, {"Lower left lung."}, {"Upper right lung."}]
+    assert predictor.current_report is None and predictor._queued == []
+
+
+def test_sequential_file_route_takes_the_reports_in_list_order():
+    """``-npp 0 -nps 0`` predicts the cases in nnU-Net's list order, without items to follow."""
+    predictor = _file_run_predictor()
+    seen = []
+    for _ in range(3):
+        predictor.predict_logits_from_preprocessed_data(torch.randn(1, 1, 16, 16))
+        seen.append(set(predictor.network.reports))
+        predictor.network.reports.clear()
+        assert predictor.current_report is None
+    assert seen == [{"Lower left lung."}, {"Upper right lung."}, {"Left lung."}]
+    with pytest.raises(RuntimeError, match="needs the case's report"):
+        predictor.predict_logits_from_preprocessed_data(torch.randn(1, 1, 16, 16))

@@ -61,7 +61,8 @@ class TGCPredictor(nnUNetPredictor):
     # class-level defaults: a stock nnUNetPredictor adopted by __class__ assignment has no __init__ run
     reports: Optional[Dict[str, str]] = None
     text_cache: Optional[TextFeatureCache] = None
-    current_report: Optional[str] = None
+    current_report: Optional[str] = None   # set only by _report_of_one_case, for one case
+    _queued = None                          # [(output file, report)] of a predict_from_files run
     report_options: Dict = {}
 
     # ------------------------------------------------------------------ which report for which case
@@ -155,11 +156,11 @@ class TGCPredictor(nnUNetPredictor):
 
     @contextlib.contextmanager
     def _reports_consumed(self):
-        """After a file-based run no report stays current, so a later call cannot silently reuse one."""
+        """After a file-based run no report stays queued or current, so a later call cannot silently reuse one."""
         try:
             yield
         finally:
-            self._pending, self.current_report = None, None
+            self._queued, self.current_report = None, None
 
     def predict_from_list_of_npy_arrays(self, *args, **kwargs):
         raise NotImplementedError(
@@ -168,34 +169,35 @@ class TGCPredictor(nnUNetPredictor):
 
     def _manage_input_and_output_lists(self, *args, **kwargs):
         lists, outputs, prev = super()._manage_input_and_output_lists(*args, **kwargs)
-        # the cases nnU-Net will predict (after its own overwrite filtering), with their reports
+        # the cases nnU-Net will predict (after its own overwrite filtering), in its order, with their reports
         ending = self.dataset_json["file_ending"]
         outputs_or_none = outputs if outputs is not None else [None] * len(lists)
-        self._pending = [(out, self._case_reports[_case_id(f, ending)]) for f, out in zip(lists, outputs_or_none)]
+        self._queued = [(out, self._case_reports[_case_id(f, ending)]) for f, out in zip(lists, outputs_or_none)]
         return lists, outputs, prev
 
-    def _take_report(self, output_file=None) -> None:
-        """Make the report of the case written to ``output_file`` (default: the next case) current."""
-        index = 0 if output_file is None else [o for o, _ in self._pending].index(output_file)
-        _, self.current_report = self._pending.pop(index)
+    def _dequeue_report(self, output_file=None) -> str:
+        """The queued report of the case written to ``output_file`` (default: the next case in list order)."""
+        index = 0 if output_file is None else [o for o, _ in self._queued].index(output_file)
+        return self._queued.pop(index)[1]
 
     def predict_from_data_iterator(self, data_iterator, *args, **kwargs):
-        # nnU-Net's preprocessing workers may deliver cases out of order: follow each item's 'ofile'
-        self._reports_follow_iterator = True
-        try:
-            return super().predict_from_data_iterator(self._announce_reports(data_iterator), *args, **kwargs)
-        finally:
-            self._reports_follow_iterator = False
+        return super().predict_from_data_iterator(self._items_with_reports(data_iterator), *args, **kwargs)
 
-    def _announce_reports(self, data_iterator):
+    def _items_with_reports(self, data_iterator):
+        """nnU-Net's loop over preprocessed cases, each predicted while its own report is current. The
+        preprocessing workers may deliver cases out of order, so the report follows each item's 'ofile'."""
         for item in data_iterator:
-            if getattr(self, "_pending", None):
-                self._take_report(item.get("ofile"))
-            yield item
+            if not getattr(self, "_queued", None):  # a caller's own iterator (no predict_from_files)
+                yield item
+                continue
+            with self._report_of_one_case(self._dequeue_report(item.get("ofile")), "predict_from_files"):
+                yield item
 
     def predict_logits_from_preprocessed_data(self, data: torch.Tensor) -> torch.Tensor:
-        if getattr(self, "_pending", None) and not getattr(self, "_reports_follow_iterator", False):
-            self._take_report()  # the sequential path predicts the cases in list order
+        if self.current_report is None and getattr(self, "_queued", None):
+            # predict_from_files_sequential (-npp 0 -nps 0) predicts the queued cases in list order
+            with self._report_of_one_case(self._dequeue_report(), "predict_from_files_sequential"):
+                return super().predict_logits_from_preprocessed_data(data)
         if self.current_report is None:
             raise RuntimeError("TGC-Net needs the case's report: use predict_from_files with reports.json or "
                                "set_reports(), or predict_single_npy_array(..., text=...)")
@@ -209,34 +211,44 @@ class TGCPredictor(nnUNetPredictor):
                              "allow_no_report=True with a model trained with report dropout)")
         options = {ALLOW_NO_REPORT_KEY: allow_no_report, **({LATERALITY_KEY: laterality} if laterality else {})}
         report = self.prepared_reports({"case": text}, options, "predict_single_npy_array", announce=False)["case"]
-        self._pending, self.current_report = None, report
-        return super().predict_single_npy_array(input_image, image_properties, segmentation_previous_stage,
-                                                output_file_truncated, save_or_return_probabilities)
+        self._queued = None
+        with self._report_of_one_case(report, "predict_single_npy_array"):
+            return super().predict_single_npy_array(input_image, image_properties, segmentation_previous_stage,
+                                                    output_file_truncated, save_or_return_probabilities)
 
     @contextlib.contextmanager
     def _report_of_one_case(self, report: str, caller: str):
-        """``report`` (as the model reads it, ``prepared_reports``) is the current report while one preprocessed
-        case is predicted, and no report afterwards. As for every prediction (files: ``_take_report``;
-        ``predict_single_npy_array``: its ``text``), ``_internal_maybe_mirror_and_predict`` reads the current
-        report for each window and mirrored pass."""
-        if not report or not str(report).strip():
-            raise ValueError(f"{caller} needs a non-empty report")
-        self._pending, self.current_report = None, report
+        """The one place a report becomes current: ``report`` (as the model reads it, ``prepared_reports``;
+        NO_REPORT only where the options allowed it) is current while one preprocessed case is predicted,
+        and no report is afterwards. nnU-Net's sliding-window methods have no parameter for it, so
+        ``_internal_maybe_mirror_and_predict`` reads the current report for each window and mirrored pass.
+        Every route sets it here: files (``_items_with_reports``, the sequential path in
+        ``predict_logits_from_preprocessed_data``), ``predict_single_npy_array``, ``ablate``
+        (``predict_logits_with_report``) and the trainer's final validation (``predict_sliding_window_with_report``)."""
+        if report is None:
+            raise ValueError(f"{caller}: no report for this case")
+        self.current_report = report
         try:
             yield
         finally:
             self.current_report = None
 
+    def _one_explicit_report(self, report: str, caller: str):
+        if not report or not str(report).strip():
+            raise ValueError(f"{caller} needs a non-empty report")
+        self._queued = None
+        return self._report_of_one_case(report, caller)
+
     def predict_logits_with_report(self, data: torch.Tensor, report: str) -> torch.Tensor:
         """Logits of one preprocessed case with ``report``, averaged over the loaded folds (``nnunet-tgc
         ablate`` preprocesses a case once and predicts it with several reports)."""
-        with self._report_of_one_case(report, "predict_logits_with_report"):
+        with self._one_explicit_report(report, "predict_logits_with_report"):
             return self.predict_logits_from_preprocessed_data(data)
 
     def predict_sliding_window_with_report(self, data: torch.Tensor, report: str) -> torch.Tensor:
         """nnU-Net's sliding-window logits of one preprocessed case with ``report``, from the network as it is
         (no fold's parameters are loaded): the trainer's final validation, whose network is the one it trained."""
-        with self._report_of_one_case(report, "predict_sliding_window_with_report"):
+        with self._one_explicit_report(report, "predict_sliding_window_with_report"):
             return self.predict_sliding_window_return_logits(data)
 
     # ------------------------------------------------------------------ the forward passes with text
