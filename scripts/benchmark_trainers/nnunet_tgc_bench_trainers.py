@@ -20,6 +20,7 @@ Every trainer writes the schedule and a ``bench:`` line per epoch to its trainin
 wall time of the training iterations alone (data loading included, the pseudo-Dice validation
 iterations excluded), which ``benchmark_qata.py`` parses into seconds per iteration.
 """
+import copy
 import os
 from time import perf_counter
 
@@ -74,6 +75,25 @@ class _BenchSchedule:
                                f"per_iteration {elapsed / max(1, n):.4f}")
 
 
+class _NoMirroringHalfWidth(nnUNetTrainerNoMirroring):
+    """Plain nnU-Net without mirroring, every stage of the plans at half its features (TGC-Net's CNN branch
+    widths, ``tgc_width_factor = 0.5``): how much of plain nnU-Net's accuracy the width alone accounts for."""
+
+    @staticmethod
+    def build_network_architecture(plans_manager, configuration_manager, num_input_channels, num_output_channels,
+                                   enable_deep_supervision=True):
+        halved = copy.deepcopy(configuration_manager)  # the plans the run holds stay as planned
+        arch = halved.configuration["architecture"]["arch_kwargs"]
+        arch["features_per_stage"] = [max(1, f // 2) for f in arch["features_per_stage"]]
+        return nnUNetTrainerNoMirroring.build_network_architecture(
+            plans_manager, halved, num_input_channels, num_output_channels, enable_deep_supervision)
+
+
+class _TGCTinyFullWidth(nnUNetTrainerTGC_tiny):
+    """TGC-Net on the tiny CLIP with its CNN branch at the plans' full width."""
+    tgc_width_factor = 1.0
+
+
 # class name -> (the trainer it runs on the benchmark schedule, what it measures and who cites it)
 BENCH_TRAINERS = {
     "nnUNetTrainerBench": (
@@ -93,6 +113,14 @@ BENCH_TRAINERS = {
         nnUNetTrainerTGC,
         "TGC-Net on CLIP ViT-B/16, the current default network (needs the weights, or "
         "nnUNet_TGC_clip_weights=random for timing). benchmark_qata.py key 'tgc_vitb_random'."),
+    "nnUNetTrainerBench_NoMirroring_halfWidth": (
+        _NoMirroringHalfWidth,
+        "Plain nnU-Net without mirroring at half width (every stage's features halved, as TGC-Net's CNN branch). "
+        "results.md section 12 (the place-free report's shortfall)."),
+    "nnUNetTrainerTGC_tiny_Bench_fullWidth": (
+        _TGCTinyFullWidth,
+        "TGC-Net on the tiny CLIP with the CNN branch at the plans' full width (tgc_width_factor 1.0 instead of "
+        "0.5). results.md section 12."),
 }
 
 # class names the documentation cites for networks the code can no longer build -> why there is no class
