@@ -187,14 +187,14 @@ class TGCPredictor(nnUNetPredictor):
         """nnU-Net's loop over preprocessed cases, each predicted while its own report is current. The
         preprocessing workers may deliver cases out of order, so the report follows each item's 'ofile'."""
         for item in data_iterator:
-            if not getattr(self, "_queued", None):  # a caller's own iterator (no predict_from_files)
+            if not self._queued:  # a caller's own iterator (no predict_from_files)
                 yield item
                 continue
             with self._report_of_one_case(self._dequeue_report(item.get("ofile")), "predict_from_files"):
                 yield item
 
     def predict_logits_from_preprocessed_data(self, data: torch.Tensor) -> torch.Tensor:
-        if self.current_report is None and getattr(self, "_queued", None):
+        if self.current_report is None and self._queued:
             # predict_from_files_sequential (-npp 0 -nps 0) predicts the queued cases in list order
             with self._report_of_one_case(self._dequeue_report(), "predict_from_files_sequential"):
                 return super().predict_logits_from_preprocessed_data(data)
@@ -211,7 +211,6 @@ class TGCPredictor(nnUNetPredictor):
                              "allow_no_report=True with a model trained with report dropout)")
         options = {ALLOW_NO_REPORT_KEY: allow_no_report, **({LATERALITY_KEY: laterality} if laterality else {})}
         report = self.prepared_reports({"case": text}, options, "predict_single_npy_array", announce=False)["case"]
-        self._queued = None
         with self._report_of_one_case(report, "predict_single_npy_array"):
             return super().predict_single_npy_array(input_image, image_properties, segmentation_previous_stage,
                                                     output_file_truncated, save_or_return_probabilities)
@@ -236,7 +235,6 @@ class TGCPredictor(nnUNetPredictor):
     def _one_explicit_report(self, report: str, caller: str):
         if not report or not str(report).strip():
             raise ValueError(f"{caller} needs a non-empty report")
-        self._queued = None
         return self._report_of_one_case(report, caller)
 
     def predict_logits_with_report(self, data: torch.Tensor, report: str) -> torch.Tensor:
