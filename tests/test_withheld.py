@@ -36,6 +36,11 @@ def test_the_place_free_report_reads_no_place_and_keeps_findings_and_counts(ches
     assert "consolidation" in without_places(REPORTS[0], chest).lower()
     assert "two" in without_places(REPORTS[0], chest).lower()
     assert "atelectasis" in without_places(REPORTS[3], chest).lower()
+    # how many sides is a place fact too: with "unilateral" kept, a place-free one-sided report would still
+    # differ from a place-free two-sided one
+    assert without_places("Unilateral pulmonary infection, one infected area, lower right lung.", chest) == \
+        "Pulmonary infection, one infected area."
+    assert without_places("Opacity in one lung only.", chest) == "Opacity."
 
 
 def test_a_report_of_places_only_becomes_a_finding_without_place(chest):

@@ -5,7 +5,8 @@ A user's report may name no place at all ("Pulmonary infection."), and most repo
 facts those reports always state (QaTa's state places and counts in every report), so it has never
 learnt what their absence means:
 
-* **no place**: the place vector then says "placed nothing" (``places.place_vector``) and the place
+* **no place**: every term that says where or on how many sides ("left", "RLL", "bilateral",
+  "unilateral") is removed; the place vector then says "placed nothing" (``places.place_vector``) and the place
   map gives where lesions lie in general, so the network has to find the lesions in the image, as plain
   nnU-Net does;
 * **no count**: the place map ignores counts (it says where, not how much), but DATE's text tokens read
@@ -30,7 +31,7 @@ import numpy as np
 from .knowledge import Entry, KnowledgeBase
 
 # words a removed term leaves behind without meaning ("opacity in the ." / "left-sided" -> "-sided")
-_DANGLING = re.compile(r"(?:\b(?:in|of|at|on|within|involving|affecting|the|both|and|or|with|plus|as well as)\b|&|-|<|>|=)"
+_DANGLING = re.compile(r"(?:\b(?:in|of|at|on|within|involving|affecting|the|both|and|or|with|plus|as well as|only)\b|&|-|<|>|=)"
                        r"\s*(?=[,.;:]|$)", re.IGNORECASE)
 _SIDED = re.compile(r"(?:(?<=\s)|^)-?sided\b", re.IGNORECASE)
 _EMPTY_ITEM = re.compile(r"([,;:])\s*(?=[,.;:]|$)")
@@ -41,7 +42,11 @@ NO_PLACE_STATEMENT = "Abnormality."
 
 
 def _is_place(entry: Entry) -> bool:
-    return bool(entry.sides or entry.zones)
+    # laterality words are place terms even where they name no side: a report that keeps "unilateral"
+    # still tells one-sided cases from two-sided ones, so its place-free version would not be place-free
+    # (QaTa's "Unilateral ..." and "Bilateral ..." reports would lose "Bilateral" alone, and a report that
+    # places nothing, "Pulmonary infection.", would read as the two-sided half of the training mixture)
+    return bool(entry.sides or entry.zones) or entry.category == "laterality"
 
 
 def _is_count(entry: Entry) -> bool:
