@@ -29,12 +29,7 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.training.nnUNetTrainer.variants.data_augmentation.nnUNetTrainerNoMirroring import \
     nnUNetTrainerNoMirroring
 
-from nnunet_tgc.nnunet.coordinates import split_coordinates
-from nnunet_tgc.nnunet.report_dropout import drop_reports
-from nnunet_tgc.nnunet.text_mirroring import mirror_batch, text_axes
 from nnunet_tgc.nnunet.trainer import nnUNetTrainerTGC, nnUNetTrainerTGC_tiny
-from nnunet_tgc.text.synonyms import reword_batch
-from nnunet_tgc.text.withheld import withhold_batch, without_places
 
 
 def bench_schedule() -> dict:
@@ -111,38 +106,6 @@ class _TGCTinyAlmostAllUnplacedNoVLCM(_TGCTinyAlmostAllUnplaced):
     tgc_use_vlcm = False
 
 
-class _TGCTinyUnplacedUnmirrored(nnUNetTrainerTGC_tiny):
-    """The default network and shares, but a sample drawn without its places is never mirrored: a mirrored
-    chest (heart on the right) is an image no test case shows, and only a placed report can tell the network
-    that it is mirrored. A probe: ``train_step`` is the default's with the place-free draw moved before the
-    mirroring (nnUNetTrainer.train_step does the step itself)."""
-
-    def train_step(self, batch: dict) -> dict:
-        texts = self._texts(batch["keys"])
-        batch["data"], coordinates = split_coordinates(batch["data"])
-        vocabulary = self.text_cache.vocabulary
-        unplaced = [bool(t) and self.text_rng.random() < self.tgc_unplaced_rate for t in texts]
-        texts = [without_places(t, vocabulary) if u else t for t, u in zip(texts, unplaced)]
-        placed = [i for i, u in enumerate(unplaced) if not u]
-        if self.text_mirror_axes and placed:
-            lateral, vertical = text_axes(self.dataset_json)
-            target = batch["target"]
-            targets = target if isinstance(target, list) else [target]
-            data, mirrored, sub_texts, sub_coordinates = mirror_batch(
-                batch["data"][placed], [t[placed] for t in targets], [texts[i] for i in placed],
-                self.text_mirror_axes, lateral, vertical, self.text_rng, coordinates[placed])
-            batch["data"][placed], coordinates[placed] = data, sub_coordinates
-            for t, m in zip(targets, mirrored):
-                t[placed] = m
-            for i, text in zip(placed, sub_texts):
-                texts[i] = text
-        texts = reword_batch(texts, self.tgc_synonym_rate, vocabulary, self.text_rng)
-        texts = withhold_batch(texts, 0.0, self.tgc_uncounted_rate, vocabulary, self.text_rng)
-        texts = drop_reports(texts, self.tgc_report_dropout, self.text_rng)
-        batch["data"] = self._network_input(batch["data"], texts, coordinates, training=True)
-        return nnUNetTrainer.train_step(self, batch)
-
-
 # class name -> (the trainer it runs on the benchmark schedule, what it measures and who cites it)
 BENCH_TRAINERS = {
     "nnUNetTrainerBench": (
@@ -177,9 +140,6 @@ BENCH_TRAINERS = {
     "nnUNetTrainerTGC_tiny_Bench_almostAllUnplaced_noVLCM": (
         _TGCTinyAlmostAllUnplacedNoVLCM,
         "The same without VLCM: how much of the image-only shortfall VLCM accounts for. results.md section 13."),
-    "nnUNetTrainerTGC_tiny_Bench_unplacedUnmirrored": (
-        _TGCTinyUnplacedUnmirrored,
-        "The default TGC-Net, but samples drawn without places are never mirrored. results.md section 13."),
 }
 
 # class names the documentation cites for networks the code can no longer build -> why there is no class
@@ -198,6 +158,10 @@ REMOVED = {
         "attempt 3 mirrored along both axes; " + _TEXT_POSITION_MAP,
     "nnUNetTrainerTGC_tiny_Bench_noMirroring_positionFit":
         "attempt 3 without mirroring; " + _TEXT_POSITION_MAP,
+    "nnUNetTrainerTGC_tiny_Bench_unplacedUnmirrored":
+        "a probe (samples drawn without places never mirrored) that was not adopted; its train_step copied the "
+        "default's with the place-free draw moved before the mirroring, and is in commit c9f0f3f of this repository "
+        "(documentation/results.md section 13)",
 }
 
 
