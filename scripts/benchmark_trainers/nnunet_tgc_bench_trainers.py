@@ -24,7 +24,9 @@ import copy
 import os
 from time import perf_counter
 
+import numpy as np
 import torch
+from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_patch_size
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.training.nnUNetTrainer.variants.data_augmentation.nnUNetTrainerNoMirroring import \
     nnUNetTrainerNoMirroring
@@ -89,6 +91,24 @@ class _NoMirroringHalfWidth(nnUNetTrainerNoMirroring):
             plans_manager, halved, num_input_channels, num_output_channels, enable_deep_supervision)
 
 
+class _HalfWidthTGCAugmentation(nnUNetTrainer):
+    """Plain nnU-Net at half width with TGC-Net's augmentation: rotation within 15 degrees, the initial patch
+    sized for it, and left-right mirroring only (the image's columns, as TGC-Net mirrors a PNG dataset;
+    nnU-Net's MirrorTransform does it here, there being no report to mirror). Whether the recipe or the
+    network makes TGC-Net's image path weaker than plain nnU-Net's (results.md section 13)."""
+    build_network_architecture = staticmethod(_NoMirroringHalfWidth.build_network_architecture)
+
+    def configure_rotation_dummyDA_mirroring_and_inital_patch_size(self):
+        rotation, dummy_2d, _, _ = super().configure_rotation_dummyDA_mirroring_and_inital_patch_size()
+        limit = np.deg2rad(nnUNetTrainerTGC.tgc_max_rotation_deg)
+        rotation = (max(rotation[0], -limit), min(rotation[1], limit))
+        patch = self.configuration_manager.patch_size
+        initial_patch_size = get_patch_size(patch[-len(patch):], rotation, rotation, rotation, (0.85, 1.25))
+        mirror_axes = (len(patch) - 1,)
+        self.inference_allowed_mirroring_axes = mirror_axes
+        return rotation, dummy_2d, initial_patch_size, mirror_axes
+
+
 class _TGCTinyFullWidth(nnUNetTrainerTGC_tiny):
     """TGC-Net on the tiny CLIP with its CNN branch at the plans' full width."""
     tgc_width_factor = 1.0
@@ -129,6 +149,10 @@ BENCH_TRAINERS = {
         _NoMirroringHalfWidth,
         "Plain nnU-Net without mirroring at half width (every stage's features halved, as TGC-Net's CNN branch). "
         "results.md section 12 (the place-free report's shortfall)."),
+    "nnUNetTrainerBench_halfWidth_tgcAugmentation": (
+        _HalfWidthTGCAugmentation,
+        "Plain nnU-Net at half width with TGC-Net's augmentation (rotation within 15 degrees, left-right "
+        "mirroring only). results.md section 13."),
     "nnUNetTrainerTGC_tiny_Bench_fullWidth": (
         _TGCTinyFullWidth,
         "TGC-Net on the tiny CLIP with the CNN branch at the plans' full width (tgc_width_factor 1.0 instead of "
