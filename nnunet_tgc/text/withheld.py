@@ -44,8 +44,8 @@ NO_PLACE_STATEMENT = "Abnormality."
 def _is_place(entry: Entry) -> bool:
     # laterality words are place terms even where they name no side: a report that keeps "unilateral"
     # still tells one-sided cases from two-sided ones, so its place-free version would not be place-free
-    # (QaTa's "Unilateral ..." and "Bilateral ..." reports would lose "Bilateral" alone, and a report that
-    # places nothing, "Pulmonary infection.", would read as the two-sided half of the training mixture)
+    # (QaTa's "Unilateral ..." and "Bilateral ..." reports would lose "Bilateral" alone, so a report that
+    # places nothing, "Pulmonary infection.", would match the words of the two-sided half of the mixture)
     return bool(entry.sides or entry.zones) or entry.category == "laterality"
 
 
