@@ -186,6 +186,10 @@ REMOVED = {
         "a probe (samples drawn without places never mirrored) that was not adopted; its train_step copied the "
         "default's with the place-free draw moved before the mirroring, and is in commit c9f0f3f of this repository "
         "(documentation/results.md section 13)",
+    "nnUNetTrainerTGC_tiny_Bench_almostAllUnplaced_noViTTaps":
+        "a probe defined outside the repository: nnUNetTrainerTGC_tiny_Bench_almostAllUnplaced whose "
+        "build_network_architecture froze every sse.fusions[k].gate at its initial 0 (requires_grad False), so that "
+        "the ViT taps never entered the CNN stages (documentation/results.md section 13)",
 }
 
 
