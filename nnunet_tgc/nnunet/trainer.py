@@ -76,6 +76,14 @@ __all__ = ["nnUNetTrainerTGC", "nnUNetTrainerTGC_tiny", "nnUNetTrainerTGC_Biomed
            "nnUNetTrainerTGC_noUnplaced", "nnUNetTrainerTGC_noUncounted", "nnUNetTrainerTGC_placesOnlyInMap"]
 
 
+def limited_rotation(rotation, patch_size, max_rotation_deg: float):
+    """nnU-Net's rotation range limited to +-``max_rotation_deg`` -> (rotation, the initial patch sized for it
+    and for scaling by 0.85 to 1.25): TGC-Net's augmentation ("upper left" means nothing upside down)."""
+    limit = np.deg2rad(max_rotation_deg)
+    rotation = (max(rotation[0], -limit), min(rotation[1], limit))
+    return rotation, get_patch_size(patch_size, rotation, rotation, rotation, (0.85, 1.25))
+
+
 class _WithAlignmentLoss:
     """nnU-Net's segmentation loss, plus ``weight`` x the loss on the similarity and place maps when the
     network returned them (training steps ask for them; see ``nnUNetTrainerTGC._network_input``)."""
@@ -326,10 +334,8 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     def configure_rotation_dummyDA_mirroring_and_inital_patch_size(self):
         rotation, dummy_2d, initial_patch_size, mirror_axes = \
             super().configure_rotation_dummyDA_mirroring_and_inital_patch_size()
-        limit = np.deg2rad(self.tgc_max_rotation_deg)
-        rotation = (max(rotation[0], -limit), min(rotation[1], limit))
-        patch = self.configuration_manager.patch_size
-        initial_patch_size = get_patch_size(patch[-len(patch):], rotation, rotation, rotation, (0.85, 1.25))
+        rotation, initial_patch_size = limited_rotation(rotation, self.configuration_manager.patch_size,
+                                                        self.tgc_max_rotation_deg)
         axes = consistent_mirror_axes(mirror_axes, self.dataset_json) if self.tgc_text_mirroring else ()
         if not self.tgc_mirror_vertical:
             axes = tuple(a for a in axes if a != text_axes(self.dataset_json)[1])

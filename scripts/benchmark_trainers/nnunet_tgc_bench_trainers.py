@@ -24,14 +24,13 @@ import copy
 import os
 from time import perf_counter
 
-import numpy as np
 import torch
-from nnunetv2.training.data_augmentation.compute_initial_patch_size import get_patch_size
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 from nnunetv2.training.nnUNetTrainer.variants.data_augmentation.nnUNetTrainerNoMirroring import \
     nnUNetTrainerNoMirroring
 
-from nnunet_tgc.nnunet.trainer import nnUNetTrainerTGC, nnUNetTrainerTGC_tiny
+from nnunet_tgc.nnunet.text_mirroring import text_axes
+from nnunet_tgc.nnunet.trainer import limited_rotation, nnUNetTrainerTGC, nnUNetTrainerTGC_tiny
 
 
 def bench_schedule() -> dict:
@@ -93,19 +92,17 @@ class _NoMirroringHalfWidth(nnUNetTrainerNoMirroring):
 
 class _HalfWidthTGCAugmentation(nnUNetTrainer):
     """Plain nnU-Net at half width with TGC-Net's augmentation: rotation within 15 degrees, the initial patch
-    sized for it, and left-right mirroring only (the image's columns, as TGC-Net mirrors a PNG dataset;
-    nnU-Net's MirrorTransform does it here, there being no report to mirror). Whether the recipe or the
+    sized for it (``trainer.limited_rotation``), and left-right mirroring only (the dataset's lateral axis,
+    as TGC-Net mirrors it; nnU-Net's MirrorTransform does it here, there being no report to mirror). Whether the recipe or the
     network makes TGC-Net's image path weaker than plain nnU-Net's (results.md section 13)."""
     build_network_architecture = staticmethod(_NoMirroringHalfWidth.build_network_architecture)
 
     def configure_rotation_dummyDA_mirroring_and_inital_patch_size(self):
         rotation, dummy_2d, _, _ = super().configure_rotation_dummyDA_mirroring_and_inital_patch_size()
-        limit = np.deg2rad(nnUNetTrainerTGC.tgc_max_rotation_deg)
-        rotation = (max(rotation[0], -limit), min(rotation[1], limit))
-        patch = self.configuration_manager.patch_size
-        initial_patch_size = get_patch_size(patch[-len(patch):], rotation, rotation, rotation, (0.85, 1.25))
-        mirror_axes = (len(patch) - 1,)
-        self.inference_allowed_mirroring_axes = mirror_axes
+        rotation, initial_patch_size = limited_rotation(rotation, self.configuration_manager.patch_size,
+                                                        nnUNetTrainerTGC.tgc_max_rotation_deg)
+        mirror_axes = tuple(a for a in text_axes(self.dataset_json)[:1] if a is not None)
+        self.inference_allowed_mirroring_axes = mirror_axes or None
         return rotation, dummy_2d, initial_patch_size, mirror_axes
 
 
