@@ -180,6 +180,7 @@ def test_towers_follow_device_moves_and_stay_in_eval(towers):
 
 @pytest.mark.parametrize("switch, present, absent", [
     ({"use_cnn_branch": False}, [], []),
+    ({"use_vit_taps": False}, [], ["sse.fusions"]),
     ({"use_knowledge": False}, [], ["date.read_knowledge", "date.null_entry"]),
     ({"use_vlcm": False}, ["text_film"], ["vlcm", "decoder.text_gates"]),
 ])
@@ -198,6 +199,25 @@ def test_ablation_switches_change_the_module_set(towers, switch, present, absent
         assert len(ablated.sse.fusions) == len(PLANS["features_per_stage"])
     out = ablated(torch.randn(2, 1, 64, 64), encode(ablated, [LEFT, RIGHT]))
     assert out[0].shape == (2, 2, 64, 64)
+
+
+def test_sse_without_vit_taps_is_its_cnn_branch_alone(towers):
+    """Without taps the skips do not depend on the ViT's features; SSE refuses to have no encoder at all."""
+    from nnunet_tgc.model.sse import SSE
+    args = ([16, 32, 64], [(1, 1), (2, 2), (2, 2)], [(3, 3)] * 3, [1, 1, 1], 24, 2)
+    torch.manual_seed(0)
+    with_taps, without = SSE(1, *args), SSE(1, *args, use_vit_taps=False)
+    without.encoder.load_state_dict(with_taps.encoder.state_dict())
+    for fusion in with_taps.fusions:  # open the gates: the taps now change the skips
+        torch.nn.init.ones_(fusion.gate)
+    image = torch.randn(2, 1, 32, 32)
+    taps = [torch.randn(2, 24, 4, 4) for _ in range(2)]
+    other_taps = [t + 1 for t in taps]
+    assert not torch.allclose(with_taps(image, taps)[-1], with_taps(image, other_taps)[-1])
+    for a, b in zip(without(image, taps), without(image, other_taps)):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="CNN branch or the ViT taps"):
+        SSE(1, *args, use_cnn_branch=False, use_vit_taps=False)
 
 
 def test_long_reports_are_chunked_not_truncated(towers):

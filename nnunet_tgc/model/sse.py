@@ -7,7 +7,9 @@ is normalised, projected by a 1x1 conv to the width of one CNN stage, resampled 
 resolution (shallow taps to high resolution) and added through a learned gate that starts at zero,
 so training begins as a plain CNN and lets the ViT in as far as it helps.
 
-With the CNN branch switched off (ablation), every stage is built from the ViT taps alone.
+With the CNN branch switched off (ablation), every stage is built from the ViT taps alone. With the
+taps switched off (ablation), the CNN branch is the whole encoder: the ViT then reaches the network only
+through VLCM's dense image features.
 """
 from typing import List, Optional, Sequence
 
@@ -47,10 +49,13 @@ def assign_taps_to_stages(cumulative_strides: Sequence[int], n_taps: int) -> Lis
 class SSE(nn.Module):
     def __init__(self, in_channels: int, features: Sequence[int], strides: Sequence, kernel_sizes: Sequence,
                  n_conv_per_stage: Sequence[int], vit_width: int, n_taps: int, use_cnn_branch: bool = True,
-                 cnn: Optional[CNNConfig] = None):
+                 cnn: Optional[CNNConfig] = None, use_vit_taps: bool = True):
         """``n_conv_per_stage``: convs per stage (PlainConvUNet plans) or residual blocks per stage
-        (ResidualEncoderUNet plans, ``cnn.residual``)."""
+        (ResidualEncoderUNet plans, ``cnn.residual``). ``use_vit_taps=False``: the CNN branch alone, no tap
+        fusion (needs the CNN branch)."""
         super().__init__()
+        if not (use_cnn_branch or use_vit_taps):
+            raise ValueError("SSE needs the CNN branch or the ViT taps: with neither it has no encoder")
         cnn = cnn or CNNConfig()
         self.use_cnn_branch = use_cnn_branch
         self.axis_strides = []  # total stride of every stage, per axis
@@ -58,7 +63,8 @@ class SSE(nn.Module):
         for s in strides:
             total = tuple(t * si for t, si in zip(total, s))
             self.axis_strides.append(total)
-        self.tap_stage = assign_taps_to_stages([max(t) for t in self.axis_strides], n_taps)
+        # the stage each ViT tap is added to (none without taps)
+        self.tap_stage = assign_taps_to_stages([max(t) for t in self.axis_strides], n_taps) if use_vit_taps else []
         if use_cnn_branch:
             self.encoder = cnn.encoder(in_channels, features, strides, kernel_sizes, n_conv_per_stage)
             self.fusions = nn.ModuleList(TapFusion(vit_width, features[st]) for st in self.tap_stage)

@@ -81,7 +81,7 @@ class TGCNet(nn.Module):
                  attention_dim: int = 256, heads: int = 8, use_place_map: bool = True,
                  learn_no_report: bool = False, cnn: Optional[CNNConfig] = None,
                  place_input: bool = True, tower_input: Optional[Sequence[ChannelToUnit]] = None,
-                 places_only_in_map: bool = False):
+                 places_only_in_map: bool = False, use_vit_taps: bool = True):
         """``cnn``: the plans' architecture (class and operators) for SSE's CNN branch and the decoder;
         default nnU-Net's PlainConvUNet operators. ``use_place_map``: the report's place map (``place_map.py``)
         enters VLCM's similarity maps and every skip; ``place_input``: it is also (as a probability) an
@@ -90,7 +90,8 @@ class TGCNet(nn.Module):
         plans); default: every channel standardised per image (nnU-Net's z-score) around 0.5.
         ``places_only_in_map``: the report's places reach the pixels only through the place map, which reads
         them; DATE and VLCM get the report's text features with its place terms taken out
-        (``text/cache.py`` encodes it so), so that no sentence's location can be recalled from its features."""
+        (``text/cache.py`` encodes it so), so that no sentence's location can be recalled from its features.
+        ``use_vit_taps=False``: SSE adds no ViT taps to the CNN stages (the ViT still feeds VLCM)."""
         super().__init__()
         if len(strides[0]) != 2:
             raise ValueError(f"TGC-Net is a 2D network (a CLIP ViT reads 2D images); got {len(strides[0])}D "
@@ -114,7 +115,7 @@ class TGCNet(nn.Module):
         self.place_input = bool(place_input and use_place_map and use_cnn_branch)
         self.places_only_in_map = bool(places_only_in_map and use_place_map)
         self.sse = SSE(in_channels + int(self.place_input), features, strides, kernel_sizes, n_conv_per_stage,
-                       towers.vision_width, len(towers.taps), use_cnn_branch, cnn=cnn)
+                       towers.vision_width, len(towers.taps), use_cnn_branch, cnn=cnn, use_vit_taps=use_vit_taps)
         self.date = DATE(d, inner, heads, adapter_dim=max(16, d // 4), use_knowledge=use_knowledge,
                          learn_no_report=learn_no_report)
         self.vlcm_stages = self._calibrated_stages()

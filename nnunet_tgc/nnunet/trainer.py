@@ -68,7 +68,8 @@ from .report_dropout import drop_reports
 from .text_mirroring import consistent_mirror_axes, mirror_batch, text_axes
 
 __all__ = ["nnUNetTrainerTGC", "nnUNetTrainerTGC_tiny", "nnUNetTrainerTGC_BiomedCLIP",
-           "nnUNetTrainerTGC_noCNN", "nnUNetTrainerTGC_noKnowledge", "nnUNetTrainerTGC_noVLCM",
+           "nnUNetTrainerTGC_noCNN", "nnUNetTrainerTGC_noViTTaps", "nnUNetTrainerTGC_noKnowledge",
+           "nnUNetTrainerTGC_noVLCM",
            "nnUNetTrainerTGC_noTextMirroring", "nnUNetTrainerTGC_bothAxesMirroring",
            "nnUNetTrainerTGC_noAlignmentLoss", "nnUNetTrainerTGC_100epochs", "nnUNetTrainerTGC_tiny_5epochs",
            "nnUNetTrainerTGC_tiny_demo", "nnUNetTrainerTGC_reportDropout",
@@ -105,6 +106,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     tgc_backbone = "ViT-B-16"
     tgc_width_factor = 0.5       # CNN branch and decoder at half nnU-Net's planned widths
     tgc_use_cnn_branch = True    # ablations: switch one module off
+    tgc_use_vit_taps = True      # SSE adds the ViT's taps to the CNN stages
     tgc_use_knowledge = True
     tgc_use_vlcm = True
     tgc_text_mirroring = True    # False: never mirror (neither in training nor at test time)
@@ -148,7 +150,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
             use_cnn_branch=cls.tgc_use_cnn_branch, use_knowledge=cls.tgc_use_knowledge,
             use_vlcm=cls.tgc_use_vlcm, use_place_map=cls.tgc_use_place_map,
             learn_no_report=cls.tgc_report_dropout > 0, place_input=cls.tgc_place_input, tower_input=tower_input,
-            places_only_in_map=cls.tgc_places_only_in_map,
+            places_only_in_map=cls.tgc_places_only_in_map, use_vit_taps=cls.tgc_use_vit_taps,
             **model_settings())  # the environment's weights, tower dtype and knowledge policy, read here once
 
     def _build_loss(self):
@@ -509,6 +511,12 @@ class nnUNetTrainerTGC_BiomedCLIP(nnUNetTrainerTGC):
 class nnUNetTrainerTGC_noCNN(nnUNetTrainerTGC):
     """Ablation: SSE without its CNN branch (every stage from the ViT taps)."""
     tgc_use_cnn_branch = False
+
+
+class nnUNetTrainerTGC_noViTTaps(nnUNetTrainerTGC):
+    """Ablation: SSE without the ViT taps in the CNN stages (the CNN branch is the encoder; VLCM still reads
+    the ViT)."""
+    tgc_use_vit_taps = False
 
 
 class nnUNetTrainerTGC_noKnowledge(nnUNetTrainerTGC):

@@ -187,6 +187,17 @@ REMOVED = {
         "a probe defined outside the repository: nnUNetTrainerTGC_tiny_Bench_almostAllUnplaced whose "
         "build_network_architecture froze every sse.fusions[k].gate at its initial 0 (requires_grad False), so that "
         "the ViT taps never entered the CNN stages (documentation/results.md section 13)",
+    "nnUNetTrainerTGC_tiny_Bench_probeNoViTTaps":
+        "a probe defined outside the repository: nnUNetTrainerTGC_tiny_Bench whose initialize, after nnU-Net's "
+        "set-up, froze every sse.fusions[k].gate at its initial 0 (requires_grad False); nnUNetTrainerTGC_noViTTaps "
+        "builds the same function without the unused tap parameters (documentation/results.md section 14)",
+    "nnUNetTrainerTGC_tiny_Bench_probeNoPlaceInput":
+        "a probe defined outside the repository: nnUNetTrainerTGC_tiny_Bench with tgc_place_input = False (the "
+        "place map not an input channel of SSE's CNN branch); not adopted (documentation/results.md section 14)",
+    "nnUNetTrainerTGC_tiny_Bench_probeUnplacedFullMap":
+        "a probe defined outside the repository: nnUNetTrainerTGC_tiny_Bench whose initialize, after nnU-Net's "
+        "set-up, froze place_map.extra_offset at its initial 0 (requires_grad False), so that a report placing "
+        "nothing got the map of every cell (documentation/results.md section 14)",
 }
 
 
