@@ -198,6 +198,9 @@ REMOVED = {
         "a probe defined outside the repository: nnUNetTrainerTGC_tiny_Bench whose initialize, after nnU-Net's "
         "set-up, froze place_map.extra_offset at its initial 0 (requires_grad False), so that a report placing "
         "nothing got the map of every cell (documentation/results.md section 14)",
+    "nnUNetTrainerTGC_tiny_Bench_probeNoAlignmentLoss":
+        "a probe defined outside the repository: nnUNetTrainerTGC_tiny_Bench with tgc_alignment_loss_weight = 0.0 "
+        "(as nnUNetTrainerTGC_noAlignmentLoss); not adopted (documentation/results.md section 14)",
 }
 
 
