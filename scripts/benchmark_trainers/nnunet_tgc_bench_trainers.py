@@ -201,6 +201,9 @@ REMOVED = {
     "nnUNetTrainerTGC_tiny_Bench_probeNoAlignmentLoss":
         "a probe defined outside the repository: nnUNetTrainerTGC_tiny_Bench with tgc_alignment_loss_weight = 0.0 "
         "(as nnUNetTrainerTGC_noAlignmentLoss); not adopted (documentation/results.md section 14)",
+    "nnUNetTrainerTGC_tiny_Bench_probePlacesOnlyInMap":
+        "a probe defined outside the repository: nnUNetTrainerTGC_tiny_Bench with tgc_places_only_in_map = True "
+        "(as nnUNetTrainerTGC_placesOnlyInMap); not adopted (documentation/results.md section 14)",
 }
 
 
