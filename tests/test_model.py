@@ -201,7 +201,7 @@ def test_ablation_switches_change_the_module_set(towers, switch, present, absent
     assert out[0].shape == (2, 2, 64, 64)
 
 
-def test_sse_without_vit_taps_is_its_cnn_branch_alone(towers):
+def test_sse_without_vit_taps_is_its_cnn_branch_alone():
     """Without taps the skips do not depend on the ViT's features; SSE refuses to have no encoder at all."""
     from nnunet_tgc.model.sse import SSE
     args = ([16, 32, 64], [(1, 1), (2, 2), (2, 2)], [(3, 3)] * 3, [1, 1, 1], 24, 2)

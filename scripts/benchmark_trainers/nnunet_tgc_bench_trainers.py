@@ -163,6 +163,12 @@ BENCH_TRAINERS = {
         "The same without VLCM: how much of the image-only shortfall VLCM accounts for. results.md section 13."),
 }
 
+
+def _outside_probe(definition: str, section: int) -> str:
+    """The REMOVED entry of a probe trained from a definition outside the repository."""
+    return f"a probe defined outside the repository: {definition} (documentation/results.md section {section})"
+
+
 # class names the documentation cites for networks the code can no longer build -> why there is no class
 _TEXT_POSITION_MAP = ("VLCM's text-position map (TextPositionPrior) was replaced by the place map read from the "
                       "report's places; this network can no longer be built (documentation/results.md)")
@@ -183,27 +189,26 @@ REMOVED = {
         "a probe (samples drawn without places never mirrored) that was not adopted; its train_step copied the "
         "default's with the place-free draw moved before the mirroring, and is in commit c9f0f3f of this repository "
         "(documentation/results.md section 13)",
-    "nnUNetTrainerTGC_tiny_Bench_almostAllUnplaced_noViTTaps":
-        "a probe defined outside the repository: nnUNetTrainerTGC_tiny_Bench_almostAllUnplaced whose "
-        "build_network_architecture froze every sse.fusions[k].gate at its initial 0 (requires_grad False), so that "
-        "the ViT taps never entered the CNN stages (documentation/results.md section 13)",
-    "nnUNetTrainerTGC_tiny_Bench_probeNoViTTaps":
-        "a probe defined outside the repository: nnUNetTrainerTGC_tiny_Bench whose initialize, after nnU-Net's "
-        "set-up, froze every sse.fusions[k].gate at its initial 0 (requires_grad False); nnUNetTrainerTGC_noViTTaps "
-        "builds the same function without the unused tap parameters (documentation/results.md section 14)",
-    "nnUNetTrainerTGC_tiny_Bench_probeNoPlaceInput":
-        "a probe defined outside the repository: nnUNetTrainerTGC_tiny_Bench with tgc_place_input = False (the "
-        "place map not an input channel of SSE's CNN branch); not adopted (documentation/results.md section 14)",
-    "nnUNetTrainerTGC_tiny_Bench_probeUnplacedFullMap":
-        "a probe defined outside the repository: nnUNetTrainerTGC_tiny_Bench whose initialize, after nnU-Net's "
-        "set-up, froze place_map.extra_offset at its initial 0 (requires_grad False), so that a report placing "
-        "nothing got the map of every cell (documentation/results.md section 14)",
-    "nnUNetTrainerTGC_tiny_Bench_probeNoAlignmentLoss":
-        "a probe defined outside the repository: nnUNetTrainerTGC_tiny_Bench with tgc_alignment_loss_weight = 0.0 "
-        "(as nnUNetTrainerTGC_noAlignmentLoss); not adopted (documentation/results.md section 14)",
-    "nnUNetTrainerTGC_tiny_Bench_probePlacesOnlyInMap":
-        "a probe defined outside the repository: nnUNetTrainerTGC_tiny_Bench with tgc_places_only_in_map = True "
-        "(as nnUNetTrainerTGC_placesOnlyInMap); not adopted (documentation/results.md section 14)",
+    "nnUNetTrainerTGC_tiny_Bench_almostAllUnplaced_noViTTaps": _outside_probe(
+        "nnUNetTrainerTGC_tiny_Bench_almostAllUnplaced whose build_network_architecture froze every "
+        "sse.fusions[k].gate at its initial 0 (requires_grad False), so that the ViT taps never entered the CNN "
+        "stages", 13),
+    "nnUNetTrainerTGC_tiny_Bench_probeNoViTTaps": _outside_probe(
+        "nnUNetTrainerTGC_tiny_Bench whose initialize, after nnU-Net's set-up, froze every sse.fusions[k].gate at "
+        "its initial 0 (requires_grad False); nnUNetTrainerTGC_noViTTaps builds the same function without the "
+        "unused tap parameters", 14),
+    "nnUNetTrainerTGC_tiny_Bench_probeNoPlaceInput": _outside_probe(
+        "nnUNetTrainerTGC_tiny_Bench with tgc_place_input = False (the place map not an input channel of SSE's "
+        "CNN branch); not adopted", 14),
+    "nnUNetTrainerTGC_tiny_Bench_probeUnplacedFullMap": _outside_probe(
+        "nnUNetTrainerTGC_tiny_Bench whose initialize, after nnU-Net's set-up, froze place_map.extra_offset at its "
+        "initial 0 (requires_grad False), so that a report placing nothing got the map of every cell", 14),
+    "nnUNetTrainerTGC_tiny_Bench_probeNoAlignmentLoss": _outside_probe(
+        "nnUNetTrainerTGC_tiny_Bench with tgc_alignment_loss_weight = 0.0 (as nnUNetTrainerTGC_noAlignmentLoss); "
+        "not adopted", 14),
+    "nnUNetTrainerTGC_tiny_Bench_probePlacesOnlyInMap": _outside_probe(
+        "nnUNetTrainerTGC_tiny_Bench with tgc_places_only_in_map = True (as nnUNetTrainerTGC_placesOnlyInMap); "
+        "not adopted", 14),
 }
 
 
