@@ -31,7 +31,9 @@ class TGCInput:
 
 
 class SegmentationAndMaps(NamedTuple):
-    """The logits (a list over deep-supervision scales, or one tensor) and the maps the alignment loss
-    supervises: VLCM's similarity maps, then the place map."""
+    """The logits (a list over deep-supervision scales, or one tensor), the maps the alignment loss
+    supervises (VLCM's similarity maps, then the place map) and, for a network with the image route, that
+    route's logits for every sample (supervised beside the segmentation; None without the route)."""
     segmentation: Union[torch.Tensor, List[torch.Tensor]]
     similarity_maps: List[torch.Tensor]
+    image_only: Union[torch.Tensor, List[torch.Tensor], None] = None

@@ -35,6 +35,11 @@ PLACE_EXTRA = 1
 PLACE_VECTOR_SIZE = PLACE_CELLS + PLACE_EXTRA
 
 
+def places_nothing(places: torch.Tensor) -> torch.Tensor:
+    """places (B, PLACE_VECTOR_SIZE) -> (B,) bool: the report places nothing (its extra feature)."""
+    return places[:, PLACE_CELLS] > 0.5
+
+
 def fourier_basis(coordinates: torch.Tensor, frequencies: int) -> torch.Tensor:
     """coordinates (B, 2, h, w) in [0, 1] (row, column) -> (B, h, w, 4F + 1): sin/cos of pi * 2**k * y
     and x for k < F, and a constant. Low frequencies only (the finest period is 2**(1-F) of the image):

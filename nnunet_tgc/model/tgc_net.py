@@ -13,6 +13,12 @@ to every output's logits. ``forward(..., return_similarity=True)`` also returns 
 and the place map, which the trainer supervises with the ground truth (``alignment_loss.py``). A
 framework that calls ``network(data)`` passes all inputs as one :class:`TGCInput` (``network_input.py``).
 
+With the image route (``image_route=True``) a report that places nothing does not enter the network at
+all: such a case is segmented by the same encoder and decoder fed the place map of no place (where lesions
+lie in general) and no text, a route training supervises on every sample beside the text route. A report
+the network cannot place then leaves an image-only segmenter by construction, instead of a text path that
+has to learn what a placeless sentence means.
+
 State-dict keys follow nnU-Net's ``-pretrained_weights`` rules (``nnunetv2.run.load_pretrained_weights``,
 which transfers every entry but those whose key contains ``.seg_layers.`` and requires the others to
 match in name and shape): every layer whose shape depends on the number of classes is named
@@ -35,7 +41,7 @@ from .decoder import TGCDecoder
 from .sse import SSE
 from .text_features import EncodedText
 from .tower_input import ChannelToUnit, TowerInput
-from .place_map import PLACE_CELLS, PLACE_EXTRA, PlaceMap, image_grid, place_logits_at
+from .place_map import PLACE_CELLS, PLACE_EXTRA, PLACE_VECTOR_SIZE, PlaceMap, image_grid, place_logits_at, places_nothing
 from .vlcm import VLCM, TextFiLM
 
 VLCM_STRIDES = (16, 32)
@@ -73,6 +79,14 @@ class SimilarityToLogits(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
+def _per_sample(take: torch.Tensor, where_true, where_false):
+    """Per sample of the batch, ``where_true`` where ``take`` (B,) holds, else ``where_false`` (logits, or
+    lists of them over the deep-supervision scales)."""
+    if isinstance(where_true, list):
+        return [_per_sample(take, t, f) for t, f in zip(where_true, where_false)]
+    return torch.where(take.view(-1, *[1] * (where_true.dim() - 1)), where_true, where_false)
+
+
 class TGCNet(nn.Module):
     def __init__(self, towers: FrozenCLIP, in_channels: int, num_classes: int, features: Sequence[int],
                  strides: Sequence, kernel_sizes: Sequence, n_conv_per_stage: Sequence[int],
@@ -81,7 +95,7 @@ class TGCNet(nn.Module):
                  attention_dim: int = 256, heads: int = 8, use_place_map: bool = True,
                  learn_no_report: bool = False, cnn: Optional[CNNConfig] = None,
                  place_input: bool = True, tower_input: Optional[Sequence[ChannelToUnit]] = None,
-                 places_only_in_map: bool = False, use_vit_taps: bool = True):
+                 places_only_in_map: bool = False, use_vit_taps: bool = True, image_route: bool = False):
         """``cnn``: the plans' architecture (class and operators) for SSE's CNN branch and the decoder;
         default nnU-Net's PlainConvUNet operators. ``use_place_map``: the report's place map (``place_map.py``)
         enters VLCM's similarity maps and every skip; ``place_input``: it is also (as a probability) an
@@ -91,7 +105,10 @@ class TGCNet(nn.Module):
         ``places_only_in_map``: the report's places reach the pixels only through the place map, which reads
         them; DATE and VLCM get the report's text features with its place terms taken out
         (``text/cache.py`` encodes it so), so that no sentence's location can be recalled from its features.
-        ``use_vit_taps=False``: SSE adds no ViT taps to the CNN stages (the ViT still feeds VLCM)."""
+        ``use_vit_taps=False``: SSE adds no ViT taps to the CNN stages (the ViT still feeds VLCM).
+        ``image_route``: a report that places nothing is segmented by the image route (the same encoder and
+        decoder without the report: the place map of no place, no DATE, no VLCM), which training supervises on
+        every sample beside the text route (needs the place map, which says whether a report places anything)."""
         super().__init__()
         if len(strides[0]) != 2:
             raise ValueError(f"TGC-Net is a 2D network (a CLIP ViT reads 2D images); got {len(strides[0])}D "
@@ -114,6 +131,10 @@ class TGCNet(nn.Module):
         # second input channel
         self.place_input = bool(place_input and use_place_map and use_cnn_branch)
         self.places_only_in_map = bool(places_only_in_map and use_place_map)
+        if image_route and not use_place_map:
+            raise ValueError("the image route needs the place map: it reads whether a report places anything "
+                             "from the report's places (use_place_map=True)")
+        self.image_route = bool(image_route)
         self.sse = SSE(in_channels + int(self.place_input), features, strides, kernel_sizes, n_conv_per_stage,
                        towers.vision_width, len(towers.taps), use_cnn_branch, cnn=cnn, use_vit_taps=use_vit_taps)
         self.date = DATE(d, inner, heads, adapter_dim=max(16, d // 4), use_knowledge=use_knowledge,
@@ -169,12 +190,23 @@ class TGCNet(nn.Module):
         if coordinates is None:
             coordinates = image_grid(image.shape[0], *image.shape[2:], device=image.device)
         taps, dense = self.towers.encode_image(self._to_rgb(image))
-        tokens, mask = self.date(text)
-        places = {}  # the place map by resolution, each computed once
+        if not self.image_route:
+            out, sims = self._read_report(image, taps, dense, text, coordinates)
+            return SegmentationAndMaps(out, sims) if return_similarity else out
+        unplaced = places_nothing(text.places)
+        if return_similarity:  # training: both routes, the image route supervised on every sample
+            out, sims = self._read_report(image, taps, dense, text, coordinates)
+            image_only = self._segment_image(image, taps, coordinates)
+            return SegmentationAndMaps(_per_sample(unplaced, image_only, out), sims, image_only)
+        if bool(unplaced.all()):
+            return self._segment_image(image, taps, coordinates)
+        out, _ = self._read_report(image, taps, dense, text, coordinates)
+        if bool(unplaced.any()):
+            out = _per_sample(unplaced, self._segment_image(image, taps, coordinates), out)
+        return out
 
-        def place_at(size):
-            return place_logits_at(self.place_map, text.places, coordinates, places, size)
-
+    def _encode(self, image: torch.Tensor, taps, place_at) -> List[torch.Tensor]:
+        """SSE's skips, with the place map (``place_at(size)``, log-odds) as an input channel and in every skip."""
         cnn_input = image
         if self.place_input:
             cnn_input = torch.cat([image, torch.sigmoid(place_at(image.shape[2:])).to(image.dtype)], dim=1)
@@ -182,6 +214,17 @@ class TGCNet(nn.Module):
         if self.place_map is not None:
             for i, embed in enumerate(self.place_embeds):
                 skips[i] = skips[i] + embed(place_at(skips[i].shape[2:]).to(skips[i].dtype))
+        return skips
+
+    def _read_report(self, image, taps, dense, text: EncodedText, coordinates):
+        """The text route: the report's place map, DATE's tokens and VLCM -> (logits, the supervised maps)."""
+        tokens, mask = self.date(text)
+        places = {}  # the place map by resolution, each computed once
+
+        def place_at(size):
+            return place_logits_at(self.place_map, text.places, coordinates, places, size)
+
+        skips = self._encode(image, taps, place_at)
         similarity, sims = None, []
         if self.vlcm is not None:
             feats = [skips[i] for i in self.vlcm_stages]
@@ -198,7 +241,18 @@ class TGCNet(nn.Module):
         if similarity is not None:
             out = [self._add_similarity(o, similarity) for o in out] if isinstance(out, list) \
                 else self._add_similarity(out, similarity)
-        return SegmentationAndMaps(out, sims) if return_similarity else out
+        return out, sims
+
+    def _segment_image(self, image, taps, coordinates):
+        """The image route: the same encoder and decoder without the report. The place map is that of a report
+        placing nothing (where lesions lie in general, the same for every case); no DATE, no VLCM."""
+        places = image.new_ones(image.shape[0], PLACE_VECTOR_SIZE)  # every cell possible, "places nothing"
+        cache = {}
+
+        def place_at(size):
+            return place_logits_at(self.place_map, places, coordinates, cache, size)
+
+        return self.decoder(self._encode(image, taps, place_at))
 
     def _add_similarity(self, logits: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
         similarity = F.interpolate(similarity, size=logits.shape[2:], mode="bilinear", align_corners=False)

@@ -86,13 +86,16 @@ class TGCPredictor(nnUNetPredictor):
 
     @property
     def supports_no_report(self) -> bool:
-        """True when the loaded model was trained with report dropout (it has a learned "no report" input)."""
-        return unwrap(self.network).date.supports_no_report
+        """True when the loaded model can segment a case without a report: trained with report dropout (a learned
+        "no report" input) or with the image route (which segments every report that places nothing, and no
+        report at all, from the image alone)."""
+        net = unwrap(self.network)
+        return net.date.supports_no_report or net.image_route
 
     def _no_report_refusal(self, what: str) -> str:
-        return (f"{what}: this model was trained without report dropout, so it cannot segment a case without a "
-                f"report. Give every case its report, or train a variant with report dropout "
-                f"(nnUNetTrainerTGC_reportDropout, see documentation/text.md).")
+        return (f"{what}: this model was trained without report dropout and without the image route, so it cannot "
+                f"segment a case without a report. Give every case its report, or train a variant that can "
+                f"(nnUNetTrainerTGC_reportDropout, nnUNetTrainerTGC_imageRoute; see documentation/text.md).")
 
     def prepared_reports(self, reports: Mapping[str, Optional[str]], options: Mapping, source,
                          announce: bool = True) -> Dict[str, str]:

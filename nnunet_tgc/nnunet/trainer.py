@@ -74,7 +74,8 @@ __all__ = ["nnUNetTrainerTGC", "nnUNetTrainerTGC_tiny", "nnUNetTrainerTGC_Biomed
            "nnUNetTrainerTGC_noAlignmentLoss", "nnUNetTrainerTGC_100epochs", "nnUNetTrainerTGC_tiny_5epochs",
            "nnUNetTrainerTGC_tiny_demo", "nnUNetTrainerTGC_reportDropout",
            "nnUNetTrainerTGC_noPlaceFit", "nnUNetTrainerTGC_noPlaceMap", "nnUNetTrainerTGC_noSynonyms",
-           "nnUNetTrainerTGC_noUnplaced", "nnUNetTrainerTGC_noUncounted", "nnUNetTrainerTGC_placesOnlyInMap"]
+           "nnUNetTrainerTGC_noUnplaced", "nnUNetTrainerTGC_noUncounted", "nnUNetTrainerTGC_placesOnlyInMap",
+           "nnUNetTrainerTGC_imageRoute"]
 
 
 def limited_rotation(rotation, patch_size, max_rotation_deg: float):
@@ -85,20 +86,25 @@ def limited_rotation(rotation, patch_size, max_rotation_deg: float):
     return rotation, get_patch_size(patch_size, rotation, rotation, rotation, (0.85, 1.25))
 
 
-class _WithAlignmentLoss:
-    """nnU-Net's segmentation loss, plus ``weight`` x the loss on the similarity and place maps when the
-    network returned them (training steps ask for them; see ``nnUNetTrainerTGC._network_input``)."""
+class _WithAuxiliaryLosses:
+    """nnU-Net's segmentation loss, plus ``alignment_weight`` x the loss on the similarity and place maps, plus
+    the segmentation loss of the image route's logits, for what the network returned (training steps ask for
+    them; see ``nnUNetTrainerTGC._network_input``)."""
 
-    def __init__(self, segmentation_loss, ignore_label, weight: float):
-        self.segmentation_loss, self.ignore_label, self.weight = segmentation_loss, ignore_label, weight
+    def __init__(self, segmentation_loss, ignore_label, alignment_weight: float):
+        self.segmentation_loss, self.ignore_label, self.alignment_weight = \
+            segmentation_loss, ignore_label, alignment_weight
 
     def __call__(self, output, target):
         if not isinstance(output, SegmentationAndMaps):
             return self.segmentation_loss(output, target)
         loss = self.segmentation_loss(output.segmentation, target)
-        if output.similarity_maps:
+        if output.similarity_maps and self.alignment_weight > 0:
             full_res = target[0] if isinstance(target, list) else target
-            loss = loss + self.weight * similarity_map_loss(output.similarity_maps, full_res, self.ignore_label)
+            loss = loss + self.alignment_weight * similarity_map_loss(output.similarity_maps, full_res,
+                                                                      self.ignore_label)
+        if output.image_only is not None:
+            loss = loss + self.segmentation_loss(output.image_only, target)
         return loss
 
 
@@ -124,6 +130,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     tgc_uncounted_rate = 0.25        # share of training reports with their counts taken out (text/withheld.py)
     tgc_fit_place_map = True         # fit the place map to the training masks before epoch 0
     tgc_place_fit_steps = 300        # full-batch Adam steps of that fit
+    tgc_image_route = False          # a report placing nothing gets the image route, trained on every sample
 
     def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
@@ -151,12 +158,13 @@ class nnUNetTrainerTGC(nnUNetTrainer):
             use_vlcm=cls.tgc_use_vlcm, use_place_map=cls.tgc_use_place_map,
             learn_no_report=cls.tgc_report_dropout > 0, place_input=cls.tgc_place_input, tower_input=tower_input,
             places_only_in_map=cls.tgc_places_only_in_map, use_vit_taps=cls.tgc_use_vit_taps,
+            image_route=cls.tgc_image_route,
             **model_settings())  # the environment's weights, tower dtype and knowledge policy, read here once
 
     def _build_loss(self):
         loss = super()._build_loss()
-        return _WithAlignmentLoss(loss, self.label_manager.ignore_label, self.tgc_alignment_loss_weight) \
-            if self.tgc_alignment_loss_weight > 0 else loss
+        return _WithAuxiliaryLosses(loss, self.label_manager.ignore_label, self.tgc_alignment_loss_weight) \
+            if self.tgc_alignment_loss_weight > 0 or self.tgc_image_route else loss
 
     def _do_i_compile(self):
         # off unless asked for: text batches vary in token count, which recompiles; measured gains
@@ -295,10 +303,12 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     def _network_input(self, image, texts, coordinates, training: bool) -> TGCInput:
         """The batch as the network's one argument: nnU-Net's steps call ``network(data)``, so ``data`` carries
         the reports' encoding and the pixels' coordinates with the images. Training steps also ask for the
-        similarity and place maps, which the alignment loss supervises; validation's loss is nnU-Net's
+        similarity and place maps, which the alignment loss supervises, and the image route's logits; validation's
+        loss is nnU-Net's
         (its ``validation_step`` reads the output as logits)."""
         net = unwrap(self.network)
-        maps = training and self.tgc_alignment_loss_weight > 0 and (net.vlcm is not None or net.place_map is not None)
+        maps = training and (net.image_route or self.tgc_alignment_loss_weight > 0 and (
+            net.vlcm is not None or net.place_map is not None))
         # re-worded texts are drawn anew every step: encoded, not kept
         remember = not training or self.tgc_synonym_rate == 0
         return TGCInput(image, self.text_cache.batch(texts, self.device, remember), coordinates, maps)
@@ -574,6 +584,12 @@ class nnUNetTrainerTGC_placesOnlyInMap(nnUNetTrainerTGC):
     """Variant: DATE and VLCM read the report with its place terms taken out; only the place map reads places
     (measured on QaTa: no gain on unseen reports, more empty predictions; documentation/results.md section 9)."""
     tgc_places_only_in_map = True
+
+
+class nnUNetTrainerTGC_imageRoute(nnUNetTrainerTGC):
+    """Variant: a report that places nothing is segmented by the image route (the encoder and decoder without
+    the report), which training supervises on every sample beside the text route (``model/tgc_net.py``)."""
+    tgc_image_route = True
 
 
 class nnUNetTrainerTGC_noPlaceMap(nnUNetTrainerTGC):

@@ -1,0 +1,113 @@
+"""The image route: a report that places nothing is segmented without the report, and that route is trained
+on every sample (``model/tgc_net.py``, ``nnunet/trainer.py``)."""
+import pytest
+import torch
+
+from nnunet_tgc.model import SegmentationAndMaps, TGCInput, create_tgc_net, create_towers
+from nnunet_tgc.model.place_map import PLACE_VECTOR_SIZE
+from nnunet_tgc.nnunet.trainer import _WithAuxiliaryLosses
+from nnunet_tgc.text.knowledge import KnowledgeBase
+from nnunet_tgc.text.places import place_vector, read_places
+
+from _text import encode_reports
+
+STAGES = dict(features_per_stage=[16, 32, 64, 64], strides=[[1, 1]] + [[2, 2]] * 3, kernel_sizes=[[3, 3]] * 4,
+              n_conv_per_stage=[1] * 4, n_conv_per_stage_decoder=[1] * 3)
+LEFT = "Unilateral pulmonary infection, one infected area, lower left lung."
+PLACELESS = ["Pulmonary infection.", "Pulmonary infection, two infected areas.", "Abnormality."]
+
+
+@pytest.fixture(scope="module")
+def towers():
+    return create_towers("tiny")
+
+
+def make_net(towers, **kw):
+    torch.manual_seed(0)
+    net = create_tgc_net("tiny", 1, 2, towers=towers, verbose=False, image_route=True, **{**STAGES, **kw})
+    # the zero-initialised gates and logit offset would make the text route's VLCM invisible at the start
+    with torch.no_grad():
+        net.similarity_to_logits.seg_layers.weight.fill_(1.0)
+        net.decoder.text_gates.fill_(1.0)
+    return net.eval()
+
+
+def test_the_image_route_reads_the_place_vector_of_a_report_that_places_nothing():
+    """The route builds that vector itself (every cell possible, "places nothing"): the reader's own vector."""
+    vector = place_vector(read_places("Pulmonary infection.", KnowledgeBase.load().for_domain("chest")))
+    assert vector == [1.0] * PLACE_VECTOR_SIZE
+
+
+def test_reports_that_place_nothing_give_the_same_segmentation(towers):
+    net = make_net(towers)
+    image = torch.randn(1, 1, 64, 64)
+    with torch.no_grad():
+        outs = [net(image, encode_reports(net.towers, [t]))[0] for t in PLACELESS]
+        placed = net(image, encode_reports(net.towers, [LEFT]))[0]
+    for out in outs[1:]:
+        assert torch.equal(out, outs[0])  # the words of a placeless report never reach the pixels
+    assert not torch.allclose(placed, outs[0])  # a placed report takes the text route
+
+
+def test_a_mixed_batch_is_routed_per_sample(towers):
+    net = make_net(towers)
+    images = torch.randn(2, 1, 64, 64)
+    with torch.no_grad():
+        mixed = net(images, encode_reports(net.towers, [LEFT, PLACELESS[0]]))[0]
+        alone = [net(images[i:i + 1], encode_reports(net.towers, [t]))[0] for i, t in enumerate([LEFT, PLACELESS[0]])]
+    for i in range(2):
+        torch.testing.assert_close(mixed[i:i + 1], alone[i], rtol=1e-4, atol=1e-5)
+
+
+def test_training_returns_the_image_route_for_every_sample(towers):
+    net = make_net(towers).train()
+    images = torch.randn(2, 1, 64, 64)
+    out = net(TGCInput(images, encode_reports(net.towers, [LEFT, PLACELESS[1]]), return_similarity=True))
+    assert isinstance(out, SegmentationAndMaps) and out.image_only is not None
+    assert len(out.image_only) == len(out.segmentation)  # every deep-supervision scale
+    for seg, image_only in zip(out.segmentation, out.image_only):
+        assert torch.equal(seg[1], image_only[1])  # the placeless sample: its segmentation is the image route's
+        assert not torch.allclose(seg[0], image_only[0])  # the placed one: the text route's
+
+
+def test_a_step_with_only_placeless_reports_still_reaches_every_parameter(towers):
+    """DistributedDataParallel needs every trainable parameter in every step's graph, also when no sample of a
+    rank's batch takes the text route."""
+    net = make_net(towers).train()
+    out = net(TGCInput(torch.randn(2, 1, 64, 64), encode_reports(net.towers, PLACELESS[:2]), return_similarity=True))
+    loss = sum(o.float().mean() for o in out.segmentation) + sum(o.float().mean() for o in out.image_only) \
+        + sum(m.float().mean() for m in out.similarity_maps)
+    loss.backward()
+    missing = [n for n, p in net.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing
+
+
+def test_the_loss_adds_the_image_route_segmentation_loss():
+    def segmentation_loss(output, target):
+        return sum(o.sum() for o in output)
+
+    seg, image_only = [torch.full((1, 2, 4, 4), 1.0)], [torch.full((1, 2, 4, 4), 3.0)]
+    target = [torch.zeros(1, 1, 4, 4)]
+    loss = _WithAuxiliaryLosses(segmentation_loss, None, alignment_weight=0.0)
+    assert float(loss(SegmentationAndMaps(seg, [], image_only), target)) == 32 + 96
+    assert float(loss(SegmentationAndMaps(seg, []), target)) == 32
+
+
+def test_the_image_route_needs_the_place_map(towers):
+    with pytest.raises(ValueError, match="image route needs the place map"):
+        create_tgc_net("tiny", 1, 2, towers=towers, verbose=False, image_route=True, use_place_map=False, **STAGES)
+
+
+def test_a_case_without_a_report_takes_the_image_route(towers):
+    """The "no report" input places nothing: the image route segments it, so a model with the route needs no
+    report dropout for cases without a report (the predictor's ``supports_no_report``)."""
+    net = make_net(towers)
+    assert not net.date.supports_no_report
+    image = torch.randn(1, 1, 64, 64)
+    with torch.no_grad():
+        none = net(image, encode_reports(net.towers, [""]))[0]
+        placeless = net(image, encode_reports(net.towers, [PLACELESS[0]]))[0]
+    assert torch.equal(none, placeless)
+    without_route = create_tgc_net("tiny", 1, 2, towers=towers, verbose=False, **STAGES).eval()
+    with pytest.raises(ValueError, match="without report dropout"):
+        without_route(image, encode_reports(net.towers, [""]))
