@@ -119,9 +119,10 @@ class nnUNetTrainerTGC_tiny_e2e(nnUNetTrainerTGC_tiny):
             super().perform_actual_validation(save_probabilities)
 
 
-class nnUNetTrainerTGC_tiny_e2e_dropout(nnUNetTrainerTGC_tiny_e2e):
-    """Report dropout, trained just long enough to have a learned "no report" input."""
-    tgc_report_dropout = 0.5
+class nnUNetTrainerTGC_tiny_e2e_textOnly(nnUNetTrainerTGC_tiny_e2e):
+    """Without the image route and without report dropout (a model that cannot do without a report), trained
+    just long enough to predict."""
+    tgc_image_route = False
 
     def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
@@ -129,6 +130,11 @@ class nnUNetTrainerTGC_tiny_e2e_dropout(nnUNetTrainerTGC_tiny_e2e):
         self.num_iterations_per_epoch = 4
         self.num_val_iterations_per_epoch = 1
         self.tgc_place_fit_steps = 5
+
+
+class nnUNetTrainerTGC_tiny_e2e_dropout(nnUNetTrainerTGC_tiny_e2e_textOnly):
+    """Report dropout (and no image route), trained just long enough to have a learned "no report" input."""
+    tgc_report_dropout = 0.5
 
 
 class nnUNetTrainer_e2e_plain(nnUNetTrainer):

@@ -25,6 +25,7 @@ from nnunet_tgc.synthetic import load_cases, opposite_report
 from nnunet_tgc.text.reports import load_reports, save_reports
 
 DROPOUT_TRAINER = "nnUNetTrainerTGC_tiny_e2e_dropout"
+TEXT_ONLY_TRAINER = "nnUNetTrainerTGC_tiny_e2e_textOnly"
 
 
 @pytest.fixture(scope="module")
@@ -221,13 +222,22 @@ def test_patient_side_reports_declared_so_predict_the_same_mask(workspace, own_r
                               read_png(own_report_predictions / f"{case}.png"))
 
 
+def _short_model(workspace, trainer):
+    run(["nnUNetv2_train", DATASET_ID, "2d", 0, "-tr", trainer, "-device", "cpu"], workspace["train_env"])
+    return workspace["root"] / "res" / NAME / f"{trainer}__nnUNetPlans__2d"
+
+
 @pytest.fixture(scope="module")
 def dropout_model(workspace):
-    run(["nnUNetv2_train", DATASET_ID, "2d", 0, "-tr", DROPOUT_TRAINER, "-device", "cpu"], workspace["train_env"])
-    return workspace["root"] / "res" / NAME / f"{DROPOUT_TRAINER}__nnUNetPlans__2d"
+    return _short_model(workspace, DROPOUT_TRAINER)
 
 
-def test_no_report_prediction_only_for_a_model_trained_for_it(workspace, dropout_model, tmp_path):
+@pytest.fixture(scope="module")
+def text_only_model(workspace):
+    return _short_model(workspace, TEXT_ONLY_TRAINER)
+
+
+def test_no_report_prediction_only_for_a_model_trained_for_it(workspace, dropout_model, text_only_model, tmp_path):
     ws = workspace
     log = next((dropout_model / "fold_0").glob("training_log_*.txt")).read_text()
     assert "laterality convention 'image' mapped to the image side" in log
@@ -235,15 +245,22 @@ def test_no_report_prediction_only_for_a_model_trained_for_it(workspace, dropout
     without = sorted(reports)[:2]
     allowed = _copy_inputs(ws, tmp_path, "allowed", {**reports, **{c: None for c in without},
                                                        "tgc_allow_no_report": True})
-    # a model trained without report dropout refuses, before anything is written
-    proc = predict(ws, allowed, tmp_path / "refused", "-f", 0, check=False)
-    assert proc.returncode != 0 and "trained without report dropout" in proc.stderr
+    # a model trained without report dropout and without the image route refuses, before anything is written
+    proc = predict(ws, allowed, tmp_path / "refused", "-f", 0, check=False, trainer=TEXT_ONLY_TRAINER)
+    assert proc.returncode != 0 and "trained without report dropout and without the image route" in proc.stderr
     assert not (tmp_path / "refused").exists() or not list((tmp_path / "refused").iterdir())
     # the dropout model predicts every case, the two without a report included
     proc = predict(ws, allowed, tmp_path / "dropout", "-f", 0, "-npp", 1, "-nps", 1, trainer=DROPOUT_TRAINER)
     assert "2 case(s) without a report" in proc.stdout
     for case in reports:
         assert set(np.unique(read_png(tmp_path / "dropout" / f"{case}.png"))) <= {0, 1}
+    # the default model (image route) segments a case without a report as one whose report places nothing
+    predict(ws, allowed, tmp_path / "route", "-f", 0, "-npp", 1, "-nps", 1)
+    placeless = _copy_inputs(ws, tmp_path, "placeless", {**reports, **{c: "Pulmonary infection." for c in without}})
+    predict(ws, placeless, tmp_path / "route_placeless", "-f", 0, "-npp", 1, "-nps", 1)
+    for case in reports:
+        assert np.array_equal(read_png(tmp_path / "route" / f"{case}.png"),
+                              read_png(tmp_path / "route_placeless" / f"{case}.png"))
     # without the explicit option an empty report stays an error, also for the dropout model
     empty = _copy_inputs(ws, tmp_path, "empty", {**reports, without[0]: ""})
     proc = predict(ws, empty, tmp_path / "empty_out", "-f", 0, trainer=DROPOUT_TRAINER, check=False)
@@ -251,7 +268,7 @@ def test_no_report_prediction_only_for_a_model_trained_for_it(workspace, dropout
     assert not (tmp_path / "empty_out").exists() or not list((tmp_path / "empty_out").iterdir())
 
 
-def test_no_report_python_api(workspace, dropout_model, monkeypatch):
+def test_no_report_python_api(workspace, dropout_model, text_only_model, monkeypatch):
     from nnunetv2.imageio.natural_image_reader_writer import NaturalImage2DIO
     from nnunet_tgc.nnunet.predictor import TGCPredictor
 
@@ -260,18 +277,19 @@ def test_no_report_python_api(workspace, dropout_model, monkeypatch):
         monkeypatch.setenv(key, ws["env"][key])
     case = sorted(load_reports(ws["raw"] / "imagesTs" / "reports.json"))[0]
     image, props = NaturalImage2DIO().read_images([str(ws["raw"] / "imagesTs" / f"{case}_0000.png")])
-    plain = TGCPredictor(device=torch.device("cpu"), allow_tqdm=False)
-    plain.initialize_from_trained_model_folder(str(ws["model"]), use_folds=(0,))
-    assert not plain.supports_no_report
+    text_only = TGCPredictor(device=torch.device("cpu"), allow_tqdm=False)
+    text_only.initialize_from_trained_model_folder(str(text_only_model), use_folds=(0,))
+    assert not text_only.supports_no_report
     with pytest.raises(ValueError, match="without report dropout"):
-        plain.set_reports({case: None}, allow_no_report=True)
-    dropout = TGCPredictor(device=torch.device("cpu"), allow_tqdm=False)
-    dropout.initialize_from_trained_model_folder(str(dropout_model), use_folds=(0,))
-    assert dropout.supports_no_report
-    with pytest.raises(ValueError, match="text="):
-        dropout.predict_single_npy_array(image, props, text=None)
-    seg = np.asarray(dropout.predict_single_npy_array(image, props, text=None, allow_no_report=True))
-    assert seg.shape[-2:] == image.shape[-2:] and set(np.unique(seg)) <= {0, 1}
+        text_only.set_reports({case: None}, allow_no_report=True)
+    for model in (ws["model"], dropout_model):  # the image route, and the learned "no report" input
+        predictor = TGCPredictor(device=torch.device("cpu"), allow_tqdm=False)
+        predictor.initialize_from_trained_model_folder(str(model), use_folds=(0,))
+        assert predictor.supports_no_report
+        with pytest.raises(ValueError, match="text="):
+            predictor.predict_single_npy_array(image, props, text=None)
+        seg = np.asarray(predictor.predict_single_npy_array(image, props, text=None, allow_no_report=True))
+        assert seg.shape[-2:] == image.shape[-2:] and set(np.unique(seg)) <= {0, 1}
 
 
 # ---------------------------------------------------------------- nnunet-tgc ablate on the trained model
@@ -289,7 +307,8 @@ def test_ablate_measures_what_the_report_does_and_resumes(workspace, tmp_path):
     report = json.loads((out / "ablation.json").read_text())
     variants = report["variants"]
     assert list(variants) == list(VARIANTS) and report["n_cases"] == 8
-    assert variants["none"]["status"] == "not supported by this model"  # trained without report dropout
+    # no report and a report that places nothing both take the image route: the same segmentation
+    assert variants["none"]["summary"]["mean_dice"] == variants["generic"]["summary"]["mean_dice"]
     correct, swapped = variants["correct"]["summary"], variants["swap_lr"]["summary"]
     # only the report tells the two blobs apart: the other side's report must cost Dice and move the mask
     assert swapped["mean_dice"] < correct["mean_dice"] - 0.1, (correct["mean_dice"], swapped["mean_dice"])
@@ -297,11 +316,11 @@ def test_ablate_measures_what_the_report_does_and_resumes(workspace, tmp_path):
     assert swapped["side_share_vs_correct"] < 0.5
     assert correct["n_side_cases"] == sum(r["correct_side"] is not None for r in variants["correct"]["per_case"]) > 0
     table = (out / "ablation.md").read_text()
-    assert all(f"`{name}`" in table for name in VARIANTS) and "not supported by this model" in table
+    assert all(f"`{name}`" in table for name in VARIANTS)
     assert (out / "ablation.png").stat().st_size > 20_000
-    for name in VARIANTS[:-1]:
+    for name in VARIANTS:
         assert len(list((out / name).glob("*.png"))) == 8
-    assert "predicting 8 case(s) with 12 variant(s)" in proc.stdout
+    assert f"predicting 8 case(s) with {len(VARIANTS)} variant(s)" in proc.stdout
     # a rerun predicts nothing and leaves every prediction untouched
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/*.png")}
     proc = ablate(ws, ws["model"], out, "--panels", 2)

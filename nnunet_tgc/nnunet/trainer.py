@@ -75,7 +75,7 @@ __all__ = ["nnUNetTrainerTGC", "nnUNetTrainerTGC_tiny", "nnUNetTrainerTGC_Biomed
            "nnUNetTrainerTGC_tiny_demo", "nnUNetTrainerTGC_reportDropout",
            "nnUNetTrainerTGC_noPlaceFit", "nnUNetTrainerTGC_noPlaceMap", "nnUNetTrainerTGC_noSynonyms",
            "nnUNetTrainerTGC_noUnplaced", "nnUNetTrainerTGC_noUncounted", "nnUNetTrainerTGC_placesOnlyInMap",
-           "nnUNetTrainerTGC_imageRoute"]
+           "nnUNetTrainerTGC_noImageRoute"]
 
 
 def limited_rotation(rotation, patch_size, max_rotation_deg: float):
@@ -130,7 +130,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     tgc_uncounted_rate = 0.25        # share of training reports with their counts taken out (text/withheld.py)
     tgc_fit_place_map = True         # fit the place map to the training masks before epoch 0
     tgc_place_fit_steps = 300        # full-batch Adam steps of that fit
-    tgc_image_route = False          # a report placing nothing gets the image route, trained on every sample
+    tgc_image_route = True           # a report placing nothing gets the image route, trained on every sample
 
     def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
@@ -556,8 +556,10 @@ class nnUNetTrainerTGC_noAlignmentLoss(nnUNetTrainerTGC):
 
 class nnUNetTrainerTGC_reportDropout(nnUNetTrainerTGC):
     """Report dropout: a fifth of the training samples get the learned "no report" input, so the model
-    can also segment a case without a report (``allow_no_report`` at prediction)."""
+    can also segment a case without a report (``allow_no_report`` at prediction). Without the image route, which
+    would segment such a case itself: this is the other way to do without a report."""
     tgc_report_dropout = 0.2
+    tgc_image_route = False
 
 
 class nnUNetTrainerTGC_noPlaceFit(nnUNetTrainerTGC):
@@ -586,15 +588,17 @@ class nnUNetTrainerTGC_placesOnlyInMap(nnUNetTrainerTGC):
     tgc_places_only_in_map = True
 
 
-class nnUNetTrainerTGC_imageRoute(nnUNetTrainerTGC):
-    """Variant: a report that places nothing is segmented by the image route (the encoder and decoder without
-    the report), which training supervises on every sample beside the text route (``model/tgc_net.py``)."""
-    tgc_image_route = True
+class nnUNetTrainerTGC_noImageRoute(nnUNetTrainerTGC):
+    """Ablation: no image route; a report that places nothing goes through the text route like any other
+    (documentation/results.md section 15)."""
+    tgc_image_route = False
 
 
 class nnUNetTrainerTGC_noPlaceMap(nnUNetTrainerTGC):
-    """Ablation: no place map; the report reaches the pixels through DATE and VLCM only."""
+    """Ablation: no place map; the report reaches the pixels through DATE and VLCM only (and without the image
+    route, which reads from the report's places whether it places anything)."""
     tgc_use_place_map = False
+    tgc_image_route = False
 
 
 class nnUNetTrainerTGC_100epochs(nnUNetTrainerTGC):
