@@ -72,7 +72,8 @@ def encode_with(towers, texts):
 
 
 def test_forward_returns_one_similarity_map_per_calibrated_scale_and_the_place_map(net):
-    out, sims = net(torch.randn(2, 1, 64, 64), encode(net, [LEFT, RIGHT]), return_similarity=True)
+    result = net(torch.randn(2, 1, 64, 64), encode(net, [LEFT, RIGHT]), return_similarity=True)
+    out, sims = result.segmentation, result.similarity_maps
     assert len(out) == 3 and out[0].shape == (2, 2, 64, 64)
     # no stage at stride 16 or 32 in these small plans: the two deepest stages (strides 4 and 8) are
     # calibrated; the last map is the place map alone, at the finest calibrated scale
@@ -123,7 +124,8 @@ def test_alignment_loss_trains_vlcm_and_the_similarity_head_gets_a_gradient(net)
     target = torch.zeros(2, 1, 64, 64)
     target[0, :, :, :32] = 1
     target[1, :, :, 32:] = 1
-    out, sims = net(x, text, return_similarity=True)
+    result = net(x, text, return_similarity=True)
+    out, sims = result.segmentation, result.similarity_maps
     (similarity_map_loss(sims, target) + out[0].mean()).backward()
     assert net.vlcm.report_proj[1].weight.grad.abs().sum() > 0
     assert net.vlcm.log_scale.grad is not None
@@ -145,11 +147,11 @@ def test_the_report_decides_the_side_after_a_short_training():
     opt = torch.optim.Adam(params, lr=3e-3)
     for _ in range(60):
         opt.zero_grad()
-        _, sims = net(x, text, return_similarity=True)
+        sims = net(x, text, return_similarity=True).similarity_maps
         similarity_map_loss(sims, target).backward()
         opt.step()
     with torch.no_grad():
-        _, sims = net(x[:2], encode(net, [LEFT, RIGHT]), return_similarity=True)
+        sims = net(x[:2], encode(net, [LEFT, RIGHT]), return_similarity=True).similarity_maps
     prob = torch.sigmoid(sims[0])
     left_share = prob[..., :prob.shape[-1] // 2].sum((1, 2, 3)) / prob.sum((1, 2, 3))
     assert left_share[0] > 0.8 and left_share[1] < 0.2, left_share

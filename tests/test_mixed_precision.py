@@ -51,8 +51,9 @@ def _deep_supervision_loss(n_outputs):
                                   weights / weights.sum())
 
 
-def test_training_step_under_cpu_autocast_bfloat16(towers):
-    net = make(towers)
+@pytest.mark.parametrize("image_route", [False, True])
+def test_training_step_under_cpu_autocast_bfloat16(towers, image_route):
+    net = make(towers, image_route=image_route)
     net.train()
     text = encode_reports(net.towers, REPORTS)
     image = torch.randn(2, 1, 32, 40)
@@ -65,12 +66,15 @@ def test_training_step_under_cpu_autocast_bfloat16(towers):
     optimizer = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.99, nesterov=True)
     before = {n: p.detach().clone() for n, p in net.named_parameters()}
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out, sims = net(image, text, return_similarity=True)
+        result = net(image, text, return_similarity=True)
+        out, sims = result.segmentation, result.similarity_maps
         loss = _deep_supervision_loss(len(out))(out, targets) + similarity_map_loss(sims, target)
+        if image_route:  # the image route's logits of every sample, supervised as the trainer does
+            loss = loss + _deep_supervision_loss(len(out))(result.image_only, targets)
     for h in hooks:
         h.remove()
     assert dtypes["skips"] == {torch.bfloat16}  # SSE's gated tap fusion kept bfloat16
-    assert all(o.dtype == torch.bfloat16 for o in out)
+    assert all(o.dtype == torch.bfloat16 for o in out + (result.image_only or []))
     loss.backward()
     assert torch.isfinite(loss)
     assert all(torch.isfinite(p.grad).all() for p in net.parameters() if p.grad is not None)
