@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Speed on CPU or GPU: seconds per training step and per inferred 224x224 image, nnU-Net's U-Net vs TGC-Net.
 
-Training step = forward + nnU-Net's loss (Dice + CE, deep supervision weights as nnU-Net sets them) +
-backward + SGD step (lr 1e-2, momentum 0.99, Nesterov: nnU-Net's optimizer), on random data, after
+Training step = forward + nnU-Net's loss (Dice + CE, deep supervision weights as nnU-Net sets them; for
+TGC-Net the trainer's training forward and loss: also the alignment loss on its maps and nnU-Net's loss on
+its image route's logits, ``nnunet_tgc.nnunet.trainer.WithAuxiliaryLosses``) + backward + SGD step (lr 1e-2, momentum 0.99, Nesterov: nnU-Net's optimizer), on random data, after
 warm-up steps; the median over ``--repeats`` steps is reported. Inference = one forward at batch 1
 under ``torch.no_grad`` without deep supervision, alone and with nnU-Net's 2D test-time mirroring
 (4 passes: none, axis 0, axis 1, both). TGC-Net's text is encoded once outside the timed region, as
@@ -41,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_common import DeviceUnavailable, machine, resolve_device, synchronize, write_json  # noqa: E402
 from count_parameters import (EXAMPLE_REPORT, IN_CHANNELS, PATCH, QATA_2D_ARCH, QATA_DATASET_JSON,  # noqa: E402
                               build_nnunet, build_tgc)
+from nnunet_tgc.nnunet.trainer import WithAuxiliaryLosses, nnUNetTrainerTGC  # noqa: E402
 
 NETWORKS = {"nnunet": "nnU-Net PlainConvUNet", "tgc_tiny": "TGC-Net tiny", "tgc_vitb16": "TGC-Net ViT-B-16 (random)"}
 
@@ -64,12 +66,15 @@ def set_deep_supervision(net, on: bool):
 
 
 def build(key: str, device):
-    """-> (network on ``device``, forward(x) callable, text-encoding seconds or None)."""
+    """-> (network on ``device``, forward(x, training=False) callable, text-encoding seconds or None). With
+    ``training`` the forward is the trainer's training forward (TGC-Net: also the maps the alignment loss reads
+    and the image route's logits, ``nnUNetTrainerTGC._network_input``)."""
     if key == "nnunet":
         net = build_nnunet(QATA_2D_ARCH).to(device)
-        return net, (lambda x: net(x)), None
+        return net, (lambda x, training=False: net(x)), None
     from nnunet_tgc.model.factory import create_towers
     from nnunet_tgc.nnunet.env import model_settings
+    from nnunet_tgc.model import TGCInput
     from nnunet_tgc.nnunet.predictor import make_text_cache
     backbone = "tiny" if key == "tgc_tiny" else "ViT-B-16"
     if backbone != "tiny":
@@ -84,11 +89,11 @@ def build(key: str, device):
     text_seconds = time.perf_counter() - t0
     texts = {}
 
-    def forward(x):
+    def forward(x, training=False):
         b = x.shape[0]
         if b not in texts:
             texts[b] = cache.batch([EXAMPLE_REPORT] * b, device)
-        return net(x, texts[b])
+        return net(TGCInput(x, texts[b], return_similarity=training))
     return net, forward, text_seconds
 
 
@@ -119,7 +124,8 @@ def train_step_timer(net, forward, batch: int, device, amp: bool):
     target = (torch.rand(batch, 1, *PATCH, device=device) > 0.7).float()
     with torch.no_grad():
         n_out = len(forward(x[:1]))
-    loss_fn = nnunet_loss(n_out)
+    # the trainer's loss: nnU-Net's, plus the alignment loss and the image route's for TGC-Net's training output
+    loss_fn = WithAuxiliaryLosses(nnunet_loss(n_out), None, nnUNetTrainerTGC.tgc_alignment_loss_weight)
     sizes = [PATCH]
     with torch.no_grad():
         sizes = [o.shape[2:] for o in forward(x[:1])]
@@ -128,7 +134,7 @@ def train_step_timer(net, forward, batch: int, device, amp: bool):
     def step():  # nnU-Net's train_step: autocast forward and loss, scaled backward, clipping, step
         opt.zero_grad(set_to_none=True)
         with autocast(device, amp):
-            out = forward(x)
+            out = forward(x, training=True)
             loss = loss_fn(out, targets)
         if scaler is None:
             loss.backward()

@@ -5,7 +5,7 @@ import torch
 
 from nnunet_tgc.model import SegmentationAndMaps, TGCInput, create_tgc_net, create_towers
 from nnunet_tgc.model.place_map import PLACE_VECTOR_SIZE
-from nnunet_tgc.nnunet.trainer import _WithAuxiliaryLosses
+from nnunet_tgc.nnunet.trainer import WithAuxiliaryLosses
 from nnunet_tgc.text.knowledge import KnowledgeBase
 from nnunet_tgc.text.places import place_vector, read_places
 
@@ -24,7 +24,7 @@ def towers():
 
 def make_net(towers, **kw):
     torch.manual_seed(0)
-    net = create_tgc_net("tiny", 1, 2, towers=towers, verbose=False, image_route=True, **{**STAGES, **kw})
+    net = create_tgc_net("tiny", 1, 2, towers=towers, verbose=False, **{**STAGES, **kw})  # the route: the default
     # the zero-initialised gates and logit offset would make the text route's VLCM invisible at the start
     with torch.no_grad():
         net.similarity_to_logits.seg_layers.weight.fill_(1.0)
@@ -88,14 +88,14 @@ def test_the_loss_adds_the_image_route_segmentation_loss():
 
     seg, image_only = [torch.full((1, 2, 4, 4), 1.0)], [torch.full((1, 2, 4, 4), 3.0)]
     target = [torch.zeros(1, 1, 4, 4)]
-    loss = _WithAuxiliaryLosses(segmentation_loss, None, alignment_weight=0.0)
+    loss = WithAuxiliaryLosses(segmentation_loss, None, alignment_weight=0.0)
     assert float(loss(SegmentationAndMaps(seg, [], image_only), target)) == 32 + 96
     assert float(loss(SegmentationAndMaps(seg, []), target)) == 32
 
 
 def test_the_image_route_needs_the_place_map(towers):
     with pytest.raises(ValueError, match="image route needs the place map"):
-        create_tgc_net("tiny", 1, 2, towers=towers, verbose=False, image_route=True, use_place_map=False, **STAGES)
+        create_tgc_net("tiny", 1, 2, towers=towers, verbose=False, use_place_map=False, **STAGES)
 
 
 def test_a_case_without_a_report_takes_the_image_route(towers):
@@ -108,6 +108,6 @@ def test_a_case_without_a_report_takes_the_image_route(towers):
         none = net(image, encode_reports(net.towers, [""]))[0]
         placeless = net(image, encode_reports(net.towers, [PLACELESS[0]]))[0]
     assert torch.equal(none, placeless)
-    without_route = create_tgc_net("tiny", 1, 2, towers=towers, verbose=False, **STAGES).eval()
+    without_route = create_tgc_net("tiny", 1, 2, towers=towers, verbose=False, image_route=False, **STAGES).eval()
     with pytest.raises(ValueError, match="without report dropout"):
         without_route(image, encode_reports(net.towers, [""]))

@@ -21,9 +21,11 @@ def cache():
 
 
 def make_net(cache, **kw):
+    """A network without the image route, as report dropout trains it (nnUNetTrainerTGC_reportDropout): the
+    image route would segment a sample without a report itself (tests/test_image_route.py)."""
     torch.manual_seed(0)
     return create_tgc_net("tiny", 1, 2, towers=cache.towers, verbose=False, deep_supervision=False,
-                          **{**PLANS, **kw}).eval()
+                          **{**PLANS, "image_route": False, **kw}).eval()
 
 
 def test_the_no_report_input_is_learned_and_used_only_where_flagged(cache):

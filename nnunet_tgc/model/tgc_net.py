@@ -41,7 +41,8 @@ from .decoder import TGCDecoder
 from .sse import SSE
 from .text_features import EncodedText
 from .tower_input import ChannelToUnit, TowerInput
-from .place_map import PLACE_CELLS, PLACE_EXTRA, PLACE_VECTOR_SIZE, PlaceMap, image_grid, place_logits_at, places_nothing
+from .place_map import (PLACE_CELLS, PLACE_EXTRA, PLACE_VECTOR_SIZE, PlaceMap, image_grid, place_logits_at,
+                        places_nothing)
 from .vlcm import VLCM, TextFiLM
 
 VLCM_STRIDES = (16, 32)
@@ -95,7 +96,7 @@ class TGCNet(nn.Module):
                  attention_dim: int = 256, heads: int = 8, use_place_map: bool = True,
                  learn_no_report: bool = False, cnn: Optional[CNNConfig] = None,
                  place_input: bool = True, tower_input: Optional[Sequence[ChannelToUnit]] = None,
-                 places_only_in_map: bool = False, use_vit_taps: bool = True, image_route: bool = False):
+                 places_only_in_map: bool = False, use_vit_taps: bool = True, image_route: bool = True):
         """``cnn``: the plans' architecture (class and operators) for SSE's CNN branch and the decoder;
         default nnU-Net's PlainConvUNet operators. ``use_place_map``: the report's place map (``place_map.py``)
         enters VLCM's similarity maps and every skip; ``place_input``: it is also (as a probability) an

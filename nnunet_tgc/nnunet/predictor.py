@@ -95,7 +95,8 @@ class TGCPredictor(nnUNetPredictor):
     def _no_report_refusal(self, what: str) -> str:
         return (f"{what}: this model was trained without report dropout and without the image route, so it cannot "
                 f"segment a case without a report. Give every case its report, or train a variant that can "
-                f"(nnUNetTrainerTGC with its default image route, or nnUNetTrainerTGC_reportDropout; see documentation/text.md).")
+                f"(nnUNetTrainerTGC with its default image route, or nnUNetTrainerTGC_reportDropout; see "
+                f"documentation/text.md).")
 
     def prepared_reports(self, reports: Mapping[str, Optional[str]], options: Mapping, source,
                          announce: bool = True) -> Dict[str, str]:

@@ -86,7 +86,7 @@ def limited_rotation(rotation, patch_size, max_rotation_deg: float):
     return rotation, get_patch_size(patch_size, rotation, rotation, rotation, (0.85, 1.25))
 
 
-class _WithAuxiliaryLosses:
+class WithAuxiliaryLosses:
     """nnU-Net's segmentation loss, plus ``alignment_weight`` x the loss on the similarity and place maps, plus
     the segmentation loss of the image route's logits, for what the network returned (training steps ask for
     them; see ``nnUNetTrainerTGC._network_input``)."""
@@ -163,7 +163,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
 
     def _build_loss(self):
         loss = super()._build_loss()
-        return _WithAuxiliaryLosses(loss, self.label_manager.ignore_label, self.tgc_alignment_loss_weight) \
+        return WithAuxiliaryLosses(loss, self.label_manager.ignore_label, self.tgc_alignment_loss_weight) \
             if self.tgc_alignment_loss_weight > 0 or self.tgc_image_route else loss
 
     def _do_i_compile(self):
@@ -303,9 +303,9 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     def _network_input(self, image, texts, coordinates, training: bool) -> TGCInput:
         """The batch as the network's one argument: nnU-Net's steps call ``network(data)``, so ``data`` carries
         the reports' encoding and the pixels' coordinates with the images. Training steps also ask for the
-        similarity and place maps, which the alignment loss supervises, and the image route's logits; validation's
-        loss is nnU-Net's
-        (its ``validation_step`` reads the output as logits)."""
+        similarity and place maps, which the alignment loss supervises, and the image route's logits, which the
+        segmentation loss supervises too; validation's loss is nnU-Net's (its ``validation_step`` reads the
+        output as logits)."""
         net = unwrap(self.network)
         maps = training and (net.image_route or self.tgc_alignment_loss_weight > 0 and (
             net.vlcm is not None or net.place_map is not None))
