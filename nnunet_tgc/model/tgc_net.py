@@ -13,7 +13,7 @@ to every output's logits. ``forward(..., return_similarity=True)`` also returns 
 and the place map, which the trainer supervises with the ground truth (``alignment_loss.py``). A
 framework that calls ``network(data)`` passes all inputs as one :class:`TGCInput` (``network_input.py``).
 
-With the image route (``image_route=True``) a report that places nothing does not enter the network at
+With the image route (``image_route``, the default) a report that places nothing does not enter the network at
 all: such a case is segmented by the same encoder and decoder fed the place map of no place (where lesions
 lie in general) and no text, a route training supervises on every sample beside the text route. A report
 the network cannot place then leaves an image-only segmenter by construction, instead of a text path that
