@@ -111,3 +111,14 @@ def test_a_case_without_a_report_takes_the_image_route(towers):
     without_route = create_tgc_net("tiny", 1, 2, towers=towers, verbose=False, image_route=False, **STAGES).eval()
     with pytest.raises(ValueError, match="without report dropout"):
         without_route(image, encode_reports(net.towers, [""]))
+
+
+def test_a_report_that_rules_a_side_out_keeps_the_text_route(towers):
+    """"No right-sided opacity." places nothing but says where lesions are not: the text route reads that (its
+    place map leaves the right side out); only a report that says nothing of places takes the image route."""
+    net = make_net(towers)
+    image = torch.randn(1, 1, 64, 64)
+    with torch.no_grad():
+        ruled_out = net(image, encode_reports(net.towers, ["No right-sided opacity."]))[0]
+        placeless = net(image, encode_reports(net.towers, [PLACELESS[0]]))[0]
+    assert not torch.allclose(ruled_out, placeless)  # the placeless report's is the image route's (above)

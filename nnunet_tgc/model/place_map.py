@@ -35,9 +35,11 @@ PLACE_EXTRA = 1
 PLACE_VECTOR_SIZE = PLACE_CELLS + PLACE_EXTRA
 
 
-def places_nothing(places: torch.Tensor) -> torch.Tensor:
-    """places (B, PLACE_VECTOR_SIZE) -> (B,) bool: the report places nothing (its extra feature)."""
-    return places[:, PLACE_CELLS] > 0.5
+def says_nothing_of_places(places: torch.Tensor) -> torch.Tensor:
+    """places (B, PLACE_VECTOR_SIZE) -> (B,) bool: the report places nothing (its extra feature) and rules no
+    cell out (every cell open), so it says nothing of where lesions are ("Pulmonary infection."; not "No
+    right-sided opacity.", which rules the right side out)."""
+    return (places[:, PLACE_CELLS] > 0.5) & (places[:, :PLACE_CELLS] > 0.5).all(dim=1)
 
 
 def fourier_basis(coordinates: torch.Tensor, frequencies: int) -> torch.Tensor:

@@ -13,11 +13,12 @@ to every output's logits. ``forward(..., return_similarity=True)`` also returns 
 and the place map, which the trainer supervises with the ground truth (``alignment_loss.py``). A
 framework that calls ``network(data)`` passes all inputs as one :class:`TGCInput` (``network_input.py``).
 
-With the image route (``image_route``, the default) a report that places nothing does not enter the network at
-all: such a case is segmented by the same encoder and decoder fed the place map of no place (where lesions
-lie in general) and no text, a route training supervises on every sample beside the text route. A report
-the network cannot place then leaves an image-only segmenter by construction, instead of a text path that
-has to learn what a placeless sentence means.
+With the image route (``image_route``, the default) a report that places nothing and rules nothing out
+("Pulmonary infection.", or no report) does not enter the network at all: such a case is segmented by the
+same encoder and decoder fed the place map of no place (where lesions lie in general) and no text, a route
+training supervises on every sample beside the text route. A report the network cannot place then leaves an
+image-only segmenter by construction, instead of a text path that has to learn what a placeless sentence
+means.
 
 State-dict keys follow nnU-Net's ``-pretrained_weights`` rules (``nnunetv2.run.load_pretrained_weights``,
 which transfers every entry but those whose key contains ``.seg_layers.`` and requires the others to
@@ -42,7 +43,7 @@ from .sse import SSE
 from .text_features import EncodedText
 from .tower_input import ChannelToUnit, TowerInput
 from .place_map import (PLACE_CELLS, PLACE_EXTRA, PLACE_VECTOR_SIZE, PlaceMap, image_grid, place_logits_at,
-                        places_nothing)
+                        says_nothing_of_places)
 from .vlcm import VLCM, TextFiLM
 
 VLCM_STRIDES = (16, 32)
@@ -107,9 +108,10 @@ class TGCNet(nn.Module):
         them; DATE and VLCM get the report's text features with its place terms taken out
         (``text/cache.py`` encodes it so), so that no sentence's location can be recalled from its features.
         ``use_vit_taps=False``: SSE adds no ViT taps to the CNN stages (the ViT still feeds VLCM).
-        ``image_route``: a report that places nothing is segmented by the image route (the same encoder and
-        decoder without the report: the place map of no place, no DATE, no VLCM), which training supervises on
-        every sample beside the text route (needs the place map, which says whether a report places anything)."""
+        ``image_route``: a report that places nothing and rules no place out is segmented by the image route (the
+        same encoder and decoder without the report: the place map of no place, no DATE, no VLCM), which training
+        supervises on every sample beside the text route (needs the place map, which says whether a report places
+        anything)."""
         super().__init__()
         if len(strides[0]) != 2:
             raise ValueError(f"TGC-Net is a 2D network (a CLIP ViT reads 2D images); got {len(strides[0])}D "
@@ -194,16 +196,16 @@ class TGCNet(nn.Module):
         if not self.image_route:
             out, sims = self._read_report(image, taps, dense, text, coordinates)
             return SegmentationAndMaps(out, sims) if return_similarity else out
-        unplaced = places_nothing(text.places)
+        placeless = says_nothing_of_places(text.places)
         if return_similarity:  # training: both routes, the image route supervised on every sample
             out, sims = self._read_report(image, taps, dense, text, coordinates)
             image_only = self._segment_image(image, taps, coordinates)
-            return SegmentationAndMaps(_per_sample(unplaced, image_only, out), sims, image_only)
-        if bool(unplaced.all()):
+            return SegmentationAndMaps(_per_sample(placeless, image_only, out), sims, image_only)
+        if bool(placeless.all()):
             return self._segment_image(image, taps, coordinates)
         out, _ = self._read_report(image, taps, dense, text, coordinates)
-        if bool(unplaced.any()):
-            out = _per_sample(unplaced, self._segment_image(image, taps, coordinates), out)
+        if bool(placeless.any()):
+            out = _per_sample(placeless, self._segment_image(image, taps, coordinates), out)
         return out
 
     def _encode(self, image: torch.Tensor, taps, place_at) -> List[torch.Tensor]:
