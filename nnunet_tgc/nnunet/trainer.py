@@ -88,12 +88,12 @@ def limited_rotation(rotation, patch_size, max_rotation_deg: float):
 
 class WithAuxiliaryLosses:
     """nnU-Net's segmentation loss, plus ``alignment_weight`` x the loss on the similarity and place maps, plus
-    the segmentation loss of the image route's logits, for what the network returned (training steps ask for
-    them; see ``nnUNetTrainerTGC._network_input``)."""
+    ``image_route_weight`` x the segmentation loss of the image route's logits, for what the network returned
+    (training steps ask for them; see ``nnUNetTrainerTGC._network_input``)."""
 
-    def __init__(self, segmentation_loss, ignore_label, alignment_weight: float):
-        self.segmentation_loss, self.ignore_label, self.alignment_weight = \
-            segmentation_loss, ignore_label, alignment_weight
+    def __init__(self, segmentation_loss, ignore_label, alignment_weight: float, image_route_weight: float = 1.0):
+        self.segmentation_loss, self.ignore_label = segmentation_loss, ignore_label
+        self.alignment_weight, self.image_route_weight = alignment_weight, image_route_weight
 
     def __call__(self, output, target):
         if not isinstance(output, SegmentationAndMaps):
@@ -104,7 +104,7 @@ class WithAuxiliaryLosses:
             loss = loss + self.alignment_weight * similarity_map_loss(output.similarity_maps, full_res,
                                                                       self.ignore_label)
         if output.image_only is not None:
-            loss = loss + self.segmentation_loss(output.image_only, target)
+            loss = loss + self.image_route_weight * self.segmentation_loss(output.image_only, target)
         return loss
 
 
@@ -131,6 +131,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     tgc_fit_place_map = True         # fit the place map to the training masks before epoch 0
     tgc_place_fit_steps = 300        # full-batch Adam steps of that fit
     tgc_image_route = True           # a report placing nothing gets the image route, trained on every sample
+    tgc_image_route_weight = 1.0     # weight of the image route's segmentation loss (the routed output's is 1)
 
     def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
@@ -163,7 +164,8 @@ class nnUNetTrainerTGC(nnUNetTrainer):
 
     def _build_loss(self):
         loss = super()._build_loss()
-        return WithAuxiliaryLosses(loss, self.label_manager.ignore_label, self.tgc_alignment_loss_weight) \
+        return WithAuxiliaryLosses(loss, self.label_manager.ignore_label, self.tgc_alignment_loss_weight,
+                                   self.tgc_image_route_weight) \
             if self.tgc_alignment_loss_weight > 0 or self.tgc_image_route else loss
 
     def _do_i_compile(self):

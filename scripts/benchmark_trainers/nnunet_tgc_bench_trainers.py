@@ -123,6 +123,11 @@ class _TGCTinyAlmostAllUnplacedNoVLCM(_TGCTinyAlmostAllUnplaced):
     tgc_use_vlcm = False
 
 
+class _TGCTinyImageRouteHalfWeight(nnUNetTrainerTGC_tiny):
+    """TGC-Net on the tiny CLIP with the image route's loss at half weight."""
+    tgc_image_route_weight = 0.5
+
+
 # class name -> (the trainer it runs on the benchmark schedule, what it measures and who cites it)
 BENCH_TRAINERS = {
     "nnUNetTrainerBench": (
@@ -166,6 +171,10 @@ BENCH_TRAINERS = {
         "TGC-Net on the tiny CLIP with the image route (a report that places nothing is segmented without the "
         "report), the name under which results.md section 15 measured it before it became the default; the same "
         "network as nnUNetTrainerTGC_tiny_Bench."),
+    "nnUNetTrainerTGC_tiny_Bench_imageRouteHalfWeight": (
+        _TGCTinyImageRouteHalfWeight,
+        "The default network with the image route's segmentation loss at half weight (tgc_image_route_weight "
+        "0.5): whether the text route keeps its side share. results.md section 15."),
 }
 
 
