@@ -3,7 +3,8 @@
 
 Training step = forward + nnU-Net's loss (Dice + CE, deep supervision weights as nnU-Net sets them; for
 TGC-Net the trainer's training forward and loss: also the alignment loss on its maps and nnU-Net's loss on
-its image route's logits, ``nnunet_tgc.nnunet.trainer.WithAuxiliaryLosses``) + backward + SGD step (lr 1e-2, momentum 0.99, Nesterov: nnU-Net's optimizer), on random data, after
+its image route's logits, ``nnunet_tgc.nnunet.trainer.WithAuxiliaryLosses``) + backward + SGD step (lr 1e-2,
+momentum 0.99, Nesterov: nnU-Net's optimizer), on random data, after
 warm-up steps; the median over ``--repeats`` steps is reported. Inference = one forward at batch 1
 under ``torch.no_grad`` without deep supervision, alone and with nnU-Net's 2D test-time mirroring
 (4 passes: none, axis 0, axis 1, both). TGC-Net's text is encoded once outside the timed region, as
@@ -125,7 +126,8 @@ def train_step_timer(net, forward, batch: int, device, amp: bool):
     with torch.no_grad():
         n_out = len(forward(x[:1]))
     # the trainer's loss: nnU-Net's, plus the alignment loss and the image route's for TGC-Net's training output
-    loss_fn = WithAuxiliaryLosses(nnunet_loss(n_out), None, nnUNetTrainerTGC.tgc_alignment_loss_weight)
+    loss_fn = WithAuxiliaryLosses(nnunet_loss(n_out), None, nnUNetTrainerTGC.tgc_alignment_loss_weight,
+                                  nnUNetTrainerTGC.tgc_image_route_weight)
     sizes = [PATCH]
     with torch.no_grad():
         sizes = [o.shape[2:] for o in forward(x[:1])]
