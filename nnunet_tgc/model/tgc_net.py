@@ -222,11 +222,7 @@ class TGCNet(nn.Module):
     def _read_report(self, image, taps, dense, text: EncodedText, coordinates):
         """The text route: the report's place map, DATE's tokens and VLCM -> (logits, the supervised maps)."""
         tokens, mask = self.date(text)
-        places = {}  # the place map by resolution, each computed once
-
-        def place_at(size):
-            return place_logits_at(self.place_map, text.places, coordinates, places, size)
-
+        place_at = self._place_reader(text.places, coordinates)
         skips = self._encode(image, taps, place_at)
         similarity, sims = None, []
         if self.vlcm is not None:
@@ -250,12 +246,15 @@ class TGCNet(nn.Module):
         """The image route: the same encoder and decoder without the report. The place map is that of a report
         placing nothing (where lesions lie in general, the same for every case); no DATE, no VLCM."""
         places = image.new_ones(image.shape[0], PLACE_VECTOR_SIZE)  # every cell possible, "places nothing"
+        return self.decoder(self._encode(image, taps, self._place_reader(places, coordinates)))
+
+    def _place_reader(self, places: Optional[torch.Tensor], coordinates: torch.Tensor):
+        """``place_at(size)``: the place map of ``places`` at one resolution, each computed once per route."""
         cache = {}
 
         def place_at(size):
             return place_logits_at(self.place_map, places, coordinates, cache, size)
-
-        return self.decoder(self._encode(image, taps, place_at))
+        return place_at
 
     def _add_similarity(self, logits: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
         similarity = F.interpolate(similarity, size=logits.shape[2:], mode="bilinear", align_corners=False)
