@@ -334,9 +334,11 @@ def test_requested_variants_expand_reworded():
 
 # ---------------------------------------------------------------- seen / unseen in training
 
-def _record(case, seen, pred, gt, report=LEFT):
+def _record(case, seen, pred, gt, report=LEFT, places_seen=None):
     r = case_record(case, pred, gt, report, report, 2)
     r["seen"] = seen
+    if places_seen is not None:  # records of an older version have no places_seen
+        r["places_seen"] = places_seen
     return r
 
 
@@ -374,6 +376,40 @@ def test_training_groups_by_hand():
     assert m["n_empty_prediction"] == pytest.approx(0.5)
     assert m["by_training"]["seen"]["mean_dice"] == pytest.approx((0.5 + 1.0) / 2)
     assert m["by_training"]["unseen"]["side_share_vs_correct"] == pytest.approx(1.0)  # None in s: the other's
+
+
+def test_unseen_groups_split_by_known_or_new_places():
+    from nnunet_tgc.evaluation.ablation_metrics import GROUP_KEYS, mean_of_summaries, training_groups
+    shape = (1, 2, 4)
+    left = np.zeros(shape, np.uint8)
+    left[0, :, 0] = 1
+    right = np.zeros(shape, np.uint8)
+    right[0, :, 3] = 1
+    records = [_record("a", True, left, left, places_seen=True),              # Dice 1
+               _record("b", False, right, left, places_seen=True),            # Dice 0
+               _record("c", False, left, left, places_seen=True),             # Dice 1
+               _record("d", False, left + right, right, BOTH, places_seen=False)]  # Dice 2*2/(4+2)
+    g = training_groups(records)
+    assert list(g) == ["seen", "unseen", "unseen_known_places", "unseen_new_places"]
+    assert [g[k]["n_cases"] for k in g] == [1, 3, 2, 1]
+    assert g["seen"]["mean_dice"] == pytest.approx(1.0)
+    assert g["unseen"]["mean_dice"] == pytest.approx((0 + 1 + 2 / 3) / 3)
+    assert g["unseen_known_places"]["mean_dice"] == pytest.approx((0 + 1) / 2)
+    assert g["unseen_new_places"]["mean_dice"] == pytest.approx(2 / 3)
+    assert set(g["unseen_known_places"]) == set(GROUP_KEYS)
+    # seen and unseen are what they were without the places flag
+    old = [{k: v for k, v in r.items() if k != "places_seen"} for r in records]
+    assert training_groups(old) == {"seen": g["seen"], "unseen": g["unseen"]}
+    # one record of an older version: only the two old groups; no unseen case with new places: n_cases 0
+    assert list(training_groups([old[0], *records[1:]])) == ["seen", "unseen"]
+    assert training_groups(records[:3])["unseen_new_places"] == {"n_cases": 0}
+    # the reworded row averages the groups every summary has
+    s, s_old = summarize_variant(records), summarize_variant(old)
+    other = summarize_variant([{**r, "dice": 1.0} for r in records])
+    m = mean_of_summaries([s, other])["by_training"]
+    assert list(m) == list(g) and m["unseen_new_places"]["n_cases"] == 1
+    assert m["unseen_known_places"]["mean_dice"] == pytest.approx((0.5 + 1.0) / 2)
+    assert list(mean_of_summaries([s, s_old])["by_training"]) == ["seen", "unseen"]
 
 
 def test_seen_cases_compare_reports_as_the_model_reads_them():
@@ -430,6 +466,41 @@ def test_training_split_from_the_fold_and_the_reports_file(split_dataset, monkey
     assert "splits_final.json not found" in training_split(model, "0", dj, cases, None)["reason"]
     monkeypatch.delenv("nnUNet_preprocessed")
     assert "nnUNet_preprocessed is not set" in training_split(model, "0", dj, cases, None)["reason"]
+
+
+def test_unseen_cases_state_known_or_new_places(split_dataset):
+    """An unseen text may only reword a set of places that training reports state, or state a new set;
+    both read with the knowledge the dataset declares, as the trainer reads its reports."""
+    from nnunet_tgc.evaluation.training_split import training_split
+    from nnunet_tgc.text.knowledge import dataset_knowledge
+    from nnunet_tgc.text.places import place_vector, read_places
+    model, pre, _ = split_dataset
+    lower_both = "Bilateral pulmonary infection, two infected areas, lower left lung and lower right lung."
+    (pre / "reports.json").write_text(json.dumps({"t1": lower_both, "t2": RIGHT, "v1": LEFT}))
+    cases = {"a": lower_both, "b": "Infection in both lower zones.", "c": "Opacity in the right upper zone.",
+             "d": BOTH}
+    chest = {"tgc_laterality": "image", "tgc_knowledge_domain": "chest"}
+
+    def cells(text, dataset_json):
+        return place_vector(read_places(text, dataset_knowledge(dataset_json)))
+    # what the reader makes of them: b and c reword t1's and t2's cells, d (upper left, lower right) is new
+    assert cells(cases["b"], chest) == cells(lower_both, chest) and cells(cases["c"], chest) == cells(RIGHT, chest)
+    assert cells(BOTH, chest) not in (cells(lower_both, chest), cells(RIGHT, chest))
+    s = training_split(model, "0", chest, cases, None)
+    assert s["seen"] == {"a": True, "b": False, "c": False, "d": False}
+    assert s["places_seen"] == {"a": True, "b": True, "c": True, "d": False}
+    assert (s["n_unseen"], s["n_unseen_known_places"], s["n_unseen_new_places"]) == (3, 2, 1)
+    # without the chest knowledge no zone is read: d and t1 both state "both sides, every zone"; b places
+    # nothing (it names no side word the general knowledge has)
+    plain = {"tgc_laterality": "image"}
+    assert cells(BOTH, plain) == cells(lower_both, plain) != cells(cases["b"], plain)
+    assert training_split(model, "0", plain, cases, None)["places_seen"] == {"a": True, "b": False, "c": True,
+                                                                           "d": True}
+    # knowledge the dataset cannot declare, or no split: no flags, with the reason
+    bad = training_split(model, "0", {**chest, "tgc_knowledge_domain": "bone"}, cases, None)
+    assert bad["status"] == "unavailable" and "tgc_knowledge_domain" in bad["reason"]
+    assert bad["seen"] is None and bad["places_seen"] is None
+    assert training_split(model, "3", chest, cases, None)["places_seen"] is None
 
 
 # ---------------------------------------------------------------- the command with a stand-in model
@@ -539,8 +610,30 @@ def test_ablate_variants_through_the_predictors_route_with_the_seen_split(stand_
     groups = v["swap_lr"]["summary"]["by_training"]
     assert groups["seen"]["mean_dice"] == 0 and groups["unseen"]["mean_dice"] == pytest.approx(0.5)
     assert groups["seen"]["n_cases"] == groups["unseen"]["n_cases"] == 2
+    # without the chest knowledge (the dataset declares none) b's "middle left lung" reads as the left lung:
+    # LEFT's places; d's bilateral report states places no training report states
+    assert {r["case"]: r["places_seen"] for r in v["swap_lr"]["per_case"]} == {"a": True, "b": True, "c": True,
+                                                                               "d": False}
+    assert (split["n_unseen_known_places"], split["n_unseen_new_places"]) == (1, 1)
+    assert "seen" not in split and "places_seen" not in split  # per case only in the records
+    # swap_lr: b's mask on the other half (Dice 0), d's bilateral report unchanged (Dice 1)
+    assert groups["unseen_known_places"]["mean_dice"] == 0 and groups["unseen_new_places"]["mean_dice"] == 1
+    assert agg["summary"]["by_training"]["unseen_new_places"]["n_cases"] == 1
     md = (out / "ablation.md").read_text()
     assert "| `swap_lr` | unseen | 2 | 50.00 |" in md and "**reworded** (mean of 7)" in md
+    assert "| `swap_lr` | unseen: known places | 1 | 0.00 |" in md
+    assert "| `swap_lr` | unseen: new places | 1 | 100.00 |" in md
+    assert "*known places* (1)" in md and "*new places* (1)" in md
+    # a report of an older version (no places groups, no counts) keeps its two rows
+    from nnunet_tgc.evaluation.ablation_report import markdown_table
+    for name in v:
+        if "summary" in v[name]:
+            v[name]["summary"]["by_training"] = {g: v[name]["summary"]["by_training"][g] for g in ("seen", "unseen")}
+    for key in ("n_unseen_known_places", "n_unseen_new_places"):
+        del split[key]
+    report["aggregates"] = {}
+    old_md = markdown_table(report)
+    assert "| `swap_lr` | unseen | 2 | 50.00 |" in old_md and "known places" not in old_md
     assert "Reports the rewording could not read" in md
     # a rerun predicts nothing; a variant whose reports changed is predicted again, alone
     n_texts = len(predictor.texts)

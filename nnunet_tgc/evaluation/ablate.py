@@ -215,7 +215,8 @@ def split_line(split: dict) -> str:
     if split.get("status") == "ok":
         return (f"seen/unseen in training: {split['n_seen']} case(s) whose report occurs in fold {split['fold']}'s "
                 f"{split['n_training_cases']} training reports ({split['n_training_texts']} distinct texts, "
-                f"{split['reports_file']}), {split['n_unseen']} whose report does not")
+                f"{split['reports_file']}), {split['n_unseen']} whose report does not "
+                f"({split['n_unseen_known_places']} stating known places, {split['n_unseen_new_places']} new places)")
     return f"seen/unseen in training: not computed ({split.get('reason')})"
 
 
@@ -490,9 +491,10 @@ def evaluate_variant(job: Job, variant: str, reports: dict, outputs: Outputs, fr
         records = stored["per_case"] if stored.get("metrics_version") == METRICS_VERSION else None
     if records is None:
         records = measure_variant(job, variant, reports)
-    seen = job.split.get("seen")
-    for r in records:  # the per-case flag of the correct report: the same cases in every variant
+    seen, places_seen = job.split.get("seen"), job.split.get("places_seen")
+    for r in records:  # the per-case flags of the correct report: the same cases in every variant
         r["seen"] = None if seen is None else seen[r["case"]]
+        r["places_seen"] = None if places_seen is None else places_seen[r["case"]]
     result = {"variant": variant, "description": VARIANT_DESCRIPTIONS[variant], "metrics_version": METRICS_VERSION,
               "summary": summarize_variant(records), "per_case": records}
     outputs.write_json(path, result)
@@ -522,7 +524,7 @@ def write_report(job: Job, args, variants: dict, results: dict, outputs: Outputs
         "date": datetime.datetime.now().isoformat(timespec="seconds"), "n_cases": len(job.reports),
         "model_kind": job.settings["model_kind"], "laterality": job.laterality, "lateral_axis": job.lateral_axis,
         "seed": args.seed, "generic_report": args.generic_report, "tta": not args.disable_tta,
-        "training_split": {k: v for k, v in job.split.items() if k != "seen"},
+        "training_split": {k: v for k, v in job.split.items() if k not in ("seen", "places_seen")},
         "variants": {}, "aggregates": {},
     }
     for name in variants:

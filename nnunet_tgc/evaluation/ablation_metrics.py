@@ -107,20 +107,27 @@ GROUP_KEYS = ("n_cases", "mean_dice", "mean_iou", "pooled_dice", "n_empty_predic
 
 def training_groups(records: Sequence[dict]) -> Optional[dict]:
     """{"seen": ..., "unseen": ...}: Dice per image, pooled Dice, cases, empty predictions and side
-    shares of the cases whose correct report occurs (does not occur) in the training reports; None when
-    the flag is unknown (records without ``seen``). A group without cases has ``n_cases`` 0."""
+    shares of the cases whose correct report occurs (does not occur) in the training reports; the unseen
+    ones again split into "unseen_known_places" (their places, as the model reads them, are those of some
+    training report: only the wording is new) and "unseen_new_places" (no training report states them).
+    None when ``seen`` is unknown; without ``places_seen`` (records of an older version) only the first two.
+    A group without cases has ``n_cases`` 0."""
     if not records or any(r.get("seen") is None for r in records):
         return None
-    groups = {}
-    for name, flag in (("seen", True), ("unseen", False)):
-        members = [r for r in records if r["seen"] is flag]
-        if not members:
-            groups[name] = {"n_cases": 0}
-            continue
-        s = {**summarize(members), "n_empty_prediction": sum(r["n_pred"] == 0 for r in members),
-             **side_share_summary(members)}
-        groups[name] = {k: s[k] for k in GROUP_KEYS}
-    return groups
+    unseen = [r for r in records if not r["seen"]]
+    members = {"seen": [r for r in records if r["seen"]], "unseen": unseen}
+    if all(r.get("places_seen") is not None for r in records):
+        members["unseen_known_places"] = [r for r in unseen if r["places_seen"]]
+        members["unseen_new_places"] = [r for r in unseen if not r["places_seen"]]
+    return {name: _group_summary(group) for name, group in members.items()}
+
+
+def _group_summary(members: Sequence[dict]) -> dict:
+    if not members:
+        return {"n_cases": 0}
+    s = {**summarize(members), "n_empty_prediction": sum(r["n_pred"] == 0 for r in members),
+         **side_share_summary(members)}
+    return {k: s[k] for k in GROUP_KEYS}
 
 
 MEAN_KEYS = ("mean_dice", "mean_iou", "pooled_dice", "n_empty_prediction", "side_share", "side_share_vs_correct")
@@ -128,8 +135,8 @@ MEAN_KEYS = ("mean_dice", "mean_iou", "pooled_dice", "n_empty_prediction", "side
 
 def mean_of_summaries(summaries: Sequence[dict]) -> dict:
     """The mean over several variants' summaries (the ``reworded`` row: the mean over the styles) of the
-    headline numbers, overall and per seen/unseen group; a number missing in some summaries is the mean
-    of the others, missing in all: None."""
+    headline numbers, overall and per training group (those all summaries have); a number missing in
+    some summaries is the mean of the others, missing in all: None."""
     def mean(values):
         values = [v for v in values if v is not None]
         return float(np.mean(values)) if values else None
@@ -138,9 +145,10 @@ def mean_of_summaries(summaries: Sequence[dict]) -> dict:
     out["n_cases"] = summaries[0]["n_cases"] if summaries else 0
     groups = [s.get("by_training") for s in summaries]
     if summaries and all(groups):
+        shared = [g for g in groups[0] if all(g in x for x in groups)]  # older summaries lack the places groups
         out["by_training"] = {g: {"n_cases": groups[0][g]["n_cases"],
                                   **{k: mean([x[g].get(k) for x in groups]) for k in MEAN_KEYS}}
-                              for g in ("seen", "unseen")}
+                              for g in shared}
     else:
         out["by_training"] = None
     return out

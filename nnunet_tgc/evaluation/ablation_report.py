@@ -61,6 +61,10 @@ def markdown_table(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+TRAINING_ROWS = (("seen", "seen"), ("unseen", "unseen"), ("unseen_known_places", "unseen: known places"),
+                 ("unseen_new_places", "unseen: new places"))
+
+
 def _training_lines(report: dict, done: dict, aggregates: dict) -> list:
     """The seen/unseen table, or the visible line saying why there is none."""
     split = report.get("training_split") or {}
@@ -69,18 +73,30 @@ def _training_lines(report: dict, done: dict, aggregates: dict) -> list:
     lines = [f"Seen / unseen in training: a case is *seen* when its correct report (as the model reads it) occurs "
              f"among the {split['n_training_cases']} training reports of fold {split['fold']} "
              f"({split['n_training_texts']} distinct texts, `{split['reports_file']}`): {split['n_seen']} seen, "
-             f"{split['n_unseen']} unseen; the same cases in every variant.", "",
+             f"{split['n_unseen']} unseen; the same cases in every variant.{_places_sentence(split)}", "",
              "| variant | group | n | Dice | pooled Dice | empty pred. | side share | side share vs correct side |",
              "|---|---|---|---|---|---|---|---|"]
     rows = [(f"`{n}`", s) for n, s in done.items()] + [(f"**{n}**", s) for n, s in aggregates.items()]
     for label, s in rows:
         groups = s.get("by_training") or {}
-        for g in ("seen", "unseen"):
-            x = groups.get(g) or {}
-            lines.append(f"| {label} | {g} | {x.get('n_cases', 0)} | {_pct(x.get('mean_dice'))} | "
-                         f"{_pct(x.get('pooled_dice'))} | {_count(x.get('n_empty_prediction'))} | "
-                         f"{_share(x.get('side_share'))} | {_share(x.get('side_share_vs_correct'))} |")
+        for g, title in TRAINING_ROWS:
+            if g in groups or g in ("seen", "unseen"):  # summaries of an older version have no places groups
+                lines.append(_training_row(label, title, groups.get(g) or {}))
     return lines + [""]
+
+
+def _training_row(label: str, title: str, x: dict) -> str:
+    return (f"| {label} | {title} | {x.get('n_cases', 0)} | {_pct(x.get('mean_dice'))} | "
+            f"{_pct(x.get('pooled_dice'))} | {_count(x.get('n_empty_prediction'))} | "
+            f"{_share(x.get('side_share'))} | {_share(x.get('side_share_vs_correct'))} |")
+
+
+def _places_sentence(split: dict) -> str:
+    if "n_unseen_known_places" not in split:
+        return ""  # a report of an older version
+    return (f" Of the unseen, *known places* ({split['n_unseen_known_places']}): the report states a set of places "
+            f"(side x zone cells, as the model reads them) that some training report states; *new places* "
+            f"({split['n_unseen_new_places']}): a set no training report states.")
 
 
 def _unchanged_lines(report: dict) -> list:
