@@ -271,3 +271,36 @@ def test_benchmark_qata_trains_the_added_configuration(tmp_path, monkeypatch):
         bench.upsample(args, tmp_path, "Dataset502_Q")
     args.upsample = 2
     assert bench.upsample(args, tmp_path, "Dataset502_Q")["skipped"]
+
+
+def _write_ablation(folder: Path, variant: str, dice: dict):
+    (folder / variant).mkdir(parents=True)
+    (folder / variant / "ablation_metrics.json").write_text(
+        json.dumps({"per_case": [{"case": c, "dice": d} for c, d in dice.items()]}))
+
+
+def test_gain_by_places_groups_cases_by_the_places_their_report_states(tmp_path, capsys):
+    gain = _load("gain_by_places")
+    left, both_lower = "Opacity in the lower left lung.", "Opacity in the lower left lung and the lower right lung."
+    reports = {"t1": left, "t2": left, "t3": both_lower, "v1": left, "v2": "Lower left zone opacity.",
+               "v3": "Opacity in the upper left lung and the middle right lung.", "v4": "Pulmonary infection."}
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "reports.json").write_text(json.dumps(reports))
+    (raw / "dataset.json").write_text(json.dumps({"tgc_laterality": "image", "tgc_knowledge_domain": "chest"}))
+    splits = tmp_path / "splits_final.json"
+    splits.write_text(json.dumps([{"train": ["t1", "t2", "t3"], "val": ["v1", "v2", "v3", "v4"]}]))
+    groups = gain.case_groups(raw, splits, 0, frequent_share=0.5)
+    # two of three training cases state the lower left cell alone: frequent; v2 says it in other words
+    assert groups["v1"] == ("one side", "frequent", "seen")
+    assert groups["v2"] == ("one side", "frequent", "unseen")
+    assert groups["v3"] == ("both sides, some zones", "never", "unseen")
+    assert groups["v4"] == ("no place", "never", "unseen")
+    plain, tgc = tmp_path / "plain", tmp_path / "tgc"
+    _write_ablation(plain, "image_only", {"v1": 0.2, "v2": 0.4, "v3": 0.5, "v4": 0.5})
+    _write_ablation(tgc, "correct", {"v1": 0.6, "v2": 0.8, "v3": 0.4, "v4": 0.5})
+    assert gain.main(["--raw", str(raw), "--splits", str(splits), "--plain", str(plain), "--tgc", f"a={tgc}",
+                      "--frequent", "0.5"]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert "| one side | frequent | seen | 1 | 20.0 | 60.0 | +40.0 |" in rows
+    assert "| both sides, some zones | never | unseen | 1 | 50.0 | 40.0 | -10.0 |" in rows
