@@ -14,6 +14,11 @@ trainer reads it). This script groups the validation cases of one fold by
 and prints, per group, the number of cases and the mean Dice per image of each model's ``correct``
 variant (plain nnU-Net: its ``image_only``), from ablation folders ``nnunet-tgc ablate`` wrote.
 
+With ``--place-map CHECKPOINT --labels DIR`` it also prints what the report's places can give at all: plain
+nnU-Net's prediction kept only where the report's place map (the map module of a TGC-Net checkpoint, read
+from the same place vector the network reads) gives a lesion a probability above ``--gate``. A network that
+used the report exactly as far as its places rule regions out would score about that.
+
 Example::
 
     python scripts/gain_by_places.py --raw $nnUNet_raw/Dataset501_QaTaCOV19 \\
@@ -27,7 +32,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from nnunet_tgc.evaluation.metrics import _read, _reader
+from nnunet_tgc.model.place_map import PLACE_EXTRA, PlaceMap, image_grid
 from nnunet_tgc.text.convention import dataset_convention, prepare_reports
 from nnunet_tgc.text.knowledge import dataset_knowledge
 from nnunet_tgc.text.places import CELLS, place_vector, read_places
@@ -54,14 +62,20 @@ def frequency_of(count: int, n_training: int, frequent_share: float) -> str:
     return "frequent" if count >= frequent_share * n_training else "rare"
 
 
-def case_groups(raw: Path, splits: Path, fold: int, frequent_share: float) -> dict:
-    """{case: (kind, frequency, "seen"/"unseen")} for the fold's validation cases."""
+def read_places_of(raw: Path) -> tuple:
+    """({case: its report's place vector, a tuple}, {case: its report as the model reads it}), read as the
+    trainer reads the raw dataset's reports."""
     dataset_json = json.loads((raw / "dataset.json").read_text())
     reports, _ = load_reports_with_options(raw / dataset_json.get("reports_file", "reports.json"))
     reports = prepare_reports(reports, dataset_convention(dataset_json, str(raw / "dataset.json")))
     knowledge = dataset_knowledge(dataset_json, str(raw / "dataset.json"))
+    return {c: tuple(place_vector(read_places(text, knowledge))) for c, text in reports.items()}, reports
+
+
+def case_groups(raw: Path, splits: Path, fold: int, frequent_share: float) -> dict:
+    """{case: (kind, frequency, "seen"/"unseen")} for the fold's validation cases."""
+    places, reports = read_places_of(raw)
     split = json.loads(splits.read_text())[fold]
-    places = {c: tuple(place_vector(read_places(reports[c], knowledge))) for c in [*split["train"], *split["val"]]}
     counts = collections.Counter(places[c] for c in split["train"])
     texts = {reports[c] for c in split["train"]}
     return {c: (kind_of(places[c]), frequency_of(counts[places[c]], len(split["train"]), frequent_share),
@@ -75,14 +89,38 @@ def dice_per_case(ablation: Path, variant: str) -> dict:
     return {r["case"]: r["dice"] for r in json.loads(path.read_text())["per_case"]}
 
 
+def gated_by_place_map(checkpoint: Path, raw: Path, labels: Path, plain: Path, cases, threshold: float) -> dict:
+    """{case: Dice of plain nnU-Net's prediction kept where the report's place map exceeds ``threshold``}."""
+    weights = torch.load(checkpoint, map_location="cpu", weights_only=False)["network_weights"]
+    place_map = PlaceMap(len(CELLS), PLACE_EXTRA)
+    place_map.load_state_dict({k[len("place_map."):]: v for k, v in weights.items() if k.startswith("place_map.")})
+    places, _ = read_places_of(raw)
+    ending = json.loads((raw / "dataset.json").read_text())["file_ending"]
+    reader = _reader(ending, labels / f"{cases[0]}{ending}")
+    dice = {}
+    for case in cases:
+        truth = _read(reader, labels / f"{case}{ending}") > 0
+        prediction = _read(reader, plain / "image_only" / f"{case}{ending}") > 0
+        with torch.no_grad():
+            logits = place_map(torch.tensor([places[case]]), image_grid(1, *truth.shape[-2:]))  # a 2D label reads as (1, H, W)
+        kept = prediction & (torch.sigmoid(logits)[0, 0].numpy() > threshold)
+        total = kept.sum() + truth.sum()
+        dice[case] = 1.0 if total == 0 else 2.0 * (kept & truth).sum() / total
+    return dice
+
+
 def table(groups: dict, plain: dict, models: dict) -> str:
     names = list(models)
     head = ["kind of places", "places in training", "text", "n", "plain nnU-Net", *names,
             *[f"{n} - plain" for n in names]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    order = {g: i for i, g in enumerate([*KINDS, *FREQUENCIES, "seen", "unseen"])}
-    for key in sorted(set(groups.values()), key=lambda k: [order[x] for x in k]):
-        cases = [c for c, g in groups.items() if g == key]
+    order = {g: i for i, g in enumerate([*KINDS, *FREQUENCIES, "seen", "unseen"])}  # the table's row order
+    rows = [(key, [c for c, g in groups.items() if g == key])
+            for key in sorted(set(groups.values()), key=lambda k: [order[x] for x in k])]
+    rows += [(("all", "any", text), [c for c, g in groups.items() if g[2] == text]) for text in ("seen", "unseen")]
+    for key, cases in rows:
+        if not cases:
+            continue
         p = 100 * np.mean([plain[c] for c in cases])
         m = [100 * np.mean([models[n][c] for c in cases]) for n in names]
         lines.append("| " + " | ".join([*key, str(len(cases)), f"{p:.1f}", *[f"{x:.1f}" for x in m],
@@ -101,6 +139,11 @@ def main(argv=None) -> int:
                     help="nnunet-tgc ablate's folders of TGC-Net models, each named")
     ap.add_argument("--frequent", type=float, default=0.05,
                     help="a set of places is frequent when at least this share of training cases states it")
+    ap.add_argument("--place-map", type=Path, help="a TGC-Net checkpoint whose place map gates plain nnU-Net's "
+                                                  "prediction (with --labels)")
+    ap.add_argument("--labels", type=Path, help="the validation cases' ground-truth label files")
+    ap.add_argument("--gate", type=float, default=0.1, help="the place map's probability below which --place-map "
+                                                            "removes plain nnU-Net's foreground")
     args = ap.parse_args(argv)
     models = {}
     for item in args.tgc:
@@ -113,6 +156,11 @@ def main(argv=None) -> int:
     missing = [c for c in groups if c not in plain or any(c not in m for m in models.values())]
     if missing:
         sys.exit(f"error: {len(missing)} validation case(s) of fold {args.fold} lack a result ({', '.join(missing[:3])})")
+    if args.place_map:
+        if not args.labels:
+            ap.error("--place-map needs --labels (the ground truth to score the gated prediction)")
+        models[f"plain gated by the map > {args.gate}"] = gated_by_place_map(
+            args.place_map, args.raw, args.labels, args.plain, list(groups), args.gate)
     print(table(groups, plain, models))
     return 0
 

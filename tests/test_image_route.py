@@ -122,3 +122,45 @@ def test_a_report_that_rules_a_side_out_keeps_the_text_route(towers):
         ruled_out = net(image, encode_reports(net.towers, ["No right-sided opacity."]))[0]
         placeless = net(image, encode_reports(net.towers, [PLACELESS[0]]))[0]
     assert not torch.allclose(ruled_out, placeless)  # the placeless report's is the image route's (above)
+
+
+def test_own_stages_give_the_image_route_layers_the_text_route_never_uses(towers):
+    """With ``image_route_stages`` the image route decodes its finest stages and every head with layers of its own:
+    the text route's output does not depend on them, the image route's does, and a training step that runs both
+    routes reaches every parameter (DistributedDataParallel)."""
+    net = make_net(towers, image_route_stages=2).train()
+    own = net.decoder.image_route
+    assert len(own.stages) == 2 and len(own.seg_layers) == len(net.decoder.seg_layers)
+    images = torch.randn(2, 1, 64, 64)
+    out = net(TGCInput(images, encode_reports(net.towers, [LEFT, PLACELESS[1]]), return_similarity=True))
+    text_loss = out.segmentation[0][0].float().sum()  # sample 0 places its lesion: the text route's output
+    text_loss.backward(retain_graph=True)
+    # torch.where passes the unrouted sample's image-route logits a zero gradient, not none
+    assert all(p.grad is None or not p.grad.any() for p in own.parameters())
+    assert net.decoder.seg_layers[-1].weight.grad.any()
+    net.zero_grad(set_to_none=True)
+    out.image_only[0].float().sum().backward(retain_graph=True)
+    assert all(p.grad is not None and p.grad.any() for p in own.stages.parameters())
+    assert net.decoder.seg_layers[-1].weight.grad is None  # the image route has its own heads
+    assert net.decoder.stages[0].convs[0].conv.weight.grad.any()  # the coarse stages stay shared
+    net.zero_grad(set_to_none=True)
+    loss = sum(o.float().mean() for o in out.segmentation) + sum(o.float().mean() for o in out.image_only) \
+        + sum(m.float().mean() for m in out.similarity_maps)
+    loss.backward()
+    assert not [n for n, p in net.named_parameters() if p.requires_grad and p.grad is None]
+
+
+def test_own_stages_are_class_specific_layers_for_pretrained_weights(towers):
+    """nnU-Net's -pretrained_weights skips every key containing '.seg_layers.': the image route's heads are named so,
+    its stages are not (they transfer like the shared ones)."""
+    keys = make_net(towers, image_route_stages=1).state_dict().keys()
+    heads = [k for k in keys if k.startswith("decoder.image_route.seg_layers.")]
+    assert heads and all(".seg_layers." in k for k in heads)
+    assert any(k.startswith("decoder.image_route.stages.") for k in keys)
+
+
+@pytest.mark.parametrize("kw, match", [(dict(image_route=False, image_route_stages=1), "needs the image route"),
+                                       (dict(image_route_stages=4), "image_route_stages must be 0 to 3")])
+def test_own_stages_refuse_what_they_cannot_build(towers, kw, match):
+    with pytest.raises(ValueError, match=match):
+        create_tgc_net("tiny", 1, 2, towers=towers, verbose=False, **{**STAGES, **kw})

@@ -304,3 +304,37 @@ def test_gain_by_places_groups_cases_by_the_places_their_report_states(tmp_path,
     rows = capsys.readouterr().out.splitlines()
     assert "| one side | frequent | seen | 1 | 20.0 | 60.0 | +40.0 |" in rows
     assert "| both sides, some zones | never | unseen | 1 | 50.0 | 40.0 | -10.0 |" in rows
+
+
+def test_gain_by_places_gates_plain_predictions_by_the_reports_place_map(tmp_path):
+    """--place-map: plain nnU-Net's foreground is kept only where the report's place map allows a lesion."""
+    import numpy as np
+    import torch
+    from PIL import Image
+    from nnunet_tgc.model.place_map import PlaceMap
+    from nnunet_tgc.text.places import CELLS
+    gain = _load("gain_by_places")
+    reports = {"left": "Opacity in the lower left lung.", "both": "Opacity in the upper left lung and the middle right lung."}
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "reports.json").write_text(json.dumps(reports))
+    (raw / "dataset.json").write_text(json.dumps({"tgc_laterality": "image", "tgc_knowledge_domain": "chest",
+                                                  "file_ending": ".png"}))
+    place_map = PlaceMap(len(CELLS), 1)
+    with torch.no_grad():  # the lower left cell: a lesion anywhere; every other cell: nowhere
+        place_map.cell_regions.zero_()
+        place_map.cell_regions[:, -1] = -20.0
+        place_map.cell_regions[CELLS.index(("left", "lower")), -1] = 20.0
+    checkpoint = tmp_path / "checkpoint.pth"
+    torch.save({"network_weights": {f"place_map.{k}": v for k, v in place_map.state_dict().items()}}, checkpoint)
+    labels, plain = tmp_path / "labels", tmp_path / "plain" / "image_only"
+    labels.mkdir()
+    plain.mkdir(parents=True)
+    truth, prediction = np.zeros((8, 8), np.uint8), np.zeros((8, 8), np.uint8)
+    truth[2:6, 2:6], prediction[3:7, 3:7] = 1, 1
+    for case in reports:
+        Image.fromarray(truth).save(labels / f"{case}.png")
+        Image.fromarray(prediction).save(plain / f"{case}.png")
+    dice = gain.gated_by_place_map(checkpoint, raw, labels, plain.parent, list(reports), 0.1)
+    assert dice["left"] == pytest.approx(2 * 9 / 32)  # the map allows everything: plain's own Dice
+    assert dice["both"] == 0.0  # the map rules every pixel out

@@ -97,7 +97,8 @@ class TGCNet(nn.Module):
                  attention_dim: int = 256, heads: int = 8, use_place_map: bool = True,
                  learn_no_report: bool = False, cnn: Optional[CNNConfig] = None,
                  place_input: bool = True, tower_input: Optional[Sequence[ChannelToUnit]] = None,
-                 places_only_in_map: bool = False, use_vit_taps: bool = True, image_route: bool = True):
+                 places_only_in_map: bool = False, use_vit_taps: bool = True, image_route: bool = True,
+                 image_route_stages: int = 0):
         """``cnn``: the plans' architecture (class and operators) for SSE's CNN branch and the decoder;
         default nnU-Net's PlainConvUNet operators. ``use_place_map``: the report's place map (``place_map.py``)
         enters VLCM's similarity maps and every skip; ``place_input``: it is also (as a probability) an
@@ -111,7 +112,8 @@ class TGCNet(nn.Module):
         ``image_route``: a report that places nothing and rules no place out is segmented by the image route (the
         same encoder and decoder without the report: the place map of no place, no DATE, no VLCM), which training
         supervises on every sample beside the text route (needs the place map, which says whether a report places
-        anything)."""
+        anything). ``image_route_stages``: how many of the decoder's finest stages the image route has of its own,
+        besides its own heads (0: the routes share the whole decoder; ``decoder.py``)."""
         super().__init__()
         if len(strides[0]) != 2:
             raise ValueError(f"TGC-Net is a 2D network (a CLIP ViT reads 2D images); got {len(strides[0])}D "
@@ -138,6 +140,9 @@ class TGCNet(nn.Module):
             raise ValueError("the image route needs the place map: it reads whether a report places anything "
                              "from the report's places (use_place_map=True)")
         self.image_route = bool(image_route)
+        if image_route_stages and not self.image_route:
+            raise ValueError("image_route_stages gives the image route decoder stages of its own: it needs the "
+                             "image route (image_route=True)")
         self.sse = SSE(in_channels + int(self.place_input), features, strides, kernel_sizes, n_conv_per_stage,
                        towers.vision_width, len(towers.taps), use_cnn_branch, cnn=cnn, use_vit_taps=use_vit_taps)
         self.date = DATE(d, inner, heads, adapter_dim=max(16, d // 4), use_knowledge=use_knowledge,
@@ -158,7 +163,8 @@ class TGCNet(nn.Module):
         # the decoder's text gates read VLCM's similarity map: without VLCM there are none (every parameter
         # the network creates takes part in every training step, as DistributedDataParallel requires)
         self.decoder = TGCDecoder(features, strides, kernel_sizes, n_conv_per_stage_decoder, num_classes,
-                                  deep_supervision, cnn=cnn, text_gates=use_vlcm)
+                                  deep_supervision, cnn=cnn, text_gates=use_vlcm,
+                                  image_route_stages=image_route_stages)
 
     def _calibrated_stages(self) -> List[int]:
         strides = [max(s) for s in self.sse.axis_strides]
@@ -246,7 +252,7 @@ class TGCNet(nn.Module):
         """The image route: the same encoder and decoder without the report. The place map is that of a report
         placing nothing (where lesions lie in general, the same for every case); no DATE, no VLCM."""
         places = image.new_ones(image.shape[0], PLACE_VECTOR_SIZE)  # every cell possible, "places nothing"
-        return self.decoder(self._encode(image, taps, self._place_reader(places, coordinates)))
+        return self.decoder(self._encode(image, taps, self._place_reader(places, coordinates)), image_route=True)
 
     def _place_reader(self, places: Optional[torch.Tensor], coordinates: torch.Tensor):
         """``place_at(size)``: the place map of ``places`` at one resolution, each computed once per route."""

@@ -132,6 +132,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     tgc_place_fit_steps = 300        # full-batch Adam steps of that fit
     tgc_image_route = True           # a report placing nothing gets the image route, trained on every sample
     tgc_image_route_weight = 1.0     # weight of the image route's segmentation loss (the routed output's is 1)
+    tgc_image_route_stages = 0       # the decoder's finest stages the image route has of its own (0: all shared)
 
     def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
@@ -159,7 +160,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
             use_vlcm=cls.tgc_use_vlcm, use_place_map=cls.tgc_use_place_map,
             learn_no_report=cls.tgc_report_dropout > 0, place_input=cls.tgc_place_input, tower_input=tower_input,
             places_only_in_map=cls.tgc_places_only_in_map, use_vit_taps=cls.tgc_use_vit_taps,
-            image_route=cls.tgc_image_route,
+            image_route=cls.tgc_image_route, image_route_stages=cls.tgc_image_route_stages,
             **model_settings())  # the environment's weights, tower dtype and knowledge policy, read here once
 
     def _build_loss(self):

@@ -30,6 +30,8 @@ from nnunetv2.training.nnUNetTrainer.variants.data_augmentation.nnUNetTrainerNoM
     nnUNetTrainerNoMirroring
 
 from nnunet_tgc.nnunet.text_mirroring import text_axes
+from nnunet_tgc.text.knowledge import dataset_knowledge
+from nnunet_tgc.text.places import place_vector, read_places
 from nnunet_tgc.nnunet.trainer import limited_rotation, nnUNetTrainerTGC, nnUNetTrainerTGC_tiny
 
 
@@ -128,6 +130,41 @@ class _TGCTinyImageRouteHalfWeight(nnUNetTrainerTGC_tiny):
     tgc_image_route_weight = 0.5
 
 
+class _TGCTinyImageRouteOwnStages(nnUNetTrainerTGC_tiny):
+    """TGC-Net on the tiny CLIP whose image route has its own three finest decoder stages and its own heads."""
+    tgc_image_route_stages = 3
+
+
+class _DrawnByPlaces:
+    """A training dataset whose loader draws each case with a weight 1 / sqrt(how many training cases state the
+    same places): nnU-Net's loader draws uniformly from ``identifiers``, so each case is listed that many times
+    (rounded, the most frequent set of places once)."""
+
+    def __init__(self, dataset, repeats: dict):
+        self._dataset = dataset
+        self.identifiers = [case for case in dataset.identifiers for _ in range(repeats[case])]
+
+    def __getattr__(self, name):
+        return getattr(self._dataset, name)
+
+
+class _TGCTinyBalancedPlaces(nnUNetTrainerTGC_tiny):
+    """TGC-Net on the tiny CLIP whose training draws rare sets of places more often (``_DrawnByPlaces``)."""
+
+    def get_tr_and_val_datasets(self):
+        dataset_tr, dataset_val = super().get_tr_and_val_datasets()
+        knowledge = dataset_knowledge(self.dataset_json)
+        places = {c: tuple(place_vector(read_places(self.case_reports[c], knowledge))) for c in dataset_tr.identifiers}
+        counts = {}
+        for p in places.values():
+            counts[p] = counts.get(p, 0) + 1
+        most = max(counts.values())
+        repeats = {c: max(1, round((most / counts[p]) ** 0.5)) for c, p in places.items()}
+        self.print_to_log_file(f"bench: {len(counts)} sets of places over {len(places)} training cases drawn with "
+                               f"1 / sqrt(frequency) weights ({sum(repeats.values())} draw slots)")
+        return _DrawnByPlaces(dataset_tr, repeats), dataset_val
+
+
 # class name -> (the trainer it runs on the benchmark schedule, what it measures and who cites it)
 BENCH_TRAINERS = {
     "nnUNetTrainerBench": (
@@ -175,6 +212,16 @@ BENCH_TRAINERS = {
         _TGCTinyImageRouteHalfWeight,
         "The default network with the image route's segmentation loss at half weight (tgc_image_route_weight "
         "0.5): whether the text route keeps its side share. results.md section 15."),
+    "nnUNetTrainerTGC_tiny_Bench_imageRouteOwnStages": (
+        _TGCTinyImageRouteOwnStages,
+        "The default network whose image route has its own three finest decoder stages and heads "
+        "(tgc_image_route_stages 3): whether the text route keeps its side share when the routes stop sharing "
+        "the layers where they disagree. results.md section 16."),
+    "nnUNetTrainerTGC_tiny_Bench_balancedPlaces": (
+        _TGCTinyBalancedPlaces,
+        "The default network whose training draws each case with weight 1 / sqrt(the number of training cases "
+        "stating the same set of places): whether rare sets of places are read as well as frequent ones. "
+        "results.md section 16."),
 }
 
 
