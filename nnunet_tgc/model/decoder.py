@@ -74,8 +74,9 @@ class TGCDecoder(UNetDecoder):
             return shared
         own = self.image_route
         first_own = len(shared) - len(own.stages)
-        return [(up, stage, head) if s < first_own else (own.transpconvs[s - first_own], own.stages[s - first_own], head)
-                for s, ((up, stage, _), head) in enumerate(zip(shared, own.seg_layers))]
+        ups = [*self.transpconvs[:first_own], *own.transpconvs]
+        stages = [*self.stages[:first_own], *own.stages]
+        return list(zip(ups, stages, own.seg_layers))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         if self.text_gates is None:

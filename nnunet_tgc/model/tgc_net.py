@@ -249,8 +249,9 @@ class TGCNet(nn.Module):
         return out, sims
 
     def _segment_image(self, image, taps, coordinates):
-        """The image route: the same encoder and decoder without the report. The place map is that of a report
-        placing nothing (where lesions lie in general, the same for every case); no DATE, no VLCM."""
+        """The image route: the same encoder and decoder without the report (with the decoder's own finest stages
+        and heads where it has them). The place map is that of a report placing nothing (where lesions lie in
+        general, the same for every case); no DATE, no VLCM."""
         places = image.new_ones(image.shape[0], PLACE_VECTOR_SIZE)  # every cell possible, "places nothing"
         return self.decoder(self._encode(image, taps, self._place_reader(places, coordinates)), image_route=True)
 
