@@ -135,6 +135,11 @@ class _TGCTinyImageRouteOwnStages(nnUNetTrainerTGC_tiny):
     tgc_image_route_stages = 3
 
 
+class _TGCTinyImageRouteOwnLastStage(nnUNetTrainerTGC_tiny):
+    """TGC-Net on the tiny CLIP whose image route has its own finest decoder stage and its own heads."""
+    tgc_image_route_stages = 1
+
+
 class _DrawnByPlaces:
     """A training dataset whose loader draws each case with a weight 1 / sqrt(how many training cases state the
     same places): nnU-Net's loader draws uniformly from ``identifiers``, so each case is listed that many times
@@ -217,6 +222,10 @@ BENCH_TRAINERS = {
         "The default network whose image route has its own three finest decoder stages and heads "
         "(tgc_image_route_stages 3): whether the text route keeps its side share when the routes stop sharing "
         "the layers where they disagree. results.md section 16."),
+    "nnUNetTrainerTGC_tiny_Bench_imageRouteOwnLastStage": (
+        _TGCTinyImageRouteOwnLastStage,
+        "The default network whose image route has its own finest decoder stage and heads (tgc_image_route_stages "
+        "1): between sharing every stage and owning three. results.md section 16."),
     "nnUNetTrainerTGC_tiny_Bench_balancedPlaces": (
         _TGCTinyBalancedPlaces,
         "The default network whose training draws each case with weight 1 / sqrt(the number of training cases "
