@@ -92,8 +92,12 @@ def dice_per_case(ablation: Path, variant: str) -> dict:
 def gated_by_place_map(checkpoint: Path, raw: Path, labels: Path, plain: Path, cases, threshold: float) -> dict:
     """{case: Dice of plain nnU-Net's prediction kept where the report's place map exceeds ``threshold``}."""
     weights = torch.load(checkpoint, map_location="cpu", weights_only=False)["network_weights"]
+    own = {k[len("place_map."):]: v for k, v in weights.items() if k.startswith("place_map.")}
+    if not own:
+        sys.exit(f"error: {checkpoint} holds no place map (no 'place_map.*' weights): give the checkpoint of a "
+                 f"TGC-Net model trained with the place map")
     place_map = PlaceMap(len(CELLS), PLACE_EXTRA)
-    place_map.load_state_dict({k[len("place_map."):]: v for k, v in weights.items() if k.startswith("place_map.")})
+    place_map.load_state_dict(own)
     places, _ = read_places_of(raw)
     ending = json.loads((raw / "dataset.json").read_text())["file_ending"]
     reader = _reader(ending, labels / f"{cases[0]}{ending}")
@@ -101,8 +105,8 @@ def gated_by_place_map(checkpoint: Path, raw: Path, labels: Path, plain: Path, c
     for case in cases:
         truth = _read(reader, labels / f"{case}{ending}") > 0
         prediction = _read(reader, plain / "image_only" / f"{case}{ending}") > 0
-        with torch.no_grad():
-            logits = place_map(torch.tensor([places[case]]), image_grid(1, *truth.shape[-2:]))  # a 2D label reads as (1, H, W)
+        with torch.no_grad():  # a 2D label reads as (1, H, W)
+            logits = place_map(torch.tensor([places[case]]), image_grid(1, *truth.shape[-2:]))
         kept = prediction & (torch.sigmoid(logits)[0, 0].numpy() > threshold)
         total = kept.sum() + truth.sum()
         dice[case] = 1.0 if total == 0 else 2.0 * (kept & truth).sum() / total
