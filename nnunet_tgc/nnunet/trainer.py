@@ -164,10 +164,10 @@ class nnUNetTrainerTGC(nnUNetTrainer):
             **model_settings())  # the environment's weights, tower dtype and knowledge policy, read here once
 
     def _build_loss(self):
-        loss = super()._build_loss()
-        return WithAuxiliaryLosses(loss, self.label_manager.ignore_label, self.tgc_alignment_loss_weight,
-                                   self.tgc_image_route_weight) \
-            if self.tgc_alignment_loss_weight > 0 or self.tgc_image_route else loss
+        # always wrapped: the output decides which terms there are (``_network_input`` asks the network for
+        # them), so whether there is an image route is read in one place, the network
+        return WithAuxiliaryLosses(super()._build_loss(), self.label_manager.ignore_label,
+                                   self.tgc_alignment_loss_weight, self.tgc_image_route_weight)
 
     def _do_i_compile(self):
         # off unless asked for: text batches vary in token count, which recompiles; measured gains
