@@ -51,12 +51,18 @@ def test_reports_that_place_nothing_give_the_same_segmentation(towers):
 
 def test_a_mixed_batch_is_routed_per_sample(towers):
     net = make_net(towers)
-    images = torch.randn(2, 1, 64, 64)
+    reports = [PLACELESS[0], LEFT, PLACELESS[1], LEFT.replace("left", "right")]
+    images = torch.randn(len(reports), 1, 64, 64)
+    read_by_date = []  # DATE runs in the text route only: the samples it reads are the ones that take it
+    hook = net.date.register_forward_hook(lambda module, args, out: read_by_date.append(args[0].batch_size))
     with torch.no_grad():
-        mixed = net(images, encode_reports(net.towers, [LEFT, PLACELESS[0]]))[0]
-        alone = [net(images[i:i + 1], encode_reports(net.towers, [t]))[0] for i, t in enumerate([LEFT, PLACELESS[0]])]
-    for i in range(2):
-        torch.testing.assert_close(mixed[i:i + 1], alone[i], rtol=1e-4, atol=1e-5)
+        mixed = net(images, encode_reports(net.towers, reports))
+        hook.remove()
+        alone = [net(images[i:i + 1], encode_reports(net.towers, [t])) for i, t in enumerate(reports)]
+    assert read_by_date[0] == 2  # the two placed reports, not the whole batch
+    for i in range(len(reports)):
+        for scale, single in zip(mixed, alone[i]):  # every deep-supervision scale, in the batch's order
+            torch.testing.assert_close(scale[i:i + 1], single, rtol=1e-4, atol=1e-5)
 
 
 def test_training_returns_the_image_route_for_every_sample(towers):

@@ -89,6 +89,18 @@ def _per_sample(take: torch.Tensor, where_true, where_false):
     return torch.where(take.view(-1, *[1] * (where_true.dim() - 1)), where_true, where_false)
 
 
+def _scatter_rows(batch_size: int, parts):
+    """One batch from ``(rows, logits)`` parts that together cover ``batch_size`` samples (logits, or lists of
+    them over the deep-supervision scales)."""
+    first = parts[0][1]
+    if isinstance(first, list):
+        return [_scatter_rows(batch_size, [(rows, out[i]) for rows, out in parts]) for i in range(len(first))]
+    out = first.new_empty(batch_size, *first.shape[1:])
+    for rows, logits in parts:
+        out[rows] = logits
+    return out
+
+
 class TGCNet(nn.Module):
     def __init__(self, towers: FrozenCLIP, in_channels: int, num_classes: int, features: Sequence[int],
                  strides: Sequence, kernel_sizes: Sequence, n_conv_per_stage: Sequence[int],
@@ -209,10 +221,21 @@ class TGCNet(nn.Module):
             return SegmentationAndMaps(_per_sample(placeless, image_only, out), sims, image_only)
         if bool(placeless.all()):
             return self._segment_image(image, taps, coordinates)
-        out, _ = self._read_report(image, taps, dense, text, coordinates)
-        if bool(placeless.any()):
-            out = _per_sample(placeless, self._segment_image(image, taps, coordinates), out)
-        return out
+        if not bool(placeless.any()):
+            return self._read_report(image, taps, dense, text, coordinates)[0]
+        return self._route_each(image, taps, dense, text, coordinates, placeless)
+
+    def _route_each(self, image, taps, dense, text: EncodedText, coordinates, placeless):
+        """A batch mixing both kinds of report (nnU-Net's validation batches): each sample through its own route
+        only, so that no route is computed for samples that discard it."""
+        to_image, to_text = placeless.nonzero().flatten(), (~placeless).nonzero().flatten()
+
+        def pick(t, rows):
+            return [pick(x, rows) for x in t] if isinstance(t, list) else t.index_select(0, rows)
+        image_only = self._segment_image(pick(image, to_image), pick(taps, to_image), pick(coordinates, to_image))
+        read, _ = self._read_report(pick(image, to_text), pick(taps, to_text), pick(dense, to_text),
+                                    text._map(lambda t: pick(t, to_text)), pick(coordinates, to_text))
+        return _scatter_rows(image.shape[0], [(to_image, image_only), (to_text, read)])
 
     def _encode(self, image: torch.Tensor, taps, place_at) -> List[torch.Tensor]:
         """SSE's skips, with the place map (``place_at(size)``, log-odds) as an input channel and in every skip."""
