@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nnunet_tgc.evaluation.metrics import _read, _reader
+from nnunet_tgc.evaluation.metrics import _read, _reader, dice_iou
 from nnunet_tgc.model.place_map import PLACE_EXTRA, PlaceMap, image_grid
 from nnunet_tgc.text.convention import dataset_convention, prepare_reports
 from nnunet_tgc.text.knowledge import dataset_knowledge
@@ -108,8 +108,7 @@ def gated_by_place_map(checkpoint: Path, raw: Path, labels: Path, plain: Path, c
         with torch.no_grad():  # a 2D label reads as (1, H, W)
             logits = place_map(torch.tensor([places[case]]), image_grid(1, *truth.shape[-2:]))
         kept = prediction & (torch.sigmoid(logits)[0, 0].numpy() > threshold)
-        total = kept.sum() + truth.sum()
-        dice[case] = 1.0 if total == 0 else 2.0 * (kept & truth).sum() / total
+        dice[case] = dice_iou(kept, truth)[0]
     return dice
 
 
