@@ -20,6 +20,7 @@ Every trainer writes the schedule and a ``bench:`` line per epoch to its trainin
 wall time of the training iterations alone (data loading included, the pseudo-Dice validation
 iterations excluded), which ``benchmark_qata.py`` parses into seconds per iteration.
 """
+import collections
 import copy
 import os
 from time import perf_counter
@@ -160,9 +161,7 @@ class _TGCTinyBalancedPlaces(nnUNetTrainerTGC_tiny):
         dataset_tr, dataset_val = super().get_tr_and_val_datasets()
         knowledge = dataset_knowledge(self.dataset_json)
         places = {c: tuple(place_vector(read_places(self.case_reports[c], knowledge))) for c in dataset_tr.identifiers}
-        counts = {}
-        for p in places.values():
-            counts[p] = counts.get(p, 0) + 1
+        counts = collections.Counter(places.values())
         most = max(counts.values())
         repeats = {c: max(1, round((most / counts[p]) ** 0.5)) for c, p in places.items()}
         self.print_to_log_file(f"bench: {len(counts)} sets of places over {len(places)} training cases drawn with "
