@@ -154,6 +154,50 @@ def test_misspellings_and_region_words(chest, text, expected):
     assert cells(text, chest) == expected
 
 
+@pytest.mark.parametrize("text, expected", [
+    # a comma ends a negated stretch where a finding is stated beyond it, not inside a list of places
+    ("Opacity at the right lung base, left lung is clear.", {"right lower"}),
+    ("Right lower zone opacity, otherwise clear lungs.", {"right lower"}),
+    ("Clear left lung, right basal opacity.", {"right lower"}),
+    ("No focal consolidation on the right, left basal opacity.", {"left lower"}),
+    ("No opacity in the right upper, middle or lower zones, left lower zone consolidation.", {"left lower"}),
+    ("Opacity in the right lower zone while the left lung is clear.", {"right lower"}),
+    ("Opacities in the right lung, sparing the apex.", {"right middle", "right lower"}),
+    # a heading names the place of what follows its colon
+    ("Left lung: lower zone opacity. Right lung: clear.", {"left lower"}),
+    ("Findings: opacity in the lower left lung field.", {"left lower"}),
+    # a side that only weighs findings placed already places nothing; one that names its own zone does
+    ("Opacities in the lower zones, more marked on the left.", {"left lower", "right lower"}),
+    ("Bilateral upper lobe opacities, right greater than left.", {"left upper", "right upper"}),
+    ("Opacity, more marked in the right lower zone.", {"right lower"}),
+    # zones beside a lobe take the lobe's side; UK zone abbreviations; the CP angle
+    ("Retrocardiac opacity in the left lower lobe.", {"left lower"}),
+    ("LLZ consolidation.", {"left lower"}),
+    ("RUZ and RMZ opacities.", {"right upper", "right middle"}),
+    ("Opacity in the right CP angle.", {"right lower"}),
+])
+def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
+    assert cells(text, chest) == expected
+
+
+def test_no_free_cell_is_read_where_a_finding_is_stated_after_a_comma(chest):
+    places = read_places("No opacity in the left lung, right lower zone consolidation.", chest)
+    assert places.involved == {("right", "lower")} and {s for s, _ in places.free} == {"left"}
+
+
+def test_every_one_sided_place_term_mirrors_to_the_other_side(chest):
+    """Mirroring a training image swaps its report's words (laterality.py): every term the knowledge base reads
+    as one side must come back as the other side's, abbreviations included, or the mirrored image keeps a
+    report of the old side."""
+    for entry in chest.entries:
+        if len(entry.sides) != 1:
+            continue
+        for term in entry.terms:
+            text = f"{term} opacity" if entry.zones else f"{term} lower zone opacity"
+            flipped = {("right" if s == "left" else "left", z) for s, z in read_places(text, chest).involved}
+            assert read_places(swap_left_right(text), chest).involved == flipped, term
+
+
 def test_count_of_a_report_with_an_english_word_near_a_count_or_place(chest):
     assert read_places("Eight nodules in the lower left lung.", chest).count == 8
     assert read_places("Retrocardiac opacity.", chest).involved == {("left", "lower"), ("right", "lower")}  # no side word

@@ -6,10 +6,11 @@ the words must be swapped too or the augmentation teaches the model to ignore th
 Rules (see documentation/text.md):
 
 * flipping the lateral (left-right) image axis swaps left <-> right (also RUL <-> LUL, RLL <-> LLL,
-  RML <-> lingula and the single letters L <-> R);
+  RML <-> lingula, the zone abbreviations RUZ <-> LUZ, RMZ <-> LMZ, RLZ <-> LLZ, Rt <-> Lt and the single
+  letters L <-> R);
 * flipping the vertical (top-bottom) image axis swaps upper <-> lower, superior <-> inferior,
   top <-> bottom, apical <-> basal, apex <-> base, apices <-> bases, RUL <-> RLL, LUL <-> LLL,
-  suprahilar <-> infrahilar ("middle" stays).
+  RUZ <-> RLZ, LUZ <-> LLZ, suprahilar <-> infrahilar ("middle" stays).
 
 For axial CT slices the lung zones (upper/lower lobe) run along the body axis, not the image's
 vertical axis; pass ``vertical_axis=None`` there so a vertical flip leaves the zones alone.
@@ -38,7 +39,8 @@ def _bijection(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 # lobe abbreviations and single-letter sides ("L lower zone") swap with the side they name; the
 # lingula (left) and the right middle lobe are each other's mirror image on a frontal radiograph
-_LEFT_RIGHT = _bijection([("left", "right"), ("rul", "lul"), ("rll", "lll"), ("rml", "lingula"), ("l", "r")])
+_LEFT_RIGHT = _bijection([("left", "right"), ("rul", "lul"), ("rll", "lll"), ("rml", "lingula"), ("ruz", "luz"),
+                          ("rmz", "lmz"), ("rlz", "llz"), ("rt", "lt"), ("l", "r")])
 _UPPER_LOWER = _bijection([
     ("upper", "lower"),
     ("superior", "inferior"),
@@ -48,6 +50,8 @@ _UPPER_LOWER = _bijection([
     ("apices", "bases"),
     ("rul", "rll"),
     ("lul", "lll"),
+    ("ruz", "rlz"),
+    ("luz", "llz"),
     ("suprahilar", "infrahilar"),
 ])
 

@@ -8,10 +8,17 @@ left lower; "no right-sided opacity" = right free). The places are cells of a gr
 the two sides (``left``/``right``, in the internal image-side convention, see ``convention.py``)
 times three zones along the vertical axis (``upper``/``middle``/``lower``).
 
-Rules, per sentence or clause (split at ``. ; :`` and "but"):
+Rules, per sentence or clause (split at ``. ;``, "but", "while", "whereas", and at a colon unless what
+precedes it is a heading that names a place and states nothing: "Left lung: lower zone opacity"):
 
-* negation: the places after a negation cue ("no", "without", "negative for", "free of") and those
-  before a "clear"/"normal"/"spared" in the same clause are free, not involved;
+* negation: the places after a negation cue ("no", "without", "negative for", "free of", "sparing", a
+  "clear" or "normal" that opens its stretch) and those before a "clear"/"normal"/"spared" in the same
+  clause are free, not involved; a comma ends the
+  negated stretch where a finding is stated beyond it ("no opacity on the left, right basal
+  consolidation"; "right lower zone opacity, left lung clear"), not where a list of places goes on ("no
+  opacity in the right upper, middle or lower zones");
+* a side that only weighs findings already placed ("..., more marked on the left", "worse on the right")
+  places nothing;
 * the place terms of a clause form segments, split where the words between two terms hold a
   separator ("and", a comma, "with", "as well as", "&"); a segment names sides x zones, and a lobe
   names its own cell;
@@ -42,11 +49,16 @@ from .knowledge import SIDES, ZONES, Entry, KnowledgeBase
 CELLS = tuple((side, zone) for side in SIDES for zone in ZONES)
 assert len(CELLS) == PLACE_CELLS and len(CELLS) + 1 == PLACE_VECTOR_SIZE
 
-_CLAUSE_END = re.compile(r"[.;:\n]+|\bbut\b", re.IGNORECASE)
+_CLAUSE_END = re.compile(r"[.;\n]+|\b(?:but|while|whereas)\b", re.IGNORECASE)
 _SEPARATOR = re.compile(r",|&|\b(and|with|as well as|plus|or)\b", re.IGNORECASE)
-_NEGATION_BEFORE = re.compile(r"\b(no|not|without|negative for|free of|absence of|resolution of|clear of)\b",
+_NEGATION_BEFORE = re.compile(r"\b(no|not|without|negative for|free of|absence of|resolution of|clear of|sparing)\b",
                               re.IGNORECASE)
 _NEGATION_AFTER = re.compile(r"\b(clear|normal|unremarkable|spared|unaffected|free)\b", re.IGNORECASE)
+# ... and the same words opening a stretch, before what they clear: "Clear left lung, right basal opacity."
+_CLEAR_BEFORE = re.compile(r"(?:^|(?<=,))\s*(?:otherwise\s+)?(?:clear|normal|unremarkable)\b", re.IGNORECASE)
+# "more marked on the", "worse on the", "greater in the": what follows weighs findings, it does not place them
+_COMPARATIVE = re.compile(r"\b(more|worse|greater|most|larger)\b(\s+[a-z]+)?\s+(on|in|at|to)\s+the\s*$",
+                          re.IGNORECASE)
 _COUNT_VALUES = {"count_zero": 0, "count_one": 1, "count_two": 2, "count_three": 3, "count_four": 4,
                  "count_five": 5, "count_six": 6, "count_seven": 7, "count_eight": 8, "count_nine": 9,
                  "count_multiple": 3}
@@ -85,21 +97,23 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     """The places ``text`` (internal convention) states, read with ``knowledge``'s terms."""
     involved, free, count = set(), set(), None
     segments_by_clause = []
-    for clause in _clauses(_unglued(text or "", knowledge)):
+    for clause in _clauses(_unglued(text or "", knowledge), knowledge):
         positive, negative, clause_count = _read_clause(clause, knowledge)
         segments_by_clause.append(positive)
-        for seg in negative:
-            free |= _cells_of(seg, seg.sides or set(SIDES), seg.zones or set(ZONES))
+        for i, seg in enumerate(negative):  # "no opacity in the right upper, middle or lower zones": the right's
+            sides = seg.sides or _sides_of(seg.cells) or _borrowed_sides(negative, i) or set(SIDES)
+            free |= _cells_of(seg, sides, seg.zones or set(ZONES))
         if count is None:
             count = clause_count
-    report_sides = {s for segs in segments_by_clause for seg in segs for s in seg.sides}
+    report_sides = {s for segs in segments_by_clause for seg in segs for s in seg.sides | _sides_of(seg.cells)}
     summaries = []
     for segs in segments_by_clause:
         for i, seg in enumerate(segs):
             own = seg.sides
             if seg.summary and seg.zones and any(o.sides and not o.summary for o in segs if o is not seg):
                 own = set()  # "Bilateral infection of the middle and lower parts of the right lung, ...": a summary
-            sides = own or _borrowed_sides(segs, i) or report_sides or set(SIDES)
+            # "Retrocardiac opacity in the left lower lobe": zones beside a lobe take the lobe's side
+            sides = own or _sides_of(seg.cells) or _borrowed_sides(segs, i) or report_sides or set(SIDES)
             if seg.whole and not seg.zones:
                 seg.zones = set(ZONES)
             if seg.zones:
@@ -137,25 +151,70 @@ def _unglued(text: str, knowledge: KnowledgeBase) -> str:
 _ZONE_WORDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def _clauses(text: str):
-    return [c for c in _CLAUSE_END.split(text) if c and c.strip()]
+def _clauses(text: str, knowledge: KnowledgeBase) -> list:
+    """The text's sentences and clauses. A colon ends a clause unless what precedes it is a heading that names
+    a place and states nothing ("Left lung: lower zone opacity. Right lung: clear.")."""
+    clauses = []
+    for sentence in _CLAUSE_END.split(text):
+        parts = sentence.split(":")
+        clause = parts[0]
+        for part in parts[1:]:
+            if _is_heading(clause, knowledge):
+                clause = f"{clause} {part}"
+            else:
+                clauses.append(clause)
+                clause = part
+        clauses.append(clause)
+    return [c for c in clauses if c.strip()]
+
+
+def _is_heading(text: str, knowledge: KnowledgeBase) -> bool:
+    found = [entry for _, _, entry in knowledge.find(text)]
+    return (any(e.sides or e.zones for e in found) and not any(_states_a_finding(e) for e in found)
+            and not _NEGATION_BEFORE.search(text) and not _NEGATION_AFTER.search(text))
+
+
+def _states_a_finding(entry: Entry) -> bool:
+    """A finding that is there ("opacity"), not one stated absent ("no infection", "normal")."""
+    return entry.category == "finding" and not any(
+        _NEGATION_BEFORE.match(t) or _NEGATION_AFTER.search(t) for t in entry.terms)
+
+
+def _negated_spans(clause: str, found) -> tuple:
+    """(after each negation cue, before each clearing word): the (start, end) stretches of ``clause`` whose places are
+    free. A stretch runs to the clause's end (back to its start), or to the nearest comma beyond which a
+    finding is stated: a finding there is a statement of its own, not more of the negated list."""
+    commas = [m.start() for m in re.finditer(",", clause)]
+    bounds = [0] + commas + [len(clause)]
+    stated = [start for start, _, entry in found if _states_a_finding(entry)]
+
+    def states(a, b):
+        return any(a <= s < b for s in stated)
+
+    negated, cleared = [], []
+    for cue in [*_NEGATION_BEFORE.finditer(clause), *_CLEAR_BEFORE.finditer(clause)]:
+        ends = [c for c, nxt in zip(commas, bounds[2:]) if c > cue.start() and states(c, nxt)]
+        negated.append((cue.start(), ends[0] if ends else len(clause)))
+    for cue in _NEGATION_AFTER.finditer(clause):
+        starts = [c for prev, c in zip(bounds, commas) if c < cue.start() and states(prev, c)]
+        cleared.append((starts[-1] if starts else 0, cue.start()))
+    return negated, cleared
 
 
 def _read_clause(clause: str, knowledge: KnowledgeBase):
     """-> (involved segments, free segments, count) of one clause."""
-    negated_from = _first(_NEGATION_BEFORE, clause)
-    cleared_at = _last(_NEGATION_AFTER, clause)
+    found = knowledge.find(clause)
+    negated, cleared = _negated_spans(clause, found)
     positive, negative, count = [], [], None
     previous_end = {True: None, False: None}
-    for start, end, entry in knowledge.find(clause):
+    for k, (start, end, entry) in enumerate(found):
         if entry.id in _COUNT_VALUES:
-            if count is None and not (negated_from is not None and start > negated_from):
+            if count is None and not any(a <= start < b for a, b in negated):
                 count = _COUNT_VALUES[entry.id]
             continue
-        if not (entry.sides or entry.zones):
+        if not (entry.sides or entry.zones) or _weighs_only(clause, found, k):
             continue
-        is_free = (negated_from is not None and start >= negated_from) or \
-            (cleared_at is not None and end <= cleared_at)
+        is_free = any(a <= start and end <= b for a, b in negated + cleared)
         segments = negative if is_free else positive
         last = previous_end[is_free]
         if not segments or last is None or _SEPARATOR.search(clause[last:start]):
@@ -163,6 +222,17 @@ def _read_clause(clause: str, knowledge: KnowledgeBase):
         _add(segments[-1], entry, start)
         previous_end[is_free] = end
     return positive, negative, count
+
+
+def _weighs_only(clause: str, found, k: int) -> bool:
+    """Whether the k-th term is a side word that weighs findings placed elsewhere ("lower zones, more marked on
+    the left"): a comparative right before it, and no place of its own phrase after it."""
+    start, end, entry = found[k]
+    if not entry.sides or entry.zones:
+        return False
+    before = clause[found[k - 1][1] if k else 0:start]
+    later = [s for s, _, e in found[k + 1:] if e.sides or e.zones]
+    return bool(_COMPARATIVE.search(before)) and (not later or bool(_SEPARATOR.search(clause[end:later[0]])))
 
 
 def _add(seg: _Segment, entry: Entry, at: int) -> None:
@@ -191,6 +261,10 @@ def _add(seg: _Segment, entry: Entry, at: int) -> None:
         seg.bare_side = False
 
 
+def _sides_of(cells) -> set:
+    return {side for side, _ in cells}
+
+
 def _cells_of(seg: _Segment, sides, zones) -> set:
     return {(s, z) for s in sides for z in zones} | seg.cells
 
@@ -207,18 +281,8 @@ def _borrowed_sides(segs, i: int) -> set:
         if segs[j].sides:
             return segs[j].sides
         if segs[j].cells:
-            return {s for s, _ in segs[j].cells}
+            return _sides_of(segs[j].cells)
     return set()
-
-
-def _first(pattern: re.Pattern, text: str) -> Optional[int]:
-    m = pattern.search(text)
-    return m.start() if m else None
-
-
-def _last(pattern: re.Pattern, text: str) -> Optional[int]:
-    found = list(pattern.finditer(text))
-    return found[-1].start() if found else None
 
 
 def place_vector(places: Places) -> list:
