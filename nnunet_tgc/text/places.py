@@ -57,8 +57,8 @@ _NEGATION_AFTER = re.compile(r"\b(clear|normal|unremarkable|spared|unaffected|fr
 # ... and the same words opening a stretch, before what they clear: "Clear left lung, right basal opacity."
 _CLEAR_BEFORE = re.compile(r"(?:^|(?<=,))\s*(?:otherwise\s+)?(?:clear|normal|unremarkable)\b", re.IGNORECASE)
 # "more marked on the", "worse on the", "greater in the": what follows weighs findings, it does not place them
-_COMPARATIVE = re.compile(r"\b(more|worse|greater|most|larger)\b(\s+[a-z]+)?\s+(on|in|at|to)\s+the\s*$",
-                          re.IGNORECASE)
+_COMPARATIVE_WORD = re.compile(r"\b(more|worse|greater|most|larger)\b", re.IGNORECASE)
+_COMPARATIVE = re.compile(_COMPARATIVE_WORD.pattern + r"(\s+[a-z]+)?\s+(on|in|at|to)\s+the\s*$", re.IGNORECASE)
 _COUNT_VALUES = {"count_zero": 0, "count_one": 1, "count_two": 2, "count_three": 3, "count_four": 4,
                  "count_five": 5, "count_six": 6, "count_seven": 7, "count_eight": 8, "count_nine": 9,
                  "count_multiple": 3}
@@ -283,6 +283,13 @@ def _borrowed_sides(segs, i: int) -> set:
         if segs[j].cells:
             return _sides_of(segs[j].cells)
     return set()
+
+
+def is_cue(word: str) -> bool:
+    """Whether the rules above read ``word`` (a negation or clearing word, a separator, a clause end, a
+    comparative), though it is no knowledge-base term."""
+    patterns = (_NEGATION_BEFORE, _NEGATION_AFTER, _SEPARATOR, _CLAUSE_END, _COMPARATIVE_WORD)
+    return any(p.fullmatch(word) for p in patterns) or bool(_CLEAR_BEFORE.fullmatch(word))
 
 
 def place_vector(places: Places) -> list:

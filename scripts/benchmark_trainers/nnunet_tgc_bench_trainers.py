@@ -141,6 +141,11 @@ class _TGCTinyImageRouteOwnLastStage(nnUNetTrainerTGC_tiny):
     tgc_image_route_stages = 1
 
 
+class _TGCTinyWordNoise(nnUNetTrainerTGC_tiny):
+    """TGC-Net on the tiny CLIP with half its training reports given word noise (text/word_noise.py)."""
+    tgc_word_noise_rate = 0.5
+
+
 class _DrawnByPlaces:
     """A training dataset whose loader draws each case with a weight 1 / sqrt(how many training cases state the
     same places): nnU-Net's loader draws uniformly from ``identifiers``, so each case is listed that many times
@@ -230,6 +235,11 @@ BENCH_TRAINERS = {
         "The default network whose training draws each case with weight 1 / sqrt(the number of training cases "
         "stating the same set of places): whether rare sets of places are read as well as frequent ones. "
         "results.md section 16."),
+    "nnUNetTrainerTGC_tiny_Bench_wordNoise": (
+        _TGCTinyWordNoise,
+        "The default network with half its training reports given word noise (tgc_word_noise_rate 0.5: words "
+        "that state nothing left out or put in): whether DATE and VLCM stop reading unknown words as signals. "
+        "results.md section 18."),
 }
 
 
