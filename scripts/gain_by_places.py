@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nnunet_tgc.evaluation.metrics import _read, _reader, dice_iou
+from nnunet_tgc.evaluation.metrics import dice_iou, label_reader, read_label_map
 from nnunet_tgc.model.place_map import PLACE_EXTRA, PlaceMap, image_grid
 from nnunet_tgc.text.convention import dataset_convention, prepare_reports
 from nnunet_tgc.text.knowledge import dataset_knowledge
@@ -100,11 +100,11 @@ def gated_by_place_map(checkpoint: Path, raw: Path, labels: Path, plain: Path, c
     place_map.load_state_dict(own)
     places, _ = read_places_of(raw)
     ending = json.loads((raw / "dataset.json").read_text())["file_ending"]
-    reader = _reader(ending, labels / f"{cases[0]}{ending}")
+    reader = label_reader(ending, labels / f"{cases[0]}{ending}")
     dice = {}
     for case in cases:
-        truth = _read(reader, labels / f"{case}{ending}") > 0
-        prediction = _read(reader, plain / "image_only" / f"{case}{ending}") > 0
+        truth = read_label_map(reader, labels / f"{case}{ending}") > 0
+        prediction = read_label_map(reader, plain / "image_only" / f"{case}{ending}") > 0
         with torch.no_grad():  # a 2D label reads as (1, H, W)
             logits = place_map(torch.tensor([places[case]]), image_grid(1, *truth.shape[-2:]))
         kept = prediction & (torch.sigmoid(logits)[0, 0].numpy() > threshold)

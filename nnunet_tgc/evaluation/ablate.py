@@ -31,7 +31,7 @@ from ..text.report_variants import (DEFAULT_GENERIC_REPORT, REWORDED, REWORDED_A
                                     VARIANTS, declared_convention, make_variant, reworded)
 from .ablation_metrics import case_record, mean_of_summaries, summarize_variant
 from .ablation_report import draw_figure, markdown_table
-from .metrics import _read, _reader
+from .metrics import label_reader, read_label_map
 from .training_split import training_split
 
 MANIFEST = ".ablate_created"      # every file this command wrote in OUT, one relative path a line
@@ -502,11 +502,11 @@ def evaluate_variant(job: Job, variant: str, reports: dict, outputs: Outputs, fr
 
 
 def measure_variant(job: Job, variant: str, reports: dict) -> list:
-    reader = _reader(job.ending, next(iter(job.label_files.values())))
+    reader = label_reader(job.ending, next(iter(job.label_files.values())))
     records = []
     for case in sorted(job.reports):
-        gt = _read(reader, job.label_files[case])
-        pred = _read(reader, prediction_path(job, variant, case))
+        gt = read_label_map(reader, job.label_files[case])
+        pred = read_label_map(reader, prediction_path(job, variant, case))
         if gt.shape != pred.shape:
             raise AblationError(f"case {case}: prediction shape {pred.shape} differs from the label's {gt.shape} "
                                 f"({job.label_files[case]})")
@@ -565,16 +565,16 @@ def panel_cases(job: Job, results: dict, n: int) -> list:
         if preferred else []
     chosen += others[: n - len(chosen)]
     shown = [v for v in ("correct", "swap_lr") if v in results] or list(results)[:2]
-    reader = _reader(job.ending, next(iter(job.label_files.values())))
+    reader = label_reader(job.ending, next(iter(job.label_files.values())))
     return [_panel(job, reader, case, shown) for case in chosen]
 
 
 def _panel(job: Job, reader, case: str, variants: list) -> dict:
-    gt = _read(reader, job.label_files[case])
+    gt = read_label_map(reader, job.label_files[case])
     z = int(np.argmax((gt != 0).reshape(gt.shape[0], -1).sum(1)))  # the slice with most lesion (2D: the only one)
     image, _ = reader.read_images(job.files[case])
     titles = {"correct": "prediction, correct report", "swap_lr": "prediction, left/right swapped"}
-    predictions = [(titles.get(v, f"prediction, {v}"), _read(reader, prediction_path(job, v, case))[z] != 0)
+    predictions = [(titles.get(v, f"prediction, {v}"), read_label_map(reader, prediction_path(job, v, case))[z] != 0)
                    for v in variants]
     return {"case": case, "report": job.reports[case], "image": np.asarray(image)[0, z], "gt": gt[z] != 0,
             "predictions": predictions}

@@ -108,12 +108,12 @@ def evaluate_folders(pred_dir, gt_dir, labels: Sequence[int] = (1,), file_ending
         ensure_ours(nnunet_summary, "--nnunet-summary")
     file_ending = file_ending or detect_file_ending(gt_dir)
     cases = _matched_cases(pred_dir, gt_dir, file_ending)
-    reader = _reader(file_ending, gt_dir / (cases[0] + file_ending))
+    reader = label_reader(file_ending, gt_dir / (cases[0] + file_ending))
     per_label = {label: [] for label in labels}
     gt_values, pred_values = set(), {}
     for case in cases:
-        gt = _read(reader, gt_dir / (case + file_ending))
-        pred = _read(reader, pred_dir / (case + file_ending))
+        gt = read_label_map(reader, gt_dir / (case + file_ending))
+        pred = read_label_map(reader, pred_dir / (case + file_ending))
         if gt.shape != pred.shape:
             raise EvaluationError(f"case {case}: prediction shape {pred.shape} differs from ground "
                                   f"truth shape {gt.shape} ({pred_dir / (case + file_ending)})")
@@ -170,12 +170,13 @@ def _check_label_values(pred_values: dict, known: set, pred_dir: Path, file_endi
                               f"maps (0/1, ...), not 0/255 pictures")
 
 
-def _reader(file_ending: str, example: Path):
+def label_reader(file_ending: str, example: Path):
+    """nnU-Net's reader for label maps ending in ``file_ending`` (``example``: one of them)."""
     from nnunetv2.imageio.reader_writer_registry import determine_reader_writer_from_file_ending
     return determine_reader_writer_from_file_ending(file_ending, str(example), verbose=False)()
 
 
-def _read(reader, path: Path) -> np.ndarray:
+def read_label_map(reader, path: Path) -> np.ndarray:
     """Label map as nnU-Net reads it (so our numbers and summary.json see the same pixels)."""
     seg, _ = reader.read_seg(str(path))
     return np.asarray(seg[0]).round().astype(np.int64)
@@ -216,7 +217,7 @@ def _nnunet_summary(pred_dir: Path, gt_dir: Path, cases: list, file_ending: str,
     into that temporary folder, and only the marked copy reaches ``output``.
     """
     from nnunetv2.evaluation.evaluate_predictions import compute_metrics_on_folder
-    reader = _reader(file_ending, gt_dir / (cases[0] + file_ending))
+    reader = label_reader(file_ending, gt_dir / (cases[0] + file_ending))
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="tgc_eval_") as tmp:
         links = Path(tmp) / "predictions"
