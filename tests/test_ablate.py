@@ -200,13 +200,28 @@ def _ablate(model, images, labels, out, *extra):
     (lambda m, i, l: (i / "reports.json").write_text(json.dumps({"a": LEFT})), "b"),
     (lambda m, i, l: (m / "plans.json").unlink(), "not a trained nnU-Net model folder"),
     (lambda m, i, l: (m / "fold_0" / "checkpoint_final.pth").unlink(), "fold 0 has no checkpoint_final.pth"),
+    # your own reports: a complete file under a new name
+    (lambda m, i, l: i.joinpath("own.json").write_text(json.dumps({"a": LEFT})), "have no report in"),
+    (lambda m, i, l: None, "own.json not found"),
 ])
 def test_bad_input_fails_before_anything_is_written(fake_inputs, capsys, break_it, message):
     model, images, labels, out = fake_inputs
     break_it(model, images, labels)
-    assert _ablate(model, images, labels, out, "-f", "0") == 1
+    assert _ablate(model, images, labels, out, "-f", "0", "--reports", f"mine={images / 'own.json'}") == 1
     assert message in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("mine", "expected NAME=FILE"),
+    ("correct={own}", "the name must be new"),
+    ("Mine={own}", "lower case letters"),
+])
+def test_own_reports_need_a_new_name_and_a_file(fake_inputs, capsys, spec, message):
+    model, images, labels, out = fake_inputs
+    (images / "own.json").write_text(json.dumps({"a": LEFT, "b": RIGHT}))
+    assert _ablate(model, images, labels, out, "-f", "0", "--reports", spec.format(own=images / "own.json")) == 1
+    assert message in capsys.readouterr().err and not out.exists()
 
 
 def test_missing_fold_names_the_folds_there(fake_inputs, capsys):
@@ -654,6 +669,27 @@ def test_ablate_variants_through_the_predictors_route_with_the_seen_split(stand_
         ablate_module.reworded = original
     assert "reworded_terse: its reports differ" in capsys.readouterr().out
     assert len(predictor.texts) == n_texts + 4 and all(t.endswith("Changed.") for t in predictor.texts[-4:])
+
+
+def test_own_reports_are_a_variant_measured_like_the_others(stand_in, tmp_path):
+    """``--reports NAME=FILE``: a user's reports (here a second reader's in the patient's convention, declared in
+    the file) go the route of every variant: OUT/NAME/reports.json, the predictor's prepared_reports, the same
+    metrics, side share and seen/unseen split, and the table's legend names the file."""
+    model, images, labels, out, predictor = stand_in
+    reports = json.loads((images / "reports.json").read_text())
+    mirrored = {c: t.replace("left", "RIGHT").replace("right", "left").replace("RIGHT", "right") for c, t in reports.items()}
+    own = tmp_path / "second_reader.json"
+    own.write_text(json.dumps({"tgc_laterality": "patient", **mirrored}))
+    assert _ablate(model, images, labels, out, "-f", "0", "--panels", "0", "--variants", "correct", "swap_lr",
+                   "--reports", f"second_reader={own}", "--reports", f"as_swapped={images / 'reports.json'}") == 0
+    v = json.loads((out / "ablation.json").read_text())["variants"]
+    assert list(v) == ["correct", "swap_lr", "second_reader", "as_swapped"]
+    assert json.loads((out / "second_reader" / "reports.json").read_text())["tgc_laterality"] == "patient"
+    assert v["second_reader"]["declared_laterality"] == "patient"
+    assert v["second_reader"]["summary"] == v["correct"]["summary"]  # the patient's side mapped back: the same
+    assert v["as_swapped"]["summary"]["mean_dice"] == v["correct"]["summary"]["mean_dice"] == 1.0
+    assert v["second_reader"]["summary"]["by_training"]["seen"]["n_cases"] == 2
+    assert "`second_reader`: your reports, second_reader.json" in (out / "ablation.md").read_text()
 
 
 def test_ablate_says_when_the_seen_split_cannot_be_computed(stand_in, monkeypatch):

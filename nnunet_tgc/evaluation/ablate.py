@@ -5,6 +5,7 @@ ones (left/right swapped, upper/lower swapped, shuffled between cases, one gener
 facts reworded in several styles, no report where the model supports it), and writes per variant
 Dice/IoU/pooled Dice, empty predictions, the same per report category and the side share, each also
 split by whether the case's report occurs in the model's training reports (documentation/evaluation.md).
+Your own reports (a second reader's, a rewording you wrote) are variants too: ``--reports NAME=FILE``.
 Every variant's reports go through OUT/<variant>/reports.json and the predictor's own
 ``prepared_reports``, as a user's reports.json does. Each case is preprocessed once and predicted with
 every variant's report; finished work is kept, so a rerun resumes.
@@ -19,6 +20,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +42,7 @@ METRICS = "ablation_metrics.json"
 METRICS_VERSION = 2               # per-case records of another version are measured again
 NOT_SUPPORTED = "not supported by this model"
 IMAGE_ONLY = "image_only"
+_OWN_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 class AblationError(ValueError):
@@ -64,6 +67,7 @@ class Job:
     settings: dict = field(default_factory=dict)
     info: dict = field(default_factory=dict)       # variant -> {declared, unchanged, reason}
     split: dict = field(default_factory=dict)      # seen/unseen in training (training_split)
+    own: dict = field(default_factory=dict)        # --reports: variant -> OwnReports
 
     @property
     def ending(self) -> str:
@@ -86,6 +90,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--variants", nargs="+", choices=[*VARIANTS, REWORDED_AGGREGATE], default=list(VARIANTS),
                    help=f"report variants (default all: {' '.join(VARIANTS)}; '{REWORDED_AGGREGATE}' stands for "
                         f"every reworded_<style>)")
+    p.add_argument("--reports", action="append", default=[], metavar="NAME=FILE",
+                   help="your own variant (repeatable): FILE is a reports.json with a report for every case of -i "
+                        "(and \"tgc_laterality\" if its left/right is not that of IMAGES/reports.json), predicted and "
+                        "measured as variant NAME (lower case, digits, _)")
     p.add_argument("--seed", type=int, default=0, help="seed of the shuffled and reworded variants")
     p.add_argument("--generic-report", default=DEFAULT_GENERIC_REPORT, help="the generic variant's report")
     p.add_argument("--panels", type=int, default=4, help="example cases in the figure (default 4)")
@@ -111,7 +119,7 @@ def ablate(args) -> dict:
         raise AblationError(f"--panels must be 0 or more, got {args.panels}")
     job = prepare(args)
     outputs = Outputs(job.out)
-    requested = requested_variants(args.variants)
+    requested = requested_variants(args.variants) + list(job.own)
     outputs.refuse_foreign([job.out / SETTINGS, job.out / "ablation.md", job.out / "ablation.json",
                             job.out / "ablation.png"]
                            + [p for v in [*requested, IMAGE_ONLY] for p in variant_paths(job, v)])
@@ -148,10 +156,11 @@ def prepare(args) -> Job:
     images, labels = Path(args.images).resolve(), Path(args.labels).resolve()
     files, label_files = list_cases(images, labels, dataset_json["file_ending"])
     reports, options = read_reports(images, list(files))
+    own = own_reports(args.reports, list(files))
     laterality = options.get(LATERALITY_KEY) or dataset_json.get(LATERALITY_KEY, "unknown")
     out = Path(args.output).resolve() if args.output else model_folder / f"fold_{args.fold}" / f"ablation_{images.name}"
     job = Job(model_folder, str(args.fold), args.checkpoint, images, labels, out, dataset_json, files,
-              label_files, reports, laterality, lateral_array_axis(dataset_json, configuration), options)
+              label_files, reports, laterality, lateral_array_axis(dataset_json, configuration), options, own=own)
     job.settings = {"model_folder": str(model_folder), "fold": job.fold, "checkpoint": args.checkpoint,
                     "images": str(images), "labels": str(labels), "seed": args.seed,
                     "generic_report": args.generic_report, "tta": not args.disable_tta}
@@ -211,6 +220,36 @@ def read_reports(images: Path, cases: list) -> tuple:
     return require_reports(reports, cases, path), options
 
 
+@dataclass(frozen=True)
+class OwnReports:
+    """A variant of the user's (``--reports NAME=FILE``)."""
+    path: Path
+    reports: dict
+    declared: object  # the file's "tgc_laterality", None: that of IMAGES/reports.json
+
+
+def own_reports(specs: list, cases: list) -> dict:
+    """{variant: OwnReports} of the ``--reports NAME=FILE`` arguments; each name new, each file complete."""
+    own = {}
+    for spec in specs:
+        name, sep, file = spec.partition("=")
+        if not sep or not file:
+            raise AblationError(f"--reports {spec!r}: expected NAME=FILE, e.g. --reports second_reader=reports_b.json")
+        if not _OWN_NAME.match(name) or name in (*VARIANTS, IMAGE_ONLY, REWORDED_AGGREGATE) or name in own:
+            raise AblationError(f"--reports {spec!r}: the name must be new (not a built-in variant, not given twice) "
+                                f"and lower case letters, digits and _ (it names OUT/{name}/)")
+        path = Path(file).resolve()
+        if not path.is_file():
+            raise AblationError(f"--reports {name}: {path} not found")
+        reports, options = load_reports_with_options(path)
+        own[name] = OwnReports(path, require_reports(reports, cases, path), options.get(LATERALITY_KEY))
+    return own
+
+
+def variant_description(job: Job, name: str) -> str:
+    return f"your reports, {job.own[name].path.name}" if name in job.own else VARIANT_DESCRIPTIONS[name]
+
+
 def split_line(split: dict) -> str:
     if split.get("status") == "ok":
         return (f"seen/unseen in training: {split['n_seen']} case(s) whose report occurs in fold {split['fold']}'s "
@@ -252,6 +291,9 @@ def plan_variants(job: Job, args, requested: list, model: dict) -> dict:
         info = job.info[name] = {}
         if name == "none" and not model.get("supports_no_report"):
             variants[name], info["reason"] = None, NOT_SUPPORTED
+            continue
+        if name in job.own:
+            info["declared"], variants[name] = job.own[name].declared, dict(job.own[name].reports)
             continue
         try:
             info["declared"] = declared_convention(name, job.laterality)
@@ -495,7 +537,7 @@ def evaluate_variant(job: Job, variant: str, reports: dict, outputs: Outputs, fr
     for r in records:  # the per-case flags of the correct report: the same cases in every variant
         r["seen"] = None if seen is None else seen[r["case"]]
         r["places_seen"] = None if places_seen is None else places_seen[r["case"]]
-    result = {"variant": variant, "description": VARIANT_DESCRIPTIONS[variant], "metrics_version": METRICS_VERSION,
+    result = {"variant": variant, "description": variant_description(job, variant), "metrics_version": METRICS_VERSION,
               "summary": summarize_variant(records), "per_case": records}
     outputs.write_json(path, result)
     return result
@@ -533,11 +575,11 @@ def write_report(job: Job, args, variants: dict, results: dict, outputs: Outputs
         if "unchanged" in info:
             extra.update(n_unchanged=len(info["unchanged"]), unchanged_cases=info["unchanged"])
         if name in results:
-            report["variants"][name] = {"status": "done", "description": VARIANT_DESCRIPTIONS[name],
+            report["variants"][name] = {"status": "done", "description": variant_description(job, name),
                                         "predictions": str(job.out / name), **extra, **results[name]}
         else:
             report["variants"][name] = {"status": info.get("reason", NOT_SUPPORTED),
-                                        "description": VARIANT_DESCRIPTIONS[name], **extra}
+                                        "description": variant_description(job, name), **extra}
     styles = [n for n in REWORDED if n in results]
     if styles:
         report["aggregates"][REWORDED_AGGREGATE] = {

@@ -124,7 +124,8 @@ def _delta_lines(done: dict, aggregates: dict = None) -> list:
 
 
 def _legend(report: dict) -> list:
-    lines = ["Variants: " + "; ".join(f"`{n}`: {VARIANT_DESCRIPTIONS.get(n, n)}" for n in report["variants"]) + ".",
+    lines = ["Variants: " + "; ".join(f"`{n}`: {v.get('description') or VARIANT_DESCRIPTIONS.get(n, n)}"
+                                      for n, v in report["variants"].items()) + ".",
              "Dice/IoU in %, per image and averaged over images (LViT protocol, empty ground truth: both empty -> 1, "
              "else 0); pooled: over all pixels. Categories by what the correct report says. Side share: over cases "
              "whose correct report names one side, the mean share of predicted foreground in the image half the "
