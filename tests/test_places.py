@@ -175,6 +175,13 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("LLZ consolidation.", {"left lower"}),
     ("RUZ and RMZ opacities.", {"right upper", "right middle"}),
     ("Opacity in the right CP angle.", {"right lower"}),
+    # a side named alone before a negation, in a clause stating no finding, is free
+    ("Right lung - well aerated, no opacity. Left lung - airspace shadowing in the lower third.", {"left lower"}),
+    ("R lung: ground-glass opacity in the lower zone. L lung: no focal abnormality.", {"right lower"}),
+    ("Left basal consolidation, no effusion.", {"left lower"}),
+    # words that are no place: a central trachea, RT-PCR
+    ("Trachea is central. Infiltrates of the LLL.", {"left lower"}),
+    ("Viral pneumonia of the entire left lung. Correlate with RT-PCR.", {"left upper", "left middle", "left lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

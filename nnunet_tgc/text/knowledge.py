@@ -70,6 +70,13 @@ def _term_pattern(term: str) -> str:
     return r"\s+".join(parts)
 
 
+def _glued_guard(term: str) -> str:
+    """The pattern of ``term``; one of one or two characters ("R", "Rt", "2") does not match as the hyphen-joined
+    part of a longer word ("RT-PCR", "L-spine"), which names something else."""
+    pattern = _term_pattern(term)
+    return rf"(?<!\w-){pattern}(?!-\w)" if len(_normalize_term(term)) <= 2 else pattern
+
+
 def _term_words(term: str) -> list[str]:
     """The words of a term, split at spaces and hyphens, letters only ("left-sided" -> left, sided)."""
     return [w for w in re.split(r"[\s-]+", _normalize_term(term)) if w.isalpha()]
@@ -154,7 +161,7 @@ class KnowledgeBase:
         ordered = sorted(owner, key=lambda t: (-len(t), t))
         self._term_owner = owner
         self._pattern = re.compile(
-            r"(?<!\w)(?:" + "|".join(f"({_term_pattern(t)})" for t in ordered) + r")(?!\w)",
+            r"(?<!\w)(?:" + "|".join(f"({_glued_guard(t)})" for t in ordered) + r")(?!\w)",
             re.IGNORECASE,
         ) if ordered else None
         self._group_owner = [owner[t] for t in ordered]

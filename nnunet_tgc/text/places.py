@@ -17,6 +17,8 @@ precedes it is a heading that names a place and states nothing: "Left lung: lowe
   negated stretch where a finding is stated beyond it ("no opacity on the left, right basal
   consolidation"; "right lower zone opacity, left lung clear"), not where a list of places goes on ("no
   opacity in the right upper, middle or lower zones");
+* a side named alone before a negation, in a clause that states no finding, is free ("Right lung - well
+  aerated, no opacity"; "L lung: no focal abnormality");
 * a side that only weighs findings already placed ("..., more marked on the left", "worse on the right")
   places nothing;
 * the place terms of a clause form segments, split where the words between two terms hold a
@@ -221,7 +223,19 @@ def _read_clause(clause: str, knowledge: KnowledgeBase):
             segments.append(_Segment(set(), set(), set(), True))
         _add(segments[-1], entry, start)
         previous_end[is_free] = end
+    _negate_headings(found, negated, positive, negative)
     return positive, negative, count
+
+
+def _negate_headings(found, negated, positive: list, negative: list) -> None:
+    """"Right lung - well aerated, no opacity." / "L lung: no focal abnormality.": a side named alone before a
+    negation, in a clause that states no finding, is what the negation is about: free, not involved."""
+    if not negated or any(_states_a_finding(e) and not any(a <= s < b for a, b in negated) for s, _, e in found):
+        return
+    first = min(a for a, _ in negated)
+    for seg in [seg for seg in positive if seg.bare_side and seg.last_side_at is not None and seg.last_side_at < first]:
+        positive.remove(seg)
+        negative.append(seg)
 
 
 def _weighs_only(clause: str, found, k: int) -> bool:
