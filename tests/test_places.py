@@ -182,6 +182,21 @@ def test_misspellings_and_region_words(chest, text, expected):
     # words that are no place: a central trachea, RT-PCR
     ("Trachea is central. Infiltrates of the LLL.", {"left lower"}),
     ("Viral pneumonia of the entire left lung. Correlate with RT-PCR.", {"left upper", "left middle", "left lower"}),
+    # sides and zones of what is not a lung: the upper abdomen, a line in a neck vein
+    ("Opacities in the right upper lung. Visualized upper abdomen is unremarkable.", {"right upper"}),
+    ("Left internal jugular catheter tip in the SVC. Right basal consolidation.", {"right lower"}),
+    # what has resolved, is not involved or spared (then on the side of its clause)
+    ("New opacities in the right lower lung field. The previously involved left lung has cleared.", {"right lower"}),
+    ("Left lower zone opacity persists. The right upper zone opacity has resolved.", {"left lower"}),
+    ("The left lung is not involved; the right lung, in its upper and lower thirds, with the middle third spared.",
+     {"right upper", "right lower"}),
+    ("Opacity throughout the left lung, apex to base; the right lung, with its middle third spared.",
+     {"left upper", "left middle", "left lower", "right upper", "right lower"}),
+    # ranges, landmarks
+    ("Opacity extending from the right apex down to the hilum.", {"right upper", "right middle"}),
+    ("Consolidation from the left hilum to the base.", {"left middle", "left lower"}),
+    ("Hazy opacity just above the left hemidiaphragm.", {"left lower"}),
+    ("Biapical airspace opacification.", {"left upper", "right upper"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

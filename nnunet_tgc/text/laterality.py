@@ -10,7 +10,7 @@ Rules (see documentation/text.md):
   letters L <-> R);
 * flipping the vertical (top-bottom) image axis swaps upper <-> lower, superior <-> inferior,
   top <-> bottom, apical <-> basal, apex <-> base, apices <-> bases, RUL <-> RLL, LUL <-> LLL,
-  RUZ <-> RLZ, LUZ <-> LLZ, suprahilar <-> infrahilar ("middle" stays).
+  RUZ <-> RLZ, LUZ <-> LLZ, biapical <-> bibasal, suprahilar <-> infrahilar ("middle" stays).
 
 For axial CT slices the lung zones (upper/lower lobe) run along the body axis, not the image's
 vertical axis; pass ``vertical_axis=None`` there so a vertical flip leaves the zones alone.
@@ -53,6 +53,7 @@ _UPPER_LOWER = _bijection([
     ("ruz", "rlz"),
     ("luz", "llz"),
     ("suprahilar", "infrahilar"),
+    ("biapical", "bibasal"),
 ])
 
 

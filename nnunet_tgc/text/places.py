@@ -33,7 +33,8 @@ precedes it is a heading that names a place and states nothing: "Left lung: lowe
   and upper right lung"); a word naming both sides does not widen the side the same phrase names
   ("Bilateral infection of the whole left lung"); a bare side word right before a segment with
   zones shares its zones ("left and right lower lobes");
-* "all", "whole", "entire" name every zone unless a zone stands beside them ("all lower left lung").
+* "all", "whole", "entire" name every zone unless a zone stands beside them ("all lower left lung");
+  a range names every zone between its ends ("from apex to base", "from the hilum to the base").
 
 :func:`place_vector` turns the places into the input of the network's place map.
 """
@@ -55,10 +56,15 @@ _CLAUSE_END = re.compile(r"[.;\n]+|\b(?:but|while|whereas)\b", re.IGNORECASE)
 _SEPARATOR = re.compile(r",|&|\b(and|with|as well as|plus|or)\b", re.IGNORECASE)
 _NEGATION_BEFORE = re.compile(r"\b(no|not|without|negative for|free of|absence of|resolution of|clear of|sparing)\b",
                               re.IGNORECASE)
-_NEGATION_AFTER = re.compile(r"\b(clear|normal|unremarkable|spared|unaffected|free)\b", re.IGNORECASE)
+_NEGATION_AFTER = re.compile(r"\b(clear|cleared|normal|unremarkable|spared|unaffected|uninvolved|free|not involved|"
+                             r"not affected|no longer (?:seen|visible)|(?<!partially )(?<!partly )resolved)\b",
+                             re.IGNORECASE)
 # ... and the same words opening a stretch, before what they clear: "Clear left lung, right basal opacity."
 _CLEAR_BEFORE = re.compile(r"(?:^|(?<=,))\s*(?:otherwise\s+)?(?:clear|normal|unremarkable)\b", re.IGNORECASE)
 # "more marked on the", "worse on the", "greater in the": what follows weighs findings, it does not place them
+# "from apex to base", "from the hilum to the base": every zone between
+_RANGE = re.compile(r"^\s*(?:down\s+)?to\s+(?:the\s+)?$", re.IGNORECASE)
+_WITH = re.compile(r"\bwith\b", re.IGNORECASE)
 _COMPARATIVE_WORD = re.compile(r"\b(more|worse|greater|most|larger)\b", re.IGNORECASE)
 _COMPARATIVE = re.compile(_COMPARATIVE_WORD.pattern + r"(\s+[a-z]+)?\s+(on|in|at|to)\s+the\s*$", re.IGNORECASE)
 _COUNT_VALUES = {"count_zero": 0, "count_one": 1, "count_two": 2, "count_three": 3, "count_four": 4,
@@ -102,8 +108,11 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     for clause in _clauses(_unglued(text or "", knowledge), knowledge):
         positive, negative, clause_count = _read_clause(clause, knowledge)
         segments_by_clause.append(positive)
-        for i, seg in enumerate(negative):  # "no opacity in the right upper, middle or lower zones": the right's
-            sides = seg.sides or _sides_of(seg.cells) or _borrowed_sides(negative, i) or set(SIDES)
+        # a free zone takes the side of the free places beside it ("no opacity in the right upper, middle or lower
+        # zones"), else of its clause's involved places ("the right lung, with the middle third spared")
+        clause_sides = {s for seg in positive for s in seg.sides | _sides_of(seg.cells)}
+        for i, seg in enumerate(negative):
+            sides = seg.sides or _sides_of(seg.cells) or _borrowed_sides(negative, i) or clause_sides or set(SIDES)
             free |= _cells_of(seg, sides, seg.zones or set(ZONES))
         if count is None:
             count = clause_count
@@ -197,9 +206,10 @@ def _negated_spans(clause: str, found) -> tuple:
     for cue in [*_NEGATION_BEFORE.finditer(clause), *_CLEAR_BEFORE.finditer(clause)]:
         ends = [c for c, nxt in zip(commas, bounds[2:]) if c > cue.start() and states(c, nxt)]
         negated.append((cue.start(), ends[0] if ends else len(clause)))
-    for cue in _NEGATION_AFTER.finditer(clause):
-        starts = [c for prev, c in zip(bounds, commas) if c < cue.start() and states(prev, c)]
-        cleared.append((starts[-1] if starts else 0, cue.start()))
+    for cue in _NEGATION_AFTER.finditer(clause):  # back to a statement's comma, or a "with" ("..., with the middle
+        starts = [c for prev, c in zip(bounds, commas) if c < cue.start() and states(prev, c)]  # third spared")
+        starts += [w.start() for w in _WITH.finditer(clause, 0, cue.start())]
+        cleared.append((max(starts, default=0), cue.start()))
     return negated, cleared
 
 
@@ -222,6 +232,8 @@ def _read_clause(clause: str, knowledge: KnowledgeBase):
         if not segments or last is None or _SEPARATOR.search(clause[last:start]):
             segments.append(_Segment(set(), set(), set(), True))
         _add(segments[-1], entry, start)
+        if last is not None and entry.zones and _RANGE.match(clause[last:start]):
+            segments[-1].zones |= _zones_between(segments[-1].zones)
         previous_end[is_free] = end
     _negate_headings(found, negated, positive, negative)
     return positive, negative, count
@@ -273,6 +285,11 @@ def _add(seg: _Segment, entry: Entry, at: int) -> None:
         seg.zones |= set(entry.zones)
     if entry.zones or entry.category != "side":
         seg.bare_side = False
+
+
+def _zones_between(zones: set) -> set:
+    named = [ZONES.index(z) for z in zones]
+    return set(ZONES[min(named):max(named) + 1])
 
 
 def _sides_of(cells) -> set:
