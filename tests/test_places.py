@@ -197,6 +197,23 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("Consolidation from the left hilum to the base.", {"left middle", "left lower"}),
     ("Hazy opacity just above the left hemidiaphragm.", {"left lower"}),
     ("Biapical airspace opacification.", {"left upper", "right upper"}),
+    # what is cleared is the rest: "otherwise", "o/w", "rest", "remainder"
+    ("Quick read: patchy opac Lt lower, otherwise clear.", {"left lower"}),
+    ("Both lower zone GGO, o/w lungs clear. R IJ line tip in SVC.", {"left lower", "right lower"}),
+    ("Right mid zone opacity. The remainder of the lungs is clear.", {"right middle"}),
+    ("Rt lower patchy opac, Lt lung clear.", {"right lower"}),
+    # plain words, a line that lists what is normal, a table by zone
+    ("What looks normal: the top and middle parts of the right lung; heart size.\n"
+     "What is abnormal: fluffy white patches in the bottom of the right lung.", {"right lower"}),
+    ("- Upper zones: no opacity on both sides\n- Mid zone \u2014 L: no opacity | R: not involved\n"
+     "- Lower zone \u2014 L: no opacity | R: ground-glass opacity", {"right lower"}),
+    ("Lung right: down part is opacity.", {"right lower"}),
+    # zones of a vein, a quadrant, a pleural recess; a new phrase does not continue the previous side
+    ("Catheter tip in the lower superior vena cava. Opacities in the upper zone of the left lung.", {"left upper"}),
+    ("Clips over the right upper quadrant. The costophrenic recesses are not obscured. Left lower zone opacity.",
+     {"left lower"}),
+    ("Airspace opacities at the right lung base and in the middle and lower zones of the left lung.",
+     {"right lower", "left middle", "left lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

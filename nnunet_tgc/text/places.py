@@ -53,18 +53,29 @@ CELLS = tuple((side, zone) for side in SIDES for zone in ZONES)
 assert len(CELLS) == PLACE_CELLS and len(CELLS) + 1 == PLACE_VECTOR_SIZE
 
 _CLAUSE_END = re.compile(r"[.;\n]+|\b(?:but|while|whereas)\b", re.IGNORECASE)
-_SEPARATOR = re.compile(r",|&|\b(and|with|as well as|plus|or)\b", re.IGNORECASE)
+_SEPARATOR = re.compile(r",|&|\+|/|\b(and|with|as well as|plus|or)\b", re.IGNORECASE)
 _NEGATION_BEFORE = re.compile(r"\b(no|not|without|negative for|free of|absence of|resolution of|clear of|sparing)\b",
                               re.IGNORECASE)
 _NEGATION_AFTER = re.compile(r"\b(clear|cleared|normal|unremarkable|spared|unaffected|uninvolved|free|not involved|"
                              r"not affected|no longer (?:seen|visible)|(?<!partially )(?<!partly )resolved)\b",
                              re.IGNORECASE)
 # ... and the same words opening a stretch, before what they clear: "Clear left lung, right basal opacity."
-_CLEAR_BEFORE = re.compile(r"(?:^|(?<=,))\s*(?:otherwise\s+)?(?:clear|normal|unremarkable)\b", re.IGNORECASE)
+_CLEAR_BEFORE = re.compile(r"(?:^|(?<=,))\s*(?:clear|normal|unremarkable)\b", re.IGNORECASE)
 # "more marked on the", "worse on the", "greater in the": what follows weighs findings, it does not place them
 # "from apex to base", "from the hilum to the base": every zone between
 _RANGE = re.compile(r"^\s*(?:down\s+)?to\s+(?:the\s+)?$", re.IGNORECASE)
 _WITH = re.compile(r"\bwith\b", re.IGNORECASE)
+# what joins zones that continue one phrase ("left mid and lower zones"), not a new phrase ("..., and in the ...")
+_BARE_JOIN = re.compile(r"\s*(?:,|&|\+|/|and|or|,\s*and|,\s*or)\s*", re.IGNORECASE)
+# "rest clear", "the remainder of the lungs is clear": what is cleared is what the report has not named
+_REST = re.compile(r"\b(rest|remainder|remaining|otherwise|o/w|elsewhere|other)\b", re.IGNORECASE)
+# a line listing what is normal ("Normal: the top and middle parts of the right lung; heart size.")
+_NORMAL_LINE = re.compile(r"^\W*(?:what (?:looks|is) )?(?:normal|unremarkable|negative|clear|no abnormality)"
+                          r"(?:\s+findings?)?\s*:", re.IGNORECASE)
+# between a place and the negation that is about it: "Mid zone L: no opacity", "upper zones are not involved"
+_HEADING_GAP = re.compile(r"^[\s:\-\u2014\u2013,]*(?:(?:is|are)\s+)?$", re.IGNORECASE)
+# a row of a table by place ("- Mid zones: right opacity; left clear", "Lower zone - R: opacity | L: normal")
+_ROW = re.compile(r"^(\W*)([^:;|]+?)\s*(?::|\u2014|\u2013|\s-\s)\s*(.*[;|].*)$")
 _COMPARATIVE_WORD = re.compile(r"\b(more|worse|greater|most|larger)\b", re.IGNORECASE)
 _COMPARATIVE = re.compile(_COMPARATIVE_WORD.pattern + r"(\s+[a-z]+)?\s+(on|in|at|to)\s+the\s*$", re.IGNORECASE)
 _COUNT_VALUES = {"count_zero": 0, "count_one": 1, "count_two": 2, "count_three": 3, "count_four": 4,
@@ -94,6 +105,7 @@ class _Segment:
     first_zone_at: Optional[int] = None  # where its first zone word is
     whole: bool = False  # "all", "entire", "whole": every zone, unless a zone is named beside it
     summary: bool = False  # the sides so far come from a word naming both ("bilateral")
+    continues: bool = False  # joined to the previous segment by a bare "and"/comma ("left mid and lower zones")
 
     @property
     def side_first(self) -> bool:
@@ -105,15 +117,17 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     """The places ``text`` (internal convention) states, read with ``knowledge``'s terms."""
     involved, free, count = set(), set(), None
     segments_by_clause = []
-    for clause in _clauses(_unglued(text or "", knowledge), knowledge):
-        positive, negative, clause_count = _read_clause(clause, knowledge)
+    for clause, all_free in _clauses(_unglued(text or "", knowledge), knowledge):
+        positive, negative, clause_count = _read_clause(clause, knowledge, all_free)
         segments_by_clause.append(positive)
         # a free zone takes the side of the free places beside it ("no opacity in the right upper, middle or lower
         # zones"), else of its clause's involved places ("the right lung, with the middle third spared")
+        # ("Upper zones: no opacity on both sides": the sides of the free zones beside them)
         clause_sides = {s for seg in positive for s in seg.sides | _sides_of(seg.cells)}
+        free_zones = {z for seg in negative if not seg.sides and not seg.cells for z in seg.zones}
         for i, seg in enumerate(negative):
             sides = seg.sides or _sides_of(seg.cells) or _borrowed_sides(negative, i) or clause_sides or set(SIDES)
-            free |= _cells_of(seg, sides, seg.zones or set(ZONES))
+            free |= _cells_of(seg, sides, seg.zones or (free_zones if seg.sides else set()) or set(ZONES))
         if count is None:
             count = clause_count
     report_sides = {s for segs in segments_by_clause for seg in segs for s in seg.sides | _sides_of(seg.cells)}
@@ -163,20 +177,33 @@ _ZONE_WORDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _clauses(text: str, knowledge: KnowledgeBase) -> list:
-    """The text's sentences and clauses. A colon ends a clause unless what precedes it is a heading that names
-    a place and states nothing ("Left lung: lower zone opacity. Right lung: clear.")."""
+    """(clause, all free) for the text's sentences and clauses. A colon ends a clause unless what precedes it is a
+    heading that names a place and states nothing ("Left lung: lower zone opacity. Right lung: clear."); a row
+    heading is read with each cell of its row; every place of a line that lists what is normal is free."""
     clauses = []
-    for sentence in _CLAUSE_END.split(text):
-        parts = sentence.split(":")
-        clause = parts[0]
-        for part in parts[1:]:
-            if _is_heading(clause, knowledge):
-                clause = f"{clause} {part}"
-            else:
-                clauses.append(clause)
-                clause = part
-        clauses.append(clause)
-    return [c for c in clauses if c.strip()]
+    for line in text.split("\n"):
+        normal = _NORMAL_LINE.match(line)
+        line = _spread_row(line[normal.end():] if normal else line, knowledge)
+        for sentence in _CLAUSE_END.split(line):
+            parts = sentence.split(":")
+            clause = parts[0]
+            for part in parts[1:]:
+                if _is_heading(clause, knowledge):
+                    clause = f"{clause} {part}"
+                else:
+                    clauses.append((clause, bool(normal)))
+                    clause = part
+            clauses.append((clause, bool(normal)))
+    return [(c, free) for c, free in clauses if c.strip()]
+
+
+def _spread_row(line: str, knowledge: KnowledgeBase) -> str:
+    """A table row by place, as sentences: "- Mid zones: right opacity; left clear" -> "Mid zones right opacity.
+    Mid zones left clear." (other lines as they are)."""
+    row = _ROW.match(line)
+    if not row or not _is_heading(row.group(2), knowledge):
+        return line
+    return " ".join(f"{row.group(2)} {cell.strip()}." for cell in re.split(r"[;|]", row.group(3)) if cell.strip())
 
 
 def _is_heading(text: str, knowledge: KnowledgeBase) -> bool:
@@ -209,14 +236,17 @@ def _negated_spans(clause: str, found) -> tuple:
     for cue in _NEGATION_AFTER.finditer(clause):  # back to a statement's comma, or a "with" ("..., with the middle
         starts = [c for prev, c in zip(bounds, commas) if c < cue.start() and states(prev, c)]  # third spared")
         starts += [w.start() for w in _WITH.finditer(clause, 0, cue.start())]
+        starts += [r.end() for r in _REST.finditer(clause, 0, cue.start())]
         cleared.append((max(starts, default=0), cue.start()))
     return negated, cleared
 
 
-def _read_clause(clause: str, knowledge: KnowledgeBase):
-    """-> (involved segments, free segments, count) of one clause."""
+def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
+    """-> (involved segments, free segments, count) of one clause (``all_free``: of a line listing what is normal)."""
     found = knowledge.find(clause)
     negated, cleared = _negated_spans(clause, found)
+    if all_free:
+        negated = [(0, len(clause))]
     positive, negative, count = [], [], None
     previous_end = {True: None, False: None}
     for k, (start, end, entry) in enumerate(found):
@@ -224,30 +254,43 @@ def _read_clause(clause: str, knowledge: KnowledgeBase):
             if count is None and not any(a <= start < b for a, b in negated):
                 count = _COUNT_VALUES[entry.id]
             continue
-        if not (entry.sides or entry.zones) or _weighs_only(clause, found, k):
+        if not (entry.sides or entry.zones) or _weighs_only(clause, found, k) or _names_no_lung(clause, found, k):
             continue
         is_free = any(a <= start and end <= b for a, b in negated + cleared)
         segments = negative if is_free else positive
         last = previous_end[is_free]
         if not segments or last is None or _SEPARATOR.search(clause[last:start]):
-            segments.append(_Segment(set(), set(), set(), True))
+            joined = last is not None and bool(_BARE_JOIN.fullmatch(clause[last:start]))
+            segments.append(_Segment(set(), set(), set(), True, continues=joined))
         _add(segments[-1], entry, start)
         if last is not None and entry.zones and _RANGE.match(clause[last:start]):
             segments[-1].zones |= _zones_between(segments[-1].zones)
         previous_end[is_free] = end
-    _negate_headings(found, negated, positive, negative)
+    _negate_headings(clause, found, negated, positive, negative)
     return positive, negative, count
 
 
-def _negate_headings(found, negated, positive: list, negative: list) -> None:
-    """"Right lung - well aerated, no opacity." / "L lung: no focal abnormality.": a side named alone before a
-    negation, in a clause that states no finding, is what the negation is about: free, not involved."""
+def _negate_headings(clause: str, found, negated, positive: list, negative: list) -> None:
+    """In a clause that states no finding, the places a negation is about are free: a side named alone before it
+    ("Right lung - well aerated, no opacity."; "L lung: no focal abnormality."), or any place right before it
+    ("Mid zone L: no opacity")."""
     if not negated or any(_states_a_finding(e) and not any(a <= s < b for a, b in negated) for s, _, e in found):
         return
     first = min(a for a, _ in negated)
-    for seg in [seg for seg in positive if seg.bare_side and seg.last_side_at is not None and seg.last_side_at < first]:
+    ends = [e for s, e, _ in found if s < first]
+    right_before = bool(ends) and bool(_HEADING_GAP.match(clause[max(ends):first]))
+    for seg in [seg for seg in positive if seg.bare_side and seg.last_side_at is not None and seg.last_side_at < first
+                or right_before and seg is positive[-1]]:
         positive.remove(seg)
         negative.append(seg)
+
+
+def _names_no_lung(clause: str, found, k: int) -> bool:
+    """Whether the k-th term modifies a part of the body outside the lungs right after it ("the lower superior vena
+    cava", "upper left arm"): the knowledge base's extrapulmonary terms."""
+    if k + 1 == len(found) or found[k + 1][2].category != "extrapulmonary":
+        return False
+    return not clause[found[k][1]:found[k + 1][0]].strip()
 
 
 def _weighs_only(clause: str, found, k: int) -> bool:
@@ -303,11 +346,11 @@ def _cells_of(seg: _Segment, sides, zones) -> set:
 def _borrowed_sides(segs, i: int) -> set:
     """The sides of a segment that names zones only: a previous "left mid" continues ("left mid and lower
     zones"); otherwise the next segment with a side ("upper and lower left lung"), then the previous ones."""
-    j = i - 1
-    while j >= 0 and not segs[j].sides and not segs[j].cells and segs[j].zones:  # "left upper, middle and lower"
+    j = i  # back over zones that continue one phrase: "left upper, middle and lower"
+    while j > 0 and segs[j].continues and not segs[j - 1].sides and not segs[j - 1].cells and segs[j - 1].zones:
         j -= 1
-    if j >= 0 and segs[j].sides and segs[j].side_first:
-        return segs[j].sides
+    if j > 0 and segs[j].continues and segs[j - 1].sides and segs[j - 1].side_first:
+        return segs[j - 1].sides
     for j in list(range(i + 1, len(segs))) + list(range(i - 1, -1, -1)):
         if segs[j].sides:
             return segs[j].sides
