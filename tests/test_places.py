@@ -89,6 +89,7 @@ def test_the_place_vector_says_where_not_how_many(chest):
     ("Multiple patchy opacities.", 3),
     ("Solitary nodule in the RUL.", 1),
     ("Right lower lobe opacity.", None),
+    ("There is one area of hazy infiltrate in the right mid and lower zones.", 1),  # "There" is not "three"
 ])
 def test_counts(chest, text, count):
     assert read_places(text, chest).count == count
@@ -214,6 +215,17 @@ def test_misspellings_and_region_words(chest, text, expected):
      {"left lower"}),
     ("Airspace opacities at the right lung base and in the middle and lower zones of the left lung.",
      {"right lower", "left middle", "left lower"}),
+    # a free lobe frees its own cell; a free place without any side frees nothing stated involved
+    ("Left lower zone opacity. No RLL consolidation.", {"left lower"}),
+    ("Consolidation in the left mid zone. Hila of normal size and morphology.", {"left middle"}),
+    # units and hyphenated sides; the diaphragm is no lung, what lies above it is the lower zone
+    ("Right basal opacity. CRP 155 mg/L, lymphocytes 1.0 x10^9/L, oxygen 2 L/min.", {"right lower"}),
+    ("Consolidation LLZ; no R-sided opacity; LUZ/LMZ clear.", {"left lower"}),
+    ("Both hemidiaphragms are well defined. Opacity just above the left hemidiaphragm.", {"left lower"}),
+    # severity scores per zone, plain words
+    ("Brixia score. R upper zone (A): 0\nR mid zone (B): 0\nR lower zone (C): 2\nL upper zone (D): 0\n"
+     "L mid zone (E): 1\nL lower zone (F): 0", {"right lower", "left middle"}),
+    ("The changes are in the bottom part of your left lung. Your right lung looks healthy.", {"left lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

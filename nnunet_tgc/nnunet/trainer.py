@@ -57,7 +57,6 @@ from ..text.convention import dataset_convention, prepare_reports
 from ..text.knowledge import dataset_domain
 from ..text.synonyms import reword_batch
 from ..text.withheld import withhold_batch
-from ..text.word_noise import noise_batch
 from ..text.reports import ReportsFileError, find_training_reports, load_reports_with_options, require_reports
 from .architecture import tgc_architecture_from_plans, tower_input_from_plans
 from .ddp import ddp_wrap, rank_device, text_rng
@@ -127,7 +126,6 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     tgc_places_only_in_map = False   # True: DATE and VLCM read the report without its places (only the map does)
     tgc_report_dropout = 0.0         # share of training samples given the learned "no report" input instead
     tgc_synonym_rate = 0.5           # share of training reports re-worded with the knowledge base's synonyms
-    tgc_word_noise_rate = 0.0        # share of training reports with words that state nothing left out or put in
     tgc_unplaced_rate = 0.15         # share of training reports with their places taken out (text/withheld.py)
     tgc_uncounted_rate = 0.25        # share of training reports with their counts taken out (text/withheld.py)
     tgc_fit_place_map = True         # fit the place map to the training masks before epoch 0
@@ -315,7 +313,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
         maps = training and (net.image_route or self.tgc_alignment_loss_weight > 0 and (
             net.vlcm is not None or net.place_map is not None))
         # re-worded texts are drawn anew every step: encoded, not kept
-        remember = not training or self.tgc_synonym_rate == 0 and self.tgc_word_noise_rate == 0
+        remember = not training or self.tgc_synonym_rate == 0
         return TGCInput(image, self.text_cache.batch(texts, self.device, remember), coordinates, maps)
 
     # ------------------------------------------------------------------------------ steps
@@ -333,7 +331,6 @@ class nnUNetTrainerTGC(nnUNetTrainer):
                 batch["data"], batch["target"], texts, self.text_mirror_axes, lateral, vertical, self.text_rng,
                 coordinates)
         texts = reword_batch(texts, self.tgc_synonym_rate, self.text_cache.vocabulary, self.text_rng)
-        texts = noise_batch(texts, self.tgc_word_noise_rate, self.text_cache.vocabulary, self.text_rng)
         # a report may name no place (the network must then segment from the image) or count nothing
         texts = withhold_batch(texts, self.tgc_unplaced_rate, self.tgc_uncounted_rate, self.text_cache.vocabulary,
                                self.text_rng)

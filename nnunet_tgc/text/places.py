@@ -33,6 +33,9 @@ precedes it is a heading that names a place and states nothing: "Left lung: lowe
   and upper right lung"); a word naming both sides does not widen the side the same phrase names
   ("Bilateral infection of the whole left lung"); a bare side word right before a segment with
   zones shares its zones ("left and right lower lobes");
+* a zone scored in a severity scoring report ("R upper zone (A): 0", "L lower 2/3") is free at 0 and involved
+  above;
+* a free place that names no side at all ("Hila of normal size") frees no cell the report states involved;
 * "all", "whole", "entire" name every zone unless a zone stands beside them ("all lower left lung");
   a range names every zone between its ends ("from apex to base", "from the hilum to the base").
 
@@ -56,12 +59,16 @@ _CLAUSE_END = re.compile(r"[.;\n]+|\b(?:but|while|whereas)\b", re.IGNORECASE)
 _SEPARATOR = re.compile(r",|&|\+|/|\b(and|with|as well as|plus|or)\b", re.IGNORECASE)
 _NEGATION_BEFORE = re.compile(r"\b(no|not|without|negative for|free of|absence of|resolution of|clear of|sparing)\b",
                               re.IGNORECASE)
-_NEGATION_AFTER = re.compile(r"\b(clear|cleared|normal|unremarkable|spared|unaffected|uninvolved|free|not involved|"
+_NEGATION_AFTER = re.compile(r"\b(clear|clr|cleared|normal|unremarkable|healthy|preserved|spared|unaffected|uninvolved|"
+                             r"free|not involved|"
                              r"not affected|no longer (?:seen|visible)|(?<!partially )(?<!partly )resolved)\b",
                              re.IGNORECASE)
 # ... and the same words opening a stretch, before what they clear: "Clear left lung, right basal opacity."
 _CLEAR_BEFORE = re.compile(r"(?:^|(?<=,))\s*(?:clear|normal|unremarkable)\b", re.IGNORECASE)
 # "more marked on the", "worse on the", "greater in the": what follows weighs findings, it does not place them
+# a zone's score in a severity scoring report ("R upper zone (A): 0", "L lower 2/3"): 0 is not involved
+_SCORED = re.compile(r"(?P<place>\b(?:right|left|r|l)\b[^:=\n|/;,.\d]{0,25}?)\s*(?:\([a-f]\))?\s*[:=]?\s*(?P<score>[0-3])"
+                     r"(?:\s*/\s*3)?(?![\w/.%])", re.IGNORECASE)
 # "from apex to base", "from the hilum to the base": every zone between
 _RANGE = re.compile(r"^\s*(?:down\s+)?to\s+(?:the\s+)?$", re.IGNORECASE)
 _WITH = re.compile(r"\bwith\b", re.IGNORECASE)
@@ -117,7 +124,8 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     """The places ``text`` (internal convention) states, read with ``knowledge``'s terms."""
     involved, free, count = set(), set(), None
     segments_by_clause = []
-    for clause, all_free in _clauses(_unglued(text or "", knowledge), knowledge):
+    vague_free = set()  # freed by a statement that names no side ("Hila of normal size"): not against an explicit one
+    for clause, all_free in _clauses(_unglued(_scores_as_words(text or ""), knowledge), knowledge):
         positive, negative, clause_count = _read_clause(clause, knowledge, all_free)
         segments_by_clause.append(positive)
         # a free zone takes the side of the free places beside it ("no opacity in the right upper, middle or lower
@@ -126,8 +134,15 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
         clause_sides = {s for seg in positive for s in seg.sides | _sides_of(seg.cells)}
         free_zones = {z for seg in negative if not seg.sides and not seg.cells for z in seg.zones}
         for i, seg in enumerate(negative):
-            sides = seg.sides or _sides_of(seg.cells) or _borrowed_sides(negative, i) or clause_sides or set(SIDES)
-            free |= _cells_of(seg, sides, seg.zones or (free_zones if seg.sides else set()) or set(ZONES))
+            if seg.cells and not (seg.sides or seg.zones):  # "no RUL opacity": the lobe's cell
+                free |= seg.cells
+                continue
+            sides = seg.sides or _borrowed_sides(negative, i) or clause_sides
+            cells = _cells_of(seg, sides or set(SIDES), seg.zones or (free_zones if seg.sides else set()) or set(ZONES))
+            if sides:
+                free |= cells
+            else:
+                vague_free |= cells
         if count is None:
             count = clause_count
     report_sides = {s for segs in segments_by_clause for seg in segs for s in seg.sides | _sides_of(seg.cells)}
@@ -152,7 +167,13 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
         for side in seg.sides:
             if not any(s == side for s, _ in involved):
                 involved |= {(side, z) for z in ZONES}
+    free |= vague_free - involved
     return Places(frozenset(involved - free), frozenset(free), count)
+
+
+def _scores_as_words(text: str) -> str:
+    """Zone scores as statements: "R upper 0 / L lower 2" -> "R upper clear; / L lower opacity;"."""
+    return _SCORED.sub(lambda m: f"{m.group('place')} {'clear' if m.group('score') == '0' else 'opacity'};", text)
 
 
 def _unglued(text: str, knowledge: KnowledgeBase) -> str:
@@ -357,13 +378,6 @@ def _borrowed_sides(segs, i: int) -> set:
         if segs[j].cells:
             return _sides_of(segs[j].cells)
     return set()
-
-
-def is_cue(word: str) -> bool:
-    """Whether the rules above read ``word`` (a negation or clearing word, a separator, a clause end, a
-    comparative), though it is no knowledge-base term."""
-    patterns = (_NEGATION_BEFORE, _NEGATION_AFTER, _SEPARATOR, _CLAUSE_END, _COMPARATIVE_WORD)
-    return any(p.fullmatch(word) for p in patterns) or bool(_CLEAR_BEFORE.fullmatch(word))
 
 
 def place_vector(places: Places) -> list:

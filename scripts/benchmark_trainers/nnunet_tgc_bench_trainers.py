@@ -141,11 +141,6 @@ class _TGCTinyImageRouteOwnLastStage(nnUNetTrainerTGC_tiny):
     tgc_image_route_stages = 1
 
 
-class _TGCTinyWordNoise(nnUNetTrainerTGC_tiny):
-    """TGC-Net on the tiny CLIP with half its training reports given word noise (text/word_noise.py)."""
-    tgc_word_noise_rate = 0.5
-
-
 class _DrawnByPlaces:
     """A training dataset whose loader draws each case with a weight 1 / sqrt(how many training cases state the
     same places): nnU-Net's loader draws uniformly from ``identifiers``, so each case is listed that many times
@@ -235,11 +230,6 @@ BENCH_TRAINERS = {
         "The default network whose training draws each case with weight 1 / sqrt(the number of training cases "
         "stating the same set of places): whether rare sets of places are read as well as frequent ones. "
         "results.md section 16."),
-    "nnUNetTrainerTGC_tiny_Bench_wordNoise": (
-        _TGCTinyWordNoise,
-        "The default network with half its training reports given word noise (tgc_word_noise_rate 0.5: words "
-        "that state nothing left out or put in): whether DATE and VLCM stop reading unknown words as signals. "
-        "results.md section 18."),
 }
 
 
@@ -288,6 +278,10 @@ REMOVED = {
     "nnUNetTrainerTGC_tiny_Bench_probePlacesOnlyInMap": _outside_probe(
         "nnUNetTrainerTGC_tiny_Bench with tgc_places_only_in_map = True (as nnUNetTrainerTGC_placesOnlyInMap); "
         "not adopted", 14),
+    "nnUNetTrainerTGC_tiny_Bench_wordNoise":
+        "a probe (half the training reports with words that state nothing left out or put in, "
+        "tgc_word_noise_rate 0.5) that was not adopted; its module text/word_noise.py and the trainer option are in "
+        "commit 1f1a055 of this repository (documentation/results.md section 18)",
 }
 
 
