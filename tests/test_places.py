@@ -226,6 +226,10 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("Brixia score. R upper zone (A): 0\nR mid zone (B): 0\nR lower zone (C): 2\nL upper zone (D): 0\n"
      "L mid zone (E): 1\nL lower zone (F): 0", {"right lower", "left middle"}),
     ("The changes are in the bottom part of your left lung. Your right lung looks healthy.", {"left lower"}),
+    # voice dictation's spoken punctuation; NAD (no abnormality detected)
+    ("there is hazy opacity in the left lower and mid zones full stop the right lung is clear.",
+     {"left lower", "left middle"}),
+    ("B - patchy consolidation LMZ; Rt lung NAD; no effusion", {"left middle"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

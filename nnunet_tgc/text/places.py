@@ -8,36 +8,35 @@ left lower; "no right-sided opacity" = right free). The places are cells of a gr
 the two sides (``left``/``right``, in the internal image-side convention, see ``convention.py``)
 times three zones along the vertical axis (``upper``/``middle``/``lower``).
 
-Rules, per sentence or clause (split at ``. ;``, "but", "while", "whereas", and at a colon unless what
-precedes it is a heading that names a place and states nothing: "Left lung: lower zone opacity"):
+Rules (documentation/text.md, "Places", gives an example of each):
 
-* negation: the places after a negation cue ("no", "without", "negative for", "free of", "sparing", a
-  "clear" or "normal" that opens its stretch) and those before a "clear"/"normal"/"spared" in the same
-  clause are free, not involved; a comma ends the
-  negated stretch where a finding is stated beyond it ("no opacity on the left, right basal
-  consolidation"; "right lower zone opacity, left lung clear"), not where a list of places goes on ("no
-  opacity in the right upper, middle or lower zones");
-* a side named alone before a negation, in a clause that states no finding, is free ("Right lung - well
-  aerated, no opacity"; "L lung: no focal abnormality");
-* a side that only weighs findings already placed ("..., more marked on the left", "worse on the right")
-  places nothing;
-* the place terms of a clause form segments, split where the words between two terms hold a
-  separator ("and", a comma, "with", "as well as", "&"); a segment names sides x zones, and a lobe
-  names its own cell;
-* a segment with zones and no side continues a preceding side-first phrase ("left mid and lower
-  zones"), else takes the sides of the next segment of its clause that has sides ("upper and lower
-  left lung"), else of the previous one, else the sides the report names elsewhere, else both
-  ("bibasal opacities": both lower);
-* a segment with sides and no zone ("bilateral", "left lung") names the whole side, unless the
-  report names zones on that side elsewhere (then it is a summary: "Bilateral ..., lower left lung
-  and upper right lung"); a word naming both sides does not widen the side the same phrase names
-  ("Bilateral infection of the whole left lung"); a bare side word right before a segment with
-  zones shares its zones ("left and right lower lobes");
-* a zone scored in a severity scoring report ("R upper zone (A): 0", "L lower 2/3") is free at 0 and involved
-  above;
-* a free place that names no side at all ("Hila of normal size") frees no cell the report states involved;
-* "all", "whole", "entire" name every zone unless a zone stands beside them ("all lower left lung");
-  a range names every zone between its ends ("from apex to base", "from the hilum to the base").
+* clauses end at ``. ;``, a line end, "but", "while", "whereas", a dictated "full stop", and at a colon unless
+  what precedes it is a heading that names a place and states nothing ("Left lung: lower zone opacity");
+  a table row by place is read cell by cell with its heading ("Mid zone - L: no opacity | R: opacity");
+* negation: places after a negation cue ("no", "without", "free of", "sparing", a "clear" opening its
+  stretch) and before a clearing word ("clear", "normal", "spared", "resolved", "not involved", "NAD") are
+  free. A negated stretch ends at a comma beyond which a finding is stated ("no opacity on the left, right
+  basal consolidation"), not inside a list of places; a cleared stretch starts after such a comma, a
+  "with", or a "rest"/"remainder"/"otherwise" (what is cleared then is what the report has not named); a
+  line listing what is normal ("Normal: ...") frees every place on it; in a clause that states no
+  finding, a side named alone before a negation, or any place right before it, is free ("R lung: no
+  opacity"); a zone scored 0 in a severity score is free, above 0 involved;
+* a side that only weighs findings already placed ("..., more marked on the left") places nothing, and a
+  side or zone right before a term of something that is no lung ("the lower superior vena cava", the
+  knowledge base's ``extrapulmonary`` terms) is that thing's;
+* the place terms of a clause form segments, split where the words between two terms hold a separator
+  ("and", a comma, "with", "as well as", "&", "+", "/"); a segment names sides x zones, a lobe its own
+  cell, a range every zone between its ends ("apex to base");
+* a segment with zones and no side takes the side of a lobe beside it, else continues a side-first phrase
+  it is joined to by a bare "and"/comma ("left mid and lower zones"), else takes the sides of the next
+  segment with sides ("upper and lower left lung"), else of a previous one, else those the report names
+  elsewhere, else both ("bibasal opacities"); a free one takes the sides of the free places beside it,
+  else of its clause's involved places, and one without any side frees no cell stated involved;
+* a segment with sides and no zone ("bilateral", "left lung") names the whole side, unless the report
+  names zones on that side elsewhere (then it is a summary); a word naming both sides does not widen the
+  side the same phrase names ("Bilateral infection of the whole left lung"); a bare side word right
+  before a segment with zones shares its zones ("left and right lower lobes");
+* "all", "whole", "entire" name every zone unless a zone stands beside them ("all lower left lung").
 
 :func:`place_vector` turns the places into the input of the network's place map.
 """
@@ -55,20 +54,19 @@ from .knowledge import SIDES, ZONES, Entry, KnowledgeBase
 CELLS = tuple((side, zone) for side in SIDES for zone in ZONES)
 assert len(CELLS) == PLACE_CELLS and len(CELLS) + 1 == PLACE_VECTOR_SIZE
 
-_CLAUSE_END = re.compile(r"[.;\n]+|\b(?:but|while|whereas)\b", re.IGNORECASE)
+_CLAUSE_END = re.compile(r"[.;\n]+|\b(?:but|while|whereas|full stop)\b", re.IGNORECASE)  # "full stop": dictated
 _SEPARATOR = re.compile(r",|&|\+|/|\b(and|with|as well as|plus|or)\b", re.IGNORECASE)
 _NEGATION_BEFORE = re.compile(r"\b(no|not|without|negative for|free of|absence of|resolution of|clear of|sparing)\b",
                               re.IGNORECASE)
 _NEGATION_AFTER = re.compile(r"\b(clear|clr|cleared|normal|unremarkable|healthy|preserved|spared|unaffected|uninvolved|"
-                             r"free|not involved|"
+                             r"free|nad|not involved|"
                              r"not affected|no longer (?:seen|visible)|(?<!partially )(?<!partly )resolved)\b",
                              re.IGNORECASE)
 # ... and the same words opening a stretch, before what they clear: "Clear left lung, right basal opacity."
 _CLEAR_BEFORE = re.compile(r"(?:^|(?<=,))\s*(?:clear|normal|unremarkable)\b", re.IGNORECASE)
-# "more marked on the", "worse on the", "greater in the": what follows weighs findings, it does not place them
 # a zone's score in a severity scoring report ("R upper zone (A): 0", "L lower 2/3"): 0 is not involved
-_SCORED = re.compile(r"(?P<place>\b(?:right|left|r|l)\b[^:=\n|/;,.\d]{0,25}?)\s*(?:\([a-f]\))?\s*[:=]?\s*(?P<score>[0-3])"
-                     r"(?:\s*/\s*3)?(?![\w/.%])", re.IGNORECASE)
+_SCORED = re.compile(r"(?P<place>\b(?:right|left|r|l)\b[^:=\n|/;,.\d]{0,25}?)\s*(?:\([a-f]\))?\s*[:=]?\s*"
+                     r"(?P<score>[0-3])(?:\s*/\s*3)?(?![\w/.%])", re.IGNORECASE)
 # "from apex to base", "from the hilum to the base": every zone between
 _RANGE = re.compile(r"^\s*(?:down\s+)?to\s+(?:the\s+)?$", re.IGNORECASE)
 _WITH = re.compile(r"\bwith\b", re.IGNORECASE)
@@ -83,6 +81,7 @@ _NORMAL_LINE = re.compile(r"^\W*(?:what (?:looks|is) )?(?:normal|unremarkable|ne
 _HEADING_GAP = re.compile(r"^[\s:\-\u2014\u2013,]*(?:(?:is|are)\s+)?$", re.IGNORECASE)
 # a row of a table by place ("- Mid zones: right opacity; left clear", "Lower zone - R: opacity | L: normal")
 _ROW = re.compile(r"^(\W*)([^:;|]+?)\s*(?::|\u2014|\u2013|\s-\s)\s*(.*[;|].*)$")
+# "more marked on the", "worse on the", "greater in the": what follows weighs findings, it does not place them
 _COMPARATIVE_WORD = re.compile(r"\b(more|worse|greater|most|larger)\b", re.IGNORECASE)
 _COMPARATIVE = re.compile(_COMPARATIVE_WORD.pattern + r"(\s+[a-z]+)?\s+(on|in|at|to)\s+the\s*$", re.IGNORECASE)
 _COUNT_VALUES = {"count_zero": 0, "count_one": 1, "count_two": 2, "count_three": 3, "count_four": 4,
