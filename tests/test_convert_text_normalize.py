@@ -8,7 +8,14 @@ from nnunet_tgc.text.normalize import normalize_report, normalize_reports
     ("Bilateral pulmonary infection, two infected areas,  middle lower left lung.",
      "Bilateral pulmonary infection, two infected areas, middle lower left lung."),
     ("all left lung and all right lung..", "all left lung and all right lung."),
-    ("  line one\nline\ttwo\u00a0three  ", "line one line two three"),
+    ("  line one\nline\ttwo\u00a0three  ", "line one line two three"),  # a wrapped sentence
+    ("Opacity in the left\nlower zone.\nRight lung: clear.", "Opacity in the left lower zone.\nRight lung: clear."),
+    ("Lungs:\n- Upper zones: clear\n- Lower zone \u2014 R: opacity",
+     "Lungs:\n- Upper zones: clear\n- Lower zone \u2014 R: opacity"),
+    ("A - trachea central\nB - patchy opacity LMZ", "A - trachea central\nB - patchy opacity LMZ"),
+    # a line break stays one (structured reports: a heading's line, a table row), blank lines go
+    ("Normal: the right lung. \r\n\r\n  Abnormal:\tleft basal opacity.\n",
+     "Normal: the right lung.\nAbnormal: left basal opacity."),
     ("Unilateral pulmonary infection, one infected areas, middle left lung.",
      "Unilateral pulmonary infection, one infected areas, middle left lung."),  # typo kept
     ("uncertain... follow up", "uncertain... follow up"),  # an ellipsis is not a doubled period

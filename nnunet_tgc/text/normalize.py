@@ -1,29 +1,45 @@
 """Conservative clean-up of clinical report text.
 
-The reports are the model's second input, so the converters must not change what they say:
-only layout artefacts are repaired (runs of whitespace, line breaks, a doubled final period such
-as MosMedData+'s "lung..").  Spelling, grammar ("one infected areas") and wording stay as written;
-the original text is always kept next to the normalised one (``reports_original.json``).
+The reports are the model's second input, so the converters must not change what they say: only
+layout artefacts are repaired (runs of spaces and tabs, blank lines, a doubled final period such as
+MosMedData+'s "lung.."). A line break that ends a statement stays one: in a structured report it ends
+a heading's line or a table row ("Normal: ..." on one line, the findings on the next), which the reader
+of places (``places.py``) needs. It ends a statement after ``. : ; ! ?`` or before a line that opens as
+a list item or a heading ("- ", "2) ", "B - ", "Right lung: "); any other line break wraps a sentence
+and becomes a space ("opacity in the left\nlower zone"). The text towers' tokenizers read either as a
+space. Spelling, grammar ("one infected areas") and wording stay as written; the original text is
+always kept next to the normalised one (``reports_original.json``).
 """
 import re
 import unicodedata
 
-# any run of whitespace, including non-breaking spaces, tabs and line breaks
-_WHITESPACE = re.compile(r"\s+")
+# a run of whitespace within a line (spaces, tabs, non-breaking spaces), and one holding a line break
+_SPACE = re.compile(r"[^\S\r\n]+")
+_LINE_BREAK = re.compile(r"\s*[\r\n]\s*")
+_STATEMENT_END = re.compile(r"[.:;!?]$")
+_LINE_OPENING = re.compile(r"^(?:[-\u2022*]|\d+[.)]|[A-Za-z][.)]\s|[A-Z]\s+[-\u2013\u2014]\s|[A-Z][\w /&(),-]{0,40}:)")
 # exactly two periods; three or more are an ellipsis and are left alone
 _DOUBLE_PERIOD = re.compile(r"(?<!\.)\.\.(?!\.)")
 
 
 def normalize_report(text: str) -> str:
-    """Return ``text`` with whitespace collapsed and doubled periods made single.
+    """Return ``text`` with whitespace collapsed (a run holding a line break to one line break, any other run to
+    one space) and doubled periods made single.
 
     Unicode is put in NFC form so that visually identical reports compare (and cache) equal.
     """
     if not isinstance(text, str):
         raise TypeError(f"a report must be a string, got {type(text).__name__}: {text!r}")
     text = unicodedata.normalize("NFC", text)
-    text = _WHITESPACE.sub(" ", text).strip()
+    text = text.strip()
+    text = _SPACE.sub(" ", _LINE_BREAK.sub(lambda m: _line_break(text, m), text))
     return _DOUBLE_PERIOD.sub(".", text)
+
+
+def _line_break(text: str, m: re.Match) -> str:
+    """One line break where a statement ends, a space where a sentence is only wrapped."""
+    ends = bool(_STATEMENT_END.search(text[:m.start()])) or bool(_LINE_OPENING.match(text[m.end():]))
+    return "\n" if ends else " "
 
 
 def normalize_reports(reports: dict) -> dict:
