@@ -71,10 +71,10 @@ def _term_pattern(term: str) -> str:
 
 
 def _glued_guard(term: str) -> str:
-    """The pattern of ``term``; one of one or two characters ("R", "Rt", "2") does not match as the hyphen-joined
-    part of a longer word ("RT-PCR", "L-spine"), which names something else, ..."""
+    """The pattern of ``term``. A term of one or two characters ("R", "Rt", "2") does not match as part of a
+    hyphen-joined word ("RT-PCR", "L-spine") or of a unit ("mg/L", "2 L/min", "x10^9/L"): those name something
+    else."""
     pattern = _term_pattern(term)
-    # ... nor as a unit ("mg/L", "2 L/min", "x10^9/L")
     return rf"(?<!\w-)(?<![/^\d])(?<!\d\s){pattern}(?!-\w)(?!/\w)" if len(_normalize_term(term)) <= 2 else pattern
 
 

@@ -128,8 +128,8 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
         positive, negative, clause_count = _read_clause(clause, knowledge, all_free)
         segments_by_clause.append(positive)
         # a free zone takes the side of the free places beside it ("no opacity in the right upper, middle or lower
-        # zones"), else of its clause's involved places ("the right lung, with the middle third spared")
-        # ("Upper zones: no opacity on both sides": the sides of the free zones beside them)
+        # zones"), else of its clause's involved places ("the right lung, with the middle third spared"); a free
+        # side takes the free zones beside it ("Upper zones: no opacity on both sides")
         clause_sides = {s for seg in positive for s in seg.sides | _sides_of(seg.cells)}
         free_zones = {z for seg in negative if not seg.sides and not seg.cells for z in seg.zones}
         for i, seg in enumerate(negative):
@@ -253,8 +253,10 @@ def _negated_spans(clause: str, found) -> tuple:
     for cue in [*_NEGATION_BEFORE.finditer(clause), *_CLEAR_BEFORE.finditer(clause)]:
         ends = [c for c, nxt in zip(commas, bounds[2:]) if c > cue.start() and states(c, nxt)]
         negated.append((cue.start(), ends[0] if ends else len(clause)))
-    for cue in _NEGATION_AFTER.finditer(clause):  # back to a statement's comma, or a "with" ("..., with the middle
-        starts = [c for prev, c in zip(bounds, commas) if c < cue.start() and states(prev, c)]  # third spared")
+    # a clearing word reaches back to a statement's comma, a "with" ("..., with the middle third spared") or a
+    # "rest"/"otherwise" (what it clears is then what the report has not named)
+    for cue in _NEGATION_AFTER.finditer(clause):
+        starts = [c for prev, c in zip(bounds, commas) if c < cue.start() and states(prev, c)]
         starts += [w.start() for w in _WITH.finditer(clause, 0, cue.start())]
         starts += [r.end() for r in _REST.finditer(clause, 0, cue.start())]
         cleared.append((max(starts, default=0), cue.start()))
