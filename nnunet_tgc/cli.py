@@ -1,4 +1,4 @@
-"""``nnunet-tgc``: the plugin's command line (env, check, convert, evaluate, ablate, add-configuration).
+"""``nnunet-tgc``: the plugin's command line (env, check, places, convert, evaluate, ablate, add-configuration).
 
 Each sub-command lives next to the code it drives and registers itself through an
 ``add_parser(subparsers)`` function; this module only assembles them.
@@ -11,6 +11,7 @@ import sys
 SUBCOMMAND_MODULES = [
     "nnunet_tgc.nnunet.env",          # nnunet-tgc env
     "nnunet_tgc.text.check",          # nnunet-tgc check DATASET
+    "nnunet_tgc.text.places_command",  # nnunet-tgc places REPORTS_JSON
     "nnunet_tgc.convert.cli",         # nnunet-tgc convert {qata,mosmed,generic}
     "nnunet_tgc.evaluation.cli",      # nnunet-tgc evaluate PRED GT
     "nnunet_tgc.evaluation.ablate",   # nnunet-tgc ablate MODEL_FOLDER -i IMAGES -l LABELS -f F

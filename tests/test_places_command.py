@@ -1,0 +1,36 @@
+"""``nnunet-tgc places``: each report's places as the model reads them, in the image's sides."""
+import json
+
+from nnunet_tgc.cli import main as cli_main
+
+
+def test_places_of_each_report_in_the_image_convention(tmp_path, capsys):
+    reports = {"tgc_laterality": "patient", "tgc_allow_no_report": True,
+               "a": "Consolidation in the left lower lobe; right lung clear.",
+               "b": "Pulmonary infection.",
+               "c": "No opacity in the right upper, middle or lower zones, left lower zone consolidation.",
+               "d": None}
+    (tmp_path / "reports.json").write_text(json.dumps(reports))
+    out = tmp_path / "reads.json"
+    assert cli_main(["places", str(tmp_path / "reports.json"), "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "laterality 'patient'" in printed
+    # the patient's left is the image's right
+    assert "a: involved: right lower | free: left upper, left middle, left lower" in printed
+    assert "b: involved: nothing placed" in printed and "d: no report" in printed
+    assert "3 of 4 report(s) place nothing" not in printed and "2 of 4 report(s) place nothing" in printed
+    reads = json.loads(out.read_text())
+    assert reads["c"]["involved"] == ["right lower"] and reads["c"]["free"] == ["left upper", "left middle", "left lower"]
+    # as written, and without chest knowledge: a lobe is no place, "left"/"right" still are
+    assert cli_main(["places", str(tmp_path / "reports.json"), "--laterality", "image", "--domain", "none"]) == 0
+    assert "a: involved: left upper, left middle, left lower" in capsys.readouterr().out
+
+
+def test_a_bad_file_or_domain_is_an_error_naming_it(tmp_path, capsys):
+    bad = tmp_path / "reports.json"
+    bad.write_text("{not json")
+    assert cli_main(["places", str(bad)]) == 1
+    assert str(bad) in capsys.readouterr().err
+    bad.write_text(json.dumps({"a": "Left lung."}))
+    assert cli_main(["places", str(bad), "--domain", "bone"]) == 1
+    assert "bone" in capsys.readouterr().err
