@@ -82,8 +82,7 @@ _HEADING_GAP = re.compile(r"^[\s:\-\u2014\u2013,]*(?:(?:is|are)\s+)?$", re.IGNOR
 # a row of a table by place ("- Mid zones: right opacity; left clear", "Lower zone - R: opacity | L: normal")
 _ROW = re.compile(r"^(\W*)([^:;|]+?)\s*(?::|\u2014|\u2013|\s-\s)\s*(.*[;|].*)$")
 # "more marked on the", "worse on the", "greater in the": what follows weighs findings, it does not place them
-_COMPARATIVE_WORD = re.compile(r"\b(more|worse|greater|most|larger)\b", re.IGNORECASE)
-_COMPARATIVE = re.compile(_COMPARATIVE_WORD.pattern + r"(\s+[a-z]+)?\s+(on|in|at|to)\s+the\s*$", re.IGNORECASE)
+_COMPARATIVE = re.compile(r"\b(more|worse|greater|most|larger)\b(\s+[a-z]+)?\s+(on|in|at|to)\s+the\s*$", re.IGNORECASE)
 _COUNT_VALUES = {"count_zero": 0, "count_one": 1, "count_two": 2, "count_three": 3, "count_four": 4,
                  "count_five": 5, "count_six": 6, "count_seven": 7, "count_eight": 8, "count_nine": 9,
                  "count_multiple": 3}
@@ -122,7 +121,7 @@ class _Segment:
 def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     """The places ``text`` (internal convention) states, read with ``knowledge``'s terms."""
     involved, free, count = set(), set(), None
-    segments_by_clause = []
+    segments_by_clause, report_sides = [], set()
     vague_free = set()  # freed by a statement that names no side ("Hila of normal size"): not against an explicit one
     for clause, all_free in _clauses(_unglued(_scores_as_words(text or ""), knowledge), knowledge):
         positive, negative, clause_count = _read_clause(clause, knowledge, all_free)
@@ -131,6 +130,7 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
         # zones"), else of its clause's involved places ("the right lung, with the middle third spared"); a free
         # side takes the free zones beside it ("Upper zones: no opacity on both sides")
         clause_sides = {s for seg in positive for s in seg.sides | _sides_of(seg.cells)}
+        report_sides |= clause_sides
         free_zones = {z for seg in negative if not seg.sides and not seg.cells for z in seg.zones}
         for i, seg in enumerate(negative):
             if seg.cells and not (seg.sides or seg.zones):  # "no RUL opacity": the lobe's cell
@@ -144,7 +144,6 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
                 vague_free |= cells
         if count is None:
             count = clause_count
-    report_sides = {s for segs in segments_by_clause for seg in segs for s in seg.sides | _sides_of(seg.cells)}
     summaries = []
     for segs in segments_by_clause:
         for i, seg in enumerate(segs):

@@ -53,12 +53,15 @@ def run(args) -> int:
 
 def read_one(text, convention: str, knowledge: KnowledgeBase) -> dict:
     """The read of one report: involved and free cells ("left lower", ...) in CELLS order, and the count."""
-    prepared = prepare_report(text or None, convention)
+    prepared = prepare_report(text, convention)
     if prepared == NO_REPORT:
         return {"involved": [], "free": [], "count": None, "no_report": True}
     places = read_places(prepared, knowledge)
-    return {"involved": [f"{s} {z}" for s, z in CELLS if (s, z) in places.involved],
-            "free": [f"{s} {z}" for s, z in CELLS if (s, z) in places.free], "count": places.count}
+    return {"involved": _named(places.involved), "free": _named(places.free), "count": places.count}
+
+
+def _named(cells) -> list:
+    return [f"{side} {zone}" for side, zone in CELLS if (side, zone) in cells]
 
 
 def describe(read: dict) -> str:
