@@ -69,6 +69,48 @@ def test_fingerprint_tracks_content(tmp_path, kb):
     assert KnowledgeBase.load(tmp_path).fingerprint() != kb.fingerprint()
 
 
+def test_fingerprint_tracks_spelled_out_words(tmp_path, kb):
+    for p in KNOWLEDGE_DIR.glob("*.json"):
+        (tmp_path / p.name).write_text(p.read_text(encoding="utf-8"), encoding="utf-8")
+    data = json.loads((tmp_path / "anatomy.json").read_text())
+    next(e for e in data if e["id"] == "right_lower_lobe")["spelled_out"]["rll"] = "right basal lobe"
+    (tmp_path / "anatomy.json").write_text(json.dumps(data))
+    assert KnowledgeBase.load(tmp_path).fingerprint() != kb.fingerprint()
+
+
+@pytest.mark.parametrize("written, spelled", [
+    ("Patchy GGOs RLZ; L lung clear; RUZ/RMZ clear.",
+     "Patchy ground-glass opacities right lower zone; left lung clear; right upper zone/right middle zone clear."),
+    ("B/L airspace dz, Lt-sided effusion, RLL and LUL, CP angles", "bilateral airspace disease, left-sided effusion, "
+     "right lower lobe and left upper lobe, costophrenic angles"),
+    ("R sided opac, Rt IJ line, SVC", "right-sided opacity, right internal jugular line, superior vena cava"),
+    # no term: left as written (units, hyphen-joined words, ordinary words that contain the letters)
+    ("O2 2 L/min, RT-PCR positive, Lll. rule out", "O2 2 L/min, RT-PCR positive, left lower lobe. rule out"),
+    ("Bilateral pulmonary infection, two infected areas, all left lung and middle lower right lung.",
+     "Bilateral pulmonary infection, two infected areas, all left lung and middle lower right lung."),
+])
+def test_spell_out_writes_abbreviated_terms_in_full(kb, written, spelled):
+    assert kb.spell_out(written) == spelled
+
+
+def test_every_abbreviation_reads_as_the_words_it_stands_for(kb):
+    """A spelled-out abbreviation is found as its entry, and its words match that entry or name the entry's side and
+    zone, and state the entry's places: the text tower reads the words, and they mean what the abbreviation does."""
+    from nnunet_tgc.text.places import read_places
+    pairs = [(e, a, words) for e in kb.entries for a, words in e.spelled_out]
+    assert len(pairs) > 30
+    for entry, abbreviation, words in pairs:
+        # the abbreviation itself, as a report writes it, and read without spelling it out
+        found = kb.find(f"Opacity {abbreviation.upper()}.")
+        assert [e.id for _, _, e in found][-1] == entry.id, abbreviation
+        words_entries = kb.match(f"Opacity {words}.")
+        assert entry in words_entries or {e.category for e in words_entries[1:]} >= {"side", "zone"}, (abbreviation,
+                                                                                                           words)
+        sides, zones = entry.sides or ("left", "right"), entry.zones or ("upper", "middle", "lower")
+        stated = {(s, z) for s in sides for z in zones} if entry.sides or entry.zones else set()
+        assert read_places(f"Opacity in the {words}.", kb).involved == stated, (abbreviation, words)
+
+
 def _write(tmp_path, entries, name="bad.json"):
     (tmp_path / name).write_text(json.dumps(entries) if not isinstance(entries, str) else entries)
     return tmp_path
@@ -88,6 +130,8 @@ GOOD = {"id": "x", "category": "c", "domain": "general", "terms": ["x"], "descri
     ([{**GOOD, "place": {"lobe": "x"}}], r"entry #0.*'place' must be an object with 'sides' and/or 'zones'"),
     ([GOOD, {**GOOD, "terms": ["z"]}], "Duplicate knowledge id 'x'"),
     ([GOOD, {**GOOD, "id": "y", "terms": ["X"]}], "term 'X' of 'y' is already a term of 'x'"),
+    ([{**GOOD, "spelled_out": {"q": "queue"}}], r"entry #0.*'spelled_out' names \['q'\], which are not terms"),
+    ([{**GOOD, "spelled_out": {"x": ""}}], r"entry #0.*'spelled_out' must map abbreviated terms"),
 ])
 def test_bad_files_name_file_and_entry(tmp_path, entries, pattern):
     with pytest.raises(KnowledgeBaseError, match=pattern):

@@ -9,7 +9,7 @@ def test_places_of_each_report_in_the_image_convention(tmp_path, capsys):
                "a": "Consolidation in the left lower lobe; right lung clear.",
                "b": "Pulmonary infection.",
                "c": "No opacity in the right upper, middle or lower zones, left lower zone consolidation.",
-               "d": None}
+               "d": None, "e": "Patchy GGOs RLZ; L lung clear."}
     (tmp_path / "reports.json").write_text(json.dumps(reports))
     out = tmp_path / "reads.json"
     assert cli_main(["places", str(tmp_path / "reports.json"), "--json", str(out)]) == 0
@@ -18,8 +18,11 @@ def test_places_of_each_report_in_the_image_convention(tmp_path, capsys):
     # the patient's left is the image's right
     assert "a: involved: right lower | free: left upper, left middle, left lower" in printed
     assert "b: involved: nothing placed" in printed and "d: no report" in printed
-    assert "3 of 4 report(s) place nothing" not in printed and "2 of 4 report(s) place nothing" in printed
+    assert "2 of 5 report(s) place nothing" in printed
     reads = json.loads(out.read_text())
+    # an abbreviating report also shows what the text tower reads; the others are read as written
+    assert reads["e"]["spelled_out"] == "Patchy ground-glass opacities left lower zone; right lung clear."
+    assert reads["e"]["involved"] == ["left lower"] and "spelled_out" not in reads["a"]
     assert reads["c"]["involved"] == ["right lower"] and reads["c"]["free"] == ["left upper", "left middle", "left lower"]
     # as written, and without chest knowledge: a lobe is no place, "left"/"right" still are
     assert cli_main(["places", str(tmp_path / "reports.json"), "--laterality", "image", "--domain", "none"]) == 0

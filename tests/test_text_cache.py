@@ -86,3 +86,15 @@ def test_features_without_places_read_the_places_for_the_map_alone(towers):
     assert torch.equal(a.places, TextFeatureCache(towers, chest).encode(A).places)
     both = TextFeatureCache(towers, chest)
     assert not torch.equal(both.encode(A).pooled, both.encode(right).pooled)
+
+
+def test_the_tower_reads_abbreviations_spelled_out(towers):
+    """"RLZ" and "right lower zone" are one report to the text tower and the knowledge lookup (the knowledge base's
+    ``spelled_out``), and the place map reads the same places from both; an unknown abbreviation stays as written."""
+    chest = KnowledgeBase.load().for_domain("chest")
+    cache = TextFeatureCache(towers, chest)
+    short, long = cache.encode("Patchy GGOs RLZ, L lung clear."), cache.encode(
+        "Patchy ground-glass opacities right lower zone, left lung clear.")
+    assert torch.equal(short.tokens, long.tokens) and torch.equal(short.pooled, long.pooled)
+    assert torch.equal(short.knowledge, long.knowledge) and torch.equal(short.places, long.places)
+    assert not torch.equal(cache.encode("Patchy GGOs RLZ, L lung clear, NGT.").pooled, short.pooled)

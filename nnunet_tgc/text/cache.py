@@ -25,7 +25,8 @@ class TextFeatureCache:
         general entries only: sides of the image and counts; the no-knowledge ablation still reads places).
         ``features_without_places``: the text tower and the knowledge lookup read the report with its place
         terms taken out (``withheld.without_places``); the places are read from the whole report, for the
-        place map alone (``TGCNet.places_only_in_map``)."""
+        place map alone (``TGCNet.places_only_in_map``). The text tower and the knowledge lookup read a report
+        with its abbreviations spelled out (``KnowledgeBase.spell_out``, with ``vocabulary``)."""
         self.towers = towers
         self.knowledge = knowledge
         self.vocabulary = vocabulary or knowledge or KnowledgeBase.load().for_domain(NO_DOMAIN)
@@ -50,7 +51,8 @@ class TextFeatureCache:
             self.encode_calls += 1
             # ordinary tensors even when first asked for inside inference_mode (test-time prediction):
             # the cache is shared with training, where inference tensors cannot enter autograd
-            read = without_places(text, self.vocabulary) if self.features_without_places else text
+            read = self.vocabulary.spell_out(text)  # the tower has read words, not "RLZ" or "Lt" (knowledge.py)
+            read = without_places(read, self.vocabulary) if self.features_without_places else read
             with torch.inference_mode(False):
                 enc = self.towers.encode_texts([read])[0]
                 enc.knowledge, enc.knowledge_mask = self._knowledge_for(read)

@@ -19,6 +19,11 @@ declares their domain in dataset.json (``"tgc_knowledge_domain"``), so that a bo
 limb" never reads as a lung's lower zone. ``"place"`` says where a term points: the sides of the
 image (``left``/``right``) and the zones along the image's vertical axis (``upper``/``middle``/
 ``lower``) it names; ``nnunet_tgc.text.places`` composes them into the places a report states.
+
+An entry may spell its abbreviations out (``"spelled_out": {"rlz": "right lower zone"}``): the frozen text
+tower reads a report with each abbreviation it matches written in full (:meth:`KnowledgeBase.spell_out`).
+A tower trained on reports that write words out ("lower right lung") has never read "RLZ" or "Lt"; the
+reader of places knows both, the tower's features of the bare letters point nowhere in particular.
 """
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ from .typos import TypoReader, to_original
 
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 _KEYS = {"id", "category", "domain", "terms", "description"}
-_OPTIONAL_KEYS = {"place"}
+_OPTIONAL_KEYS = {"place", "spelled_out"}
 GENERAL = "general"          # the domain whose entries apply to every dataset
 NO_DOMAIN = "none"           # a dataset's declaration: only the general entries apply
 DOMAIN_KEY = "tgc_knowledge_domain"  # the key in dataset.json
@@ -55,6 +60,7 @@ class Entry:
     domain: str = GENERAL
     sides: tuple[str, ...] = ()  # the sides of the image a term of this entry names ("place")
     zones: tuple[str, ...] = ()  # the zones along the image's vertical axis it names
+    spelled_out: tuple[tuple[str, str], ...] = ()  # (abbreviated term, the words it stands for)
 
 
 def _normalize_term(term: str) -> str:
@@ -76,6 +82,11 @@ def _glued_guard(term: str) -> str:
     else."""
     pattern = _term_pattern(term)
     return rf"(?<!\w-)(?<![/^\d])(?<!\d\s){pattern}(?!-\w)(?!/\w)" if len(_normalize_term(term)) <= 2 else pattern
+
+
+def _abbreviation_key(term: str) -> str:
+    """An abbreviation as matched, in any spelling its term pattern allows ("L-sided", "l sided", "lsided")."""
+    return re.sub(r"[-\s]+", "", term.lower())
 
 
 def _term_words(term: str) -> list[str]:
@@ -103,7 +114,20 @@ def _validate_entry(raw, where: str) -> Entry:
         raise KnowledgeBaseError(f"{where}: 'terms' must be a non-empty list of non-empty strings.")
     sides, zones = _validate_place(raw.get("place", {}), where)
     return Entry(raw["id"], raw["category"], tuple(terms), raw["description"].strip(), where.split(":")[0],
-                 raw["domain"], sides, zones)
+                 raw["domain"], sides, zones, _validate_spelled_out(raw.get("spelled_out", {}), terms, where))
+
+
+def _validate_spelled_out(spelled, terms, where: str) -> tuple[tuple[str, str], ...]:
+    """-> ((abbreviation, words), ...) of an entry's optional "spelled_out"; each abbreviation is one of its terms."""
+    if not isinstance(spelled, dict) or not all(isinstance(v, str) and v.strip() for v in spelled.values()):
+        raise KnowledgeBaseError(f"{where}: 'spelled_out' must map abbreviated terms to the words they stand for, "
+                                 f"got {spelled!r}.")
+    own = {_normalize_term(t) for t in terms}
+    strangers = [a for a in spelled if _normalize_term(a) not in own]
+    if strangers:
+        raise KnowledgeBaseError(f"{where}: 'spelled_out' names {strangers}, which are not terms of this entry; "
+                                 f"add them to 'terms' first.")
+    return tuple((_normalize_term(a), " ".join(v.split())) for a, v in spelled.items())
 
 
 def _validate_place(place, where: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -166,6 +190,7 @@ class KnowledgeBase:
             re.IGNORECASE,
         ) if ordered else None
         self._group_owner = [owner[t] for t in ordered]
+        self._spelled_out = {(e.id, _abbreviation_key(a)): words for e in self.entries for a, words in e.spelled_out}
         # misspelt place words: read against every word of every term, corrected only into the words
         # of terms that name a place (typos.py)
         self._typos = TypoReader(
@@ -229,12 +254,25 @@ class KnowledgeBase:
             found.setdefault(entry.id, entry)
         return list(found.values())
 
+    def spell_out(self, report: str) -> str:
+        """``report`` with every abbreviation it states written in full, as the entries spell them out ("Patchy
+        GGOs RLZ, L lung clear" -> "Patchy ground-glass opacities right lower zone, left lung clear"). Only a
+        match of a term is replaced, so the guards of :meth:`find` hold ("2 L/min" and "RT-PCR" stay)."""
+        out, last = [], 0
+        for start, end, entry in self.find(report):
+            words = self._spelled_out.get((entry.id, _abbreviation_key(report[start:end])))
+            if words is not None:
+                out += [report[last:start], words]
+                last = end
+        return "".join(out) + report[last:]
+
     def fingerprint(self) -> str:
         """sha256 of the entries' content: changes whenever a term or description changes, so
         caches of encoded descriptions can be invalidated (formatting changes do not count)."""
         canon = [
             {"id": e.id, "category": e.category, "domain": e.domain, "terms": list(e.terms),
-             "description": e.description, "sides": list(e.sides), "zones": list(e.zones)}
+             "description": e.description, "sides": list(e.sides), "zones": list(e.zones),
+             **({"spelled_out": [list(p) for p in e.spelled_out]} if e.spelled_out else {})}
             for e in self.entries
         ]
         blob = json.dumps(canon, sort_keys=True, ensure_ascii=False, separators=(",", ":"))

@@ -123,7 +123,8 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     involved, free, count = set(), set(), None
     segments_by_clause, report_sides = [], set()
     vague_free = set()  # freed by a statement that names no side ("Hila of normal size"): not against an explicit one
-    for clause, all_free in _clauses(_unglued(_scores_as_words(text or ""), knowledge), knowledge):
+    # abbreviations are read as the words they stand for ("R lung, all zones and LLZ": "all zones" is the right lung's)
+    for clause, all_free in _clauses(_unglued(_scores_as_words(knowledge.spell_out(text or "")), knowledge), knowledge):
         positive, negative, clause_count = _read_clause(clause, knowledge, all_free)
         segments_by_clause.append(positive)
         # a free zone takes the side of the free places beside it ("no opacity in the right upper, middle or lower

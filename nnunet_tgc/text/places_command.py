@@ -52,12 +52,15 @@ def run(args) -> int:
 
 
 def read_one(text, convention: str, knowledge: KnowledgeBase) -> dict:
-    """The read of one report: involved and free cells ("left lower", ...) in CELLS order, and the count."""
+    """The read of one report: involved and free cells ("left lower", ...) in CELLS order, and the count; where the
+    report abbreviates, also the text with its abbreviations spelled out, as the text tower reads it."""
     prepared = prepare_report(text, convention)
     if prepared == NO_REPORT:
         return {"involved": [], "free": [], "count": None, "no_report": True}
     places = read_places(prepared, knowledge)
-    return {"involved": _named(places.involved), "free": _named(places.free), "count": places.count}
+    read = {"involved": _named(places.involved), "free": _named(places.free), "count": places.count}
+    spelled = knowledge.spell_out(prepared)
+    return read if spelled == prepared else {**read, "spelled_out": spelled}  # what the text tower reads
 
 
 def _named(cells) -> list:
