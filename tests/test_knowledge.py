@@ -84,7 +84,7 @@ def test_fingerprint_tracks_spelled_out_words(tmp_path, kb):
     ("B/L airspace dz, Lt-sided effusion, RLL and LUL, CP angles", "bilateral airspace disease, left-sided effusion, "
      "right lower lobe and left upper lobe, costophrenic angles"),
     ("R sided opac, Rt IJ line, SVC", "right-sided opacity, right internal jugular line, superior vena cava"),
-    # no term: left as written (units, hyphen-joined words, ordinary words that contain the letters)
+    # units and hyphen-joined words are no terms and stay; a term is spelled out whatever its case ("Lll")
     ("O2 2 L/min, RT-PCR positive, Lll. rule out", "O2 2 L/min, RT-PCR positive, left lower lobe. rule out"),
     ("Bilateral pulmonary infection, two infected areas, all left lung and middle lower right lung.",
      "Bilateral pulmonary infection, two infected areas, all left lung and middle lower right lung."),
@@ -100,7 +100,7 @@ def test_every_abbreviation_reads_as_the_words_it_stands_for(kb):
     pairs = [(e, a, words) for e in kb.entries for a, words in e.spelled_out]
     assert len(pairs) > 30
     for entry, abbreviation, words in pairs:
-        # the abbreviation itself, as a report writes it, and read without spelling it out
+        # the abbreviation, in capitals as reports write it, is found as its own entry
         found = kb.find(f"Opacity {abbreviation.upper()}.")
         assert [e.id for _, _, e in found][-1] == entry.id, abbreviation
         words_entries = kb.match(f"Opacity {words}.")

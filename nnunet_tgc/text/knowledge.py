@@ -21,9 +21,9 @@ image (``left``/``right``) and the zones along the image's vertical axis (``uppe
 ``lower``) it names; ``nnunet_tgc.text.places`` composes them into the places a report states.
 
 An entry may spell its abbreviations out (``"spelled_out": {"rlz": "right lower zone"}``): the frozen text
-tower reads a report with each abbreviation it matches written in full (:meth:`KnowledgeBase.spell_out`).
-A tower trained on reports that write words out ("lower right lung") has never read "RLZ" or "Lt"; the
-reader of places knows both, the tower's features of the bare letters point nowhere in particular.
+tower and the reader of places read a report with each abbreviation it matches written in full
+(:meth:`KnowledgeBase.spell_out`), so that a tower trained on reports that write words out ("lower right
+lung") reads "RLZ" or "Lt" as the words it has read.
 """
 from __future__ import annotations
 
