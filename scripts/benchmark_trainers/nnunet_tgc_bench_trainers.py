@@ -278,6 +278,9 @@ REMOVED = {
     "nnUNetTrainerTGC_tiny_Bench_probePlacesOnlyInMap": _outside_probe(
         "nnUNetTrainerTGC_tiny_Bench with tgc_places_only_in_map = True (as nnUNetTrainerTGC_placesOnlyInMap); "
         "not adopted", 14),
+    "nnUNetTrainerTGC_tiny_Bench_probeNoLateralWord": _outside_probe(
+        "nnUNetTrainerTGC_tiny_Bench whose _network_input, in training only, took every term of the knowledge "
+        "entries unilateral and bilateral out of half of the reports, where the places read stayed the same", 19),
     "nnUNetTrainerTGC_tiny_Bench_wordNoise":
         "a probe (half the training reports with words that state nothing left out or put in, "
         "tgc_word_noise_rate 0.5) that was not adopted; its module text/word_noise.py and the trainer option are in "
