@@ -82,7 +82,7 @@ def on_tiny(variant):
 # what a variant may change without changing its network or loss: augmentation, text sampling, the place
 # map's fit before training, the backbone (every case here runs on the tiny one)
 NEITHER_NETWORK_NOR_LOSS = {"tgc_backbone", "tgc_text_mirroring", "tgc_mirror_vertical", "tgc_max_rotation_deg",
-                            "tgc_synonym_rate", "tgc_unplaced_rate", "tgc_uncounted_rate", "tgc_places_only_in_map", "tgc_fit_place_map", "tgc_place_fit_steps"}
+                            "tgc_synonym_rate", "tgc_unplaced_rate", "tgc_uncounted_rate", "tgc_no_laterality_word_rate", "tgc_places_only_in_map", "tgc_fit_place_map", "tgc_place_fit_steps"}
 
 
 def network_variants():

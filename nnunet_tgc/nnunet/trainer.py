@@ -74,7 +74,8 @@ __all__ = ["nnUNetTrainerTGC", "nnUNetTrainerTGC_tiny", "nnUNetTrainerTGC_Biomed
            "nnUNetTrainerTGC_noAlignmentLoss", "nnUNetTrainerTGC_100epochs", "nnUNetTrainerTGC_tiny_5epochs",
            "nnUNetTrainerTGC_tiny_demo", "nnUNetTrainerTGC_reportDropout",
            "nnUNetTrainerTGC_noPlaceFit", "nnUNetTrainerTGC_noPlaceMap", "nnUNetTrainerTGC_noSynonyms",
-           "nnUNetTrainerTGC_noUnplaced", "nnUNetTrainerTGC_noUncounted", "nnUNetTrainerTGC_placesOnlyInMap",
+           "nnUNetTrainerTGC_noUnplaced", "nnUNetTrainerTGC_noUncounted", "nnUNetTrainerTGC_keepLateralityWords",
+           "nnUNetTrainerTGC_placesOnlyInMap",
            "nnUNetTrainerTGC_noImageRoute"]
 
 
@@ -128,6 +129,8 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     tgc_synonym_rate = 0.5           # share of training reports re-worded with the knowledge base's synonyms
     tgc_unplaced_rate = 0.15         # share of training reports with their places taken out (text/withheld.py)
     tgc_uncounted_rate = 0.25        # share of training reports with their counts taken out (text/withheld.py)
+    # share of training reports without "unilateral"/"bilateral" where their places say it (text/withheld.py)
+    tgc_no_laterality_word_rate = 0.5
     tgc_fit_place_map = True         # fit the place map to the training masks before epoch 0
     tgc_place_fit_steps = 300        # full-batch Adam steps of that fit
     tgc_image_route = True           # a report placing nothing gets the image route, trained on every sample
@@ -333,7 +336,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
         texts = reword_batch(texts, self.tgc_synonym_rate, self.text_cache.vocabulary, self.text_rng)
         # a report may name no place (the network must then segment from the image) or count nothing
         texts = withhold_batch(texts, self.tgc_unplaced_rate, self.tgc_uncounted_rate, self.text_cache.vocabulary,
-                               self.text_rng)
+                               self.text_rng, self.tgc_no_laterality_word_rate)
         texts = drop_reports(texts, self.tgc_report_dropout, self.text_rng)
         batch["data"] = self._network_input(batch["data"], texts, coordinates, training=True)
         return super().train_step(batch)
@@ -583,6 +586,11 @@ class nnUNetTrainerTGC_noUnplaced(nnUNetTrainerTGC):
 class nnUNetTrainerTGC_noUncounted(nnUNetTrainerTGC):
     """Ablation: every training report keeps its counts (a report that counts nothing is never seen)."""
     tgc_uncounted_rate = 0.0
+
+
+class nnUNetTrainerTGC_keepLateralityWords(nnUNetTrainerTGC):
+    """Ablation: training reports keep "unilateral"/"bilateral" (one-sidedness may be learnt from that word)."""
+    tgc_no_laterality_word_rate = 0.0
 
 
 class nnUNetTrainerTGC_placesOnlyInMap(nnUNetTrainerTGC):

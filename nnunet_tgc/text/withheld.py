@@ -10,7 +10,13 @@ learnt what their absence means:
   map gives where lesions lie in general, so the network has to find the lesions in the image, as plain
   nnU-Net does;
 * **no count**: the place map ignores counts (it says where, not how much), but DATE's text tokens read
-  the whole report, and a report that counts nothing is a kind of text they never saw.
+  the whole report, and a report that counts nothing is a kind of text they never saw;
+* **no laterality word**: a report whose places already say on how many sides its findings lie loses
+  the words that say it once more ("Unilateral", "bilateral", "both lungs"). Every one-sided QaTa-COV19
+  report opens with "Unilateral" and every two-sided one with "Bilateral", so DATE and VLCM learn
+  one-sidedness from that one word, and reports worded otherwise rarely say it (documentation/results.md
+  section 19). Without it the places have to say it. The places read stay the same by construction (a
+  text whose places would change keeps its words), so the place map's fit needs no version of its own.
 
 So a share of the training samples gets its report with one of these facts taken out: every term the
 knowledge base says points somewhere (sides, zones, lobes), or every count term, is removed by the
@@ -29,6 +35,7 @@ from typing import Callable, List, Sequence, Tuple
 import numpy as np
 
 from .knowledge import Entry, KnowledgeBase
+from .places import place_vector, read_places
 
 # words a removed term leaves behind without meaning ("opacity in the ." / "left-sided" -> "-sided")
 _DANGLING = re.compile(r"(?:\b(?:in|of|at|on|within|involving|affecting|the|both|and|or|with|plus|as well as|only)\b|&|-|<|>|=)"
@@ -51,6 +58,10 @@ def _is_place(entry: Entry) -> bool:
 
 def _is_count(entry: Entry) -> bool:
     return entry.category == "count"
+
+
+def _is_laterality(entry: Entry) -> bool:
+    return entry.category == "laterality"
 
 
 def _without(text: str, knowledge: KnowledgeBase, withheld: Callable[[Entry], bool]) -> str:
@@ -87,23 +98,37 @@ def without_counts(text: str, knowledge: KnowledgeBase) -> str:
     return _without(text, knowledge, _is_count)
 
 
+def without_laterality_words(text: str, knowledge: KnowledgeBase) -> str:
+    """``text`` without its laterality terms ("unilateral", "bilateral", "both lungs") where the places it states
+    stay the same without them; otherwise ``text`` itself (in "Bilateral opacities." the word is the place)."""
+    out = _without(text, knowledge, _is_laterality)
+    if out == text or place_vector(read_places(out, knowledge)) != place_vector(read_places(text, knowledge)):
+        return text
+    return out
+
+
 def _check_rate(name: str, rate: float) -> None:
     if not 0.0 <= rate < 1.0:
         raise ValueError(f"{name} must be in [0, 1) (a share of the training samples), got {rate}")
 
 
 def withhold_batch(texts: Sequence[str], unplaced_rate: float, uncounted_rate: float, knowledge: KnowledgeBase,
-                   rng: np.random.Generator) -> List[str]:
+                   rng: np.random.Generator, no_laterality_word_rate: float = 0.0) -> List[str]:
     """Each (non-empty) text loses its places with probability ``unplaced_rate`` and, independently, its
-    counts with probability ``uncounted_rate`` (the trainer's ``tgc_unplaced_rate``/``tgc_uncounted_rate``)."""
+    counts with probability ``uncounted_rate`` and its laterality words with probability
+    ``no_laterality_word_rate`` (the trainer's ``tgc_unplaced_rate``, ``tgc_uncounted_rate`` and
+    ``tgc_no_laterality_word_rate``)."""
     _check_rate("tgc_unplaced_rate", unplaced_rate)
     _check_rate("tgc_uncounted_rate", uncounted_rate)
+    _check_rate("tgc_no_laterality_word_rate", no_laterality_word_rate)
     out = []
     for text in texts:
         if text and unplaced_rate and rng.random() < unplaced_rate:
             text = without_places(text, knowledge)
         if text and uncounted_rate and rng.random() < uncounted_rate:
             text = without_counts(text, knowledge)
+        if text and no_laterality_word_rate and rng.random() < no_laterality_word_rate:
+            text = without_laterality_words(text, knowledge)
         out.append(text)
     return out
 
@@ -111,7 +136,8 @@ def withhold_batch(texts: Sequence[str], unplaced_rate: float, uncounted_rate: f
 def withheld_versions(unplaced_rate: float, uncounted_rate: float
                       ) -> List[Tuple[Callable[[str, KnowledgeBase], str], float]]:
     """The versions of a report that :func:`withhold_batch` draws, each with the share of draws it gets:
-    (transform, share) pairs whose shares sum to 1 (the place map's fit weights its targets by them)."""
+    (transform, share) pairs whose shares sum to 1 (the place map's fit weights its targets by them). Laterality
+    words are not among them: a report loses them only where its places stay the same."""
     _check_rate("tgc_unplaced_rate", unplaced_rate)
     _check_rate("tgc_uncounted_rate", uncounted_rate)
 
