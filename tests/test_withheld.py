@@ -1,4 +1,4 @@
-"""Reports without their places or counts (text/withheld.py), drawn in training so that a report naming no
+"""Reports without their places, counts or laterality words (text/withheld.py), drawn in training so that a report naming no
 place leaves the network an image-only segmenter and one counting nothing gets a fitted map; and the place
 map's fit to them (nnunet/place_fit.py)."""
 import numpy as np
@@ -10,8 +10,9 @@ from nnunet_tgc.model.place_map import PLACE_CELLS, PlaceMap, fit_place_map, ima
 from nnunet_tgc.nnunet.place_fit import training_place_targets
 from nnunet_tgc.text.cache import TextFeatureCache
 from nnunet_tgc.text.knowledge import KnowledgeBase
-from nnunet_tgc.text.places import CELLS, read_places
-from nnunet_tgc.text.withheld import NO_PLACE_STATEMENT, withhold_batch, withheld_versions, without_counts, without_places
+from nnunet_tgc.text.places import CELLS, place_vector, read_places
+from nnunet_tgc.text.withheld import (NO_PLACE_STATEMENT, withhold_batch, withheld_versions, without_counts,
+                                     without_laterality_words, without_places)
 
 # written for this test in the ways radiologists place findings: sides, zones, lobes, abbreviations, negation
 REPORTS = ["Patchy consolidation in the left lower zone, two foci.",
@@ -143,3 +144,47 @@ def test_the_fit_gives_a_report_and_its_count_free_version_the_same_place_and_th
     left = (targets.places == cache.encode("Opacity in the left mid zone.").places).all(1)
     assert int(left.sum()) == 2 and float(targets.count[left].sum()) == pytest.approx(6.0)
     assert sorted(targets.count[left].tolist()) == pytest.approx([6 * 0.25, 6 * 0.75])
+
+
+def test_laterality_words_go_only_where_the_places_say_it_without_them(chest):
+    # QaTa's opening word, written out and abbreviated, goes; the findings, counts and places stay
+    assert without_laterality_words("Unilateral pulmonary infection, one infected area, lower right lung.", chest) == \
+        "Pulmonary infection, one infected area, lower right lung."
+    assert without_laterality_words(REPORTS[2], chest) == \
+        "Pulmonary infection, three infected areas, upper left lung and lower right lung."
+    assert without_laterality_words("b/l GGOs, RLL and LLL.", chest) == "GGOs, RLL and LLL."
+    # where the word is itself the place, it stays: without it the report would place nothing
+    for text in ("Bilateral opacities.", "Opacities in both lungs.", "Bilateral pulmonary infection, two infected areas."):
+        assert without_laterality_words(text, chest) == text
+    # a report without such a word is returned as it is
+    assert without_laterality_words(REPORTS[0], chest) == REPORTS[0]
+    for text in REPORTS + ["Unilateral opacity in one lung only, the left lower zone."]:
+        out = without_laterality_words(text, chest)
+        assert place_vector(read_places(out, chest)) == place_vector(read_places(text, chest)), (text, out)
+        assert read_places(out, chest).count == read_places(text, chest).count, (text, out)
+
+
+def test_withhold_batch_draws_laterality_words_out_at_their_rate(chest):
+    texts = ["Unilateral pulmonary infection, one infected area, lower left lung."] * 400
+    out = withhold_batch(texts, 0.0, 0.0, chest, np.random.default_rng(1), no_laterality_word_rate=0.5)
+    assert 0.4 < np.mean([not o.startswith("Unilateral") for o in out]) < 0.6
+    assert withhold_batch(texts, 0.0, 0.0, chest, np.random.default_rng(1)) == texts  # off by default
+    with pytest.raises(ValueError, match="tgc_no_laterality_word_rate"):
+        withhold_batch(texts, 0.0, 0.0, chest, np.random.default_rng(1), no_laterality_word_rate=1.0)
+
+
+def test_every_real_qata_report_loses_its_laterality_word_and_keeps_its_places(chest, shared_data):
+    from nnunet_tgc.convert.tables import read_table
+    folder = shared_data("QaTa-COV19-subset")
+    rows = read_table(folder / "Train_Folder" / "Train_text.xlsx", ["Image"], ["Description", "text"], "train")
+    lateral = [r.text for r in rows if r.text.lower().startswith(("unilateral", "bilateral"))]
+    assert len(lateral) > 500
+    kept = 0
+    for text in lateral:
+        out = without_laterality_words(text, chest)
+        assert place_vector(read_places(out, chest)) == place_vector(read_places(text, chest)), (text, out)
+        if out == text:  # "... all left lung and upper lower lung.": only "Bilateral" puts that zone on the right
+            kept += 1
+            continue
+        assert "lateral" not in out.lower() and out[0].isupper(), (text, out)
+    assert kept <= len(lateral) // 100
