@@ -131,6 +131,12 @@ class _TGCTinyImageRouteHalfWeight(nnUNetTrainerTGC_tiny):
     tgc_image_route_weight = 0.5
 
 
+class _TGCTinyNoLateralityWords(nnUNetTrainerTGC_tiny):
+    """TGC-Net on the tiny CLIP, half its training reports without "unilateral"/"bilateral" (as
+    nnUNetTrainerTGC_noLateralityWords)."""
+    tgc_no_laterality_word_rate = 0.5
+
+
 class _TGCTinyImageRouteOwnStages(nnUNetTrainerTGC_tiny):
     """TGC-Net on the tiny CLIP whose image route has its own three finest decoder stages and its own heads."""
     tgc_image_route_stages = 3
@@ -230,6 +236,11 @@ BENCH_TRAINERS = {
         "The default network whose training draws each case with weight 1 / sqrt(the number of training cases "
         "stating the same set of places): whether rare sets of places are read as well as frequent ones. "
         "results.md section 16."),
+    "nnUNetTrainerTGC_tiny_Bench_noLateralityWords": (
+        _TGCTinyNoLateralityWords,
+        "The default network with half its training reports without their laterality words where their places "
+        "say it (tgc_no_laterality_word_rate 0.5): results.md section 20, whose runs 7 to 9 trained it as "
+        "nnUNetTrainerTGC_tiny_Bench on commit 5f18e77, where 0.5 was the default."),
 }
 
 
@@ -280,8 +291,8 @@ REMOVED = {
         "not adopted", 14),
     "nnUNetTrainerTGC_tiny_Bench_probeNoLateralWord": _outside_probe(
         "nnUNetTrainerTGC_tiny_Bench whose _network_input, in training only, took every term of the knowledge "
-        "entries unilateral and bilateral out of half of the reports, where the places read stayed the same; adopted "
-        "after as the default tgc_no_laterality_word_rate = 0.5 (section 20)", 19),
+        "entries unilateral and bilateral out of half of the reports, where the places read stayed the same; now "
+        "nnUNetTrainerTGC_tiny_Bench_noLateralityWords (section 20)", 19),
     "nnUNetTrainerTGC_tiny_Bench_wordNoise":
         "a probe (half the training reports with words that state nothing left out or put in, "
         "tgc_word_noise_rate 0.5) that was not adopted; its module text/word_noise.py and the trainer option are in "
