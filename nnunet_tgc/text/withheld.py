@@ -1,4 +1,4 @@
-"""Reports that withhold a fact: a training report without its places, or without its counts.
+"""Reports that withhold a fact: a training report without its places, its counts or its laterality words.
 
 A user's report may name no place at all ("Pulmonary infection."), and most reports count nothing
 ("Opacity in the left lower zone."). A network trained on one dataset's reports only ever sees the
@@ -11,11 +11,11 @@ learnt what their absence means:
   nnU-Net does;
 * **no count**: the place map ignores counts (it says where, not how much), but DATE's text tokens read
   the whole report, and a report that counts nothing is a kind of text they never saw;
-* **no laterality word**: a report whose places already say on how many sides its findings lie loses
-  the words that say it once more ("Unilateral", "bilateral", "both lungs"). Every one-sided QaTa-COV19
-  report opens with "Unilateral" and every two-sided one with "Bilateral", so DATE and VLCM learn
-  one-sidedness from that one word, and reports worded otherwise rarely say it (documentation/results.md
-  section 19). Without it the places have to say it. The places read stay the same by construction (a
+* **no laterality word** (an option, off by default: documentation/results.md section 20): a report whose
+  places already say on how many sides its findings lie loses the words that say it once more ("Unilateral",
+  "bilateral", "both lungs"). Every one-sided QaTa-COV19 report opens with "Unilateral" and every two-sided
+  one with "Bilateral", so DATE and VLCM learn one-sidedness from that one word, and reports worded
+  otherwise rarely say it (documentation/results.md section 19). Without it the places have to say it. The places read stay the same by construction (a
   text whose places would change keeps its words), so the place map's fit needs no version of its own.
 
 So a share of the training samples gets its report with one of these facts taken out: every term the
@@ -53,7 +53,7 @@ def _is_place(entry: Entry) -> bool:
     # still tells one-sided cases from two-sided ones, so its place-free version would not be place-free
     # (QaTa's "Unilateral ..." and "Bilateral ..." reports would lose "Bilateral" alone, so a report that
     # places nothing, "Pulmonary infection.", would match the words of the two-sided half of the mixture)
-    return bool(entry.sides or entry.zones) or entry.category == "laterality"
+    return bool(entry.sides or entry.zones) or _is_laterality(entry)
 
 
 def _is_count(entry: Entry) -> bool:

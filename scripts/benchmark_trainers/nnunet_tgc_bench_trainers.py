@@ -291,8 +291,8 @@ REMOVED = {
         "not adopted", 14),
     "nnUNetTrainerTGC_tiny_Bench_probeNoLateralWord": _outside_probe(
         "nnUNetTrainerTGC_tiny_Bench whose _network_input, in training only, took every term of the knowledge "
-        "entries unilateral and bilateral out of half of the reports, where the places read stayed the same; now "
-        "nnUNetTrainerTGC_tiny_Bench_noLateralityWords (section 20)", 19),
+        "entries unilateral and bilateral out of half of the reports, where the places read stayed the same; "
+        "the trainer option it became is nnUNetTrainerTGC_tiny_Bench_noLateralityWords (section 20)", 19),
     "nnUNetTrainerTGC_tiny_Bench_wordNoise":
         "a probe (half the training reports with words that state nothing left out or put in, "
         "tgc_word_noise_rate 0.5) that was not adopted; its module text/word_noise.py and the trainer option are in "
