@@ -140,6 +140,32 @@ def fit_place_map(place_map: PlaceMap, targets: PlaceTargets, steps: int = 300, 
             "cases": round(float(targets.count.sum()))}
 
 
+class PlaceEvidence(nn.Module):
+    """The report's places as evidence on the output: at every pixel, how much the report's place map raises or
+    lowers the log-odds of a lesion over the map of a report that places nothing (``evidence`` = the two maps'
+    log-odds difference: about 0 where the report says nothing new, strongly negative on a side it leaves out),
+    times a learned weight per output channel, added to the logits.
+
+    The places reach the other layers as features the decoder may weigh against the words' (DATE, VLCM); here
+    they move the output itself, so what a report's places rule out stays ruled out however it is worded. The
+    weights start as Bayes' rule for evidence independent of the image (1 on every channel but the first, which
+    is nnU-Net's background when the labels are classes; with regions it is a region and learns its weight from
+    0), and training scales them. A 1x1 convolution named ``seg_layers``: its shape depends on the number of
+    classes, so ``-pretrained_weights`` leaves it to the new run (``tgc_net.py``)."""
+
+    def __init__(self, num_classes: int):
+        super().__init__()
+        self.seg_layers = nn.Conv2d(1, num_classes, 1)
+        with torch.no_grad():
+            self.seg_layers.weight.fill_(1.0)
+            self.seg_layers.weight[0] = 0.0 if num_classes > 1 else 1.0
+            self.seg_layers.bias.zero_()
+
+    def forward(self, logits: torch.Tensor, evidence: torch.Tensor) -> torch.Tensor:
+        """logits (B, classes, h, w), evidence (B, 1, h, w) log-odds difference -> logits with the evidence added."""
+        return logits + self.seg_layers(evidence.to(logits.dtype))
+
+
 def place_logits_at(place_map: Optional[PlaceMap], places: torch.Tensor, coordinates: torch.Tensor,
                     cache: dict, size) -> torch.Tensor:
     """The map at one resolution, computed once per forward pass (``cache`` keyed by size)."""

@@ -42,8 +42,8 @@ from .decoder import TGCDecoder
 from .sse import SSE
 from .text_features import EncodedText
 from .tower_input import ChannelToUnit, TowerInput
-from .place_map import (PLACE_CELLS, PLACE_EXTRA, PLACE_VECTOR_SIZE, PlaceMap, image_grid, place_logits_at,
-                        says_nothing_of_places)
+from .place_map import (PLACE_CELLS, PLACE_EXTRA, PLACE_VECTOR_SIZE, PlaceEvidence, PlaceMap, image_grid,
+                        place_logits_at, says_nothing_of_places)
 from .vlcm import VLCM, TextFiLM
 
 VLCM_STRIDES = (16, 32)
@@ -89,6 +89,17 @@ def _per_sample(take: torch.Tensor, where_true, where_false):
     return torch.where(take.view(-1, *[1] * (where_true.dim() - 1)), where_true, where_false)
 
 
+def _each_output(out, change):
+    """``change`` applied to the logits, or to each of them over the deep-supervision scales."""
+    return [change(o) for o in out] if isinstance(out, list) else change(out)
+
+
+def _no_places(image: torch.Tensor) -> torch.Tensor:
+    """The place vector of a report that places nothing and rules nothing out, one per image: every cell
+    possible, "places nothing"."""
+    return image.new_ones(image.shape[0], PLACE_VECTOR_SIZE)
+
+
 def _scatter_rows(batch_size: int, parts):
     """One batch from ``(rows, logits)`` parts that together cover ``batch_size`` samples (logits, or lists of
     them over the deep-supervision scales)."""
@@ -110,7 +121,7 @@ class TGCNet(nn.Module):
                  learn_no_report: bool = False, cnn: Optional[CNNConfig] = None,
                  place_input: bool = True, tower_input: Optional[Sequence[ChannelToUnit]] = None,
                  places_only_in_map: bool = False, use_vit_taps: bool = True, image_route: bool = True,
-                 image_route_stages: int = 0):
+                 image_route_stages: int = 0, place_evidence: bool = False):
         """``cnn``: the plans' architecture (class and operators) for SSE's CNN branch and the decoder;
         default nnU-Net's PlainConvUNet operators. ``use_place_map``: the report's place map (``place_map.py``)
         enters VLCM's similarity maps and every skip; ``place_input``: it is also (as a probability) an
@@ -125,7 +136,10 @@ class TGCNet(nn.Module):
         same encoder and decoder without the report: the place map of no place, no DATE, no VLCM), which training
         supervises on every sample beside the text route (needs the place map, which says whether a report places
         anything). ``image_route_stages``: how many of the decoder's finest stages the image route has of its own,
-        besides its own heads (0: the routes share the whole decoder; ``decoder.py``)."""
+        besides its own heads (0: the routes share the whole decoder; ``decoder.py``). ``place_evidence``: the text
+        route's logits also get the report's places as evidence (``place_map.PlaceEvidence``: the place map's
+        log-odds over those of a report that places nothing, weighted per class), so that what the places rule
+        out does not depend on the words (needs the place map)."""
         super().__init__()
         if len(strides[0]) != 2:
             raise ValueError(f"TGC-Net is a 2D network (a CLIP ViT reads 2D images); got {len(strides[0])}D "
@@ -152,6 +166,10 @@ class TGCNet(nn.Module):
             raise ValueError("the image route needs the place map: it reads whether a report places anything "
                              "from the report's places (use_place_map=True)")
         self.image_route = bool(image_route)
+        if place_evidence and not use_place_map:
+            raise ValueError("place_evidence adds the report's place map to the logits: it needs the place map "
+                             "(use_place_map=True)")
+        self.place_evidence = PlaceEvidence(num_classes) if place_evidence else None
         if image_route_stages and not self.image_route:
             raise ValueError("image_route_stages gives the image route decoder stages of its own: it needs the "
                              "image route (image_route=True)")
@@ -267,16 +285,19 @@ class TGCNet(nn.Module):
             sims = sims + [place_at(skips[self.vlcm_stages[0]].shape[2:])]
         out = self.decoder(skips, similarity)
         if similarity is not None:
-            out = [self._add_similarity(o, similarity) for o in out] if isinstance(out, list) \
-                else self._add_similarity(out, similarity)
+            out = _each_output(out, lambda o: self._add_similarity(o, similarity))
+        if self.place_evidence is not None:
+            nothing_at = self._place_reader(_no_places(image), coordinates)
+            out = _each_output(out, lambda o: self.place_evidence(
+                o, place_at(o.shape[2:]) - nothing_at(o.shape[2:])))
         return out, sims
 
     def _segment_image(self, image, taps, coordinates):
         """The image route: the same encoder and decoder without the report (with the decoder's own finest stages
         and heads where it has them). The place map is that of a report placing nothing (where lesions lie in
         general, the same for every case); no DATE, no VLCM."""
-        places = image.new_ones(image.shape[0], PLACE_VECTOR_SIZE)  # every cell possible, "places nothing"
-        return self.decoder(self._encode(image, taps, self._place_reader(places, coordinates)), image_route=True)
+        return self.decoder(self._encode(image, taps, self._place_reader(_no_places(image), coordinates)),
+                            image_route=True)
 
     def _place_reader(self, places: Optional[torch.Tensor], coordinates: torch.Tensor):
         """``place_at(size)``: the place map of ``places`` at one resolution, each computed once per route."""
@@ -301,6 +322,7 @@ class TGCNet(nn.Module):
         named = {"SSE (CNN branch + tap fusion)": self.sse, "DATE": self.date, "VLCM": self.vlcm,
                  "text FiLM (no-VLCM ablation)": self.text_film,
                  "similarity to logits": self.similarity_to_logits, "place map": self.place_map,
+                 "place evidence": self.place_evidence,
                  "place embeddings": self.place_embeds,
                  "decoder": self.decoder}
         return {k: sum(p.numel() for p in m.parameters() if p.requires_grad)

@@ -75,7 +75,7 @@ __all__ = ["nnUNetTrainerTGC", "nnUNetTrainerTGC_tiny", "nnUNetTrainerTGC_Biomed
            "nnUNetTrainerTGC_tiny_demo", "nnUNetTrainerTGC_reportDropout",
            "nnUNetTrainerTGC_noPlaceFit", "nnUNetTrainerTGC_noPlaceMap", "nnUNetTrainerTGC_noSynonyms",
            "nnUNetTrainerTGC_noUnplaced", "nnUNetTrainerTGC_noUncounted", "nnUNetTrainerTGC_noLateralityWords",
-           "nnUNetTrainerTGC_placesOnlyInMap",
+           "nnUNetTrainerTGC_placeEvidence", "nnUNetTrainerTGC_placesOnlyInMap",
            "nnUNetTrainerTGC_noImageRoute"]
 
 
@@ -137,6 +137,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     tgc_image_route = True           # a report placing nothing gets the image route, trained on every sample
     tgc_image_route_weight = 1.0     # weight of the image route's segmentation loss (the routed output's is 1)
     tgc_image_route_stages = 0       # the decoder's finest stages the image route has of its own (0: all shared)
+    tgc_place_evidence = False       # the report's place map also added to the text route's logits (PlaceEvidence)
 
     def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
@@ -165,6 +166,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
             learn_no_report=cls.tgc_report_dropout > 0, place_input=cls.tgc_place_input, tower_input=tower_input,
             places_only_in_map=cls.tgc_places_only_in_map, use_vit_taps=cls.tgc_use_vit_taps,
             image_route=cls.tgc_image_route, image_route_stages=cls.tgc_image_route_stages,
+            place_evidence=cls.tgc_place_evidence,
             **model_settings())  # the environment's weights, tower dtype and knowledge policy, read here once
 
     def _build_loss(self):
@@ -595,6 +597,13 @@ class nnUNetTrainerTGC_noLateralityWords(nnUNetTrainerTGC):
     QaTa: other people's wordings read as the own reports, but a lower own-report Dice and side share in two of
     three runs; documentation/results.md section 20)."""
     tgc_no_laterality_word_rate = 0.5
+
+
+class nnUNetTrainerTGC_placeEvidence(nnUNetTrainerTGC):
+    """Variant: the report's places also enter the output as evidence (the place map's log-odds over a report that
+    places nothing, weighted per class, added to the text route's logits), so that what they rule out does not
+    depend on the wording (documentation/results.md section 21)."""
+    tgc_place_evidence = True
 
 
 class nnUNetTrainerTGC_placesOnlyInMap(nnUNetTrainerTGC):

@@ -137,6 +137,12 @@ class _TGCTinyNoLateralityWords(nnUNetTrainerTGC_tiny):
     tgc_no_laterality_word_rate = 0.5
 
 
+class _TGCTinyPlaceEvidence(nnUNetTrainerTGC_tiny):
+    """TGC-Net on the tiny CLIP with the report's places as evidence on the logits (as
+    nnUNetTrainerTGC_placeEvidence)."""
+    tgc_place_evidence = True
+
+
 class _TGCTinyImageRouteOwnStages(nnUNetTrainerTGC_tiny):
     """TGC-Net on the tiny CLIP whose image route has its own three finest decoder stages and its own heads."""
     tgc_image_route_stages = 3
@@ -241,6 +247,10 @@ BENCH_TRAINERS = {
         "The default network with half its training reports without their laterality words where their places "
         "say it (tgc_no_laterality_word_rate 0.5): results.md section 20, whose runs 7 to 9 trained it as "
         "nnUNetTrainerTGC_tiny_Bench on commit 5f18e77, where 0.5 was the default."),
+    "nnUNetTrainerTGC_tiny_Bench_placeEvidence": (
+        _TGCTinyPlaceEvidence,
+        "The default network with the report's places as evidence on the text route's logits (tgc_place_evidence): "
+        "whether the side share stops depending on the wording. results.md section 21."),
 }
 
 
