@@ -67,7 +67,8 @@ TEXTS = ["Unilateral pulmonary infection, one infected area, lower left lung.",
 
 # configurations no variant of trainer.py has, built from options the model offers
 EXTRA = {"noPlaceInput": {"tgc_place_input": False},
-         "noVLCM_noPlaceMap": {"tgc_use_vlcm": False, "tgc_use_place_map": False, "tgc_image_route": False},
+         "noVLCM_noPlaceMap": {"tgc_use_vlcm": False, "tgc_use_place_map": False, "tgc_image_route": False,
+                               "tgc_place_evidence": False},
          "noVLCM_noAlignmentLoss": {"tgc_use_vlcm": False, "tgc_alignment_loss_weight": 0.0},
          "noCNN_noAlignmentLoss": {"tgc_use_cnn_branch": False, "tgc_alignment_loss_weight": 0.0}}
 

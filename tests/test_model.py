@@ -250,6 +250,6 @@ def test_the_network_says_how_its_text_cache_reads_reports():
     for only_map, place_map, expected in ((True, True, True), (False, True, False), (True, False, False)):
         net = create_tgc_net("tiny", 1, 2, [8, 16, 32, 64, 64], [1, 2, 2, 2, 2], [3] * 5, [1] * 5, [1] * 4,
                              verbose=False, places_only_in_map=only_map, use_place_map=place_map,
-                             image_route=place_map)
+                             image_route=place_map, place_evidence=place_map)
         assert net.places_only_in_map is expected
         assert make_text_cache(net, dataset_json).features_without_places is expected

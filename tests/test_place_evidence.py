@@ -6,7 +6,7 @@ import torch
 
 from nnunet_tgc.model import create_tgc_net, create_towers
 from nnunet_tgc.model.place_map import PLACE_VECTOR_SIZE, PlaceEvidence, image_grid
-from nnunet_tgc.nnunet.trainer import nnUNetTrainerTGC, nnUNetTrainerTGC_placeEvidence
+from nnunet_tgc.nnunet.trainer import nnUNetTrainerTGC, nnUNetTrainerTGC_noPlaceEvidence
 
 from _text import encode_reports
 
@@ -23,9 +23,9 @@ def towers():
 def pair(towers, num_classes=2, **kw):
     """The same weights with and without the evidence."""
     torch.manual_seed(0)
-    with_evidence = create_tgc_net("tiny", 1, num_classes, towers=towers, verbose=False, place_evidence=True,
-                                   **{**STAGES, **kw}).eval()
-    without = create_tgc_net("tiny", 1, num_classes, towers=towers, verbose=False, **{**STAGES, **kw}).eval()
+    with_evidence = create_tgc_net("tiny", 1, num_classes, towers=towers, verbose=False, **{**STAGES, **kw}).eval()
+    without = create_tgc_net("tiny", 1, num_classes, towers=towers, verbose=False, place_evidence=False,
+                             **{**STAGES, **kw}).eval()
     missing, unexpected = without.load_state_dict(with_evidence.state_dict(), strict=False)
     assert not missing and set(unexpected) == {"place_evidence.seg_layers.weight", "place_evidence.seg_layers.bias"}
     return with_evidence, without
@@ -90,5 +90,19 @@ def test_the_evidence_needs_the_place_map(towers):
                        place_evidence=True, **STAGES)
 
 
-def test_the_trainer_variant_builds_it_and_the_default_does_not():
-    assert nnUNetTrainerTGC_placeEvidence.tgc_place_evidence and not nnUNetTrainerTGC.tgc_place_evidence
+def test_the_default_trainer_builds_it_and_the_ablation_does_not():
+    assert nnUNetTrainerTGC.tgc_place_evidence and not nnUNetTrainerTGC_noPlaceEvidence.tgc_place_evidence
+
+
+def test_a_checkpoint_from_before_the_evidence_predicts_as_it_was_trained(towers):
+    """A state dict without the evidence's weights loads into the network with them, as weights 0: the logits
+    are those of the network it was trained as."""
+    net, without = pair(towers)
+    text, image = encode_reports(net.towers, [LEFT]), torch.randn(1, 1, 64, 64)
+    net.load_state_dict(without.state_dict())
+    assert not net.place_evidence.seg_layers.weight.any() and not net.place_evidence.seg_layers.bias.any()
+    with torch.no_grad():
+        assert torch.allclose(net(image, text)[0], without(image, text)[0], atol=1e-6)
+    with pytest.raises(RuntimeError, match="place_evidence.seg_layers.bias"):  # half of it is no earlier checkpoint
+        net.load_state_dict({k: v for k, v in pair(towers)[0].state_dict().items()
+                             if k != "place_evidence.seg_layers.bias"})

@@ -52,7 +52,7 @@ def create_tgc_net(backbone: str, in_channels: int, num_classes: int, features_p
                    tower_dtype: Union[str, torch.dtype] = DEFAULT_TOWER_DTYPE,
                    allow_knowledge_mismatch: bool = False, places_only_in_map: bool = False,
                    use_vit_taps: bool = True, image_route: bool = True, image_route_stages: int = 0,
-                   place_evidence: bool = False) -> TGCNet:
+                   place_evidence: bool = True) -> TGCNet:
     """Build TGC-Net from plain arguments (nnU-Net's planned stages, but no nnU-Net objects).
 
     ``width_factor`` scales nnU-Net's planned stage widths for the CNN branch and decoder: the frozen

@@ -161,6 +161,14 @@ class PlaceEvidence(nn.Module):
             self.seg_layers.weight[0] = 0.0 if num_classes > 1 else 1.0
             self.seg_layers.bias.zero_()
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints of the networks before the evidence (documentation/results.md section 21) hold none: they load
+        # with weights and bias 0, which adds nothing, so they predict exactly as they were trained
+        if prefix + "seg_layers.weight" not in state_dict and prefix + "seg_layers.bias" not in state_dict:
+            state_dict[prefix + "seg_layers.weight"] = torch.zeros_like(self.seg_layers.weight)
+            state_dict[prefix + "seg_layers.bias"] = torch.zeros_like(self.seg_layers.bias)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def forward(self, logits: torch.Tensor, evidence: torch.Tensor) -> torch.Tensor:
         """logits (B, classes, h, w), evidence (B, 1, h, w) log-odds difference -> logits with the evidence added."""
         return logits + self.seg_layers(evidence.to(logits.dtype))

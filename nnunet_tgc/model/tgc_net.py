@@ -121,7 +121,7 @@ class TGCNet(nn.Module):
                  learn_no_report: bool = False, cnn: Optional[CNNConfig] = None,
                  place_input: bool = True, tower_input: Optional[Sequence[ChannelToUnit]] = None,
                  places_only_in_map: bool = False, use_vit_taps: bool = True, image_route: bool = True,
-                 image_route_stages: int = 0, place_evidence: bool = False):
+                 image_route_stages: int = 0, place_evidence: bool = True):
         """``cnn``: the plans' architecture (class and operators) for SSE's CNN branch and the decoder;
         default nnU-Net's PlainConvUNet operators. ``use_place_map``: the report's place map (``place_map.py``)
         enters VLCM's similarity maps and every skip; ``place_input``: it is also (as a probability) an

@@ -75,7 +75,7 @@ __all__ = ["nnUNetTrainerTGC", "nnUNetTrainerTGC_tiny", "nnUNetTrainerTGC_Biomed
            "nnUNetTrainerTGC_tiny_demo", "nnUNetTrainerTGC_reportDropout",
            "nnUNetTrainerTGC_noPlaceFit", "nnUNetTrainerTGC_noPlaceMap", "nnUNetTrainerTGC_noSynonyms",
            "nnUNetTrainerTGC_noUnplaced", "nnUNetTrainerTGC_noUncounted", "nnUNetTrainerTGC_noLateralityWords",
-           "nnUNetTrainerTGC_placeEvidence", "nnUNetTrainerTGC_placesOnlyInMap",
+           "nnUNetTrainerTGC_noPlaceEvidence", "nnUNetTrainerTGC_placesOnlyInMap",
            "nnUNetTrainerTGC_noImageRoute"]
 
 
@@ -137,7 +137,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     tgc_image_route = True           # a report placing nothing gets the image route, trained on every sample
     tgc_image_route_weight = 1.0     # weight of the image route's segmentation loss (the routed output's is 1)
     tgc_image_route_stages = 0       # the decoder's finest stages the image route has of its own (0: all shared)
-    tgc_place_evidence = False       # the report's place map also added to the text route's logits (PlaceEvidence)
+    tgc_place_evidence = True        # the report's place map also added to the text route's logits (PlaceEvidence)
 
     def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
@@ -599,11 +599,11 @@ class nnUNetTrainerTGC_noLateralityWords(nnUNetTrainerTGC):
     tgc_no_laterality_word_rate = 0.5
 
 
-class nnUNetTrainerTGC_placeEvidence(nnUNetTrainerTGC):
-    """Variant: the report's places also enter the output as evidence (the place map's log-odds over a report that
-    places nothing, weighted per class, added to the text route's logits), so that what they rule out does not
-    depend on the wording (documentation/results.md section 21)."""
-    tgc_place_evidence = True
+class nnUNetTrainerTGC_noPlaceEvidence(nnUNetTrainerTGC):
+    """Ablation: the report's places do not enter the logits as evidence, only as features (the place map in the
+    CNN branch's input, the skips and VLCM): the default network before documentation/results.md section 21, whose
+    side share moved with the wording."""
+    tgc_place_evidence = False
 
 
 class nnUNetTrainerTGC_placesOnlyInMap(nnUNetTrainerTGC):
@@ -620,9 +620,10 @@ class nnUNetTrainerTGC_noImageRoute(nnUNetTrainerTGC):
 
 class nnUNetTrainerTGC_noPlaceMap(nnUNetTrainerTGC):
     """Ablation: no place map; the report reaches the pixels through DATE and VLCM only (and without the image
-    route, which reads from the report's places whether it places anything)."""
+    route, which reads from the report's places whether it places anything, and without the place evidence)."""
     tgc_use_place_map = False
     tgc_image_route = False
+    tgc_place_evidence = False
 
 
 class nnUNetTrainerTGC_100epochs(nnUNetTrainerTGC):

@@ -137,10 +137,10 @@ class _TGCTinyNoLateralityWords(nnUNetTrainerTGC_tiny):
     tgc_no_laterality_word_rate = 0.5
 
 
-class _TGCTinyPlaceEvidence(nnUNetTrainerTGC_tiny):
-    """TGC-Net on the tiny CLIP with the report's places as evidence on the logits (as
-    nnUNetTrainerTGC_placeEvidence)."""
-    tgc_place_evidence = True
+class _TGCTinyNoPlaceEvidence(nnUNetTrainerTGC_tiny):
+    """TGC-Net on the tiny CLIP without the report's places as evidence on the logits (as
+    nnUNetTrainerTGC_noPlaceEvidence: the default network before results.md section 21)."""
+    tgc_place_evidence = False
 
 
 class _TGCTinyImageRouteOwnStages(nnUNetTrainerTGC_tiny):
@@ -248,9 +248,14 @@ BENCH_TRAINERS = {
         "say it (tgc_no_laterality_word_rate 0.5): results.md section 20, whose runs 7 to 9 trained it as "
         "nnUNetTrainerTGC_tiny_Bench on commit 5f18e77, where 0.5 was the default."),
     "nnUNetTrainerTGC_tiny_Bench_placeEvidence": (
-        _TGCTinyPlaceEvidence,
-        "The default network with the report's places as evidence on the text route's logits (tgc_place_evidence): "
-        "whether the side share stops depending on the wording. results.md section 21."),
+        nnUNetTrainerTGC_tiny,
+        "TGC-Net on the tiny CLIP with the report's places as evidence on the text route's logits "
+        "(tgc_place_evidence), the name under which results.md section 21 measured it before it became the default; "
+        "the same network as nnUNetTrainerTGC_tiny_Bench."),
+    "nnUNetTrainerTGC_tiny_Bench_noPlaceEvidence": (
+        _TGCTinyNoPlaceEvidence,
+        "The default network without the place evidence (tgc_place_evidence False): the network of results.md "
+        "sections 19 and 20's runs 1 to 6, then nnUNetTrainerTGC_tiny_Bench. results.md section 21."),
 }
 
 
