@@ -62,7 +62,8 @@ def test_what_the_places_rule_out_is_lowered_whatever_the_words(towers):
     """Two wordings of the same places get the same evidence; a report of the other side gets other evidence."""
     net, without = pair(towers)
     image = torch.randn(1, 1, 64, 64)
-    texts = [LEFT, "Opacity in the left lower zone.", "Unilateral pulmonary infection, one infected area, lower right lung."]
+    texts = [LEFT, "Opacity in the left lower zone.",
+             "Unilateral pulmonary infection, one infected area, lower right lung."]
     with torch.no_grad():
         shift = [net(image, encode_reports(net.towers, [t]))[0] - without(image, encode_reports(net.towers, [t]))[0]
                  for t in texts]

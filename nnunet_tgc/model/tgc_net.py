@@ -6,13 +6,15 @@ one is broadcast over the image batch (the sliding-window tiles of one case shar
 
 The report reaches the pixels along two paths. The place map (``place_map.py``: "where do the
 report's places lie?", from the places it states and each pixel's coordinates in the whole image)
-is an extra input channel of SSE's CNN branch, is added to every skip through a 1x1 embedding, and
-is added to VLCM's similarity maps, and (``place_evidence``, the default) its log-odds over those of a report that
-places nothing are added to the output's logits as evidence (``place_map.PlaceEvidence``). VLCM's finest similarity map ("where does the report apply in
-this image?") gates the decoder's features, and a 1x1 convolution (zero at initialisation) adds it
-to every output's logits. ``forward(..., return_similarity=True)`` also returns the similarity maps
-and the place map, which the trainer supervises with the ground truth (``alignment_loss.py``). A
-framework that calls ``network(data)`` passes all inputs as one :class:`TGCInput` (``network_input.py``).
+is an extra input channel of SSE's CNN branch, is added to every skip through a 1x1 embedding and
+to VLCM's similarity maps, and (``place_evidence``, the default) its log-odds over those of a report
+that places nothing are added to the output's logits as evidence (``place_map.PlaceEvidence``), so
+that what the places rule out does not depend on the words. VLCM's finest similarity map ("where
+does the report apply in this image?") gates the decoder's features, and a 1x1 convolution (zero at
+initialisation) adds it to every output's logits. ``forward(..., return_similarity=True)`` also
+returns the similarity maps and the place map, which the trainer supervises with the ground truth
+(``alignment_loss.py``). A framework that calls ``network(data)`` passes all inputs as one
+:class:`TGCInput` (``network_input.py``).
 
 With the image route (``image_route``, the default) a report that places nothing and rules nothing out
 ("Pulmonary infection.", or no report) does not enter the network at all: such a case is segmented by the
