@@ -118,9 +118,10 @@ def test_pretrained_weights_fine_tune_another_dataset(workspace):
     tuned = torch.load(ws["root"] / "res" / FINETUNE / f"{TRAINER}__{RESENC}__2d" / "fold_0" / "checkpoint_final.pth",
                        map_location="cpu", weights_only=False)["network_weights"]
     assert tuned.keys() == pre.keys()
-    # the class-specific layers are this run's own: the decoder's heads and the similarity map's offsets
+    # the class-specific layers are this run's own: the decoder's heads, the similarity map's offsets and the
+    # place evidence's weights
     heads = {k for k in tuned if ".seg_layers." in k and torch.is_tensor(tuned[k])}
-    assert {k.split(".")[0] for k in heads} == {"decoder", "similarity_to_logits"}
+    assert {k.split(".")[0] for k in heads} == {"decoder", "similarity_to_logits", "place_evidence"}
     assert all(tuned[k].shape[0] == 3 and pre[k].shape[0] == 2 for k in heads)
     # the place map is fitted anew to this dataset's training masks before epoch 0, like the
     # heads it describes this dataset's labels; everything else is transferred unchanged
