@@ -158,7 +158,8 @@ class PlaceEvidence(nn.Module):
         self.seg_layers = nn.Conv2d(1, num_classes, 1)
         with torch.no_grad():
             self.seg_layers.weight.fill_(1.0)
-            self.seg_layers.weight[0] = 0.0 if num_classes > 1 else 1.0
+            if num_classes > 1:  # channel 0: the background of class labels
+                self.seg_layers.weight[0] = 0.0
             self.seg_layers.bias.zero_()
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):

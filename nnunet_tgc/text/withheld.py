@@ -15,8 +15,9 @@ learnt what their absence means:
   places already say on how many sides its findings lie loses the words that say it once more ("Unilateral",
   "bilateral", "both lungs"). Every one-sided QaTa-COV19 report opens with "Unilateral" and every two-sided
   one with "Bilateral", so DATE and VLCM learn one-sidedness from that one word, and reports worded
-  otherwise rarely say it (documentation/results.md section 19). Without it the places have to say it. The places read stay the same by construction (a
-  text whose places would change keeps its words), so the place map's fit needs no version of its own.
+  otherwise rarely say it (documentation/results.md section 19). Without it the places have to say it.
+  The places read stay the same by construction (a text whose places would change keeps its words), so
+  the place map's fit needs no version of its own.
 
 So a share of the training samples gets its report with one of these facts taken out: every term the
 knowledge base says points somewhere (sides, zones, lobes), or every count term, is removed by the
