@@ -160,6 +160,29 @@ def test_summarize_variant_by_hand():
     assert s["side_share"] == pytest.approx(0.5) and s["side_share_vs_correct"] == pytest.approx(0.5)
 
 
+def test_pooled_side_share_weighs_each_pixel_once():
+    # a lesion of 6 pixels on the named side and a speck of 1 pixel on the other: the mean of per-case
+    # shares is (1 + 0) / 2, the pooled share 6 / 7
+    shape = (1, 3, 4)
+    lesion = np.zeros(shape, np.uint8)
+    lesion[0, :, :2] = 1                 # 6 voxels in the left half
+    speck = np.zeros(shape, np.uint8)
+    speck[0, 0, 3] = 1                   # 1 voxel in the right half
+    both = np.zeros(shape, np.uint8)
+    both[0, :, 2:] = 1                   # a bilateral case: no side, left out of both shares
+    records = [case_record("a", lesion, lesion, LEFT, LEFT, 2), case_record("b", speck, lesion, LEFT, LEFT, 2),
+               case_record("c", both, both, BOTH, BOTH, 2)]
+    s = summarize_variant(records)
+    assert s["side_share"] == pytest.approx(0.5) and s["side_share_pooled"] == pytest.approx(6 / 7)
+    # the other side's report given: the shares against the given side mirror those against the correct one
+    swapped = [case_record(r["case"], p, lesion, LEFT, RIGHT, 2) for r, p in zip(records, (lesion, speck))]
+    t = summarize_variant(swapped)
+    assert t["side_share_pooled"] == pytest.approx(1 / 7) and t["side_share_pooled_vs_correct"] == pytest.approx(6 / 7)
+    # no foreground on either side: no pooled share
+    empty = summarize_variant([case_record("d", np.zeros(shape, np.uint8), lesion, LEFT, LEFT, 2)])
+    assert empty["side_share_pooled"] is None and empty["side_share_pooled_vs_correct"] is None
+
+
 def test_lateral_axis_of_read_arrays():
     png = {"file_ending": ".png"}
     assert lateral_array_axis(png, {"patch_size": [64, 80]}) == 2          # (z=1, rows, columns)

@@ -313,13 +313,11 @@ def test_ablate_measures_what_the_report_does_and_resumes(workspace, tmp_path):
     # only the report tells the two blobs apart: the other side's report must cost Dice and move the mask
     assert swapped["mean_dice"] < correct["mean_dice"] - 0.1, (correct["mean_dice"], swapped["mean_dice"])
     assert correct["side_share"] > 0.6 and correct["side_share"] == correct["side_share_vs_correct"]
-    # pooled over the one-sided cases. swap_lr keeps the zone, and in 5 of the 8 cases the other side's blob
-    # lies in another zone: a model that reads zones predicts nothing or a few stray pixels there, and the
-    # mean of per-case shares counts those as much as a moved lesion (six trainings: mean 0.00 to 0.40, one
-    # other machine 0.52; pooled 0.00 to 0.04)
-    one_sided = [r for r in variants["swap_lr"]["per_case"] if r["correct_side"]]
-    on_correct_side = sum(r[f"{r['correct_side']}_fg"] for r in one_sided)
-    assert on_correct_side < 0.5 * sum(r["left_fg"] + r["right_fg"] for r in one_sided)
+    # the pooled share: swap_lr keeps the zone, and in 5 of the 8 cases the other side's blob lies in
+    # another zone, where a model that reads zones predicts nothing or a few stray pixels; the mean of
+    # per-case shares counts those as much as a moved lesion (six trainings: mean 0.00 to 0.40, one other
+    # machine 0.52; pooled 0.00 to 0.04)
+    assert swapped["side_share_pooled_vs_correct"] < 0.5
     assert correct["n_side_cases"] == sum(r["correct_side"] is not None for r in variants["correct"]["per_case"]) > 0
     table = (out / "ablation.md").read_text()
     assert all(f"`{name}`" in table for name in VARIANTS)

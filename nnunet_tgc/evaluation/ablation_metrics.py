@@ -7,6 +7,10 @@ perfectly. Halves are split along the lateral axis; with an odd number of column
 belongs to neither half. A case with no predicted foreground in either half has no side share and
 is counted separately (``n_side_empty_prediction``).
 
+The mean of per-case shares counts a prediction of a few stray pixels as much as a whole lesion, so the
+summaries also give the pooled share: the foreground in the named halves over all foreground of the
+same cases (``side_share_pooled``, ``side_share_pooled_vs_correct``).
+
 Foreground is any non-zero label (the union of all foreground labels). Dice and IoU follow
 :mod:`nnunet_tgc.evaluation.metrics` (LViT's per-image protocol and its empty-ground-truth rule).
 """
@@ -74,8 +78,16 @@ def case_record(case: str, pred: np.ndarray, gt: np.ndarray, correct_report: str
     return record
 
 
+def pooled_side_share(records: Sequence[dict], side_key: str) -> Optional[float]:
+    """Foreground in the halves ``record[side_key]`` names over all foreground of the records that name one."""
+    named = [r for r in records if r[side_key]]
+    inside = sum(r[f"{r[side_key]}_fg"] for r in named)
+    total = sum(r["left_fg"] + r["right_fg"] for r in named)
+    return inside / total if total else None
+
+
 def side_share_summary(records: Sequence[dict]) -> dict:
-    """Mean side shares over the cases whose correct report names exactly one side."""
+    """Mean and pooled side shares over the cases whose correct report names exactly one side."""
     one_side = [r for r in records if r["correct_side"] and r["left_fg"] is not None]
     given = [r["share_given"] for r in one_side if r["share_given"] is not None]
     correct = [r["share_correct"] for r in one_side if r["share_correct"] is not None]
@@ -88,6 +100,8 @@ def side_share_summary(records: Sequence[dict]) -> dict:
         # against the side the correct report names: a text-reading model drops below 0.5 for swap_lr
         "side_share_vs_correct": float(np.mean(correct)) if correct else None,
         "n_side_share_vs_correct": len(correct),
+        "side_share_pooled": pooled_side_share(one_side, "given_side"),
+        "side_share_pooled_vs_correct": pooled_side_share(one_side, "correct_side"),
     }
 
 
@@ -102,7 +116,8 @@ def summarize_variant(records: Sequence[dict]) -> dict:
 
 
 GROUP_KEYS = ("n_cases", "mean_dice", "mean_iou", "pooled_dice", "n_empty_prediction", "side_share",
-              "side_share_vs_correct", "n_side_cases", "n_side_empty_prediction")
+              "side_share_vs_correct", "side_share_pooled", "side_share_pooled_vs_correct", "n_side_cases",
+              "n_side_empty_prediction")
 
 
 def training_groups(records: Sequence[dict]) -> Optional[dict]:
@@ -130,7 +145,8 @@ def _group_summary(members: Sequence[dict]) -> dict:
     return {k: s[k] for k in GROUP_KEYS}
 
 
-MEAN_KEYS = ("mean_dice", "mean_iou", "pooled_dice", "n_empty_prediction", "side_share", "side_share_vs_correct")
+MEAN_KEYS = ("mean_dice", "mean_iou", "pooled_dice", "n_empty_prediction", "side_share", "side_share_vs_correct",
+             "side_share_pooled", "side_share_pooled_vs_correct")
 
 
 def mean_of_summaries(summaries: Sequence[dict]) -> dict:

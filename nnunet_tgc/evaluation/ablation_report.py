@@ -29,6 +29,14 @@ def _count(x) -> str:
     return str(x) if float(x).is_integer() else f"{x:.1f}"
 
 
+SHARE_KEYS = ("side_share", "side_share_vs_correct", "side_share_pooled", "side_share_pooled_vs_correct")
+
+
+def _shares(summary: dict) -> list:
+    """The side share cells: mean over cases and pooled, against the given and the correct report's side."""
+    return [_share(summary.get(k)) for k in SHARE_KEYS]
+
+
 def markdown_table(report: dict) -> str:
     """Variants x metrics (with the ``reworded`` mean), the seen/unseen split, the rewording's unchanged
     reports, then the deltas against ``correct`` (or the first variant)."""
@@ -36,7 +44,8 @@ def markdown_table(report: dict) -> str:
     aggregates = {name: a["summary"] for name, a in report.get("aggregates", {}).items()}
     categories = [c for c in SIDE_CATEGORIES if any(c in s["by_category"] for s in done.values())]
     head = ["variant", "Dice", "IoU", "pooled Dice", *[f"Dice {c} (n)" for c in categories],
-            "side share", "side share vs correct side", "empty pred.", "empty pred. (one-side cases)"]
+            "side share", "side share vs correct side", "pooled side share", "pooled vs correct side", "empty pred.",
+            "empty pred. (one-side cases)"]
     lines = [f"Text ablation of `{report['model_folder']}` fold {report['fold']} ({report['checkpoint']}) on "
              f"{report['n_cases']} cases of `{report['images']}`, {report['date']}.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -45,13 +54,11 @@ def markdown_table(report: dict) -> str:
         for c in categories:
             group = s["by_category"].get(c)
             cells.append(f"{_pct(group['mean_dice'])} ({group['n_cases']})" if group else "n/a")
-        cells += [_share(s["side_share"]), _share(s["side_share_vs_correct"]),
-                  _count(s.get("n_empty_prediction")), str(s["n_side_empty_prediction"])]
+        cells += [*_shares(s), _count(s.get("n_empty_prediction")), str(s["n_side_empty_prediction"])]
         lines.append("| " + " | ".join(cells) + " |")
     for name, s in aggregates.items():
         cells = [f"**{name}** (mean of {s['n_variants']})", _pct(s["mean_dice"]), _pct(s["mean_iou"]),
-                 _pct(s["pooled_dice"]), *["" for _ in categories], _share(s["side_share"]),
-                 _share(s["side_share_vs_correct"]), _count(s["n_empty_prediction"]), ""]
+                 _pct(s["pooled_dice"]), *["" for _ in categories], *_shares(s), _count(s["n_empty_prediction"]), ""]
         lines.append("| " + " | ".join(cells) + " |")
     for name, v in report["variants"].items():
         if "summary" not in v:
@@ -74,8 +81,8 @@ def _training_lines(report: dict, done: dict, aggregates: dict) -> list:
              f"among the {split['n_training_cases']} training reports of fold {split['fold']} "
              f"({split['n_training_texts']} distinct texts, `{split['reports_file']}`): {split['n_seen']} seen, "
              f"{split['n_unseen']} unseen; the same cases in every variant.{_places_sentence(split)}", "",
-             "| variant | group | n | Dice | pooled Dice | empty pred. | side share | side share vs correct side |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| variant | group | n | Dice | pooled Dice | empty pred. | side share | side share vs correct side "
+             "| pooled side share | pooled vs correct side |", "|---|---|---|---|---|---|---|---|---|---|"]
     rows = [(f"`{n}`", s) for n, s in done.items()] + [(f"**{n}**", s) for n, s in aggregates.items()]
     for label, s in rows:
         groups = s.get("by_training") or {}
@@ -87,8 +94,7 @@ def _training_lines(report: dict, done: dict, aggregates: dict) -> list:
 
 def _training_row(label: str, title: str, x: dict) -> str:
     return (f"| {label} | {title} | {x.get('n_cases', 0)} | {_pct(x.get('mean_dice'))} | "
-            f"{_pct(x.get('pooled_dice'))} | {_count(x.get('n_empty_prediction'))} | "
-            f"{_share(x.get('side_share'))} | {_share(x.get('side_share_vs_correct'))} |")
+            f"{_pct(x.get('pooled_dice'))} | {_count(x.get('n_empty_prediction'))} | " + " | ".join(_shares(x)) + " |")
 
 
 def _places_sentence(split: dict) -> str:
@@ -131,6 +137,8 @@ def _legend(report: dict) -> list:
              "whose correct report names one side, the mean share of predicted foreground in the image half the "
              "given report names (0.5 = text-blind, 1 = reads the side); 'vs correct side': the half the correct "
              "report names; cases without predicted foreground are excluded and counted in the last column; "
+             "pooled: the foreground in the named halves over all foreground of those cases (a few stray pixels "
+             "weigh little); "
              "'empty pred.': cases without any predicted foreground. "
              f"`{REWORDED_AGGREGATE}`: the mean of the reworded_<style> rows."]
     return lines
