@@ -39,8 +39,8 @@ from .knowledge import Entry, KnowledgeBase
 from .places import place_vector, read_places
 
 # words a removed term leaves behind without meaning ("opacity in the ." / "left-sided" -> "-sided")
-_DANGLING = re.compile(r"(?:\b(?:in|of|at|on|within|involving|affecting|the|both|and|or|with|plus|as well as|only)\b|&|-|<|>|=)"
-                       r"\s*(?=[,.;:]|$)", re.IGNORECASE)
+_DANGLING_WORDS = "in|of|at|on|within|involving|affecting|the|both|and|or|with|plus|as well as|only"
+_DANGLING = re.compile(rf"(?:\b(?:{_DANGLING_WORDS})\b|&|-|<|>|=)\s*(?=[,.;:]|$)", re.IGNORECASE)
 _SIDED = re.compile(r"(?:(?<=\s)|^)-?sided\b", re.IGNORECASE)
 _EMPTY_ITEM = re.compile(r"([,;:])\s*(?=[,.;:]|$)")
 _SPACE_BEFORE = re.compile(r"\s+([,.;:])")
