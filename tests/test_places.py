@@ -230,6 +230,30 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("there is hazy opacity in the left lower and mid zones full stop the right lung is clear.",
      {"left lower", "left middle"}),
     ("B - patchy consolidation LMZ; Rt lung NAD; no effusion", {"left middle"}),
+    # a size at the limit of normal is no zone; a lung "well aerated" is clear; a rib is no lung
+    ("Rt base consolidation. Heart size upper nl.", {"right lower"}),
+    ("Cardiac silhouette at the upper limit of normal. Opacity in the LLZ.", {"left lower"}),
+    ("Consolidation involving the left lower lobe. The right lung is well aerated.", {"left lower"}),
+    ("Old fracture of a left posterior rib. Right mid zone opacity.", {"right middle"}),
+    # a zone word beside a lobe without a side names a part of the lobe: the lobe's cell, involved or free
+    ("Ground-glass opacity in the superior segment of the RLL.", {"right lower"}),
+    ("Consolidation of the superior lingular segment and the RML.", {"left middle", "right middle"}),
+    ("Opacity in the whole left upper lobe including the lingula.", {"left upper", "left middle"}),
+    ("Opacity in the RUL. No opacity in the superior segment of the LLL.", {"right upper"}),
+    # "both"/"bilateral" right before zone words is those zones' side, not a summary of the phrases after it
+    ("Consolidation in both lower zones and the right upper zone.", {"left lower", "right lower", "right upper"}),
+    ("Opacity in the lingula, the bilateral lower lobes and the left upper zone.",
+     {"left upper", "left middle", "left lower", "right lower"}),
+    # "predominantly" weighs what is placed before it; alone, it places
+    ("Opacities at both lung bases, predominantly on the left.", {"left lower", "right lower"}),
+    ("Patchy opacities, predominantly on the left.", {"left upper", "left middle", "left lower"}),
+    # "diffuse" names no zone first: the side before the zones in brackets is theirs
+    ("Diffuse Lt lung opacities (upper, mid & lower zones) + Rt lower zone opacity.",
+     {"left upper", "left middle", "left lower", "right lower"}),
+    # a whole side freed ("but not in the right") frees no cell another statement places with its own side
+    ("Opacity in the left mid zone but not in the right. Airspace opacity in both lower zones.",
+     {"left middle", "left lower", "right lower"}),
+    ("Lower zone opacities, no right-sided involvement.", {"left lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

@@ -21,22 +21,27 @@ Rules (documentation/text.md, "Places", gives an example of each):
   line listing what is normal ("Normal: ...") frees every place on it; in a clause that states no
   finding, a side named alone before a negation, or any place right before it, is free ("R lung: no
   opacity"); a zone scored 0 in a severity score is free, above 0 involved;
-* a side that only weighs findings already placed ("..., more marked on the left") places nothing, and a
+* a side that only weighs findings its clause placed before it ("..., more marked on the left", "...,
+  predominantly on the left") places nothing, and a
   side or zone right before a term of something that is no lung ("the lower superior vena cava", the
-  knowledge base's ``extrapulmonary`` terms) is that thing's;
+  knowledge base's ``extrapulmonary`` terms) is that thing's; "upper limit of normal" is one term, no zone;
 * the place terms of a clause form segments, split where the words between two terms hold a separator
   ("and", a comma, "with", "as well as", "&", "+", "/"); a segment names sides x zones, a lobe its own
   cell, a range every zone between its ends ("apex to base");
-* a segment with zones and no side takes the side of a lobe beside it, else continues a side-first phrase
+* zones beside a lobe and no side name a part of the lobe: its cell ("the superior segment of the RLL");
+* a segment with zones and no side continues a side-first phrase
   it is joined to by a bare "and"/comma ("left mid and lower zones"), else takes the sides of the next
   segment with sides ("upper and lower left lung"), else of a previous one, else those the report names
   elsewhere, else both ("bibasal opacities"); a free one takes the sides of the free places beside it,
-  else of its clause's involved places, and one without any side frees no cell stated involved;
+  else of its clause's involved places, and one without any side frees no cell stated involved; a whole
+  side stated free frees no cell another statement places with a side of its own;
 * a segment with sides and no zone ("bilateral", "left lung") names the whole side, unless the report
   names zones on that side elsewhere (then it is a summary); a word naming both sides does not widen the
-  side the same phrase names ("Bilateral infection of the whole left lung"); a bare side word right
+  side the same phrase names ("Bilateral infection of the whole left lung") unless it stands right before
+  the zones ("both lower zones and the right upper zone"); a bare side word right
   before a segment with zones shares its zones ("left and right lower lobes");
-* "all", "whole", "entire" name every zone unless a zone stands beside them ("all lower left lung").
+* "all", "whole", "entire", "diffuse" name every zone unless a zone or lobe stands beside them ("all lower left
+  lung").
 
 :func:`place_vector` turns the places into the input of the network's place map.
 """
@@ -59,7 +64,7 @@ _SEPARATOR = re.compile(r",|&|\+|/|\b(and|with|as well as|plus|or)\b", re.IGNORE
 _NEGATION_BEFORE = re.compile(r"\b(no|not|without|negative for|free of|absence of|resolution of|clear of|sparing)\b",
                               re.IGNORECASE)
 _NEGATION_AFTER = re.compile(r"\b(clear|clr|cleared|normal|unremarkable|healthy|preserved|spared|unaffected|uninvolved|"
-                             r"free|nad|not involved|"
+                             r"free|nad|not involved|well[- ]aerated|normally aerated|"
                              r"not affected|no longer (?:seen|visible)|(?<!partially )(?<!partly )resolved)\b",
                              re.IGNORECASE)
 # ... and the same words opening a stretch, before what they clear: "Clear left lung, right basal opacity."
@@ -82,7 +87,9 @@ _HEADING_GAP = re.compile(r"^[\s:\-\u2014\u2013,]*(?:(?:is|are)\s+)?$", re.IGNOR
 # a row of a table by place ("- Mid zones: right opacity; left clear", "Lower zone - R: opacity | L: normal")
 _ROW = re.compile(r"^(\W*)([^:;|]+?)\s*(?::|\u2014|\u2013|\s-\s)\s*(.*[;|].*)$")
 # "more marked on the", "worse on the", "greater in the": what follows weighs findings, it does not place them
-_COMPARATIVE = re.compile(r"\b(more|worse|greater|most|larger)\b(\s+[a-z]+)?\s+(on|in|at|to)\s+the\s*$", re.IGNORECASE)
+_COMPARATIVE = re.compile(r"\b(more|worse|greater|most|larger)\b(\s+[a-z]+)?\s+(on|in|at|to)\s+the\s*$"
+                          r"|\b(predominantly|predominant|mainly|mostly|chiefly|particularly|especially)\s+"
+                          r"(?:(?:on|in|at|to)\s+the\s+)?$", re.IGNORECASE)
 _COUNT_VALUES = {"count_zero": 0, "count_one": 1, "count_two": 2, "count_three": 3, "count_four": 4,
                  "count_five": 5, "count_six": 6, "count_seven": 7, "count_eight": 8, "count_nine": 9,
                  "count_multiple": 3}
@@ -110,6 +117,7 @@ class _Segment:
     first_zone_at: Optional[int] = None  # where its first zone word is
     whole: bool = False  # "all", "entire", "whole": every zone, unless a zone is named beside it
     summary: bool = False  # the sides so far come from a word naming both ("bilateral")
+    summary_end: Optional[int] = None  # where that word ends
     continues: bool = False  # joined to the previous segment by a bare "and"/comma ("left mid and lower zones")
 
     @property
@@ -123,6 +131,9 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     involved, free, count = set(), set(), None
     segments_by_clause, report_sides = [], set()
     vague_free = set()  # freed by a statement that names no side ("Hila of normal size"): not against an explicit one
+    # a whole side freed ("... but not in the right", "The right lung is clear"): not against a cell a statement
+    # places with a side of its own ("both lower zones", "RLL"), only against sides borrowed or assumed
+    side_free, explicit = set(), set()
     # abbreviations are read as the words they stand for ("R lung, all zones and LLZ": "all zones" is the right lung's)
     for clause, all_free in _clauses(_unglued(_scores_as_words(knowledge.spell_out(text or "")), knowledge), knowledge):
         positive, negative, clause_count = _read_clause(clause, knowledge, all_free)
@@ -134,15 +145,18 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
         report_sides |= clause_sides
         free_zones = {z for seg in negative if not seg.sides and not seg.cells for z in seg.zones}
         for i, seg in enumerate(negative):
-            if seg.cells and not (seg.sides or seg.zones):  # "no RUL opacity": the lobe's cell
+            if seg.cells and not seg.sides:  # "no RUL opacity", "no opacity in the superior segment of the RLL"
                 free |= seg.cells
                 continue
             sides = seg.sides or _borrowed_sides(negative, i) or clause_sides
-            cells = _cells_of(seg, sides or set(SIDES), seg.zones or (free_zones if seg.sides else set()) or set(ZONES))
-            if sides:
-                free |= cells
-            else:
+            zones = seg.zones or (free_zones if seg.sides else set())
+            cells = _cells_of(seg, sides or set(SIDES), zones or set(ZONES))
+            if not sides:
                 vague_free |= cells
+            elif seg.sides and not zones:
+                side_free |= cells
+            else:
+                free |= cells
         if count is None:
             count = clause_count
     summaries = []
@@ -151,21 +165,31 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
             own = seg.sides
             if seg.summary and seg.zones and any(o.sides and not o.summary for o in segs if o is not seg):
                 own = set()  # "Bilateral infection of the middle and lower parts of the right lung, ...": a summary
-            # "Retrocardiac opacity in the left lower lobe": zones beside a lobe take the lobe's side
-            sides = own or _sides_of(seg.cells) or _borrowed_sides(segs, i) or report_sides or set(SIDES)
+            if seg.cells and not own:
+                # a zone word beside a lobe and no side word names a part of the lobe ("the superior segment of the
+                # RLL", "retrocardiac opacity in the left lower lobe", "the whole LUL"): the lobe's cell
+                involved |= seg.cells
+                explicit |= seg.cells
+                continue
+            sides = own or _borrowed_sides(segs, i) or report_sides or set(SIDES)
             if seg.whole and not seg.zones:
                 seg.zones = set(ZONES)
+            cells = set()
             if seg.zones:
-                involved |= _cells_of(seg, sides, seg.zones)
+                cells = _cells_of(seg, sides, seg.zones)
             elif seg.bare_side and i + 1 < len(segs) and segs[i + 1].zones and not segs[i + 1].cells:
-                involved |= _cells_of(seg, sides, segs[i + 1].zones)
+                cells = _cells_of(seg, sides, segs[i + 1].zones)
             elif seg.sides:
                 summaries.append(seg)
-            involved |= seg.cells
+            involved |= cells | seg.cells
+            if own:
+                explicit |= cells | seg.cells
     for seg in summaries:  # a side named without zones: the whole side, unless zones are named on it elsewhere
         for side in seg.sides:
             if not any(s == side for s, _ in involved):
                 involved |= {(side, z) for z in ZONES}
+                explicit |= {(side, z) for z in ZONES}
+    free |= side_free - explicit
     free |= vague_free - involved
     return Places(frozenset(involved - free), frozenset(free), count)
 
@@ -284,7 +308,9 @@ def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
         if not segments or last is None or _SEPARATOR.search(clause[last:start]):
             joined = last is not None and bool(_BARE_JOIN.fullmatch(clause[last:start]))
             segments.append(_Segment(set(), set(), set(), True, continues=joined))
-        _add(segments[-1], entry, start)
+        _add(segments[-1], entry, start, end)
+        if entry.zones and segments[-1].summary and not clause[segments[-1].summary_end:start].strip():
+            segments[-1].summary = False  # "both lower zones", "the bilateral lower lobes": the zones' own sides
         if last is not None and entry.zones and _RANGE.match(clause[last:start]):
             segments[-1].zones |= _zones_between(segments[-1].zones)
         previous_end[is_free] = end
@@ -316,25 +342,27 @@ def _names_no_lung(clause: str, found, k: int) -> bool:
 
 
 def _weighs_only(clause: str, found, k: int) -> bool:
-    """Whether the k-th term is a side word that weighs findings placed elsewhere ("lower zones, more marked on
-    the left"): a comparative right before it, and no place of its own phrase after it."""
+    """Whether the k-th term is a side word that weighs findings placed before it in its clause ("lower zones, more
+    marked on the left", "both bases, predominantly on the left"): a comparative right before it, and no place of
+    its own phrase after it. With nothing placed before it ("Patchy opacities, predominantly on the left") the side
+    is the only place the clause states, and it places."""
     start, end, entry = found[k]
-    if not entry.sides or entry.zones:
+    if not entry.sides or entry.zones or not any(e.sides or e.zones for _, _, e in found[:k]):
         return False
     before = clause[found[k - 1][1] if k else 0:start]
     later = [s for s, _, e in found[k + 1:] if e.sides or e.zones]
     return bool(_COMPARATIVE.search(before)) and (not later or bool(_SEPARATOR.search(clause[end:later[0]])))
 
 
-def _add(seg: _Segment, entry: Entry, at: int) -> None:
+def _add(seg: _Segment, entry: Entry, at: int, end: int) -> None:
     if entry.sides and entry.zones:  # a lobe: its own cell
         seg.cells |= {(s, z) for s in entry.sides for z in entry.zones}
         seg.bare_side = False
         return
     if entry.sides:
         seg.last_side_at = at
-    if entry.zones and seg.first_zone_at is None:
-        seg.first_zone_at = at
+    if entry.zones and set(entry.zones) != set(ZONES) and seg.first_zone_at is None:
+        seg.first_zone_at = at  # not "diffuse": "Diffuse left lung opacity (upper, mid ...)" names the side first
     if entry.sides:
         # "Bilateral infection of the whole left lung ...": a summary of both sides does not widen a side
         # the same phrase names
@@ -344,6 +372,7 @@ def _add(seg: _Segment, entry: Entry, at: int) -> None:
         if not (both and named):
             seg.sides |= set(entry.sides)
         seg.summary = both and not named
+        seg.summary_end = end
     if set(entry.zones) == set(ZONES):  # "all lower left lung": the named zone, not every zone
         seg.whole = True
     else:
