@@ -254,6 +254,32 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("Opacity in the left mid zone but not in the right. Airspace opacity in both lower zones.",
      {"left middle", "left lower", "right lower"}),
     ("Lower zone opacities, no right-sided involvement.", {"left lower"}),
+    ("Bilateral opacities. The left lung is clear.", {"right upper", "right middle", "right lower"}),
+    # a list of what is normal by regions; a side at 0 %; a share of both lungs; "i.e." ends no sentence
+    ("Finding 1: opacity | Side: Left | Zone: lower\nNormal regions: left upper, left mid, right upper",
+     {"left lower"}),
+    ("Left: 0%. The lung is clear. Right: ~20% involved (lower zone).", {"right lower"}),
+    ("Right lung - 15%, lower zone. Left lung - 0%. Total: about 8% of both lungs.", {"right lower"}),
+    ("Left lung: involvement of all zones, i.e. upper, middle and lower. Right lung: lower zone opacity, upper and "
+     "mid zones spared.", {"left upper", "left middle", "left lower", "right lower"}),
+    # a heading's side is that of the zones after it, whichever comes first
+    ("Right lung: upper and mid zones spared, lower zone opacity.", {"right lower"}),
+    # queried items of a run-on list, each with its own side
+    ("Radiographer comment: ?consolidation both bases ?patchy shadowing left mid-zone.",
+     {"left lower", "left middle", "right lower"}),
+    ("query consolidation Lt base query consolidation Rt mid zone", {"left lower", "right middle"}),
+    # the silhouette sign, and a border that is sharp; levels by anterior ribs (zones meet at the 2nd and 4th)
+    ("Airspace opacity silhouetting the right heart border. The left lung is clear.", {"right middle"}),
+    ("Hazy opacity effacing the left hemidiaphragm.", {"left lower"}),
+    ("The right heart border is sharply defined. Left basal consolidation.", {"left lower"}),
+    ("The left hemidiaphragm is not obscured. Right upper zone opacity.", {"right upper"}),
+    ("Opacity at the level of the left 4th anterior rib.", {"left middle"}),
+    ("Opacity below the level of the right 6th anterior rib.", {"right lower"}),
+    ("Consolidation over the right 1st and 2nd anterior rib ends.", {"right upper"}),
+    ("Consolidation over the left 2nd and 3rd anterior ribs (left upper zone).", {"left upper"}),
+    # a device or a bone named with its side and a word or two between is no lung
+    ("Right mid zone opacity. Left-sided dual-chamber pacemaker in place.", {"right middle"}),
+    ("Right basal opacity. Old healed fracture of the left 8th posterolateral rib.", {"right lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

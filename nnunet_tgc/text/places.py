@@ -26,13 +26,17 @@ Rules (documentation/text.md, "Places", gives an example of each):
   side or zone right before a term of something that is no lung ("the lower superior vena cava", the
   knowledge base's ``extrapulmonary`` terms) is that thing's; "upper limit of normal" is one term, no zone;
 * the place terms of a clause form segments, split where the words between two terms hold a separator
-  ("and", a comma, "with", "as well as", "&", "+", "/"); a segment names sides x zones, a lobe its own
-  cell, a range every zone between its ends ("apex to base");
+  ("and", a comma, "with", "as well as", "&", "+", "/", a queried item's "?" or "query"); a segment names sides
+  x zones, a lobe its own cell, a range every zone between its ends ("apex to base");
+* landmarks are read as zones first: an obscured heart border is its side's middle zone, an effaced
+  hemidiaphragm its lower zone (the silhouette sign), a level by anterior ribs the zones of those ribs
+  (boundaries at the 2nd and 4th); a side at 0 % is clear, "N% of both lungs" names no side;
 * zones beside a lobe and no side name a part of the lobe: its cell ("the superior segment of the RLL");
 * a segment with zones and no side continues a side-first phrase
   it is joined to by a bare "and"/comma ("left mid and lower zones"), else takes the sides of the next
   segment with sides ("upper and lower left lung"), else of a previous one, else those the report names
-  elsewhere, else both ("bibasal opacities"); a free one takes the sides of the free places beside it,
+  elsewhere (first a colon heading's side: "Right lung: upper zone spared, lower zone opacity"), else both
+  ("bibasal opacities"); a free one takes the sides of the free places beside it,
   else of its clause's involved places, and one without any side frees no cell stated involved; a whole
   side stated free frees no cell another statement places with a side of its own;
 * a segment with sides and no zone ("bilateral", "left lung") names the whole side, unless the report
@@ -60,7 +64,8 @@ CELLS = tuple((side, zone) for side in SIDES for zone in ZONES)
 assert len(CELLS) == PLACE_CELLS and len(CELLS) + 1 == PLACE_VECTOR_SIZE
 
 _CLAUSE_END = re.compile(r"[.;\n]+|\b(?:but|while|whereas|full stop)\b", re.IGNORECASE)  # "full stop": dictated
-_SEPARATOR = re.compile(r",|&|\+|/|\b(and|with|as well as|plus|or)\b", re.IGNORECASE)
+# "?" and "query": a queried item of a run-on list ("?consolidation L base ?patchy shadowing R mid zone")
+_SEPARATOR = re.compile(r",|&|\+|/|\?|\b(and|with|as well as|plus|or|query)\b", re.IGNORECASE)
 _NEGATION_BEFORE = re.compile(r"\b(no|not|without|negative for|free of|absence of|resolution of|clear of|sparing)\b",
                               re.IGNORECASE)
 _NEGATION_AFTER = re.compile(r"\b(clear|clr|cleared|normal|unremarkable|healthy|preserved|spared|unaffected|uninvolved|"
@@ -80,8 +85,10 @@ _BARE_JOIN = re.compile(r"\s*(?:,|&|\+|/|and|or|,\s*and|,\s*or)\s*", re.IGNORECA
 # "rest clear", "the remainder of the lungs is clear": what is cleared is what the report has not named
 _REST = re.compile(r"\b(rest|remainder|remaining|otherwise|o/w|elsewhere|other)\b", re.IGNORECASE)
 # a line listing what is normal ("Normal: the top and middle parts of the right lung; heart size.")
-_NORMAL_LINE = re.compile(r"^\W*(?:what (?:looks|is) )?(?:normal|unremarkable|negative|clear|no abnormality)"
-                          r"(?:\s+findings?)?\s*:", re.IGNORECASE)
+_NORMAL_LINE = re.compile(r"^\W*(?:what (?:looks|is) )?(?:(?:normal|unremarkable|negative|clear|no abnormality)"
+                          r"(?:\s+(?:findings?|regions?|areas?|zones?|parts?))?"
+                          r"|(?:regions?|areas?|zones?|parts?)\s+(?:normal|clear|unremarkable|not involved))\s*:",
+                          re.IGNORECASE)
 # between a place and the negation that is about it: "Mid zone L: no opacity", "upper zones are not involved"
 _HEADING_GAP = re.compile(r"^[\s:\-\u2014\u2013,]*(?:(?:is|are)\s+)?$", re.IGNORECASE)
 # a row of a table by place ("- Mid zones: right opacity; left clear", "Lower zone - R: opacity | L: normal")
@@ -90,6 +97,25 @@ _ROW = re.compile(r"^(\W*)([^:;|]+?)\s*(?::|\u2014|\u2013|\s-\s)\s*(.*[;|].*)$")
 _COMPARATIVE = re.compile(r"\b(more|worse|greater|most|larger)\b(\s+[a-z]+)?\s+(on|in|at|to)\s+the\s*$"
                           r"|\b(predominantly|predominant|mainly|mostly|chiefly|particularly|especially)\s+"
                           r"(?:(?:on|in|at|to)\s+the\s+)?$", re.IGNORECASE)
+# a side at 0 % ("Left lung: 0%", "Right - 0 %"): not involved
+_ZERO_PERCENT = re.compile(r"(?P<place>\b(?:right|left|r|l)\b[^:=\n|/;,.\d%]{0,25}?)\s*[:=\-\u2013\u2014]?\s*"
+                           r"(?:~\s*|approx(?:imately|\.)?\s+|about\s+)?0\s*%", re.IGNORECASE)
+# "10% of both lungs": a share of all the lung, not a statement that both are involved
+_SHARE_OF_BOTH = re.compile(r"(?<=%)(\s+of\s+)(?:both|the|all)\s+lungs?\b", re.IGNORECASE)
+# dotted abbreviations are no sentence end ("all zones, i.e. upper, middle and lower")
+_DOTTED = re.compile(r"\b(?:i\.e|e\.g|viz|approx|incl|esp|cf|vs)\.", re.IGNORECASE)
+# the silhouette sign: an opacity that obscures a side's heart border lies in its middle zone (middle lobe,
+# lingula), one that effaces its hemidiaphragm in its lower zone; a border that is sharp or not obscured places nothing
+_OBSCURING = re.compile(r"\b(?:obscur\w*|effac\w*|silhouett\w*|blurr\w*|indistinct|loss of|lost)\b", re.IGNORECASE)
+_NOT_BEFORE = re.compile(r"\b(?:not|no|without)\s+(?:\w+\s+)?$", re.IGNORECASE)
+_LANDMARK = re.compile(r"\b(?P<side>left|right)\s+(?P<mark>heart border|cardiac border|cardiac margin|"
+                       r"hemi-?diaphragm|diaphragm)\b", re.IGNORECASE)
+# a level by anterior ribs ("over the left 2nd and 3rd anterior ribs", "below the level of the right 6th anterior
+# rib"): the zones' boundaries on a frontal film lie at the 2nd and the 4th anterior rib
+_RIB_LEVEL = re.compile(r"\b(?P<rel>(?:below|beneath|under|above)\s+(?:the\s+)?(?:level\s+of\s+(?:the\s+)?)?)?"
+                        r"(?P<side>(?:left|right)\s+)?(?P<a>\d{1,2})(?:st|nd|rd|th)?"
+                        r"(?:\s*(?:and|to|-|\u2013|/|,)\s*(?P<b>\d{1,2})(?:st|nd|rd|th)?)?\s+anterior\s+ribs?(?:\s+ends?)?\b",
+                        re.IGNORECASE)
 _COUNT_VALUES = {"count_zero": 0, "count_one": 1, "count_two": 2, "count_three": 3, "count_four": 4,
                  "count_five": 5, "count_six": 6, "count_seven": 7, "count_eight": 8, "count_nine": 9,
                  "count_multiple": 3}
@@ -135,9 +161,12 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     # places with a side of its own ("both lower zones", "RLL"), only against sides borrowed or assumed
     side_free, explicit = set(), set()
     # abbreviations are read as the words they stand for ("R lung, all zones and LLZ": "all zones" is the right lung's)
-    for clause, all_free in _clauses(_unglued(_scores_as_words(knowledge.spell_out(text or "")), knowledge), knowledge):
+    spelled = _landmarks_as_zones(_scores_as_words(knowledge.spell_out(text or "")))
+    for clause, all_free, heading in _clauses(_unglued(spelled, knowledge), knowledge):
         positive, negative, clause_count = _read_clause(clause, knowledge, all_free)
-        segments_by_clause.append(positive)
+        # "Right lung: upper and mid zones spared, lower zone opacity": the heading's side is its zones'
+        heading_sides = {s for _, _, e in knowledge.find(heading) for s in e.sides}
+        segments_by_clause.append((positive, heading_sides))
         # a free zone takes the side of the free places beside it ("no opacity in the right upper, middle or lower
         # zones"), else of its clause's involved places ("the right lung, with the middle third spared"); a free
         # side takes the free zones beside it ("Upper zones: no opacity on both sides")
@@ -160,7 +189,7 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
         if count is None:
             count = clause_count
     summaries = []
-    for segs in segments_by_clause:
+    for segs, heading_sides in segments_by_clause:
         for i, seg in enumerate(segs):
             own = seg.sides
             if seg.summary and seg.zones and any(o.sides and not o.summary for o in segs if o is not seg):
@@ -171,7 +200,7 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
                 involved |= seg.cells
                 explicit |= seg.cells
                 continue
-            sides = own or _borrowed_sides(segs, i) or report_sides or set(SIDES)
+            sides = own or _borrowed_sides(segs, i) or heading_sides or report_sides or set(SIDES)
             if seg.whole and not seg.zones:
                 seg.zones = set(ZONES)
             cells = set()
@@ -187,16 +216,58 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     for seg in summaries:  # a side named without zones: the whole side, unless zones are named on it elsewhere
         for side in seg.sides:
             if not any(s == side for s, _ in involved):
-                involved |= {(side, z) for z in ZONES}
-                explicit |= {(side, z) for z in ZONES}
+                involved |= {(side, z) for z in ZONES}  # not explicit: "The left lung is clear" frees it
     free |= side_free - explicit
     free |= vague_free - involved
     return Places(frozenset(involved - free), frozenset(free), count)
 
 
 def _scores_as_words(text: str) -> str:
-    """Zone scores as statements: "R upper 0 / L lower 2" -> "R upper clear; / L lower opacity;"."""
-    return _SCORED.sub(lambda m: f"{m.group('place')} {'clear' if m.group('score') == '0' else 'opacity'};", text)
+    """Zone scores and shares as statements: "R upper 0 / L lower 2" -> "R upper clear; / L lower opacity;",
+    "Left lung: 0%" -> "Left lung clear;"; "10% of both lungs" -> "10% of the lungs"."""
+    text = _SCORED.sub(lambda m: f"{m.group('place')} {'clear' if m.group('score') == '0' else 'opacity'};", text)
+    text = _ZERO_PERCENT.sub(lambda m: f"{m.group('place')} clear;", text)
+    return _SHARE_OF_BOTH.sub(r"\1the lungs", text)
+
+
+def _landmarks_as_zones(text: str) -> str:
+    """Places stated by landmarks, as the zones they are: a side's obscured heart border -> its middle zone, an
+    effaced hemidiaphragm -> its lower zone (per sentence, where a word of obscuring stands, not negated), a level
+    by anterior ribs -> the zones of those ribs; dotted abbreviations lose their dots."""
+    text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
+    text = _RIB_LEVEL.sub(_rib_zones, text)
+    out = []
+    for sentence in re.split(r"(?<=[.;\n])", text):
+        cue = _OBSCURING.search(sentence)
+        if cue and not _NOT_BEFORE.search(sentence[:cue.start()]):
+            sentence = _LANDMARK.sub(lambda m: f"{m.group('side')} {_LANDMARK_ZONE[m.group('mark').lower()]} zone", sentence)
+        out.append(sentence)
+    return "".join(out)
+
+
+_LANDMARK_ZONE = {"heart border": "middle", "cardiac border": "middle", "cardiac margin": "middle",
+                  "hemidiaphragm": "lower", "hemi-diaphragm": "lower", "diaphragm": "lower"}
+
+
+_ZONE_IN_BRACKETS = re.compile(r"\s*\([^)]*\b(?:upper|mid|middle|lower|apex|apical|base|basal)\b[^)]*\)",
+                               re.IGNORECASE)
+
+
+def _rib_zone(rib: int) -> str:
+    return "upper" if rib <= 2 else "middle" if rib <= 4 else "lower"
+
+
+def _rib_zones(m: re.Match) -> str:
+    if _ZONE_IN_BRACKETS.match(m.string, m.end()):  # "(left upper zone)": the report's own zone
+        return m.group("side") or ""
+    ribs = sorted({int(m.group("a")), int(m.group("b") or m.group("a"))})
+    rel = (m.group("rel") or "").lower()
+    if rel.startswith("above"):
+        ribs = [max(1, ribs[0] - 1)]
+    elif rel:
+        ribs = [ribs[-1] + 1]
+    zones = [z for z in ZONES if any(_rib_zone(r) == z for r in range(ribs[0], ribs[-1] + 1))]
+    return f"{m.group('side') or ''}{' and '.join(zones)} zone{'s' if len(zones) > 1 else ''}"
 
 
 def _unglued(text: str, knowledge: KnowledgeBase) -> str:
@@ -221,24 +292,25 @@ _ZONE_WORDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _clauses(text: str, knowledge: KnowledgeBase) -> list:
-    """(clause, all free) for the text's sentences and clauses. A colon ends a clause unless what precedes it is a
-    heading that names a place and states nothing ("Left lung: lower zone opacity. Right lung: clear."); a row
-    heading is read with each cell of its row; every place of a line that lists what is normal is free."""
+    """(clause, all free, heading) for the text's sentences and clauses. A colon ends a clause unless what precedes
+    it is a heading that names a place and states nothing ("Left lung: lower zone opacity. Right lung: clear."):
+    the clause then starts with the heading, given again on its own; a row heading is read with each cell of its
+    row; every place of a line that lists what is normal is free."""
     clauses = []
     for line in text.split("\n"):
         normal = _NORMAL_LINE.match(line)
         line = _spread_row(line[normal.end():] if normal else line, knowledge)
         for sentence in _CLAUSE_END.split(line):
             parts = sentence.split(":")
-            clause = parts[0]
+            clause, heading = parts[0], ""
             for part in parts[1:]:
                 if _is_heading(clause, knowledge):
-                    clause = f"{clause} {part}"
+                    clause, heading = f"{clause} {part}", clause
                 else:
-                    clauses.append((clause, bool(normal)))
-                    clause = part
-            clauses.append((clause, bool(normal)))
-    return [(c, free) for c, free in clauses if c.strip()]
+                    clauses.append((clause, bool(normal), heading))
+                    clause, heading = part, ""
+            clauses.append((clause, bool(normal), heading))
+    return [(c, free, heading) for c, free, heading in clauses if c.strip()]
 
 
 def _spread_row(line: str, knowledge: KnowledgeBase) -> str:
@@ -335,10 +407,18 @@ def _negate_headings(clause: str, found, negated, positive: list, negative: list
 
 def _names_no_lung(clause: str, found, k: int) -> bool:
     """Whether the k-th term modifies a part of the body outside the lungs right after it ("the lower superior vena
-    cava", "upper left arm"): the knowledge base's extrapulmonary terms."""
+    cava", "upper left arm") or two words on ("the left 8th posterolateral rib", "left-sided dual-chamber
+    pacemaker"): the knowledge base's extrapulmonary terms."""
     if k + 1 == len(found) or found[k + 1][2].category != "extrapulmonary":
         return False
-    return not clause[found[k][1]:found[k + 1][0]].strip()
+    words = _GAP_WORD.findall(clause[found[k][1]:found[k + 1][0]])
+    return len(words) <= 2 and not any(w.lower() in _RELATION_WORDS for w in words)
+
+
+_GAP_WORD = re.compile(r"[^\s]+")
+# words that relate a place to a structure rather than name part of it ("left of the heart border")
+_RELATION_WORDS = {"of", "the", "to", "in", "at", "on", "near", "beside", "behind", "along", "adjacent", "with", "and",
+                   "or", "is", "are", "from", "by", "over", "above", "below", "under", "obscuring", "abutting"}
 
 
 def _weighs_only(clause: str, found, k: int) -> bool:
