@@ -29,6 +29,22 @@ def test_places_of_each_report_in_the_image_convention(tmp_path, capsys):
     assert "a: involved: left upper, left middle, left lower" in capsys.readouterr().out
 
 
+def test_a_side_read_as_a_whole_is_pointed_out(tmp_path, capsys):
+    # a side word with no zone on its side is the whole side: meant in "f", a side word of something no rule
+    # knows in "g" (a port catheter), not where a zone is named on that side ("h")
+    reports = {"f": "Right-sided airspace opacity.", "g": "Left lower zone opacity. Right port catheter in place.",
+               "h": "Bilateral opacities, worst in the right lower zone."}
+    (tmp_path / "reports.json").write_text(json.dumps(reports))
+    out = tmp_path / "reads.json"
+    assert cli_main(["places", str(tmp_path / "reports.json"), "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "f: involved: right upper, right middle, right lower | whole right lung: a side word without a zone" in printed
+    reads = json.loads(out.read_text())
+    assert reads["f"]["whole_sides"] == ["right"] and reads["g"]["whole_sides"] == ["right"]
+    assert reads["h"]["whole_sides"] == ["left"]  # "bilateral" names the left lung with no zone on it
+    assert "2 of 3" not in printed and "3 of 3 report(s) name a side without any zone" in printed
+
+
 def test_a_bad_file_or_domain_is_an_error_naming_it(tmp_path, capsys):
     bad = tmp_path / "reports.json"
     bad.write_text("{not json")

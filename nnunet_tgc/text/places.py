@@ -126,6 +126,10 @@ class Places:
     involved: frozenset  # (side, zone) cells the report states are involved
     free: frozenset      # cells it states are free
     count: Optional[int] = None  # lesions counted (3 stands for "three or more"); None: not stated
+    # sides read as a whole because a side word stands without a zone and no zone is named on that side
+    # ("Right-sided opacity"): right when the report means it, a misread where the side word belongs to
+    # something the rules do not know ("right heart border is sharp"); ``nnunet-tgc places`` points them out
+    whole_sides: frozenset = frozenset()
 
     @property
     def sides(self) -> frozenset:
@@ -188,7 +192,7 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
                 free |= cells
         if count is None:
             count = clause_count
-    summaries = []
+    summaries, whole_sides = [], set()
     for segs, heading_sides in segments_by_clause:
         for i, seg in enumerate(segs):
             own = seg.sides
@@ -217,9 +221,12 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
         for side in seg.sides:
             if not any(s == side for s, _ in involved):
                 involved |= {(side, z) for z in ZONES}  # not explicit: "The left lung is clear" frees it
+                whole_sides.add(side)
     free |= side_free - explicit
     free |= vague_free - involved
-    return Places(frozenset(involved - free), frozenset(free), count)
+    involved -= free
+    return Places(frozenset(involved), frozenset(free), count,
+                  frozenset(side for side in whole_sides if any(s == side for s, _ in involved)))
 
 
 def _scores_as_words(text: str) -> str:

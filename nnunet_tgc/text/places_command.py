@@ -46,6 +46,11 @@ def run(args) -> int:
         print(f"{case}: {describe(r)}")
     placed_nothing = sum(not r["involved"] for r in reads.values())
     print(f"{placed_nothing} of {len(reads)} report(s) place nothing (segmented from the image alone)")
+    whole = sum(bool(r.get("whole_sides")) for r in reads.values())
+    if whole:
+        print(f"{whole} of {len(reads)} report(s) name a side without any zone on it, read as the whole side "
+              f"(marked 'whole ... lung'): check that the side word there names a finding, not something else "
+              f"on that side (a device, a bone, a border)")
     if args.json:
         args.json.write_text(json.dumps(reads, indent=1) + "\n", encoding="utf-8")
     return 0
@@ -58,7 +63,8 @@ def read_one(text, convention: str, knowledge: KnowledgeBase) -> dict:
     if prepared == NO_REPORT:
         return {"involved": [], "free": [], "count": None, "no_report": True}
     places = read_places(prepared, knowledge)
-    read = {"involved": _named(places.involved), "free": _named(places.free), "count": places.count}
+    read = {"involved": _named(places.involved), "free": _named(places.free), "count": places.count,
+            "whole_sides": sorted(places.whole_sides)}
     spelled = knowledge.spell_out(prepared)
     return read if spelled == prepared else {**read, "spelled_out": spelled}  # what the text tower reads
 
@@ -71,6 +77,8 @@ def describe(read: dict) -> str:
     if read.get("no_report"):
         return "no report"
     parts = [f"involved: {', '.join(read['involved']) or 'nothing placed'}"]
+    if read.get("whole_sides"):
+        parts.append(", ".join(f"whole {side} lung: a side word without a zone" for side in read["whole_sides"]))
     if read["free"]:
         parts.append(f"free: {', '.join(read['free'])}")
     if read["count"] is not None:
