@@ -280,6 +280,17 @@ def test_misspellings_and_region_words(chest, text, expected):
     # a device or a bone named with its side and a word or two between is no lung
     ("Right mid zone opacity. Left-sided dual-chamber pacemaker in place.", {"right middle"}),
     ("Right basal opacity. Old healed fracture of the left 8th posterolateral rib.", {"right lower"}),
+    # what a clearing word is said of, after it; a clear costophrenic angle is no clear lower zone
+    ("Upper fields free on both sides. Right laterobasal confluent infiltrates.", {"right lower"}),
+    ("On the right patchy infiltrates in the upper and lower field. Costophrenic sinus free on both sides.",
+     {"right upper", "right lower"}),
+    ("Lower zone opacities. The costophrenic angles are sharp.", {"left lower", "right lower"}),
+    ("Airspace shadowing in the right costophrenic recess. The left costophrenic recess is not obscured.",
+     {"right lower"}),
+    ("Consolidation behind the heart on the left. CVC via the right jugular vein.", {"left lower"}),
+    # a lateral view shows no side: what it places was placed on the frontal view
+    ("Opacity in the left mid zone and the right lower zone. Lateral view: the opacity projects posteriorly "
+     "over the lower lobe.", {"left middle", "right lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

@@ -70,8 +70,16 @@ _NEGATION_BEFORE = re.compile(r"\b(no|not|without|negative for|free of|absence o
                               re.IGNORECASE)
 _NEGATION_AFTER = re.compile(r"\b(clear|clr|cleared|normal|unremarkable|healthy|preserved|spared|unaffected|uninvolved|"
                              r"free|nad|not involved|well[- ]aerated|normally aerated|"
-                             r"not affected|no longer (?:seen|visible)|(?<!partially )(?<!partly )resolved)\b",
+                             r"not affected|not obscured|not blunted|not effaced|(?:is|are) sharp|"
+                             r"no longer (?:seen|visible)|(?<!partially )(?<!partly )resolved)\b",
                              re.IGNORECASE)
+# the sides a clearing word is said of, after it: "Costophrenic sinus free on both sides", "apices clear bilaterally"
+_TRAILING_SIDES = re.compile(r"\s*(?:(?:on|in|at)\s+(?:the\s+)?)?(?:both\s+sides|both|bilaterally|bilateral|"
+                             r"(?:left|right)(?:\s+side)?)\b(?=\s*(?:[,;.]|$))", re.IGNORECASE)
+# places stated only where something is there: a clear costophrenic angle says no pleural fluid, not a clear zone
+_PLACES_WHEN_INVOLVED = frozenset({"costophrenic_angle"})
+# a lateral view shows no side: a clause about it places nothing that the frontal findings have not placed
+_LATERAL_VIEW = re.compile(r"\blateral\s+(?:view|projection|film|radiograph|image)s?\b", re.IGNORECASE)
 # ... and the same words opening a stretch, before what they clear: "Clear left lung, right basal opacity."
 _CLEAR_BEFORE = re.compile(r"(?:^|(?<=,))\s*(?:clear|normal|unremarkable)\b", re.IGNORECASE)
 # a zone's score in a severity scoring report ("R upper zone (A): 0", "L lower 2/3"): 0 is not involved
@@ -170,7 +178,7 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
         positive, negative, clause_count = _read_clause(clause, knowledge, all_free)
         # "Right lung: upper and mid zones spared, lower zone opacity": the heading's side is its zones'
         heading_sides = {s for _, _, e in knowledge.find(heading) for s in e.sides}
-        segments_by_clause.append((positive, heading_sides))
+        segments_by_clause.append((positive, heading_sides, bool(_LATERAL_VIEW.search(clause))))
         # a free zone takes the side of the free places beside it ("no opacity in the right upper, middle or lower
         # zones"), else of its clause's involved places ("the right lung, with the middle third spared"); a free
         # side takes the free zones beside it ("Upper zones: no opacity on both sides")
@@ -193,9 +201,11 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
         if count is None:
             count = clause_count
     summaries, whole_sides = [], set()
-    for segs, heading_sides in segments_by_clause:
+    for segs, heading_sides, lateral_view in segments_by_clause:
         for i, seg in enumerate(segs):
             own = seg.sides
+            if lateral_view and not own and not seg.cells:
+                continue  # "On the lateral view the opacity projects over the lower lobe": no side, nothing new
             if seg.summary and seg.zones and any(o.sides and not o.summary for o in segs if o is not seg):
                 own = set()  # "Bilateral infection of the middle and lower parts of the right lung, ...": a summary
             if seg.cells and not own:
@@ -204,7 +214,8 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
                 involved |= seg.cells
                 explicit |= seg.cells
                 continue
-            sides = own or _borrowed_sides(segs, i) or heading_sides or report_sides or set(SIDES)
+            borrowed = _borrowed_sides(segs, i) or heading_sides  # from the phrase or its heading: stated
+            sides = own or borrowed or report_sides or set(SIDES)
             if seg.whole and not seg.zones:
                 seg.zones = set(ZONES)
             cells = set()
@@ -215,7 +226,7 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
             elif seg.sides:
                 summaries.append(seg)
             involved |= cells | seg.cells
-            if own:
+            if own or borrowed:
                 explicit |= cells | seg.cells
     for seg in summaries:  # a side named without zones: the whole side, unless zones are named on it elsewhere
         for side in seg.sides:
@@ -311,7 +322,7 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
             parts = sentence.split(":")
             clause, heading = parts[0], ""
             for part in parts[1:]:
-                if _is_heading(clause, knowledge):
+                if _is_heading(clause, knowledge) or _LATERAL_VIEW.search(clause):  # "Lateral view: ..." too
                     clause, heading = f"{clause} {part}", clause
                 else:
                     clauses.append((clause, bool(normal), heading))
@@ -362,7 +373,8 @@ def _negated_spans(clause: str, found) -> tuple:
         starts = [c for prev, c in zip(bounds, commas) if c < cue.start() and states(prev, c)]
         starts += [w.start() for w in _WITH.finditer(clause, 0, cue.start())]
         starts += [r.end() for r in _REST.finditer(clause, 0, cue.start())]
-        cleared.append((max(starts, default=0), cue.start()))
+        trailing = _TRAILING_SIDES.match(clause, cue.end())
+        cleared.append((max(starts, default=0), trailing.end() if trailing else cue.start()))
     return negated, cleared
 
 
@@ -374,6 +386,7 @@ def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
         negated = [(0, len(clause))]
     positive, negative, count = [], [], None
     previous_end = {True: None, False: None}
+    pleural_only = []  # free stretches that name only a costophrenic angle
     for k, (start, end, entry) in enumerate(found):
         if entry.id in _COUNT_VALUES:
             if count is None and not any(a <= start < b for a, b in negated):
@@ -381,7 +394,13 @@ def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
             continue
         if not (entry.sides or entry.zones) or _weighs_only(clause, found, k) or _names_no_lung(clause, found, k):
             continue
-        is_free = any(a <= start and end <= b for a, b in negated + cleared)
+        spans = [(a, b) for a, b in negated + cleared if a <= start and end <= b]
+        is_free = bool(spans)
+        if is_free and entry.id in _PLACES_WHEN_INVOLVED:
+            pleural_only += spans  # "costophrenic angles sharp": no effusion, not a clear lower zone
+            continue
+        if is_free and not entry.zones and any(a <= start and end <= b for a, b in pleural_only):
+            continue  # "... sinus free on both sides": the sides of that statement
         segments = negative if is_free else positive
         last = previous_end[is_free]
         if not segments or last is None or _SEPARATOR.search(clause[last:start]):
