@@ -13,6 +13,9 @@ from nnunet_tgc.text.normalize import normalize_report, normalize_reports
     ("Lungs:\n- Upper zones: clear\n- Lower zone \u2014 R: opacity",
      "Lungs:\n- Upper zones: clear\n- Lower zone \u2014 R: opacity"),
     ("A - trachea central\nB - patchy opacity LMZ", "A - trachea central\nB - patchy opacity LMZ"),
+    # each field of a structured export on its own line
+    ("observation[1].bodySite = Left lung\nobservation[1].interpretation = N",
+     "observation[1].bodySite = Left lung\nobservation[1].interpretation = N"),
     # a line break stays one (structured reports: a heading's line, a table row), blank lines go
     ("Normal: the right lung. \r\n\r\n  Abnormal:\tleft basal opacity.\n",
      "Normal: the right lung.\nAbnormal: left basal opacity."),

@@ -288,6 +288,10 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("Airspace shadowing in the right costophrenic recess. The left costophrenic recess is not obscured.",
      {"right lower"}),
     ("Consolidation behind the heart on the left. CVC via the right jugular vein.", {"left lower"}),
+    # the fields of a structured export's record are one statement; a normal record frees its place
+    ("observation[1].code = opacity\nobservation[1].bodySite = Right lung\nobservation[1].zones = lower; middle\n"
+     "observation[1].interpretation = abnormal\nobservation[2].code = lung field\n"
+     "observation[2].bodySite = Left lung, upper zone\nobservation[2].interpretation = N", {"right lower", "right middle"}),
     # a lateral view shows no side: what it places was placed on the frontal view
     ("Opacity in the left mid zone and the right lower zone. Lateral view: the opacity projects posteriorly "
      "over the lower lobe.", {"left middle", "right lower"}),

@@ -124,6 +124,13 @@ _RIB_LEVEL = re.compile(r"\b(?P<rel>(?:below|beneath|under|above)\s+(?:the\s+)?(
                         r"(?P<side>(?:left|right)\s+)?(?P<a>\d{1,2})(?:st|nd|rd|th)?"
                         r"(?:\s*(?:and|to|-|\u2013|/|,)\s*(?P<b>\d{1,2})(?:st|nd|rd|th)?)?\s+anterior\s+ribs?(?:\s+ends?)?\b",
                         re.IGNORECASE)
+# a record of a structured export, one field per line ("observation[2].bodySite = Left lung, upper zone",
+# "observation[2].interpretation = N"): its fields are read together, as one statement
+_RECORD_LINE = re.compile(r"^\s*(?P<record>[A-Za-z_]\w*\s*\[\s*\d+\s*\])\s*\.\s*(?P<field>[A-Za-z_][\w.\[\]]*)\s*[=:]"
+                          r"\s*(?P<value>.*?)\s*$")
+_PLACE_FIELD = re.compile(r"site|location|lateral|side|zone|region|lobe", re.IGNORECASE)
+_STATUS_FIELD = re.compile(r"interpretation|status|result|value", re.IGNORECASE)
+_NORMAL_VALUE = re.compile(r"^(?:n|normal|neg|negative|absent|false|no|clear|none|not present|not detected)$", re.IGNORECASE)
 _COUNT_VALUES = {"count_zero": 0, "count_one": 1, "count_two": 2, "count_three": 3, "count_four": 4,
                  "count_five": 5, "count_six": 6, "count_seven": 7, "count_eight": 8, "count_nine": 9,
                  "count_multiple": 3}
@@ -173,7 +180,7 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     # places with a side of its own ("both lower zones", "RLL"), only against sides borrowed or assumed
     side_free, explicit = set(), set()
     # abbreviations are read as the words they stand for ("R lung, all zones and LLZ": "all zones" is the right lung's)
-    spelled = _landmarks_as_zones(_scores_as_words(knowledge.spell_out(text or "")))
+    spelled = _landmarks_as_zones(_scores_as_words(_records_as_sentences(knowledge.spell_out(text or ""))))
     for clause, all_free, heading in _clauses(_unglued(spelled, knowledge), knowledge):
         positive, negative, clause_count = _read_clause(clause, knowledge, all_free)
         # "Right lung: upper and mid zones spared, lower zone opacity": the heading's side is its zones'
@@ -246,6 +253,29 @@ def _scores_as_words(text: str) -> str:
     text = _SCORED.sub(lambda m: f"{m.group('place')} {'clear' if m.group('score') == '0' else 'opacity'};", text)
     text = _ZERO_PERCENT.sub(lambda m: f"{m.group('place')} clear;", text)
     return _SHARE_OF_BOTH.sub(r"\1the lungs", text)
+
+
+def _records_as_sentences(text: str) -> str:
+    """The records of a structured export as sentences, one per record at its first line: its places, then
+    "clear." where its status is normal ("N", "negative", "absent") and its finding otherwise."""
+    lines, records = text.split("\n"), {}
+    for i, line in enumerate(lines):
+        m = _RECORD_LINE.match(line)
+        if m:
+            records.setdefault(re.sub(r"\s", "", m.group("record")), []).append((i, m.group("field"), m.group("value")))
+    if not records:
+        return text
+    for fields in records.values():
+        places = [v for _, f, v in fields if _PLACE_FIELD.search(f)]
+        status = [v for _, f, v in fields if _STATUS_FIELD.search(f)]
+        what = [v for _, f, v in fields if not _PLACE_FIELD.search(f) and not _STATUS_FIELD.search(f)]
+        place = " ".join(re.sub(r"[,;]", " ", v) for v in places)
+        normal = any(_NORMAL_VALUE.match(v) for v in status)
+        sentence = f"{place} clear." if normal else f"{' '.join(what)} {place}."
+        for i, _, _ in fields:
+            lines[i] = ""
+        lines[fields[0][0]] = sentence if place else ""
+    return "\n".join(lines)
 
 
 def _landmarks_as_zones(text: str) -> str:
