@@ -73,6 +73,8 @@ _NEGATION_AFTER = re.compile(r"\b(clear|clr|cleared|normal|unremarkable|healthy|
                              r"not affected|not obscured|not blunted|not effaced|(?:is|are) sharp|"
                              r"no longer (?:seen|visible)|(?<!partially )(?<!partly )resolved)\b",
                              re.IGNORECASE)
+# ... and the same words opening a stretch, before what they clear: "Clear left lung, right basal opacity."
+_CLEAR_BEFORE = re.compile(r"(?:^|(?<=,))\s*(?:clear|normal|unremarkable)\b", re.IGNORECASE)
 # the sides a clearing word is said of, after it: "Costophrenic sinus free on both sides", "apices clear bilaterally"
 _TRAILING_SIDES = re.compile(r"\s*(?:(?:on|in|at)\s+(?:the\s+)?)?(?:both\s+sides|both|bilaterally|bilateral|"
                              r"(?:left|right)(?:\s+side)?)\b(?=\s*(?:[,;.]|$))", re.IGNORECASE)
@@ -80,8 +82,6 @@ _TRAILING_SIDES = re.compile(r"\s*(?:(?:on|in|at)\s+(?:the\s+)?)?(?:both\s+sides
 _PLACES_WHEN_INVOLVED = frozenset({"costophrenic_angle"})
 # a lateral view shows no side: a clause about it places nothing that the frontal findings have not placed
 _LATERAL_VIEW = re.compile(r"\blateral\s+(?:view|projection|film|radiograph|image)s?\b", re.IGNORECASE)
-# ... and the same words opening a stretch, before what they clear: "Clear left lung, right basal opacity."
-_CLEAR_BEFORE = re.compile(r"(?:^|(?<=,))\s*(?:clear|normal|unremarkable)\b", re.IGNORECASE)
 # a zone's score in a severity scoring report ("R upper zone (A): 0", "L lower 2/3"): 0 is not involved
 _SCORED = re.compile(r"(?P<place>\b(?:right|left|r|l)\b[^:=\n|/;,.\d]{0,25}?)\s*(?:\([a-f]\))?\s*[:=]?\s*"
                      r"(?P<score>[0-3])(?:\s*/\s*3)?(?![\w/.%])", re.IGNORECASE)
