@@ -28,9 +28,10 @@ Rules (documentation/text.md, "Places", gives an example of each):
 * the place terms of a clause form segments, split where the words between two terms hold a separator
   ("and", a comma, "with", "as well as", "&", "+", "/", a queried item's "?" or "query"); a segment names sides
   x zones, a lobe its own cell, a range every zone between its ends ("apex to base");
-* landmarks are read as zones first: an obscured heart border is its side's middle zone, an effaced
-  hemidiaphragm its lower zone (the silhouette sign), a level by anterior ribs the zones of those ribs
-  (boundaries at the 2nd and 4th); a side at 0 % is clear, "N% of both lungs" names no side;
+* records, scores, shares and landmarks are restated as plain statements first (:mod:`.restatement`): an
+  obscured heart border is its side's middle zone, an effaced hemidiaphragm its lower zone (the silhouette
+  sign), a level by anterior ribs the zones of those ribs (boundaries at the 2nd and 4th); a side at 0 % is
+  clear, "N% of both lungs" names no side, a structured export's record is one statement;
 * zones beside a lobe and no side name a part of the lobe: its cell ("the superior segment of the RLL");
 * a segment with zones and no side continues a side-first phrase
   it is joined to by a bare "and"/comma ("left mid and lower zones"), else takes the sides of the next
@@ -59,6 +60,7 @@ from typing import Optional
 
 from ..model.place_map import PLACE_CELLS, PLACE_VECTOR_SIZE
 from .knowledge import SIDES, ZONES, Entry, KnowledgeBase
+from .restatement import restate
 
 CELLS = tuple((side, zone) for side in SIDES for zone in ZONES)
 assert len(CELLS) == PLACE_CELLS and len(CELLS) + 1 == PLACE_VECTOR_SIZE
@@ -82,9 +84,6 @@ _TRAILING_SIDES = re.compile(r"\s*(?:(?:on|in|at)\s+(?:the\s+)?)?(?:both\s+sides
 _PLACES_WHEN_INVOLVED = frozenset({"costophrenic_angle"})
 # a lateral view shows no side: a clause about it places nothing that the frontal findings have not placed
 _LATERAL_VIEW = re.compile(r"\blateral\s+(?:view|projection|film|radiograph|image)s?\b", re.IGNORECASE)
-# a zone's score in a severity scoring report ("R upper zone (A): 0", "L lower 2/3"): 0 is not involved
-_SCORED = re.compile(r"(?P<place>\b(?:right|left|r|l)\b[^:=\n|/;,.\d]{0,25}?)\s*(?:\([a-f]\))?\s*[:=]?\s*"
-                     r"(?P<score>[0-3])(?:\s*/\s*3)?(?![\w/.%])", re.IGNORECASE)
 # "from apex to base", "from the hilum to the base": every zone between
 _RANGE = re.compile(r"^\s*(?:down\s+)?to\s+(?:the\s+)?$", re.IGNORECASE)
 _WITH = re.compile(r"\bwith\b", re.IGNORECASE)
@@ -105,32 +104,6 @@ _ROW = re.compile(r"^(\W*)([^:;|]+?)\s*(?::|\u2014|\u2013|\s-\s)\s*(.*[;|].*)$")
 _COMPARATIVE = re.compile(r"\b(more|worse|greater|most|larger)\b(\s+[a-z]+)?\s+(on|in|at|to)\s+the\s*$"
                           r"|\b(predominantly|predominant|mainly|mostly|chiefly|particularly|especially)\s+"
                           r"(?:(?:on|in|at|to)\s+the\s+)?$", re.IGNORECASE)
-# a side at 0 % ("Left lung: 0%", "Right - 0 %"): not involved
-_ZERO_PERCENT = re.compile(r"(?P<place>\b(?:right|left|r|l)\b[^:=\n|/;,.\d%]{0,25}?)\s*[:=\-\u2013\u2014]?\s*"
-                           r"(?:~\s*|approx(?:imately|\.)?\s+|about\s+)?0\s*%", re.IGNORECASE)
-# "10% of both lungs": a share of all the lung, not a statement that both are involved
-_SHARE_OF_BOTH = re.compile(r"(?<=%)(\s+of\s+)(?:both|the|all)\s+lungs?\b", re.IGNORECASE)
-# dotted abbreviations are no sentence end ("all zones, i.e. upper, middle and lower")
-_DOTTED = re.compile(r"\b(?:i\.e|e\.g|viz|approx|incl|esp|cf|vs)\.", re.IGNORECASE)
-# the silhouette sign: an opacity that obscures a side's heart border lies in its middle zone (middle lobe,
-# lingula), one that effaces its hemidiaphragm in its lower zone; a border that is sharp or not obscured places nothing
-_OBSCURING = re.compile(r"\b(?:obscur\w*|effac\w*|silhouett\w*|blurr\w*|indistinct|loss of|lost)\b", re.IGNORECASE)
-_NOT_BEFORE = re.compile(r"\b(?:not|no|without)\s+(?:\w+\s+)?$", re.IGNORECASE)
-_LANDMARK = re.compile(r"\b(?P<side>left|right)\s+(?P<mark>heart border|cardiac border|cardiac margin|"
-                       r"hemi-?diaphragm|diaphragm)\b", re.IGNORECASE)
-# a level by anterior ribs ("over the left 2nd and 3rd anterior ribs", "below the level of the right 6th anterior
-# rib"): the zones' boundaries on a frontal film lie at the 2nd and the 4th anterior rib
-_RIB_LEVEL = re.compile(r"\b(?P<rel>(?:below|beneath|under|above)\s+(?:the\s+)?(?:level\s+of\s+(?:the\s+)?)?)?"
-                        r"(?P<side>(?:left|right)\s+)?(?P<a>\d{1,2})(?:st|nd|rd|th)?"
-                        r"(?:\s*(?:and|to|-|\u2013|/|,)\s*(?P<b>\d{1,2})(?:st|nd|rd|th)?)?\s+anterior\s+ribs?(?:\s+ends?)?\b",
-                        re.IGNORECASE)
-# a record of a structured export, one field per line ("observation[2].bodySite = Left lung, upper zone",
-# "observation[2].interpretation = N"): its fields are read together, as one statement
-_RECORD_LINE = re.compile(r"^\s*(?P<record>[A-Za-z_]\w*\s*\[\s*\d+\s*\])\s*\.\s*(?P<field>[A-Za-z_][\w.\[\]]*)\s*[=:]"
-                          r"\s*(?P<value>.*?)\s*$")
-_PLACE_FIELD = re.compile(r"site|location|lateral|side|zone|region|lobe", re.IGNORECASE)
-_STATUS_FIELD = re.compile(r"interpretation|status|result|value", re.IGNORECASE)
-_NORMAL_VALUE = re.compile(r"^(?:n|normal|neg|negative|absent|false|no|clear|none|not present|not detected)$", re.IGNORECASE)
 _COUNT_VALUES = {"count_zero": 0, "count_one": 1, "count_two": 2, "count_three": 3, "count_four": 4,
                  "count_five": 5, "count_six": 6, "count_seven": 7, "count_eight": 8, "count_nine": 9,
                  "count_multiple": 3}
@@ -180,7 +153,7 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     # places with a side of its own ("both lower zones", "RLL"), only against sides borrowed or assumed
     side_free, explicit = set(), set()
     # abbreviations are read as the words they stand for ("R lung, all zones and LLZ": "all zones" is the right lung's)
-    spelled = _landmarks_as_zones(_scores_as_words(_records_as_sentences(knowledge.spell_out(text or ""))))
+    spelled = restate(knowledge.spell_out(text or ""))
     for clause, all_free, heading in _clauses(_unglued(spelled, knowledge), knowledge):
         positive, negative, clause_count = _read_clause(clause, knowledge, all_free)
         # "Right lung: upper and mid zones spared, lower zone opacity": the heading's side is its zones'
@@ -245,77 +218,6 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     involved -= free
     return Places(frozenset(involved), frozenset(free), count,
                   frozenset(side for side in whole_sides if any(s == side for s, _ in involved)))
-
-
-def _scores_as_words(text: str) -> str:
-    """Zone scores and shares as statements: "R upper 0 / L lower 2" -> "R upper clear; / L lower opacity;",
-    "Left lung: 0%" -> "Left lung clear;"; "10% of both lungs" -> "10% of the lungs"."""
-    text = _SCORED.sub(lambda m: f"{m.group('place')} {'clear' if m.group('score') == '0' else 'opacity'};", text)
-    text = _ZERO_PERCENT.sub(lambda m: f"{m.group('place')} clear;", text)
-    return _SHARE_OF_BOTH.sub(r"\1the lungs", text)
-
-
-def _records_as_sentences(text: str) -> str:
-    """The records of a structured export as sentences, one per record at its first line: its places, then
-    "clear." where its status is normal ("N", "negative", "absent") and its finding otherwise."""
-    lines, records = text.split("\n"), {}
-    for i, line in enumerate(lines):
-        m = _RECORD_LINE.match(line)
-        if m:
-            records.setdefault(re.sub(r"\s", "", m.group("record")), []).append((i, m.group("field"), m.group("value")))
-    if not records:
-        return text
-    for fields in records.values():
-        places = [v for _, f, v in fields if _PLACE_FIELD.search(f)]
-        status = [v for _, f, v in fields if _STATUS_FIELD.search(f)]
-        what = [v for _, f, v in fields if not _PLACE_FIELD.search(f) and not _STATUS_FIELD.search(f)]
-        place = " ".join(re.sub(r"[,;]", " ", v) for v in places)
-        normal = any(_NORMAL_VALUE.match(v) for v in status)
-        sentence = f"{place} clear." if normal else f"{' '.join(what)} {place}."
-        for i, _, _ in fields:
-            lines[i] = ""
-        lines[fields[0][0]] = sentence if place else ""
-    return "\n".join(lines)
-
-
-def _landmarks_as_zones(text: str) -> str:
-    """Places stated by landmarks, as the zones they are: a side's obscured heart border -> its middle zone, an
-    effaced hemidiaphragm -> its lower zone (per sentence, where a word of obscuring stands, not negated), a level
-    by anterior ribs -> the zones of those ribs; dotted abbreviations lose their dots."""
-    text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
-    text = _RIB_LEVEL.sub(_rib_zones, text)
-    out = []
-    for sentence in re.split(r"(?<=[.;\n])", text):
-        cue = _OBSCURING.search(sentence)
-        if cue and not _NOT_BEFORE.search(sentence[:cue.start()]):
-            sentence = _LANDMARK.sub(lambda m: f"{m.group('side')} {_LANDMARK_ZONE[m.group('mark').lower()]} zone", sentence)
-        out.append(sentence)
-    return "".join(out)
-
-
-_LANDMARK_ZONE = {"heart border": "middle", "cardiac border": "middle", "cardiac margin": "middle",
-                  "hemidiaphragm": "lower", "hemi-diaphragm": "lower", "diaphragm": "lower"}
-
-
-_ZONE_IN_BRACKETS = re.compile(r"\s*\([^)]*\b(?:upper|mid|middle|lower|apex|apical|base|basal)\b[^)]*\)",
-                               re.IGNORECASE)
-
-
-def _rib_zone(rib: int) -> str:
-    return "upper" if rib <= 2 else "middle" if rib <= 4 else "lower"
-
-
-def _rib_zones(m: re.Match) -> str:
-    if _ZONE_IN_BRACKETS.match(m.string, m.end()):  # "(left upper zone)": the report's own zone
-        return m.group("side") or ""
-    ribs = sorted({int(m.group("a")), int(m.group("b") or m.group("a"))})
-    rel = (m.group("rel") or "").lower()
-    if rel.startswith("above"):
-        ribs = [max(1, ribs[0] - 1)]
-    elif rel:
-        ribs = [ribs[-1] + 1]
-    zones = [z for z in ZONES if any(_rib_zone(r) == z for r in range(ribs[0], ribs[-1] + 1))]
-    return f"{m.group('side') or ''}{' and '.join(zones)} zone{'s' if len(zones) > 1 else ''}"
 
 
 def _unglued(text: str, knowledge: KnowledgeBase) -> str:

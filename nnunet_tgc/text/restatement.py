@@ -1,0 +1,122 @@
+"""Report phrases restated as the plain statements the rules of :mod:`.places` read.
+
+Some reports state places in forms that are no sentences about zones: a severity score per zone ("R upper zone
+(A): 0"), a share in percent ("Left lung: 0%"), a record of a structured export with one field per line
+("observation[2].bodySite = Left lung, upper zone" / "observation[2].interpretation = N"), a landmark (the
+silhouette sign: "opacity obscuring the right heart border"; a level by anterior ribs). :func:`restate` rewrites
+each into the words it means ("R upper zone clear;", "Left lung clear;", "Left lung upper zone clear.", "right
+middle zone", "left middle zone") before the clause rules read the report; everything else stays as written.
+The rewritten text is read for places only: the text towers read the report as it is.
+"""
+from __future__ import annotations
+
+import re
+
+from .knowledge import ZONES
+
+
+def restate(text: str) -> str:
+    """``text`` with records, scores, shares and landmarks restated as plain statements of places."""
+    return _landmarks_as_zones(_scores_as_words(_records_as_sentences(text)))
+
+
+# a zone's score in a severity scoring report ("R upper zone (A): 0", "L lower 2/3"): 0 is not involved
+_SCORED = re.compile(r"(?P<place>\b(?:right|left|r|l)\b[^:=\n|/;,.\d]{0,25}?)\s*(?:\([a-f]\))?\s*[:=]?\s*"
+                     r"(?P<score>[0-3])(?:\s*/\s*3)?(?![\w/.%])", re.IGNORECASE)
+# a side at 0 % ("Left lung: 0%", "Right - 0 %"): not involved
+_ZERO_PERCENT = re.compile(r"(?P<place>\b(?:right|left|r|l)\b[^:=\n|/;,.\d%]{0,25}?)\s*[:=\-\u2013\u2014]?\s*"
+                           r"(?:~\s*|approx(?:imately|\.)?\s+|about\s+)?0\s*%", re.IGNORECASE)
+# "10% of both lungs": a share of all the lung, not a statement that both are involved
+_SHARE_OF_BOTH = re.compile(r"(?<=%)(\s+of\s+)(?:both|the|all)\s+lungs?\b", re.IGNORECASE)
+# dotted abbreviations are no sentence end ("all zones, i.e. upper, middle and lower")
+_DOTTED = re.compile(r"\b(?:i\.e|e\.g|viz|approx|incl|esp|cf|vs)\.", re.IGNORECASE)
+# the silhouette sign: an opacity that obscures a side's heart border lies in its middle zone (middle lobe,
+# lingula), one that effaces its hemidiaphragm in its lower zone; a border that is sharp or not obscured places nothing
+_OBSCURING = re.compile(r"\b(?:obscur\w*|effac\w*|silhouett\w*|blurr\w*|indistinct|loss of|lost)\b", re.IGNORECASE)
+_NOT_BEFORE = re.compile(r"\b(?:not|no|without)\s+(?:\w+\s+)?$", re.IGNORECASE)
+_LANDMARK = re.compile(r"\b(?P<side>left|right)\s+(?P<mark>heart border|cardiac border|cardiac margin|"
+                       r"hemi-?diaphragm|diaphragm)\b", re.IGNORECASE)
+# a level by anterior ribs ("over the left 2nd and 3rd anterior ribs", "below the level of the right 6th anterior
+# rib"): the zones' boundaries on a frontal film lie at the 2nd and the 4th anterior rib
+_RIB_LEVEL = re.compile(r"\b(?P<rel>(?:below|beneath|under|above)\s+(?:the\s+)?(?:level\s+of\s+(?:the\s+)?)?)?"
+                        r"(?P<side>(?:left|right)\s+)?(?P<a>\d{1,2})(?:st|nd|rd|th)?"
+                        r"(?:\s*(?:and|to|-|\u2013|/|,)\s*(?P<b>\d{1,2})(?:st|nd|rd|th)?)?\s+anterior\s+ribs?(?:\s+ends?)?\b",
+                        re.IGNORECASE)
+# a record of a structured export, one field per line ("observation[2].bodySite = Left lung, upper zone",
+# "observation[2].interpretation = N"): its fields are read together, as one statement
+_RECORD_LINE = re.compile(r"^\s*(?P<record>[A-Za-z_]\w*\s*\[\s*\d+\s*\])\s*\.\s*(?P<field>[A-Za-z_][\w.\[\]]*)\s*[=:]"
+                          r"\s*(?P<value>.*?)\s*$")
+_PLACE_FIELD = re.compile(r"site|location|lateral|side|zone|region|lobe", re.IGNORECASE)
+_STATUS_FIELD = re.compile(r"interpretation|status|result|value", re.IGNORECASE)
+_NORMAL_VALUE = re.compile(r"^(?:n|normal|neg|negative|absent|false|no|clear|none|not present|not detected)$", re.IGNORECASE)
+
+
+def _scores_as_words(text: str) -> str:
+    """Zone scores and shares as statements: "R upper 0 / L lower 2" -> "R upper clear; / L lower opacity;",
+    "Left lung: 0%" -> "Left lung clear;"; "10% of both lungs" -> "10% of the lungs"."""
+    text = _SCORED.sub(lambda m: f"{m.group('place')} {'clear' if m.group('score') == '0' else 'opacity'};", text)
+    text = _ZERO_PERCENT.sub(lambda m: f"{m.group('place')} clear;", text)
+    return _SHARE_OF_BOTH.sub(r"\1the lungs", text)
+
+
+def _records_as_sentences(text: str) -> str:
+    """The records of a structured export as sentences, one per record at its first line: its places, then
+    "clear." where its status is normal ("N", "negative", "absent") and its finding otherwise."""
+    lines, records = text.split("\n"), {}
+    for i, line in enumerate(lines):
+        m = _RECORD_LINE.match(line)
+        if m:
+            records.setdefault(re.sub(r"\s", "", m.group("record")), []).append((i, m.group("field"), m.group("value")))
+    if not records:
+        return text
+    for fields in records.values():
+        places = [v for _, f, v in fields if _PLACE_FIELD.search(f)]
+        status = [v for _, f, v in fields if _STATUS_FIELD.search(f)]
+        what = [v for _, f, v in fields if not _PLACE_FIELD.search(f) and not _STATUS_FIELD.search(f)]
+        place = " ".join(re.sub(r"[,;]", " ", v) for v in places)
+        normal = any(_NORMAL_VALUE.match(v) for v in status)
+        sentence = f"{place} clear." if normal else f"{' '.join(what)} {place}."
+        for i, _, _ in fields:
+            lines[i] = ""
+        lines[fields[0][0]] = sentence if place else ""
+    return "\n".join(lines)
+
+
+def _landmarks_as_zones(text: str) -> str:
+    """Places stated by landmarks, as the zones they are: a side's obscured heart border -> its middle zone, an
+    effaced hemidiaphragm -> its lower zone (per sentence, where a word of obscuring stands, not negated), a level
+    by anterior ribs -> the zones of those ribs; dotted abbreviations lose their dots."""
+    text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
+    text = _RIB_LEVEL.sub(_rib_zones, text)
+    out = []
+    for sentence in re.split(r"(?<=[.;\n])", text):
+        cue = _OBSCURING.search(sentence)
+        if cue and not _NOT_BEFORE.search(sentence[:cue.start()]):
+            sentence = _LANDMARK.sub(lambda m: f"{m.group('side')} {_LANDMARK_ZONE[m.group('mark').lower()]} zone", sentence)
+        out.append(sentence)
+    return "".join(out)
+
+
+_LANDMARK_ZONE = {"heart border": "middle", "cardiac border": "middle", "cardiac margin": "middle",
+                  "hemidiaphragm": "lower", "hemi-diaphragm": "lower", "diaphragm": "lower"}
+
+
+_ZONE_IN_BRACKETS = re.compile(r"\s*\([^)]*\b(?:upper|mid|middle|lower|apex|apical|base|basal)\b[^)]*\)",
+                               re.IGNORECASE)
+
+
+def _rib_zone(rib: int) -> str:
+    return "upper" if rib <= 2 else "middle" if rib <= 4 else "lower"
+
+
+def _rib_zones(m: re.Match) -> str:
+    if _ZONE_IN_BRACKETS.match(m.string, m.end()):  # "(left upper zone)": the report's own zone
+        return m.group("side") or ""
+    ribs = sorted({int(m.group("a")), int(m.group("b") or m.group("a"))})
+    rel = (m.group("rel") or "").lower()
+    if rel.startswith("above"):
+        ribs = [max(1, ribs[0] - 1)]
+    elif rel:
+        ribs = [ribs[-1] + 1]
+    zones = [z for z in ZONES if any(_rib_zone(r) == z for r in range(ribs[0], ribs[-1] + 1))]
+    return f"{m.group('side') or ''}{' and '.join(zones)} zone{'s' if len(zones) > 1 else ''}"
