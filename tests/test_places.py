@@ -292,6 +292,30 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("observation[1].code = opacity\nobservation[1].bodySite = Right lung\nobservation[1].zones = lower; middle\n"
      "observation[1].interpretation = abnormal\nobservation[2].code = lung field\n"
      "observation[2].bodySite = Left lung, upper zone\nobservation[2].interpretation = N", {"right lower", "right middle"}),
+    # hurried dotted abbreviations; a dot before a capital or an unrelated word still ends a sentence
+    ("CXR AP supine. Rt. lung clear. Airspace opac. Lt. mid. & lower z.", {"left middle", "left lower"}),
+    ("Patchy consolid. rt. mid zone; Lt low. zone. Lt upp. & mid zones clear.", {"right middle", "left lower"}),
+    ("R./L. lower zones: airspace opac.", {"left lower", "right lower"}),
+    ("cxr infiltrates entire L lung; diffuse R. no fx seen.",
+     {"left upper", "left middle", "left lower", "right upper", "right middle", "right lower"}),
+    ("hazy opacities diffuse b/l. no free air.",
+     {"left upper", "left middle", "left lower", "right upper", "right middle", "right lower"}),
+    # a side word before zones shares all the zones that continue the phrase
+    ("Consolidation in the left and right upper and mid zones.",
+     {"left upper", "left middle", "right upper", "right middle"}),
+    # plain words of a clinician's message: "looks fine", "nothing on the right", a hedge, a question
+    ("Looks like consolidation in both bases. Left mid zone looks fine to me.", {"left lower", "right lower"}),
+    ("Haziness in the left mid and lower zones. Nothing on the right that I can see.", {"left middle", "left lower"}),
+    ("Patch in the RUZ (not 100% sure), and another patch in the right mid zone.", {"right upper", "right middle"}),
+    ("Possibly a bit of haze in the right mid zone as well? The heart is normal.", {"right middle"}),
+    # "each" zone is both sides'; a patient's rotation is no place
+    ("Two foci in each lower zone. A further single focus in the left middle zone.",
+     {"left lower", "left middle", "right lower"}),
+    ("Patient rotated to the left. Right basal opacity.", {"right lower"}),
+    # neighbouring structures: the breast shadow, below the clavicle, the cardiac apex
+    ("Consolidation overlying the right breast shadow.", {"right lower"}),
+    ("Opacity projected below the left clavicle.", {"left upper"}),
+    ("Opacity adjacent to the left hilum and at the left cardiac apex.", {"left middle", "left lower"}),
     # a lateral view shows no side: what it places was placed on the frontal view
     ("Opacity in the left mid zone and the right lower zone. Lateral view: the opacity projects posteriorly "
      "over the lower lobe.", {"left middle", "right lower"}),

@@ -60,19 +60,22 @@ from typing import Optional
 
 from ..model.place_map import PLACE_CELLS, PLACE_VECTOR_SIZE
 from .knowledge import SIDES, ZONES, Entry, KnowledgeBase
-from .restatement import restate
+from .restatement import restate, undotted
 
 CELLS = tuple((side, zone) for side in SIDES for zone in ZONES)
 assert len(CELLS) == PLACE_CELLS and len(CELLS) + 1 == PLACE_VECTOR_SIZE
 
-_CLAUSE_END = re.compile(r"[.;\n]+|\b(?:but|while|whereas|full stop)\b", re.IGNORECASE)  # "full stop": dictated
+# "full stop": dictated; a "?" that ends a question ("... haze in the right mid zone as well? The heart is normal.")
+_CLAUSE_END = re.compile(r"[.;\n]+|\?(?=\s+[A-Z]|\s*$)|\b(?:but|while|whereas|full stop)\b", re.IGNORECASE)
 # "?" and "query": a queried item of a run-on list ("?consolidation L base ?patchy shadowing R mid zone")
 _SEPARATOR = re.compile(r",|&|\+|/|\?|\b(and|with|as well as|plus|or|query)\b", re.IGNORECASE)
-_NEGATION_BEFORE = re.compile(r"\b(no|not|without|negative for|free of|absence of|resolution of|clear of|sparing)\b",
+_NEGATION_BEFORE = re.compile(r"\b(no|not|nothing|without|negative for|free of|absence of|resolution of|clear of|"
+                              r"sparing)\b",
                               re.IGNORECASE)
 _NEGATION_AFTER = re.compile(r"\b(clear|clr|cleared|normal|unremarkable|healthy|preserved|spared|unaffected|uninvolved|"
                              r"free|nad|not involved|well[- ]aerated|normally aerated|"
                              r"not affected|not obscured|not blunted|not effaced|(?:is|are) sharp|"
+                             r"(?:looks?|looking|is|are|seems?)\s+(?:fine|ok|okay|clean|good)|"
                              r"no longer (?:seen|visible)|(?<!partially )(?<!partly )resolved)\b",
                              re.IGNORECASE)
 # ... and the same words opening a stretch, before what they clear: "Clear left lung, right basal opacity."
@@ -153,7 +156,7 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     # places with a side of its own ("both lower zones", "RLL"), only against sides borrowed or assumed
     side_free, explicit = set(), set()
     # abbreviations are read as the words they stand for ("R lung, all zones and LLZ": "all zones" is the right lung's)
-    spelled = restate(knowledge.spell_out(text or ""))
+    spelled = restate(knowledge.spell_out(undotted(text or "")))
     for clause, all_free, heading in _clauses(_unglued(spelled, knowledge), knowledge):
         positive, negative, clause_count = _read_clause(clause, knowledge, all_free)
         # "Right lung: upper and mid zones spared, lower zone opacity": the heading's side is its zones'
@@ -202,7 +205,7 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
             if seg.zones:
                 cells = _cells_of(seg, sides, seg.zones)
             elif seg.bare_side and i + 1 < len(segs) and segs[i + 1].zones and not segs[i + 1].cells:
-                cells = _cells_of(seg, sides, segs[i + 1].zones)
+                cells = _cells_of(seg, sides, _shared_zones(segs, i + 1))
             elif seg.sides:
                 summaries.append(seg)
             involved |= cells | seg.cells
@@ -417,6 +420,16 @@ def _add(seg: _Segment, entry: Entry, at: int, end: int) -> None:
         seg.zones |= set(entry.zones)
     if entry.zones or entry.category != "side":
         seg.bare_side = False
+
+
+def _shared_zones(segs, i: int) -> set:
+    """The zones of segment i and of the zone-only segments that continue it: "left and right upper and mid zones"."""
+    zones = set(segs[i].zones)
+    for seg in segs[i + 1:]:
+        if not seg.continues or seg.sides or seg.cells or not seg.zones:
+            break
+        zones |= seg.zones
+    return zones
 
 
 def _zones_between(zones: set) -> set:

@@ -16,10 +16,37 @@ from .knowledge import ZONES
 
 
 def restate(text: str) -> str:
-    """``text`` with records, scores, shares and landmarks restated as plain statements of places."""
+    """``text`` (its abbreviations spelled out) with records, scores, shares and landmarks restated as plain
+    statements of places."""
     return _landmarks_as_zones(_scores_as_words(_records_as_sentences(text)))
 
 
+def undotted(text: str) -> str:
+    """Hurried dotted abbreviations without their dots (before the knowledge base spells abbreviations out), zone
+    abbreviations written out, "each" before a zone as "both", a patient's rotation and a hedge of certainty
+    left out."""
+    text = _DOTTED_WORD.sub(lambda m: _WRITTEN_OUT.get(m.group(1).lower(), m.group(1)), text)
+    text = _ZONE_SHORT.sub(lambda m: _WRITTEN_OUT[m.group(1).lower()], text)
+    text = _EACH.sub("both", text)
+    text = _ROTATED.sub(r"\1", text)
+    return _UNSURE.sub(" ", text)
+
+
+# hurried abbreviations whose dot ends no sentence ("Rt. lung clear", "Lt upp. & mid zones", "R./L. lower z."),
+# the zone ones written out: a dot followed by a place word, a join or a clearing word ("diffuse R. no fx seen" and
+# "b/l. no free air" keep theirs)
+_DOTTED_WORD = re.compile(r"(?<!b/)\b((?i:rt|lt|r|l|bil|bilat|mid|abn|sup|upp|inf|low|z|consolid|opac|pt|ant|post|lat|med))"
+                          r"\.(?=\s*(?:[&/+,(]|$|(?i:lungs?|upper|upp|mid|middle|lower|low|inf|sup|bases?|basal|apex|"
+                          r"zones?|z|sides?|hemithorax|lobes?|clear|normal|spared|involved|left|right|rt|lt|r|l)\b))")
+_WRITTEN_OUT = {"sup": "upper", "upp": "upper", "inf": "lower", "low": "lower", "z": "zone", "bil": "bilateral",
+                "bilat": "bilateral", "abn": "abnormality"}
+# "sup zone", "inf zones": the zone words they abbreviate
+_ZONE_SHORT = re.compile(r"\b(sup|upp|inf)(?=\s+zones?\b)", re.IGNORECASE)
+# "each lower zone" is both; "rotated to the left" and a hedge ("not 100% sure") place and negate nothing
+_EACH = re.compile(r"\beach(?=\s+(?:upper|mid|middle|lower|lung|side|base|apex)\b)", re.IGNORECASE)
+_ROTATED = re.compile(r"\b(rotat\w*)\s+(?:to(?:wards)?\s+)?(?:the\s+)?(?:left|right|l|r)\b", re.IGNORECASE)
+_UNSURE = re.compile(r"\(?\s*\bnot\s+(?:\d+\s*%\s*|entirely\s+|completely\s+|totally\s+|quite\s+)?"
+                     r"(?:sure|certain)\b\s*\)?", re.IGNORECASE)
 # a zone's score in a severity scoring report ("R upper zone (A): 0", "L lower 2/3"): 0 is not involved
 _SCORED = re.compile(r"(?P<place>\b(?:right|left|r|l)\b[^:=\n|/;,.\d]{0,25}?)\s*(?:\([a-f]\))?\s*[:=]?\s*"
                      r"(?P<score>[0-3])(?:\s*/\s*3)?(?![\w/.%])", re.IGNORECASE)
