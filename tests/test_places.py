@@ -296,6 +296,7 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("CXR AP supine. Rt. lung clear. Airspace opac. Lt. mid. & lower z.", {"left middle", "left lower"}),
     ("Patchy consolid. rt. mid zone; Lt low. zone. Lt upp. & mid zones clear.", {"right middle", "left lower"}),
     ("R./L. lower zones: airspace opac.", {"left lower", "right lower"}),
+    ("Rt base: consolid. Rt sup./mid zones clear. no abn. Lt lung.", {"right lower"}),
     ("cxr infiltrates entire L lung; diffuse R. no fx seen.",
      {"left upper", "left middle", "left lower", "right upper", "right middle", "right lower"}),
     ("hazy opacities diffuse b/l. no free air.",

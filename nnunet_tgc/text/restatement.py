@@ -33,11 +33,12 @@ def undotted(text: str) -> str:
 
 
 # hurried abbreviations whose dot ends no sentence ("Rt. lung clear", "Lt upp. & mid zones", "R./L. lower z."),
-# the zone ones written out: a dot followed by a place word, a join or a clearing word ("diffuse R. no fx seen" and
-# "b/l. no free air" keep theirs)
+# the zone ones written out: a dot followed by a place word, a join or a clearing word ("diffuse R. no fx seen",
+# "b/l. no free air" and "consolid. Rt sup. zone clear" keep theirs: a side word starts a new statement)
 _DOTTED_WORD = re.compile(r"(?<!b/)\b((?i:rt|lt|r|l|bil|bilat|mid|abn|sup|upp|inf|low|z|consolid|opac|pt|ant|post|lat|med))"
                           r"\.(?=\s*(?:[&/+,(]|$|(?i:lungs?|upper|upp|mid|middle|lower|low|inf|sup|bases?|basal|apex|"
-                          r"zones?|z|sides?|hemithorax|lobes?|clear|normal|spared|involved|left|right|rt|lt|r|l)\b))")
+                          r"zones?|z|sides?|hemithorax|lobes?|clear|normal|spared|involved)\b)"
+                          r"|(?<=abn\.)(?=\s*(?i:left|right|rt|lt|r|l)\b))")  # "no abn. Lt lung"
 _WRITTEN_OUT = {"sup": "upper", "upp": "upper", "inf": "lower", "low": "lower", "z": "zone", "bil": "bilateral",
                 "bilat": "bilateral", "abn": "abnormality"}
 # "sup zone", "inf zones": the zone words they abbreviate
