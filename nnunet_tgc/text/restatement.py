@@ -17,16 +17,19 @@ from .knowledge import ZONES
 
 def restate(text: str) -> str:
     """``text`` (its abbreviations spelled out) with records, scores, shares and landmarks restated as plain
-    statements of places."""
-    return _landmarks_as_zones(_scores_as_words(_records_as_sentences(text)))
+    statements of places, "each" before a zone as "both", a patient's rotation and a hedge of certainty left out."""
+    return _landmarks_as_zones(_scores_as_words(_records_as_sentences(_asides_left_out(text))))
 
 
 def undotted(text: str) -> str:
-    """Hurried dotted abbreviations without their dots (before the knowledge base spells abbreviations out), zone
-    abbreviations written out, "each" before a zone as "both", a patient's rotation and a hedge of certainty
-    left out."""
+    """``text`` without the dots that end no sentence (those of hurried abbreviations and of "i.e.", "e.g."), its
+    zone abbreviations written out; run before the knowledge base spells abbreviations out."""
+    text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
     text = _DOTTED_WORD.sub(lambda m: _WRITTEN_OUT.get(m.group(1).lower(), m.group(1)), text)
-    text = _ZONE_SHORT.sub(lambda m: _WRITTEN_OUT[m.group(1).lower()], text)
+    return _ZONE_SHORT.sub(lambda m: _WRITTEN_OUT[m.group(1).lower()], text)
+
+
+def _asides_left_out(text: str) -> str:
     text = _EACH.sub("both", text)
     text = _ROTATED.sub(r"\1", text)
     return _UNSURE.sub(" ", text)
@@ -113,8 +116,7 @@ def _records_as_sentences(text: str) -> str:
 def _landmarks_as_zones(text: str) -> str:
     """Places stated by landmarks, as the zones they are: a side's obscured heart border -> its middle zone, an
     effaced hemidiaphragm -> its lower zone (per sentence, where a word of obscuring stands, not negated), a level
-    by anterior ribs -> the zones of those ribs; dotted abbreviations lose their dots."""
-    text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
+    by anterior ribs -> the zones of those ribs."""
     text = _RIB_LEVEL.sub(_rib_zones, text)
     out = []
     for sentence in re.split(r"(?<=[.;\n])", text):
