@@ -317,6 +317,9 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("Consolidation overlying the right breast shadow.", {"right lower"}),
     ("Opacity projected below the left clavicle.", {"left upper"}),
     ("Opacity adjacent to the left hilum and at the left cardiac apex.", {"left middle", "left lower"}),
+    # a heading spreads over its row up to the end of its sentence, not into the next heading's
+    ("Left lung: upper zone opacity; middle zone opacity; lower zone clear. Right lung: upper zone clear; middle "
+     "zone clear; lower zone clear.", {"left upper", "left middle"}),
     # a lateral view shows no side: what it places was placed on the frontal view
     ("Opacity in the left mid zone and the right lower zone. Lateral view: the opacity projects posteriorly "
      "over the lower lobe.", {"left middle", "right lower"}),

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Mapping, Optional
 
+from .brixia import brixia_in_words
 from .laterality import swap_left_right
 from .normalize import normalize_report
 
@@ -67,14 +68,17 @@ def from_internal(text: str, convention: str) -> str:
 
 def prepare_report(text: Optional[str], convention: str) -> str:
     """The one normalisation of a report before the model reads it: layout (whitespace, doubled
-    periods, Unicode NFC), then the mapping from ``convention`` to the internal one.
+    periods, Unicode NFC), Brixia zone letters written out in ``convention``'s side words (the letters fix
+    the patient's side, the words do not: :mod:`.brixia`), then the mapping from ``convention`` to the
+    internal one.
 
     Idempotent for internal text: ``prepare_report(prepare_report(t, c), "image") == prepare_report(t, c)``.
     None and empty text become :data:`NO_REPORT`; whether that is allowed is the caller's decision.
     """
     if text is None:
         return NO_REPORT
-    return to_internal(normalize_report(text), convention)
+    check_convention(convention, "prepare_report")
+    return to_internal(brixia_in_words(normalize_report(text), convention), convention)
 
 
 def prepare_reports(reports: Mapping[str, Optional[str]], convention: str) -> dict:

@@ -103,6 +103,7 @@ _NORMAL_LINE = re.compile(r"^\W*(?:what (?:looks|is) )?(?:(?:normal|unremarkable
 _HEADING_GAP = re.compile(r"^[\s:\-\u2014\u2013,]*(?:(?:is|are)\s+)?$", re.IGNORECASE)
 # a row of a table by place ("- Mid zones: right opacity; left clear", "Lower zone - R: opacity | L: normal")
 _ROW = re.compile(r"^(\W*)([^:;|]+?)\s*(?::|\u2014|\u2013|\s-\s)\s*(.*[;|].*)$")
+_SENTENCE_END = re.compile(r"(?<=\.)\s+")  # a period and a space: the dots of abbreviations are gone by then
 # "more marked on the", "worse on the", "greater in the": what follows weighs findings, it does not place them
 _COMPARATIVE = re.compile(r"\b(more|worse|greater|most|larger)\b(\s+[a-z]+)?\s+(on|in|at|to)\s+the\s*$"
                           r"|\b(predominantly|predominant|mainly|mostly|chiefly|particularly|especially)\s+"
@@ -268,7 +269,12 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
 
 def _spread_row(line: str, knowledge: KnowledgeBase) -> str:
     """A table row by place, as sentences: "- Mid zones: right opacity; left clear" -> "Mid zones right opacity.
-    Mid zones left clear." (other lines as they are)."""
+    Mid zones left clear." (other lines as they are). A row ends with its sentence: in "Left lung: upper zone
+    opacity; lower zone clear. Right lung: upper zone clear; lower zone clear." each heading is its own row's."""
+    return " ".join(_spread_sentence(sentence, knowledge) for sentence in _SENTENCE_END.split(line))
+
+
+def _spread_sentence(line: str, knowledge: KnowledgeBase) -> str:
     row = _ROW.match(line)
     if not row or not _is_heading(row.group(2), knowledge):
         return line
