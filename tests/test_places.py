@@ -317,6 +317,20 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("Consolidation overlying the right breast shadow.", {"right lower"}),
     ("Opacity projected below the left clavicle.", {"left upper"}),
     ("Opacity adjacent to the left hilum and at the left cardiac apex.", {"left middle", "left lower"}),
+    # ward and physiotherapy notes: zone abbreviations joined by a slash, a patient's position, a joint replacement,
+    # a weakness
+    ("CXR reviewed: B/L MZ/LZ patchy opac, 2 areas.", {"left middle", "left lower", "right middle", "right lower"}),
+    ("CXR: patchy opac L LZ. Rx: R side lying to target L LZ. PMH: L TKR, R-sided weakness.", {"left lower"}),
+    # a structure outside the lungs with a side and no finding; the sharpness of a shadow's edges
+    ("Infiltration without clear contours in the lower third of the right lung field. The heart shadow is widened "
+     "to the left.", {"right lower"}),
+    # lettered items of a numbered list, and a differential diagnosis, which names diseases, not places
+    ("FINDINGS:\n1. Two foci of airspace shadowing:\n(a) The left base\n(b) The right lower lobe\n"
+     "2. Remaining lung zones clear.\nDDx:\n1. COVID-19 pneumonia.\n2. Diffuse alveolar haemorrhage - unlikely.",
+     {"left lower", "right lower"}),
+    # translated reports: "the two lungs" after its zones is their side; "mean third"
+    ("Opacities in the inferior thirds of the two lungs, and in the mean third of the left pulmonary field. "
+     "Bilateral pneumopathy.", {"left lower", "left middle", "right lower"}),
     # a heading spreads over its row up to the end of its sentence, not into the next heading's
     ("Left lung: upper zone opacity; middle zone opacity; lower zone clear. Right lung: upper zone clear; middle "
      "zone clear; lower zone clear.", {"left upper", "left middle"}),

@@ -99,6 +99,11 @@ _NORMAL_LINE = re.compile(r"^\W*(?:what (?:looks|is) )?(?:(?:normal|unremarkable
                           r"(?:\s+(?:findings?|regions?|areas?|zones?|parts?))?"
                           r"|(?:regions?|areas?|zones?|parts?)\s+(?:normal|clear|unremarkable|not involved))\s*:",
                           re.IGNORECASE)
+# a section heading ("FINDINGS:", "Differential diagnosis:", "1) Right lung:" is no section) and the sections that
+# name hypotheses and advice rather than findings ("DDx: ... diffuse alveolar haemorrhage", "Suggest: CT chest")
+_SECTION_HEADING = re.compile(r"^\s*[A-Za-z][A-Za-z /&-]{0,40}:")
+_HYPOTHESES = re.compile(r"^\s*(?:ddx|d/?dx|differentials?|differential diagnos[ie]s|recommendations?|recommended|"
+                         r"suggest(?:ions?|ed)?|advice|plan)\s*:", re.IGNORECASE)
 # between a place and the negation that is about it: "Mid zone L: no opacity", "upper zones are not involved"
 _HEADING_GAP = re.compile(r"^[\s:\-\u2014\u2013,]*(?:(?:is|are)\s+)?$", re.IGNORECASE)
 # a row of a table by place ("- Mid zones: right opacity; left clear", "Lower zone - R: opacity | L: normal")
@@ -190,8 +195,10 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
             own = seg.sides
             if lateral_view and not own and not seg.cells:
                 continue  # "On the lateral view the opacity projects over the lower lobe": no side, nothing new
-            if seg.summary and seg.zones and any(o.sides and not o.summary for o in segs if o is not seg):
-                own = set()  # "Bilateral infection of the middle and lower parts of the right lung, ...": a summary
+            if seg.summary and seg.zones and seg.side_first and any(o.sides and not o.summary for o in segs if o is not seg):
+                # "Bilateral infection of the middle and lower parts of the right lung, ...": a summary; after its
+                # zones it is their side ("the lower zones of the two lungs, and the left mid zone")
+                own = set()
             if seg.cells and not own:
                 # a zone word beside a lobe and no side word names a part of the lobe ("the superior segment of the
                 # RLL", "retrocardiac opacity in the left lower lobe", "the whole LUL"): the lobe's cell
@@ -250,8 +257,15 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
     it is a heading that names a place and states nothing ("Left lung: lower zone opacity. Right lung: clear."):
     the clause then starts with the heading, given again on its own; a row heading is read with each cell of its
     row; every place of a line that lists what is normal is free."""
-    clauses = []
+    clauses, hypotheses = [], False
     for line in text.split("\n"):
+        heading = _SECTION_HEADING.match(line)
+        if heading:  # a differential diagnosis or a recommendation names diseases and tests, not findings
+            hypotheses = bool(_HYPOTHESES.match(line))
+            if hypotheses or not line[heading.end():].strip():
+                continue
+        elif hypotheses:
+            continue
         normal = _NORMAL_LINE.match(line)
         line = _spread_row(line[normal.end():] if normal else line, knowledge)
         for sentence in _CLAUSE_END.split(line):
@@ -354,7 +368,17 @@ def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
             segments[-1].zones |= _zones_between(segments[-1].zones)
         previous_end[is_free] = end
     _negate_headings(clause, found, negated, positive, negative)
+    _leave_sides_of_other_structures(found, positive)
     return positive, negative, count
+
+
+def _leave_sides_of_other_structures(found, positive: list) -> None:
+    """A clause about a structure outside the lungs that states no finding places no lung by a side word alone:
+    "The heart shadow is widened to the left", "Trachea deviated to the right"."""
+    if (any(_states_a_finding(e) for _, _, e in found)
+            or not any(e.category == "extrapulmonary" for _, _, e in found)):
+        return
+    positive[:] = [seg for seg in positive if not (seg.bare_side and not seg.zones and not seg.cells)]
 
 
 def _negate_headings(clause: str, found, negated, positive: list, negative: list) -> None:

@@ -17,7 +17,8 @@ from .knowledge import ZONES
 
 def restate(text: str) -> str:
     """``text`` (its abbreviations spelled out) with records, scores, shares and landmarks restated as plain
-    statements of places, "each" before a zone as "both", a patient's rotation and a hedge of certainty left out."""
+    statements of places, "each" before a zone as "both", a patient's rotation, a hedge of certainty and the sharpness
+    of a shadow's edges ("without clear contours") left out."""
     return _landmarks_as_zones(_scores_as_words(_records_as_sentences(_asides_left_out(text))))
 
 
@@ -26,11 +27,13 @@ def undotted(text: str) -> str:
     zone abbreviations written out; run before the knowledge base spells abbreviations out."""
     text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
     text = _DOTTED_WORD.sub(lambda m: _WRITTEN_OUT.get(m.group(1).lower(), m.group(1)), text)
-    return _ZONE_SHORT.sub(lambda m: _WRITTEN_OUT[m.group(1).lower()], text)
+    text = _ZONE_SHORT.sub(lambda m: _WRITTEN_OUT[m.group(1).lower()], text)
+    return _ZONES_BY_SLASH.sub(" / ", text)
 
 
 def _asides_left_out(text: str) -> str:
     text = _EACH.sub("both", text)
+    text = _MARGINS.sub("ill-defined", text)
     text = _ROTATED.sub(r"\1", text)
     return _UNSURE.sub(" ", text)
 
@@ -46,9 +49,14 @@ _WRITTEN_OUT = {"sup": "upper", "upp": "upper", "inf": "lower", "low": "lower", 
                 "bilat": "bilateral", "abn": "abnormality"}
 # "sup zone", "inf zones": the zone words they abbreviate
 _ZONE_SHORT = re.compile(r"\b(sup|upp|inf)(?=\s+zones?\b)", re.IGNORECASE)
+# "MZ/LZ": two zone abbreviations joined by a slash, which in "mg/L" or "2 L/min" keeps a letter from being a side
+_ZONES_BY_SLASH = re.compile(r"(?<=\b[UMLumlu][Zz])/(?=[UMLuml][Zz]s?\b)|(?<=\b[UMLuml][Zz]s)/(?=[UMLuml][Zz]s?\b)")
 # "each lower zone" is both; "rotated to the left" and a hedge ("not 100% sure") place and negate nothing
 _EACH = re.compile(r"\beach(?=\s+(?:upper|mid|middle|lower|lung|side|base|apex)\b)", re.IGNORECASE)
 _ROTATED = re.compile(r"\b(rotat\w*)\s+(?:to(?:wards)?\s+)?(?:the\s+)?(?:left|right|l|r)\b", re.IGNORECASE)
+# how sharp a shadow's edges are, not whether it is there: "infiltration without clear contours"
+_MARGINS = re.compile(r"\bwithout\s+(?:clear|sharp|distinct|definite|well[- ]defined|defined)\s+"
+                      r"(?:contours?|margins?|borders?|boundaries|edges?|outlines?)\b", re.IGNORECASE)
 _UNSURE = re.compile(r"\(?\s*\bnot\s+(?:\d+\s*%\s*|entirely\s+|completely\s+|totally\s+|quite\s+)?"
                      r"(?:sure|certain)\b\s*\)?", re.IGNORECASE)
 # a zone's score in a severity scoring report ("R upper zone (A): 0", "L lower 2/3"): 0 is not involved
