@@ -328,6 +328,27 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("FINDINGS:\n1. Two foci of airspace shadowing:\n(a) The left base\n(b) The right lower lobe\n"
      "2. Remaining lung zones clear.\nDDx:\n1. COVID-19 pneumonia.\n2. Diffuse alveolar haemorrhage - unlikely.",
      {"left lower", "right lower"}),
+    # a negation or clearing word in brackets is about what the brackets hold; a clearing word after a finding
+    # and a place clears back to the finding ("consol" ends a bullet whose next line was joined to it)
+    ("Patchy airspace opacification in the right upper and lower zones (sparing the right mid zone) and the left "
+     "lower zone.", {"right upper", "right lower", "left lower"}),
+    ("CXR: opacification L UZ + LZ (L MZ spared), R base.", {"left upper", "left lower", "right lower"}),
+    ("CXR: lingula + LLL - consol UZs clear, no effusion.", {"left middle", "left lower"}),
+    ("Right lower zone opacity has cleared.", set()),
+    # the empty-set sign of ward notes; an SBAR handover's recommendation; initials; a first impression taken back
+    ("CXR: patchy opacities B/L LZ; apices \u00d8, \u00d8 effusion.", {"left lower", "right lower"}),
+    ("S: 67M, NEWS2 6.\nB: COVID-19.\nA: CXR shows consolidation in the left lower zone.\nR: Escalate if worse.",
+     {"left lower"}),
+    ("Consolidation in the left lower zone. Electronically signed by Dr R. Patel.", {"left lower"}),
+    ("Ground-glass change in the left lower lobe. At first I thought the left apex looked a bit hazy, but it is just "
+     "the clavicle.", {"left lower"}),
+    # an amendment takes places back
+    ("Opacity in the right lower zone. Reason for amendment: laterality corrected. The opacity was previously "
+     "reported in the left lower zone.", {"right lower"}),
+    ("Opacity in the left mid zone. ADDENDUM: Please disregard the reference to the right upper zone.",
+     {"left middle"}),
+    ("Opacity in the left upper zone. Amendment: the original version erroneously stated right upper zone.",
+     {"left upper"}),
     # translated reports: "the two lungs" after its zones is their side; "mean third"
     ("Opacities in the inferior thirds of the two lungs, and in the mean third of the left pulmonary field. "
      "Bilateral pneumopathy.", {"left lower", "left middle", "right lower"}),

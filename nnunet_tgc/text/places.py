@@ -70,7 +70,8 @@ _CLAUSE_END = re.compile(r"[.;\n]+|\?(?=\s+[A-Z]|\s*$)|\b(?:but|while|whereas|fu
 # "?" and "query": a queried item of a run-on list ("?consolidation L base ?patchy shadowing R mid zone")
 _SEPARATOR = re.compile(r",|&|\+|/|\?|\b(and|with|as well as|plus|or|query)\b", re.IGNORECASE)
 _NEGATION_BEFORE = re.compile(r"\b(no|not|nothing|without|negative for|free of|absence of|resolution of|clear of|"
-                              r"sparing)\b",
+                              r"sparing|disregard|(?:erroneously|incorrectly|wrongly|mistakenly)\s+"
+                              r"(?:stated|reported|described|dictated))\b",  # an amendment takes a place back
                               re.IGNORECASE)
 _NEGATION_AFTER = re.compile(r"\b(clear|clr|cleared|normal|unremarkable|healthy|preserved|spared|unaffected|uninvolved|"
                              r"free|nad|not involved|well[- ]aerated|normally aerated|"
@@ -321,6 +322,10 @@ def _negated_spans(clause: str, found) -> tuple:
     negated, cleared = [], []
     for cue in [*_NEGATION_BEFORE.finditer(clause), *_CLEAR_BEFORE.finditer(clause)]:
         ends = [c for c, nxt in zip(commas, bounds[2:]) if c > cue.start() and states(c, nxt)]
+        # a negation in brackets ends with them: "the right upper and lower zones (sparing the right mid zone) and
+        # the left lower zone"
+        if clause.rfind("(", 0, cue.start()) > clause.rfind(")", 0, cue.start()) and ")" in clause[cue.end():]:
+            ends = sorted(ends + [clause.index(")", cue.end())])
         negated.append((cue.start(), ends[0] if ends else len(clause)))
     # a clearing word reaches back to a statement's comma, a "with" ("..., with the middle third spared") or a
     # "rest"/"otherwise" (what it clears is then what the report has not named)
@@ -328,6 +333,13 @@ def _negated_spans(clause: str, found) -> tuple:
         starts = [c for prev, c in zip(bounds, commas) if c < cue.start() and states(prev, c)]
         starts += [w.start() for w in _WITH.finditer(clause, 0, cue.start())]
         starts += [r.end() for r in _REST.finditer(clause, 0, cue.start())]
+        # a finding stated before places that the clearing word follows ends the stretch before it: "lingula + LLL -
+        # consol UZs clear" (a bullet and the line after it); "RLZ opacity has cleared" clears its place
+        starts += [e for s, e, _ in found if s in stated and e < cue.start()
+                   and any(e <= p < cue.start() and (x.sides or x.zones) for p, _, x in found)]
+        opened = clause.rfind("(", 0, cue.start())
+        if opened > clause.rfind(")", 0, cue.start()):
+            starts.append(opened)  # "opacification L UZ + LZ (L MZ spared)": what the brackets hold
         trailing = _TRAILING_SIDES.match(clause, cue.end())
         cleared.append((max(starts, default=0), trailing.end() if trailing else cue.start()))
     return negated, cleared

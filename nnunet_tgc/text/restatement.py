@@ -17,8 +17,11 @@ from .knowledge import ZONES
 
 def restate(text: str) -> str:
     """``text`` (its abbreviations spelled out) with records, scores, shares and landmarks restated as plain
-    statements of places, "each" before a zone as "both", a patient's rotation, a hedge of certainty and the sharpness
-    of a shadow's edges ("without clear contours") left out."""
+    statements of places, "each" before a zone as "both", the empty-set sign of ward notes as "no" or "clear", an
+    SBAR handover's "R -" as its recommendation, what an amendment says was "previously reported" as taken back;
+    "left" as a verb ("left at 19:30"), an initial before a name ("Dr R. Patel"), a
+    patient's rotation, a hedge of certainty, the sharpness of a shadow's edges ("without clear contours") and a first
+    impression taken back ("At first I thought ..., but") left out."""
     return _landmarks_as_zones(_scores_as_words(_records_as_sentences(_asides_left_out(text))))
 
 
@@ -34,6 +37,14 @@ def undotted(text: str) -> str:
 def _asides_left_out(text: str) -> str:
     text = _EACH.sub("both", text)
     text = _MARGINS.sub("ill-defined", text)
+    if all(re.search(rf"(?m)^\s*{letter}\s*[-:\u2013]", text) for letter in "SBA"):
+        text = _SBAR_R.sub(r"\1Recommendation\2", text)  # an SBAR handover's "R -" is its recommendation
+    text = _LEFT_AT.sub("went", text)
+    if _AMENDED.search(text):  # "laterality corrected. The opacity was previously reported in the left lower zone"
+        text = _PREVIOUSLY_REPORTED.sub("erroneously reported", text)
+    text = _INITIAL.sub("", text)
+    text = _NIL_BEFORE.sub("no ", _NIL_AFTER.sub(" clear", text))
+    text = _RETRACTED.sub("", text)
     text = _ROTATED.sub(r"\1", text)
     return _UNSURE.sub(" ", text)
 
@@ -57,6 +68,23 @@ _ROTATED = re.compile(r"\b(rotat\w*)\s+(?:to(?:wards)?\s+)?(?:the\s+)?(?:left|ri
 # how sharp a shadow's edges are, not whether it is there: "infiltration without clear contours"
 _MARGINS = re.compile(r"\bwithout\s+(?:clear|sharp|distinct|definite|well[- ]defined|defined)\s+"
                       r"(?:contours?|margins?|borders?|boundaries|edges?|outlines?)\b", re.IGNORECASE)
+# the empty-set sign of ward notes: "nil" before what it denies ("Ø effusion"), "clear" after a place ("apices Ø")
+_NIL_AFTER = re.compile(r"\s*[\u00d8\u2205](?!\s*[A-Za-z])")
+_NIL_BEFORE = re.compile(r"[\u00d8\u2205]\s*(?=[A-Za-z])")
+# the last heading of an SBAR handover (Situation, Background, Assessment, Recommendation), and "left" as a verb
+_SBAR_R = re.compile(r"(?m)^(\s*)(?:R|right)(\s*[-:\u2013])")  # "R" as the knowledge base spelled it out
+_LEFT_AT = re.compile(r"\bleft(?=\s+at\s+\d)", re.IGNORECASE)
+# an amended report: what it says was reported before is what it corrects
+_AMENDED = re.compile(r"\b(?:amend\w*|corrected|correction|addendum)\b", re.IGNORECASE)
+_PREVIOUSLY_REPORTED = re.compile(r"\b(?:was|were)\s+previously\s+(?:reported|stated|described)", re.IGNORECASE)
+# an initial before a name ("Dr R. Patel", "L. Hughes RN"), spelled out as a side by the knowledge base
+_INITIAL = re.compile(r"\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=by )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\.\s+"
+                      r"(?=[A-Z][a-z])|^\s*(?:right|left|R|L)\.\s+(?=[A-Z][a-z]+\s+(?:RN|PT|Band|MD|Physio|SpR)\b)",
+                      re.MULTILINE)
+# a first impression taken back in the same sentence: "At first I thought the left apex looked hazy, but it is the
+# clavicle" states only what follows the "but"
+_RETRACTED = re.compile(r"\b(?:at first|initially|originally)\b[^.;\n]{0,20}?\b(?:thought|wondered|suspected)\b"
+                        r"[^.;\n]*?(?=\bbut\b)", re.IGNORECASE)
 _UNSURE = re.compile(r"\(?\s*\bnot\s+(?:\d+\s*%\s*|entirely\s+|completely\s+|totally\s+|quite\s+)?"
                      r"(?:sure|certain)\b\s*\)?", re.IGNORECASE)
 # a zone's score in a severity scoring report ("R upper zone (A): 0", "L lower 2/3"): 0 is not involved
