@@ -349,6 +349,15 @@ def test_misspellings_and_region_words(chest, text, expected):
      {"left middle"}),
     ("Opacity in the left upper zone. Amendment: the original version erroneously stated right upper zone.",
      {"left upper"}),
+    # "costophrenic angles sharp" without a verb; translated reports: "totality", "summits", "the two hemithoraxes",
+    # "the mean and inferior thirds", "from the apices to the diaphragm"
+    ("1) Patchy airspace opacities in the left upper zone.\n2) Costophrenic angles sharp.", {"left upper"}),
+    ("Opacity in the totality of the right pulmonary field, and at the summit of the left lung.",
+     {"right upper", "right middle", "right lower", "left upper"}),
+    ("Alveolo-interstitial syndrome in the mean and inferior thirds of the two hemithoraxes.",
+     {"left middle", "left lower", "right middle", "right lower"}),
+    ("In the right lung from the apex to the diaphragm, ground-glass shadowing.",
+     {"right upper", "right middle", "right lower"}),
     # translated reports: "the two lungs" after its zones is their side; "mean third"
     ("Opacities in the inferior thirds of the two lungs, and in the mean third of the left pulmonary field. "
      "Bilateral pneumopathy.", {"left lower", "left middle", "right lower"}),

@@ -17,12 +17,9 @@ from .knowledge import ZONES
 
 def restate(text: str) -> str:
     """``text`` (its abbreviations spelled out) with records, scores, shares and landmarks restated as plain
-    statements of places, "each" before a zone as "both", the empty-set sign of ward notes as "no" or "clear", an
-    SBAR handover's "R -" as its recommendation, what an amendment says was "previously reported" as taken back;
-    "left" as a verb ("left at 19:30"), an initial before a name ("Dr R. Patel"), a
-    patient's rotation, a hedge of certainty, the sharpness of a shadow's edges ("without clear contours") and a first
-    impression taken back ("At first I thought ..., but") left out."""
-    return _landmarks_as_zones(_scores_as_words(_records_as_sentences(_asides_left_out(text))))
+    statements of places, the shorthand of notes and amendments as the words it stands for, and asides that state
+    no place left out."""
+    return _landmarks_as_zones(_scores_as_words(_records_as_sentences(_asides_left_out(_shorthand_as_words(text)))))
 
 
 def undotted(text: str) -> str:
@@ -34,16 +31,29 @@ def undotted(text: str) -> str:
     return _ZONES_BY_SLASH.sub(" / ", text)
 
 
-def _asides_left_out(text: str) -> str:
+def _shorthand_as_words(text: str) -> str:
+    """"each" before a zone as "both"; the empty-set sign of ward notes as "no" before what it denies and "clear"
+    after a place; an SBAR handover's "R -" as its recommendation; what an amendment says was "previously
+    reported" as erroneously reported; a translated "mean" before another third as "middle"; "from the apices to the
+    diaphragm" as "... to the bases"; a translated "three floors" as "all zones"."""
     text = _EACH.sub("both", text)
-    text = _MARGINS.sub("ill-defined", text)
+    text = _NIL_BEFORE.sub("no ", _NIL_AFTER.sub(" clear", text))
     if all(re.search(rf"(?m)^\s*{letter}\s*[-:\u2013]", text) for letter in "SBA"):
-        text = _SBAR_R.sub(r"\1Recommendation\2", text)  # an SBAR handover's "R -" is its recommendation
-    text = _LEFT_AT.sub("went", text)
+        text = _SBAR_R.sub(r"\1Recommendation\2", text)
     if _AMENDED.search(text):  # "laterality corrected. The opacity was previously reported in the left lower zone"
         text = _PREVIOUSLY_REPORTED.sub("erroneously reported", text)
+    text = _TO_THE_DIAPHRAGM.sub("bases", text)
+    text = _THREE_FLOORS.sub("all zones", text)
+    return _MEAN_THIRD.sub("middle", text)
+
+
+def _asides_left_out(text: str) -> str:
+    """Without what states no place: "left" as a verb ("left at 19:30"), an initial before a name ("Dr R. Patel"), a
+    patient's rotation, a hedge of certainty, the sharpness of a shadow's edges ("without clear contours"), a first
+    impression taken back ("At first I thought ..., but")."""
+    text = _LEFT_AT.sub("went", text)
     text = _INITIAL.sub("", text)
-    text = _NIL_BEFORE.sub("no ", _NIL_AFTER.sub(" clear", text))
+    text = _MARGINS.sub("ill-defined", text)
     text = _RETRACTED.sub("", text)
     text = _ROTATED.sub(r"\1", text)
     return _UNSURE.sub(" ", text)
@@ -81,6 +91,14 @@ _PREVIOUSLY_REPORTED = re.compile(r"\b(?:was|were)\s+previously\s+(?:reported|st
 _INITIAL = re.compile(r"\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=by )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\.\s+"
                       r"(?=[A-Z][a-z])|^\s*(?:right|left|R|L)\.\s+(?=[A-Z][a-z]+\s+(?:RN|PT|Band|MD|Physio|SpR)\b)",
                       re.MULTILINE)
+# "the mean and inferior thirds", translated from French ("moyen"): "mean third(s)" is a knowledge term
+_MEAN_THIRD = re.compile(r"\bmean(?=\s+(?:and|&)\s+(?:inferior|lower|superior|upper)\s+thirds?\b)", re.IGNORECASE)
+# the diaphragm as the lower end of a range of zones: "in both lungs from the apices to the diaphragm"
+_TO_THE_DIAPHRAGM = re.compile(r"(?:(?<=\bapex to the )|(?<=\bapices to the ))(?:hemi-?)?diaphragms?\b",
+                               re.IGNORECASE)
+# "the three floors of the right lung" (French "étages"), kept out of the knowledge base, where "three" would
+# become a place word that "There" is one slip from
+_THREE_FLOORS = re.compile(r"\b(?:the\s+)?three\s+floors\b", re.IGNORECASE)
 # a first impression taken back in the same sentence: "At first I thought the left apex looked hazy, but it is the
 # clavicle" states only what follows the "but"
 _RETRACTED = re.compile(r"\b(?:at first|initially|originally)\b[^.;\n]{0,20}?\b(?:thought|wondered|suspected)\b"
