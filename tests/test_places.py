@@ -342,6 +342,11 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("Consolidation in the left lower zone. Electronically signed by Dr R. Patel.", {"left lower"}),
     ("Ground-glass change in the left lower lobe. At first I thought the left apex looked a bit hazy, but it is just "
      "the clavicle.", {"left lower"}),
+    # the sign at a line's end is that line's; a count in brackets is no score; "all 6 zones"
+    ("CXR: patchy opac L mid zone; R lung, L apex, L base \u00d8\nAusc: bronchial BS L mid zone", {"left middle"}),
+    ("CXR:\n- RLL - shadowing\n- LMZ/LLZ - shadowing (2 areas)\napices clear", {"right lower", "left middle",
+                                                                               "left lower"}),
+    ("Chest: creps RLL. CXR: opacification all 6 zones.", {f"{s} {z}" for s in ("left", "right") for z in ALL}),
     # an amendment takes places back
     ("Opacity in the right lower zone. Reason for amendment: laterality corrected. The opacity was previously "
      "reported in the left lower zone.", {"right lower"}),

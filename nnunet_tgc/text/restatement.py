@@ -35,7 +35,7 @@ def _shorthand_as_words(text: str) -> str:
     """"each" before a zone as "both"; the empty-set sign of ward notes as "no" before what it denies and "clear"
     after a place; an SBAR handover's "R -" as its recommendation; what an amendment says was "previously
     reported" as erroneously reported; a translated "mean" before another third as "middle"; "from the apices to the
-    diaphragm" as "... to the bases"; a translated "three floors" as "all zones"."""
+    diaphragm" as "... to the bases"; a translated "three floors" as "all zones", "all 6 zones" as both lungs' zones."""
     text = _EACH.sub("both", text)
     text = _NIL_BEFORE.sub("no ", _NIL_AFTER.sub(" clear", text))
     if all(re.search(rf"(?m)^\s*{letter}\s*[-:\u2013]", text) for letter in "SBA"):
@@ -44,6 +44,7 @@ def _shorthand_as_words(text: str) -> str:
         text = _PREVIOUSLY_REPORTED.sub("erroneously reported", text)
     text = _TO_THE_DIAPHRAGM.sub("bases", text)
     text = _THREE_FLOORS.sub("all zones", text)
+    text = _SIX_ZONES.sub("all zones of both lungs", text)
     return _MEAN_THIRD.sub("middle", text)
 
 
@@ -79,8 +80,8 @@ _ROTATED = re.compile(r"\b(rotat\w*)\s+(?:to(?:wards)?\s+)?(?:the\s+)?(?:left|ri
 _MARGINS = re.compile(r"\bwithout\s+(?:clear|sharp|distinct|definite|well[- ]defined|defined)\s+"
                       r"(?:contours?|margins?|borders?|boundaries|edges?|outlines?)\b", re.IGNORECASE)
 # the empty-set sign of ward notes: "nil" before what it denies ("Ø effusion"), "clear" after a place ("apices Ø")
-_NIL_AFTER = re.compile(r"\s*[\u00d8\u2205](?!\s*[A-Za-z])")
-_NIL_BEFORE = re.compile(r"[\u00d8\u2205]\s*(?=[A-Za-z])")
+_NIL_AFTER = re.compile(r"[ \t]*[\u00d8\u2205](?![ \t]*[A-Za-z])")  # a line's last word denies nothing on the next
+_NIL_BEFORE = re.compile(r"[\u00d8\u2205][ \t]*(?=[A-Za-z])")
 # the last heading of an SBAR handover (Situation, Background, Assessment, Recommendation), and "left" as a verb
 _SBAR_R = re.compile(r"(?m)^(\s*)(?:R|right)(\s*[-:\u2013])")  # "R" as the knowledge base spelled it out
 _LEFT_AT = re.compile(r"\bleft(?=\s+at\s+\d)", re.IGNORECASE)
@@ -99,6 +100,7 @@ _TO_THE_DIAPHRAGM = re.compile(r"(?:(?<=\bapex to the )|(?<=\bapices to the ))(?
 # "the three floors of the right lung" (French "étages"), kept out of the knowledge base, where "three" would
 # become a place word that "There" is one slip from
 _THREE_FLOORS = re.compile(r"\b(?:the\s+)?three\s+floors\b", re.IGNORECASE)
+_SIX_ZONES = re.compile(r"\ball\s+(?:6|six)\s+(?:lung\s+)?zones\b", re.IGNORECASE)
 # a first impression taken back in the same sentence: "At first I thought the left apex looked hazy, but it is the
 # clavicle" states only what follows the "but"
 _RETRACTED = re.compile(r"\b(?:at first|initially|originally)\b[^.;\n]{0,20}?\b(?:thought|wondered|suspected)\b"
@@ -106,7 +108,7 @@ _RETRACTED = re.compile(r"\b(?:at first|initially|originally)\b[^.;\n]{0,20}?\b(
 _UNSURE = re.compile(r"\(?\s*\bnot\s+(?:\d+\s*%\s*|entirely\s+|completely\s+|totally\s+|quite\s+)?"
                      r"(?:sure|certain)\b\s*\)?", re.IGNORECASE)
 # a zone's score in a severity scoring report ("R upper zone (A): 0", "L lower 2/3"): 0 is not involved
-_SCORED = re.compile(r"(?P<place>\b(?:right|left|r|l)\b[^:=\n|/;,.\d]{0,25}?)\s*(?:\([a-f]\))?\s*[:=]?\s*"
+_SCORED = re.compile(r"(?P<place>\b(?:right|left|r|l)\b[^:=\n|/;,.\d(]{0,25}?)\s*(?:\([a-f]\))?\s*[:=]?\s*"
                      r"(?P<score>[0-3])(?:\s*/\s*3)?(?![\w/.%])", re.IGNORECASE)
 # a side at 0 % ("Left lung: 0%", "Right - 0 %"): not involved
 _ZERO_PERCENT = re.compile(r"(?P<place>\b(?:right|left|r|l)\b[^:=\n|/;,.\d%]{0,25}?)\s*[:=\-\u2013\u2014]?\s*"
