@@ -196,7 +196,8 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
             own = seg.sides
             if lateral_view and not own and not seg.cells:
                 continue  # "On the lateral view the opacity projects over the lower lobe": no side, nothing new
-            if seg.summary and seg.zones and seg.side_first and any(o.sides and not o.summary for o in segs if o is not seg):
+            if (seg.summary and seg.zones and seg.side_first
+                    and any(o.sides and not o.summary for o in segs if o is not seg)):
                 # "Bilateral infection of the middle and lower parts of the right lung, ...": a summary; after its
                 # zones it is their side ("the lower zones of the two lungs, and the left mid zone")
                 own = set()
