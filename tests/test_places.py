@@ -347,6 +347,14 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("CXR:\n- RLL - shadowing\n- LMZ/LLZ - shadowing (2 areas)\napices clear", {"right lower", "left middle",
                                                                                "left lower"}),
     ("Chest: creps RLL. CXR: opacification all 6 zones.", {f"{s} {z}" for s in ("left", "right") for z in ALL}),
+    # the hila stated normal are vessels and nodes, not a clear middle zone; a line of the zones without lesions;
+    # a place right before "no effusion" is not what it negates; an initial before a surname and a comma
+    ("Hazy opacities are noted in all six zones.\nBoth hila are normal.",
+     {f"{s} {z}" for s in ("left", "right") for z in ALL}),
+    ("Lesion 1 - right lung, lower zone - GGO\nZones without lesion: right upper, right mid, left upper, left mid, "
+     "left lower", {"right lower"}),
+    ("CXR reviewed: infiltrates in RUL; RLL and LLL, no effusion/PTX.", {"right upper", "right lower", "left lower"}),
+    ("CXR: infiltrates in RLL.\n- L. Martinez, MD (eICU)", {"right lower"}),
     # an amendment takes places back
     ("Opacity in the right lower zone. Reason for amendment: laterality corrected. The opacity was previously "
      "reported in the left lower zone.", {"right lower"}),

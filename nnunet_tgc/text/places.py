@@ -85,7 +85,7 @@ _CLEAR_BEFORE = re.compile(r"(?:^|(?<=,))\s*(?:clear|normal|unremarkable)\b", re
 _TRAILING_SIDES = re.compile(r"\s*(?:(?:on|in|at)\s+(?:the\s+)?)?(?:both\s+sides|both|bilaterally|bilateral|"
                              r"(?:left|right)(?:\s+side)?)\b(?=\s*(?:[,;.]|$))", re.IGNORECASE)
 # places stated only where something is there: a clear costophrenic angle says no pleural fluid, not a clear zone
-_PLACES_WHEN_INVOLVED = frozenset({"costophrenic_angle"})
+_PLACES_WHEN_INVOLVED = frozenset({"costophrenic_angle", "hilum"})
 # a lateral view shows no side: a clause about it places nothing that the frontal findings have not placed
 _LATERAL_VIEW = re.compile(r"\blateral\s+(?:view|projection|film|radiograph|image)s?\b", re.IGNORECASE)
 # "from apex to base", "from the hilum to the base": every zone between
@@ -98,13 +98,19 @@ _REST = re.compile(r"\b(rest|remainder|remaining|otherwise|o/w|elsewhere|other)\
 # a line listing what is normal ("Normal: the top and middle parts of the right lung; heart size.")
 _NORMAL_LINE = re.compile(r"^\W*(?:what (?:looks|is) )?(?:(?:normal|unremarkable|negative|clear|no abnormality)"
                           r"(?:\s+(?:findings?|regions?|areas?|zones?|parts?))?"
-                          r"|(?:regions?|areas?|zones?|parts?)\s+(?:normal|clear|unremarkable|not involved))\s*:",
+                          r"|(?:regions?|areas?|zones?|parts?)\s+(?:normal|clear|unremarkable|not involved|"
+                          r"(?:without|free of)\s+(?:lesions?|opacit\w+|disease|involvement|findings?))"
+                          r"|(?:lesion|disease)[- ]free\s+(?:regions?|areas?|zones?)|uninvolved\s+(?:regions?|areas?|zones?))"
+                          r"\s*:",
                           re.IGNORECASE)
 # a section heading ("FINDINGS:", "Differential diagnosis:", "1) Right lung:" is no section) and the sections that
 # name hypotheses and advice rather than findings ("DDx: ... diffuse alveolar haemorrhage", "Suggest: CT chest")
 _SECTION_HEADING = re.compile(r"^\s*[A-Za-z][A-Za-z /&-]{0,40}:")
 _HYPOTHESES = re.compile(r"^\s*(?:ddx|d/?dx|differentials?|differential diagnos[ie]s|recommendations?|recommended|"
                          r"suggest(?:ions?|ed)?|advice|plan)\s*:", re.IGNORECASE)
+# a negation of what lies outside the lung tissue ("no effusion/PTX"), not of the place named before it
+_PLEURAL = re.compile(r"(?:no|not|without)\s+(?:new\s+|pleural\s+)*(?:effusions?|pneumothora\w*|ptx)\b",
+                      re.IGNORECASE)
 # between a place and the negation that is about it: "Mid zone L: no opacity", "upper zones are not involved"
 _HEADING_GAP = re.compile(r"^[\s:\-\u2014\u2013,]*(?:(?:is|are)\s+)?$", re.IGNORECASE)
 # a row of a table by place ("- Mid zones: right opacity; left clear", "Lower zone - R: opacity | L: normal")
@@ -402,7 +408,8 @@ def _negate_headings(clause: str, found, negated, positive: list, negative: list
         return
     first = min(a for a, _ in negated)
     ends = [e for s, e, _ in found if s < first]
-    right_before = bool(ends) and bool(_HEADING_GAP.match(clause[max(ends):first]))
+    right_before = (bool(ends) and bool(_HEADING_GAP.match(clause[max(ends):first]))
+                    and not _PLEURAL.match(clause, first))  # "RLL and LLL, no effusion": the pleura's negation
     for seg in [seg for seg in positive if seg.bare_side and seg.last_side_at is not None and seg.last_side_at < first
                 or right_before and seg is positive[-1]]:
         positive.remove(seg)

@@ -90,7 +90,7 @@ _AMENDED = re.compile(r"\b(?:amend\w*|corrected|correction|addendum)\b", re.IGNO
 _PREVIOUSLY_REPORTED = re.compile(r"\b(?:was|were)\s+previously\s+(?:reported|stated|described)", re.IGNORECASE)
 # an initial before a name ("Dr R. Patel", "L. Hughes RN"), spelled out as a side by the knowledge base
 _INITIAL = re.compile(r"\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=by )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\.\s+"
-                      r"(?=[A-Z][a-z])|^\s*(?:right|left|R|L)\.\s+(?=[A-Z][a-z]+\s+(?:RN|PT|Band|MD|Physio|SpR)\b)",
+                      r"(?=[A-Z][a-z])|^\W*(?:right|left|R|L)\.\s+(?=[A-Z][a-z]+(?:,|\s*$|\s+(?:RN|PT|Band|MD|DO|Physio|SpR)\b))",
                       re.MULTILINE)
 # "the mean and inferior thirds", translated from French ("moyen"): "mean third(s)" is a knowledge term
 _MEAN_THIRD = re.compile(r"\bmean(?=\s+(?:and|&)\s+(?:inferior|lower|superior|upper)\s+thirds?\b)", re.IGNORECASE)
