@@ -385,6 +385,15 @@ def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, 
     assert cells(text, chest) == expected
 
 
+def test_a_finding_placed_nowhere_places_nothing(chest):
+    """An unpunctuated dictation clears what it states ("... in the left lung base The right lung is clear"): a
+    finding stated and every place free contradict each other, so the report places nothing (the image decides)
+    instead of telling the network the lesion is nowhere; a report that states no finding keeps its free cells."""
+    dictated = read_places("there is consolidation in the left lung base The right lung is clear", chest)
+    assert dictated.involved == frozenset() and dictated.free == frozenset()
+    assert {s for s, _ in read_places("No right-sided opacity.", chest).free} == {"right"}
+
+
 def test_no_free_cell_is_read_where_a_finding_is_stated_after_a_comma(chest):
     places = read_places("No opacity in the left lung, right lower zone consolidation.", chest)
     assert places.involved == {("right", "lower")} and {s for s, _ in places.free} == {"left"}

@@ -163,6 +163,7 @@ class _Segment:
 def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     """The places ``text`` (internal convention) states, read with ``knowledge``'s terms."""
     involved, free, count = set(), set(), None
+    finding_asserted = False  # a finding stated, not negated, somewhere in the report
     segments_by_clause, report_sides = [], set()
     vague_free = set()  # freed by a statement that names no side ("Hila of normal size"): not against an explicit one
     # a whole side freed ("... but not in the right", "The right lung is clear"): not against a cell a statement
@@ -171,7 +172,8 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     # abbreviations are read as the words they stand for ("R lung, all zones and LLZ": "all zones" is the right lung's)
     spelled = restate(knowledge.spell_out(undotted(text or "")))
     for clause, all_free, heading in _clauses(_unglued(spelled, knowledge), knowledge):
-        positive, negative, clause_count = _read_clause(clause, knowledge, all_free)
+        positive, negative, clause_count, asserts = _read_clause(clause, knowledge, all_free)
+        finding_asserted |= asserts
         # "Right lung: upper and mid zones spared, lower zone opacity": the heading's side is its zones'
         heading_sides = {s for _, _, e in knowledge.find(heading) for s in e.sides}
         segments_by_clause.append((positive, heading_sides, bool(_LATERAL_VIEW.search(clause))))
@@ -235,6 +237,11 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     free |= side_free - explicit
     free |= vague_free - involved
     involved -= free
+    if not involved and finding_asserted:
+        # a finding stated and placed nowhere ("consolidation in the left lung base The right lung is clear", one
+        # unpunctuated dictation): the reads contradict each other, so the report places nothing rather than
+        # telling the network that the lesion it states is nowhere
+        free = set()
     return Places(frozenset(involved), frozenset(free), count,
                   frozenset(side for side in whole_sides if any(s == side for s, _ in involved)))
 
@@ -353,11 +360,13 @@ def _negated_spans(clause: str, found) -> tuple:
 
 
 def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
-    """-> (involved segments, free segments, count) of one clause (``all_free``: of a line listing what is normal)."""
+    """-> (involved segments, free segments, count, whether a finding is stated and not negated) of one clause
+    (``all_free``: of a line listing what is normal)."""
     found = knowledge.find(clause)
     negated, cleared = _negated_spans(clause, found)
     if all_free:
         negated = [(0, len(clause))]
+    asserts = any(_states_a_finding(e) and not any(a <= s < b for a, b in negated) for s, _, e in found)
     positive, negative, count = [], [], None
     previous_end = {True: None, False: None}
     pleural_only = []  # free stretches that name only a costophrenic angle
@@ -388,7 +397,7 @@ def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
         previous_end[is_free] = end
     _negate_headings(clause, found, negated, positive, negative)
     _leave_sides_of_other_structures(found, positive)
-    return positive, negative, count
+    return positive, negative, count, asserts
 
 
 def _leave_sides_of_other_structures(found, positive: list) -> None:
