@@ -355,6 +355,10 @@ def test_misspellings_and_region_words(chest, text, expected):
      "left lower", {"right lower"}),
     ("CXR reviewed: infiltrates in RUL; RLL and LLL, no effusion/PTX.", {"right upper", "right lower", "left lower"}),
     ("CXR: infiltrates in RLL.\n- L. Martinez, MD (eICU)", {"right lower"}),
+    # a place alone on its line as a heading is the side of the lines under it that name none
+    ("FINDINGS:\nRight lung:\nClear.\nLeft lung:\nPatchy consolidation in the lower zone and the mid zone.\n"
+     "Heart: normal.\nIMPRESSION: left-sided pneumonia.", {"left lower", "left middle"}),
+    ("RIGHT LUNG:\nPatchy opacity in the lower zone.\nLEFT LUNG:\nClear.", {"right lower"}),
     # an amendment takes places back
     ("Opacity in the right lower zone. Reason for amendment: laterality corrected. The opacity was previously "
      "reported in the left lower zone.", {"right lower"}),

@@ -273,14 +273,21 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
     the clause then starts with the heading, given again on its own; a row heading is read with each cell of its
     row; every place of a line that lists what is normal is free."""
     clauses, hypotheses = [], False
+    section = ""  # a place alone on its line as a heading ("RIGHT LUNG:"): the lines under it that name no side are its
     for line in text.split("\n"):
         heading = _SECTION_HEADING.match(line)
         if heading:  # a differential diagnosis or a recommendation names diseases and tests, not findings
             hypotheses = bool(_HYPOTHESES.match(line))
+            title = line[:heading.end() - 1]
             if hypotheses or not line[heading.end():].strip():
+                section = title if not hypotheses and _is_heading(title, knowledge) else ""
                 continue
+            if not _is_heading(title, knowledge):
+                section = ""  # "IMPRESSION: ...": another section
         elif hypotheses:
             continue
+        if section and not any(e.sides for _, _, e in knowledge.find(line)):
+            line = f"{section}: {line}"
         normal = _NORMAL_LINE.match(line)
         line = _spread_row(line[normal.end():] if normal else line, knowledge)
         for sentence in _CLAUSE_END.split(line):
