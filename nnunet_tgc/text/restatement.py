@@ -72,7 +72,7 @@ _WRITTEN_OUT = {"sup": "upper", "upp": "upper", "inf": "lower", "low": "lower", 
 # "sup zone", "inf zones": the zone words they abbreviate
 _ZONE_SHORT = re.compile(r"\b(sup|upp|inf)(?=\s+zones?\b)", re.IGNORECASE)
 # "MZ/LZ": two zone abbreviations joined by a slash, which in "mg/L" or "2 L/min" keeps a letter from being a side
-_ZONES_BY_SLASH = re.compile(r"(?<=\b[UMLumlu][Zz])/(?=[UMLuml][Zz]s?\b)|(?<=\b[UMLuml][Zz]s)/(?=[UMLuml][Zz]s?\b)")
+_ZONES_BY_SLASH = re.compile(r"(?<=\b[UMLuml][Zz])/(?=[UMLuml][Zz]s?\b)|(?<=\b[UMLuml][Zz]s)/(?=[UMLuml][Zz]s?\b)")
 # "each lower zone" is both; "rotated to the left" and a hedge ("not 100% sure") place and negate nothing
 _EACH = re.compile(r"\beach(?=\s+(?:upper|mid|middle|lower|lung|side|base|apex)\b)", re.IGNORECASE)
 _ROTATED = re.compile(r"\b(rotat\w*)\s+(?:to(?:wards)?\s+)?(?:the\s+)?(?:left|right|l|r)\b", re.IGNORECASE)
@@ -90,7 +90,8 @@ _AMENDED = re.compile(r"\b(?:amend\w*|corrected|correction|addendum)\b", re.IGNO
 _PREVIOUSLY_REPORTED = re.compile(r"\b(?:was|were)\s+previously\s+(?:reported|stated|described)", re.IGNORECASE)
 # an initial before a name ("Dr R. Patel", "L. Hughes RN"), spelled out as a side by the knowledge base
 _INITIAL = re.compile(r"\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=by )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\.\s+"
-                      r"(?=[A-Z][a-z])|^\W*(?:right|left|R|L)\.\s+(?=[A-Z][a-z]+(?:,|\s*$|\s+(?:RN|PT|Band|MD|DO|Physio|SpR)\b))",
+                      r"(?=[A-Z][a-z])"
+                      r"|^\W*(?:right|left|R|L)\.\s+(?=[A-Z][a-z]+(?:,|\s*$|\s+(?:RN|PT|Band|MD|DO|Physio|SpR)\b))",
                       re.MULTILINE)
 # "the mean and inferior thirds", translated from French ("moyen"): "mean third(s)" is a knowledge term
 _MEAN_THIRD = re.compile(r"\bmean(?=\s+(?:and|&)\s+(?:inferior|lower|superior|upper)\s+thirds?\b)", re.IGNORECASE)
