@@ -13,6 +13,11 @@ from nnunet_tgc.text.normalize import normalize_report, normalize_reports
     ("Lungs:\n- Upper zones: clear\n- Lower zone \u2014 R: opacity",
      "Lungs:\n- Upper zones: clear\n- Lower zone \u2014 R: opacity"),
     ("A - trachea central\nB - patchy opacity LMZ", "A - trachea central\nB - patchy opacity LMZ"),
+    # list items, ward-note symbols, chat timestamps and abbreviated field titles open a line of their own
+    ("(a) The left base\n(b) The right lower lobe", "(a) The left base\n(b) The right lower lobe"),
+    ("CXR: L base opacity\n\u00d8 effusion", "CXR: L base opacity\n\u00d8 effusion"),
+    ("[08:09] Tom: RLZ opacities\n[08:10] Tom: left lung clear", "[08:09] Tom: RLZ opacities\n[08:10] Tom: left lung clear"),
+    ("Site: The left lower lobe\nNo. of lesions: 1", "Site: The left lower lobe\nNo. of lesions: 1"),
     # each field of a structured export on its own line
     ("observation[1].bodySite = Left lung\nobservation[1].interpretation = N",
      "observation[1].bodySite = Left lung\nobservation[1].interpretation = N"),

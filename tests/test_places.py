@@ -359,6 +359,10 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("FINDINGS:\nRight lung:\nClear.\nLeft lung:\nPatchy consolidation in the lower zone and the mid zone.\n"
      "Heart: normal.\nIMPRESSION: left-sided pneumonia.", {"left lower", "left middle"}),
     ("RIGHT LUNG:\nPatchy opacity in the lower zone.\nLEFT LUNG:\nClear.", {"right lower"}),
+    # a chat handover line by line; a coded field whose title is abbreviated; zones as a range of abbreviations
+    ("[08:09] Tom (rad): ICU bed 3 cxr (PA): covid changes in R UZ-LZ and L upper/mid zones\n"
+     "[08:10] Tom (rad): elsewhere the lungs are clear",
+     {"right upper", "right middle", "right lower", "left upper", "left middle"}),
     # an amendment takes places back
     ("Opacity in the right lower zone. Reason for amendment: laterality corrected. The opacity was previously "
      "reported in the left lower zone.", {"right lower"}),

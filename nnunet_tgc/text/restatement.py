@@ -24,11 +24,12 @@ def restate(text: str) -> str:
 
 def undotted(text: str) -> str:
     """``text`` without the dots that end no sentence (those of hurried abbreviations and of "i.e.", "e.g."), its
-    zone abbreviations written out; run before the knowledge base spells abbreviations out."""
+    zone abbreviations written out and those joined by a slash or a hyphen ("MZ/LZ", "UZ-LZ") set apart; run before
+    the knowledge base spells abbreviations out."""
     text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
     text = _DOTTED_WORD.sub(lambda m: _WRITTEN_OUT.get(m.group(1).lower(), m.group(1)), text)
     text = _ZONE_SHORT.sub(lambda m: _WRITTEN_OUT[m.group(1).lower()], text)
-    return _ZONES_BY_SLASH.sub(" / ", text)
+    return _ZONE_RANGE.sub(" to ", _ZONES_BY_SLASH.sub(" / ", text))
 
 
 def _shorthand_as_words(text: str) -> str:
@@ -73,6 +74,8 @@ _WRITTEN_OUT = {"sup": "upper", "upp": "upper", "inf": "lower", "low": "lower", 
 _ZONE_SHORT = re.compile(r"\b(sup|upp|inf)(?=\s+zones?\b)", re.IGNORECASE)
 # "MZ/LZ": two zone abbreviations joined by a slash, which in "mg/L" or "2 L/min" keeps a letter from being a side
 _ZONES_BY_SLASH = re.compile(r"(?<=\b[UMLuml][Zz])/(?=[UMLuml][Zz]s?\b)|(?<=\b[UMLuml][Zz]s)/(?=[UMLuml][Zz]s?\b)")
+# "UZ-LZ": a range of zones by their abbreviations (a hyphen keeps a short term from matching: "RT-PCR")
+_ZONE_RANGE = re.compile(r"(?<=\b[UMLuml][Zz])\s?-\s?(?=[UMLuml][Zz]s?\b)")
 # "each lower zone" is both; "rotated to the left" and a hedge ("not 100% sure") place and negate nothing
 _EACH = re.compile(r"\beach(?=\s+(?:upper|mid|middle|lower|lung|side|base|apex)\b)", re.IGNORECASE)
 _ROTATED = re.compile(r"\b(rotat\w*)\s+(?:to(?:wards)?\s+)?(?:the\s+)?(?:left|right|l|r)\b", re.IGNORECASE)
