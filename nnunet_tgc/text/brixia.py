@@ -41,7 +41,8 @@ def brixia_in_words(text: str, convention: str) -> str:
 
 def _written_out(run: str, convention: str) -> str:
     scores = _ONE.findall(run)
-    if len({letter for letter, _ in scores}) < _MIN_RUN or len(scores) != len({letter for letter, _ in scores}):
+    letters = {letter for letter, _ in scores}
+    if len(letters) < _MIN_RUN or len(letters) != len(scores):  # too short, or a letter twice: no Brixia run
         return run
     return "; ".join(_zone_words(letter, int(score), convention) for letter, score in scores) + ";"
 

@@ -77,7 +77,6 @@ def prepare_report(text: Optional[str], convention: str) -> str:
     """
     if text is None:
         return NO_REPORT
-    check_convention(convention, "prepare_report")
     return to_internal(brixia_in_words(normalize_report(text), convention), convention)
 
 

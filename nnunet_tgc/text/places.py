@@ -345,7 +345,7 @@ def _negated_spans(clause: str, found) -> tuple:
         ends = [c for c, nxt in zip(commas, bounds[2:]) if c > cue.start() and states(c, nxt)]
         # a negation in brackets ends with them: "the right upper and lower zones (sparing the right mid zone) and
         # the left lower zone"
-        if clause.rfind("(", 0, cue.start()) > clause.rfind(")", 0, cue.start()) and ")" in clause[cue.end():]:
+        if _open_bracket(clause, cue.start()) is not None and ")" in clause[cue.end():]:
             ends = sorted(ends + [clause.index(")", cue.end())])
         negated.append((cue.start(), ends[0] if ends else len(clause)))
     # a clearing word reaches back to a statement's comma, a "with" ("..., with the middle third spared") or a
@@ -358,12 +358,18 @@ def _negated_spans(clause: str, found) -> tuple:
         # consol UZs clear" (a bullet and the line after it); "RLZ opacity has cleared" clears its place
         starts += [e for s, e, _ in found if s in stated and e < cue.start()
                    and any(e <= p < cue.start() and (x.sides or x.zones) for p, _, x in found)]
-        opened = clause.rfind("(", 0, cue.start())
-        if opened > clause.rfind(")", 0, cue.start()):
+        opened = _open_bracket(clause, cue.start())
+        if opened is not None:
             starts.append(opened)  # "opacification L UZ + LZ (L MZ spared)": what the brackets hold
         trailing = _TRAILING_SIDES.match(clause, cue.end())
         cleared.append((max(starts, default=0), trailing.end() if trailing else cue.start()))
     return negated, cleared
+
+
+def _open_bracket(clause: str, at: int) -> Optional[int]:
+    """Where the bracket that is open at ``at`` opens, or None."""
+    opened = clause.rfind("(", 0, at)
+    return opened if opened > clause.rfind(")", 0, at) else None
 
 
 def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
@@ -402,7 +408,7 @@ def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
         if last is not None and entry.zones and _RANGE.match(clause[last:start]):
             segments[-1].zones |= _zones_between(segments[-1].zones)
         previous_end[is_free] = end
-    _negate_headings(clause, found, negated, positive, negative)
+    _negate_headings(clause, found, negated, asserts, positive, negative)
     _leave_sides_of_other_structures(found, positive)
     return positive, negative, count, asserts
 
@@ -416,11 +422,11 @@ def _leave_sides_of_other_structures(found, positive: list) -> None:
     positive[:] = [seg for seg in positive if not (seg.bare_side and not seg.zones and not seg.cells)]
 
 
-def _negate_headings(clause: str, found, negated, positive: list, negative: list) -> None:
-    """In a clause that states no finding, the places a negation is about are free: a side named alone before it
-    ("Right lung - well aerated, no opacity."; "L lung: no focal abnormality."), or any place right before it
-    ("Mid zone L: no opacity")."""
-    if not negated or any(_states_a_finding(e) and not any(a <= s < b for a, b in negated) for s, _, e in found):
+def _negate_headings(clause: str, found, negated, asserts: bool, positive: list, negative: list) -> None:
+    """In a clause that states no finding (``asserts``: one stated, not negated), the places a negation is about are
+    free: a side named alone before it ("Right lung - well aerated, no opacity."; "L lung: no focal abnormality."),
+    or any place right before it ("Mid zone L: no opacity")."""
+    if not negated or asserts:
         return
     first = min(a for a, _ in negated)
     ends = [e for s, e, _ in found if s < first]

@@ -104,6 +104,7 @@ _TO_THE_DIAPHRAGM = re.compile(r"(?:(?<=\bapex to the )|(?<=\bapices to the ))(?
 # "the three floors of the right lung" (French "étages"), kept out of the knowledge base, where "three" would
 # become a place word that "There" is one slip from
 _THREE_FLOORS = re.compile(r"\b(?:the\s+)?three\s+floors\b", re.IGNORECASE)
+# "all 6 zones": the three zones of both lungs
 _SIX_ZONES = re.compile(r"\ball\s+(?:6|six)\s+(?:lung\s+)?zones\b", re.IGNORECASE)
 # a first impression taken back in the same sentence: "At first I thought the left apex looked hazy, but it is the
 # clavicle" states only what follows the "but"
