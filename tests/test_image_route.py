@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from nnunet_tgc.model import SegmentationAndMaps, TGCInput, create_tgc_net, create_towers
-from nnunet_tgc.model.place_map import PLACE_VECTOR_SIZE
+from nnunet_tgc.model.place_map import PLACE_VECTOR_SIZE, image_grid
 from nnunet_tgc.nnunet.trainer import WithAuxiliaryLosses
 from nnunet_tgc.text.knowledge import KnowledgeBase
 from nnunet_tgc.text.places import place_vector, read_places
@@ -169,4 +169,63 @@ def test_own_stages_are_class_specific_layers_for_pretrained_weights(towers):
                                        (dict(image_route_stages=4), "image_route_stages must be 0 to 3")])
 def test_own_stages_refuse_what_they_cannot_build(towers, kw, match):
     with pytest.raises(ValueError, match=match):
+        create_tgc_net("tiny", 1, 2, towers=towers, verbose=False, **{**STAGES, **kw})
+
+
+def test_route_mix_blends_the_text_route_with_the_image_route_and_the_places(towers):
+    """``route_mix`` w: a placed report's logits are (1 - w) x the text route's + w x the image route's with the
+    report's place evidence; the routes are the network's own, so w = 0 and the mixed network share every
+    weight, and a report that places nothing still gets the image route alone."""
+    mixed = make_net(towers, route_mix=0.25)
+    text_only = make_net(towers)
+    assert mixed.state_dict().keys() == text_only.state_dict().keys()
+    text_only.load_state_dict(mixed.state_dict())
+    image = torch.randn(1, 1, 64, 64)
+    coordinates = image_grid(1, 64, 64)
+    with torch.no_grad():
+        placed = encode_reports(mixed.towers, [LEFT])
+        text_route = text_only(image, placed)[0]
+        taps, _ = mixed.towers.encode_image(mixed._to_rgb(image))
+        image_route = mixed._segment_image(image, taps, coordinates)[0]
+        evidence = mixed._evidence_reader(placed.places, image, coordinates)(image.shape[2:])
+        expected = 0.75 * text_route + 0.25 * mixed.place_evidence(image_route, evidence)
+        torch.testing.assert_close(mixed(image, placed)[0], expected, rtol=1e-4, atol=1e-5)
+        placeless = encode_reports(mixed.towers, [PLACELESS[0]])
+        assert torch.equal(mixed(image, placeless)[0], text_only(image, placeless)[0])
+
+
+def test_route_mix_keeps_the_places_out_of_the_words_reach(towers):
+    """Two wordings the reader reads alike differ only through the text route's share: with the mix, their
+    logits differ by (1 - w) x what they differ without it (same weights)."""
+    mixed = make_net(towers, route_mix=0.5)
+    text_only = make_net(towers)
+    text_only.load_state_dict(mixed.state_dict())
+    image = torch.randn(1, 1, 64, 64)
+    wordings = encode_reports(mixed.towers, [LEFT, "Opacity in the left lower zone."])
+    assert torch.equal(wordings.places[0], wordings.places[1])
+    with torch.no_grad():
+        gap_mixed = mixed(image.repeat(2, 1, 1, 1), wordings)[0]
+        gap_text = text_only(image.repeat(2, 1, 1, 1), wordings)[0]
+    assert (gap_text[0] - gap_text[1]).abs().max() > 1e-3  # the words move the text route
+    torch.testing.assert_close(gap_mixed[0] - gap_mixed[1], 0.5 * (gap_text[0] - gap_text[1]),
+                               rtol=1e-3, atol=1e-4)
+
+
+def test_route_mix_in_training_mixes_the_routed_output_only(towers):
+    net = make_net(towers, route_mix=0.5).train()
+    images = torch.randn(2, 1, 64, 64)
+    out = net(TGCInput(images, encode_reports(net.towers, [LEFT, PLACELESS[1]]), return_similarity=True))
+    for seg, image_only in zip(out.segmentation, out.image_only):
+        assert torch.equal(seg[1], image_only[1])  # placeless: the image route alone
+        assert not torch.allclose(seg[0], image_only[0])
+    loss = sum(o.float().mean() for o in out.segmentation) + sum(o.float().mean() for o in out.image_only) \
+        + sum(m.float().mean() for m in out.similarity_maps)
+    loss.backward()
+    assert not [n for n, p in net.named_parameters() if p.requires_grad and p.grad is None]
+
+
+@pytest.mark.parametrize("kw", [dict(route_mix=1.0), dict(route_mix=-0.5), dict(route_mix=0.5, image_route=False),
+                                dict(route_mix=0.5, place_evidence=False)])
+def test_route_mix_refuses_what_it_cannot_build(towers, kw):
+    with pytest.raises(ValueError, match="route_mix"):
         create_tgc_net("tiny", 1, 2, towers=towers, verbose=False, **{**STAGES, **kw})

@@ -52,7 +52,7 @@ def create_tgc_net(backbone: str, in_channels: int, num_classes: int, features_p
                    tower_dtype: Union[str, torch.dtype] = DEFAULT_TOWER_DTYPE,
                    allow_knowledge_mismatch: bool = False, places_only_in_map: bool = False,
                    use_vit_taps: bool = True, image_route: bool = True, image_route_stages: int = 0,
-                   place_evidence: bool = True) -> TGCNet:
+                   place_evidence: bool = True, route_mix: float = 0.0) -> TGCNet:
     """Build TGC-Net from plain arguments (nnU-Net's planned stages, but no nnU-Net objects).
 
     ``width_factor`` scales nnU-Net's planned stage widths for the CNN branch and decoder: the frozen
@@ -77,7 +77,7 @@ def create_tgc_net(backbone: str, in_channels: int, num_classes: int, features_p
                  cnn=(cnn or CNNConfig()).scaled(lambda widths: reduced_widths(widths, width_factor)),
                  place_input=place_input, tower_input=tower_input, places_only_in_map=places_only_in_map,
                  use_vit_taps=use_vit_taps, image_route=image_route, image_route_stages=image_route_stages,
-                 place_evidence=place_evidence)
+                 place_evidence=place_evidence, route_mix=route_mix)
     if verbose:
         c = net.parameter_counts()
         print(f"TGC-Net ({backbone}, weights {net.towers.weights_source}): {c['total']:,} parameters, "

@@ -124,7 +124,7 @@ class TGCNet(nn.Module):
                  learn_no_report: bool = False, cnn: Optional[CNNConfig] = None,
                  place_input: bool = True, tower_input: Optional[Sequence[ChannelToUnit]] = None,
                  places_only_in_map: bool = False, use_vit_taps: bool = True, image_route: bool = True,
-                 image_route_stages: int = 0, place_evidence: bool = True):
+                 image_route_stages: int = 0, place_evidence: bool = True, route_mix: float = 0.0):
         """``cnn``: the plans' architecture (class and operators) for SSE's CNN branch and the decoder;
         default nnU-Net's PlainConvUNet operators. ``use_place_map``: the report's place map (``place_map.py``)
         enters VLCM's similarity maps and every skip; ``place_input``: it is also (as a probability) an
@@ -142,7 +142,10 @@ class TGCNet(nn.Module):
         besides its own heads (0: the routes share the whole decoder; ``decoder.py``). ``place_evidence``: the text
         route's logits also get the report's places as evidence (``place_map.PlaceEvidence``: the place map's
         log-odds over those of a report that places nothing, weighted per class), so that what the places rule
-        out does not depend on the words (needs the place map)."""
+        out does not depend on the words (needs the place map). ``route_mix`` w in (0, 1): a placed report's
+        logits are (1 - w) x the text route's + w x the image route's with the same place evidence, a part that
+        reads the report's places and none of its words (needs the image route and the place evidence; 0: the
+        text route alone)."""
         super().__init__()
         if len(strides[0]) != 2:
             raise ValueError(f"TGC-Net is a 2D network (a CLIP ViT reads 2D images); got {len(strides[0])}D "
@@ -173,6 +176,11 @@ class TGCNet(nn.Module):
             raise ValueError("place_evidence adds the report's place map to the logits: it needs the place map "
                              "(use_place_map=True)")
         self.place_evidence = PlaceEvidence(num_classes) if place_evidence else None
+        if route_mix and not (0.0 < route_mix < 1.0 and self.image_route and self.place_evidence is not None):
+            raise ValueError(f"route_mix={route_mix}: the share of the image route with the report's place evidence "
+                             "in a placed report's logits must lie in (0, 1), and needs image_route=True and "
+                             "place_evidence=True")
+        self.route_mix = float(route_mix)
         if image_route_stages and not self.image_route:
             raise ValueError("image_route_stages gives the image route decoder stages of its own: it needs the "
                              "image route (image_route=True)")
@@ -239,12 +247,33 @@ class TGCNet(nn.Module):
         if return_similarity:  # training: both routes, the image route supervised on every sample
             out, sims = self._read_report(image, taps, dense, text, coordinates)
             image_only = self._segment_image(image, taps, coordinates)
+            out = self._mix_routes(out, image_only, text.places, image, coordinates)
             return SegmentationAndMaps(_per_sample(placeless, image_only, out), sims, image_only)
         if bool(placeless.all()):
             return self._segment_image(image, taps, coordinates)
         if not bool(placeless.any()):
-            return self._read_report(image, taps, dense, text, coordinates)[0]
+            return self._text_route(image, taps, dense, text, coordinates)
         return self._route_each(image, taps, dense, text, coordinates, placeless)
+
+    def _text_route(self, image, taps, dense, text: EncodedText, coordinates):
+        """The logits of samples whose report places something (inference)."""
+        read, _ = self._read_report(image, taps, dense, text, coordinates)
+        if not self.route_mix:
+            return read
+        return self._mix_routes(read, self._segment_image(image, taps, coordinates), text.places, image, coordinates)
+
+    def _mix_routes(self, read, image_only, places: torch.Tensor, image, coordinates):
+        """With ``route_mix`` w: (1 - w) x the text route's logits + w x the image route's with the report's
+        place evidence. Why: the second term reads the report's places and no words, so a rewording that the
+        reader reads alike moves only the first; what the places rule out stays ruled out in both."""
+        if not self.route_mix:
+            return read
+        evidence_at = self._evidence_reader(places, image, coordinates)
+        w = self.route_mix
+
+        def mix(r, i):
+            return (1 - w) * r + w * self.place_evidence(i, evidence_at(i.shape[2:]))
+        return [mix(r, i) for r, i in zip(read, image_only)] if isinstance(read, list) else mix(read, image_only)
 
     def _route_each(self, image, taps, dense, text: EncodedText, coordinates, placeless):
         """A batch mixing both kinds of report (nnU-Net's validation batches): each sample through its own route
@@ -254,8 +283,8 @@ class TGCNet(nn.Module):
         def pick(t, rows):
             return [pick(x, rows) for x in t] if isinstance(t, list) else t.index_select(0, rows)
         image_only = self._segment_image(pick(image, to_image), pick(taps, to_image), pick(coordinates, to_image))
-        read, _ = self._read_report(pick(image, to_text), pick(taps, to_text), pick(dense, to_text),
-                                    text._map(lambda t: pick(t, to_text)), pick(coordinates, to_text))
+        read = self._text_route(pick(image, to_text), pick(taps, to_text), pick(dense, to_text),
+                                text._map(lambda t: pick(t, to_text)), pick(coordinates, to_text))
         return _scatter_rows(image.shape[0], [(to_image, image_only), (to_text, read)])
 
     def _encode(self, image: torch.Tensor, taps, place_at) -> List[torch.Tensor]:
@@ -290,9 +319,8 @@ class TGCNet(nn.Module):
         if similarity is not None:
             out = _each_output(out, lambda o: self._add_similarity(o, similarity))
         if self.place_evidence is not None:
-            nothing_at = self._place_reader(_no_places(image), coordinates)
-            out = _each_output(out, lambda o: self.place_evidence(
-                o, place_at(o.shape[2:]) - nothing_at(o.shape[2:])))
+            evidence_at = self._evidence_reader(text.places, image, coordinates)
+            out = _each_output(out, lambda o: self.place_evidence(o, evidence_at(o.shape[2:])))
         return out, sims
 
     def _segment_image(self, image, taps, coordinates):
@@ -301,6 +329,12 @@ class TGCNet(nn.Module):
         general, the same for every case); no DATE, no VLCM."""
         return self.decoder(self._encode(image, taps, self._place_reader(_no_places(image), coordinates)),
                             image_route=True)
+
+    def _evidence_reader(self, places: Optional[torch.Tensor], image: torch.Tensor, coordinates: torch.Tensor):
+        """``evidence_at(size)``: the place map's log-odds minus those of a report that places nothing."""
+        place_at = self._place_reader(places, coordinates)
+        nothing_at = self._place_reader(_no_places(image), coordinates)
+        return lambda size: place_at(size) - nothing_at(size)
 
     def _place_reader(self, places: Optional[torch.Tensor], coordinates: torch.Tensor):
         """``place_at(size)``: the place map of ``places`` at one resolution, each computed once per route."""

@@ -138,6 +138,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
     tgc_image_route_weight = 1.0     # weight of the image route's segmentation loss (the routed output's is 1)
     tgc_image_route_stages = 0       # the decoder's finest stages the image route has of its own (0: all shared)
     tgc_place_evidence = True        # the report's place map also added to the text route's logits (PlaceEvidence)
+    tgc_route_mix = 0.0              # share of the image route with the place evidence in a placed report's logits
 
     def __init__(self, plans, configuration, fold, dataset_json, device=torch.device("cuda")):
         super().__init__(plans, configuration, fold, dataset_json, device)
@@ -166,7 +167,7 @@ class nnUNetTrainerTGC(nnUNetTrainer):
             learn_no_report=cls.tgc_report_dropout > 0, place_input=cls.tgc_place_input, tower_input=tower_input,
             places_only_in_map=cls.tgc_places_only_in_map, use_vit_taps=cls.tgc_use_vit_taps,
             image_route=cls.tgc_image_route, image_route_stages=cls.tgc_image_route_stages,
-            place_evidence=cls.tgc_place_evidence,
+            place_evidence=cls.tgc_place_evidence, route_mix=cls.tgc_route_mix,
             **model_settings())  # the environment's weights, tower dtype and knowledge policy, read here once
 
     def _build_loss(self):

@@ -153,6 +153,12 @@ class _TGCTinyImageRouteOwnLastStage(nnUNetTrainerTGC_tiny):
     tgc_image_route_stages = 1
 
 
+class _TGCTinyRouteMix(nnUNetTrainerTGC_tiny):
+    """TGC-Net on the tiny CLIP whose placed reports get half the text route's logits and half the image route's
+    with the report's place evidence (tgc_route_mix 0.5)."""
+    tgc_route_mix = 0.5
+
+
 class _DrawnByPlaces:
     """A training dataset whose loader draws each case with a weight 1 / sqrt(how many training cases state the
     same places): nnU-Net's loader draws uniformly from ``identifiers``, so each case is listed that many times
@@ -256,6 +262,11 @@ BENCH_TRAINERS = {
         _TGCTinyNoPlaceEvidence,
         "The default network without the place evidence (tgc_place_evidence False): the network of results.md "
         "sections 19 and 20's runs 1 to 6, then nnUNetTrainerTGC_tiny_Bench. results.md section 21."),
+    "nnUNetTrainerTGC_tiny_Bench_routeMix": (
+        _TGCTinyRouteMix,
+        "The default network whose placed reports' logits are half the text route's and half the image route's "
+        "with the report's place evidence (tgc_route_mix 0.5): whether a part that reads no words keeps "
+        "rewordings from tipping small lesions to empty. results.md section 25."),
 }
 
 
