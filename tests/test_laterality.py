@@ -15,6 +15,10 @@ def test_left_right_keeps_case():
     assert swap_left_right("Left lung, RIGHT lung, left-sided, right.") == "Right lung, LEFT lung, right-sided, left."
 
 
+def test_b_slash_l_is_bilateral_and_keeps_its_letter():
+    assert swap_left_right("B/L LZ & L mid zone; b/l bases") == "B/L LZ & R mid zone; b/l bases"
+
+
 def test_left_right_leaves_other_words():
     text = "leftover bright Wright copyright lefts righteous"
     assert swap_left_right(text) == text

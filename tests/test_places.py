@@ -388,6 +388,42 @@ def test_misspellings_and_region_words(chest, text, expected):
     # a lateral view shows no side: what it places was placed on the frontal view
     ("Opacity in the left mid zone and the right lower zone. Lateral view: the opacity projects posteriorly "
      "over the lower lobe.", {"left middle", "right lower"}),
+    # clinicians' notes: sides of limbs, teeth, cannula sites and views name no lung, also through place words
+    ("Airway: MP 2; dentition: crown upper left central incisor, loose lower right molar; upper denture.\n"
+     "Access: 18G (left) ACF, 22G right forearm. Splint right wrist. Frontal and left lateral views.\n"
+     "CXR: patchy consolidation in the right base.", {"right lower"}),
+    ("Wound swab right shin wound: no significant growth. Renal graft in the right iliac fossa.\n"
+     "CXR: opacity in the right upper zone.", {"right upper"}),
+    # "spare", "nil", "OK"; "together with" joins what is cleared; a finding standing as a heading
+    ("Opacities in both lower zones. The changes spare the upper and mid zones bilaterally.",
+     {"left lower", "right lower"}),
+    ("Airspace opacity in the left midzone. Nil abnormality in the right lung and the left upper zone.",
+     {"left middle"}),
+    ("Shadowing in the right base. Left side, together with right upper and mid zones clear.", {"right lower"}),
+    ("Shadowing in the right base. The left lung and the upper two-thirds of the right lung OK.", {"right lower"}),
+    ("Key finding: Airspace opacity: L lower zone, R lung clear.", {"left lower"}),
+    # lobes of whole lungs, two of three zones, the (right) middle lobe, zones listed before their side
+    ("Consolidation in every lobe of both lungs including the lingula.",
+     {"left upper", "left middle", "left lower", "right upper", "right middle", "right lower"}),
+    ("Opacity in the right lower lobe and both lobes of the left lung including the lingula.",
+     {"right lower", "left upper", "left middle", "left lower"}),
+    ("Ground-glass shadowing in the lower two-thirds of the left lung.", {"left middle", "left lower"}),
+    ("COVID changes right mid zone, upper and middle zones of the left lung.",
+     {"right middle", "left upper", "left middle"}),
+    ("Patchy opacities in both lungs, upper through lower zones.",
+     {"left upper", "left middle", "left lower", "right upper", "right middle", "right lower"}),
+    # an initial without its dot, both test results, a glossary of zones, "Hila N"
+    ("Dr L Kowalski\nThe Health Centre\nDear Dr Kowalski,\nHer chest X-ray shows consolidation in the right base.",
+     {"right lower"}),
+    ("Swabs x2: both negative. Opacity in the left lower zone. Hila N.", {"left lower"}),
+    ("There is a hazy area in the bottom of your right lung. Doctors divide each lung into upper, middle and lower "
+     "zones to describe where something is.", {"right lower"}),
+    # an HL7 message: the text its OBX segments carry, a sentence split over two of them; a PDF's page break
+    ("MSH|^~\\&|RIS|H|EHR|H|202003201602||ORU^R01|1|P|2.5.1\nPID|1||123^^^H^MR||DOE^R|||\n"
+     "OBX|1|TX|71045&BODY^XR CHEST||There is consolidation in the left lower||||||F\n"
+     "OBX|2|TX|71045&BODY^XR CHEST||zone. The right lung is clear.||||||F", {"left lower"}),
+    ("Findings: consolidation in the left lung base. The right lung is Page 1 of 2\nConfidential: patient data "
+     "Department of Radiology - Patient ID 11 (continued) clear. No effusion.", {"left lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

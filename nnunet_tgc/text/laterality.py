@@ -90,6 +90,8 @@ def _same_case(source: str, word: str) -> str:
 def _swap(text: str, mapping: dict[str, str]) -> str:
     def one(m: re.Match) -> str:
         word = m.group(0)
+        if m.string[max(0, m.start() - 2):m.start()].lower() == "b/":
+            return word  # "B/L": bilateral, no side
         meant = _meant(word, mapping)
         return word if meant is None else _same_case(word, mapping[meant])
     return _WORD_RE.sub(one, text)

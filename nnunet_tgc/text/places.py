@@ -70,11 +70,11 @@ _CLAUSE_END = re.compile(r"[.;\n]+|\?(?=\s+[A-Z]|\s*$)|\b(?:but|while|whereas|fu
 # "?" and "query": a queried item of a run-on list ("?consolidation L base ?patchy shadowing R mid zone")
 _SEPARATOR = re.compile(r",|&|\+|/|\?|\b(and|with|as well as|plus|or|query)\b", re.IGNORECASE)
 _NEGATION_BEFORE = re.compile(r"\b(no|not|nothing|without|negative for|free of|absence of|resolution of|clear of|"
-                              r"sparing|disregard|(?:erroneously|incorrectly|wrongly|mistakenly)\s+"
+                              r"sparing|spares?|nil|disregard|(?:erroneously|incorrectly|wrongly|mistakenly)\s+"
                               r"(?:stated|reported|described|dictated))\b",  # an amendment takes a place back
                               re.IGNORECASE)
 _NEGATION_AFTER = re.compile(r"\b(clear|clr|cleared|normal|unremarkable|healthy|preserved|spared|unaffected|uninvolved|"
-                             r"free|nad|not involved|well[- ]aerated|normally aerated|"
+                             r"free|nad|ok|okay|not involved|well[- ]aerated|normally aerated|"
                              r"not affected|not obscured|not blunted|not effaced|(?:is|are) sharp|"
                              r"(?:looks?|looking|is|are|seems?)\s+(?:fine|ok|okay|clean|good)|"
                              r"no longer (?:seen|visible)|(?<!partially )(?<!partly )resolved)\b",
@@ -89,8 +89,9 @@ _PLACES_WHEN_INVOLVED = frozenset({"costophrenic_angle", "hilum"})
 # a lateral view shows no side: a clause about it places nothing that the frontal findings have not placed
 _LATERAL_VIEW = re.compile(r"\blateral\s+(?:view|projection|film|radiograph|image)s?\b", re.IGNORECASE)
 # "from apex to base", "from the hilum to the base": every zone between
-_RANGE = re.compile(r"^\s*(?:down\s+)?to\s+(?:the\s+)?$", re.IGNORECASE)
-_WITH = re.compile(r"\bwith\b", re.IGNORECASE)
+_RANGE = re.compile(r"^\s*(?:down\s+)?(?:to|through|thru)\s+(?:the\s+)?$", re.IGNORECASE)
+# "..., with the middle third spared"; "together with" and "along with" only join places to the list
+_WITH = re.compile(r"(?<!together )(?<!along )\bwith\b", re.IGNORECASE)
 # what joins zones that continue one phrase ("left mid and lower zones"), not a new phrase ("..., and in the ...")
 _BARE_JOIN = re.compile(r"\s*(?:,|&|\+|/|and|or|,\s*and|,\s*or)\s*", re.IGNORECASE)
 # "rest clear", "the remainder of the lungs is clear": what is cleared is what the report has not named
@@ -294,7 +295,9 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
             parts = sentence.split(":")
             clause, heading = parts[0], ""
             for part in parts[1:]:
-                if _is_heading(clause, knowledge) or _LATERAL_VIEW.search(clause):  # "Lateral view: ..." too
+                # "Lateral view: ..." too, and a finding that names no place: "Airspace opacity: L lower zone, R lung
+                # clear" (the finding is stated before the comma, as in "Airspace opacity L lower zone, R lung clear")
+                if _is_heading(clause, knowledge) or _LATERAL_VIEW.search(clause) or _finding_heading(clause, knowledge):
                     clause, heading = f"{clause} {part}", clause
                 else:
                     clauses.append((clause, bool(normal), heading))
@@ -320,6 +323,15 @@ def _spread_sentence(line: str, knowledge: KnowledgeBase) -> str:
 def _is_heading(text: str, knowledge: KnowledgeBase) -> bool:
     found = [entry for _, _, entry in knowledge.find(text)]
     return (any(e.sides or e.zones for e in found) and not any(_states_a_finding(e) for e in found)
+            and not _NEGATION_BEFORE.search(text) and not _NEGATION_AFTER.search(text))
+
+
+def _finding_heading(text: str, knowledge: KnowledgeBase) -> bool:
+    """A few words that state a finding and name no place ("Airspace opacity", "Key finding: consolidation")."""
+    if len(text.split()) > 4:
+        return False
+    found = [entry for _, _, entry in knowledge.find(text)]
+    return (any(_states_a_finding(e) for e in found) and not any(e.sides or e.zones for e in found)
             and not _NEGATION_BEFORE.search(text) and not _NEGATION_AFTER.search(text))
 
 
@@ -395,6 +407,8 @@ def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
         if is_free and entry.id in _PLACES_WHEN_INVOLVED:
             pleural_only += spans  # "costophrenic angles sharp": no effusion, not a clear lower zone
             continue
+        if entry.id == "hilum" and not asserts:
+            continue  # "Hila N", "prominent right hilum": vessels and nodes, no lung finding there
         if is_free and not entry.zones and any(a <= start and end <= b for a, b in pleural_only):
             continue  # "... sinus free on both sides": the sides of that statement
         segments = negative if is_free else positive
@@ -441,14 +455,22 @@ def _negate_headings(clause: str, found, negated, asserts: bool, positive: list,
 def _names_no_lung(clause: str, found, k: int) -> bool:
     """Whether the k-th term modifies a part of the body outside the lungs right after it ("the lower superior vena
     cava", "upper left arm") or two words on ("the left 8th posterolateral rib", "left-sided dual-chamber
-    pacemaker"): the knowledge base's extrapulmonary terms."""
-    if k + 1 == len(found) or found[k + 1][2].category != "extrapulmonary":
+    pacemaker"), also through the place words right after it ("upper left central incisor"): the knowledge base's
+    extrapulmonary terms."""
+    if k + 1 == len(found):
         return False
     words = _GAP_WORD.findall(clause[found[k][1]:found[k + 1][0]])
-    return len(words) <= 2 and not any(w.lower() in _RELATION_WORDS for w in words)
+    after = found[k + 1][2]
+    if after.category != "extrapulmonary":  # through a side or level word only ("upper left", not "left base")
+        return (not words and clause[found[k + 1][0]:found[k + 1][1]].lower() in _MODIFIERS
+                and _names_no_lung(clause, found, k + 1))
+    return (len(words) <= 2 and not any(w.lower() in _RELATION_WORDS for w in words)
+            and not any(c in w for w in words for c in ",;:"))  # "both LZs, creps. Calves SNT": another statement
 
 
 _GAP_WORD = re.compile(r"[^\s]+")
+# side and level words that modify what follows them ("upper left central incisor"); "base", "apex" name places
+_MODIFIERS = {"upper", "lower", "left", "right", "mid", "middle"}
 # words that relate a place to a structure rather than name part of it ("left of the heart border")
 _RELATION_WORDS = {"of", "the", "to", "in", "at", "on", "near", "beside", "behind", "along", "adjacent", "with", "and",
                    "or", "is", "are", "from", "by", "over", "above", "below", "under", "obscuring", "abutting"}
@@ -518,8 +540,14 @@ def _cells_of(seg: _Segment, sides, zones) -> set:
 
 
 def _borrowed_sides(segs, i: int) -> set:
-    """The sides of a segment that names zones only: a previous "left mid" continues ("left mid and lower
-    zones"); otherwise the next segment with a side ("upper and lower left lung"), then the previous ones."""
+    """The sides of a segment that names zones only: a following phrase that names its side after its zones ("upper
+    and middle zones of the left lung"), a previous "left mid" that continues ("left mid and lower zones"); otherwise
+    the next segment with a side ("upper and lower left lung"), then the previous ones."""
+    k = i + 1  # on over zones listed before the side they share: "right mid zone, upper and middle zones of the left lung"
+    while k < len(segs) and segs[k].continues and not segs[k].sides and not segs[k].cells and segs[k].zones:
+        k += 1
+    if k < len(segs) and k > i and segs[k].continues and segs[k].sides and not segs[k].side_first:
+        return segs[k].sides
     j = i  # back over zones that continue one phrase: "left upper, middle and lower"
     while j > 0 and segs[j].continues and not segs[j - 1].sides and not segs[j - 1].cells and segs[j - 1].zones:
         j -= 1

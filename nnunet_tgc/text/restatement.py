@@ -16,9 +16,11 @@ from .knowledge import ZONES
 
 
 def restate(text: str) -> str:
-    """``text`` (its abbreviations spelled out) with records, scores, shares and landmarks restated as plain
+    """``text`` (its abbreviations spelled out) as a report's text where it came wrapped (an HL7 message's OBX
+    segments, a PDF's page break inside a sentence), with records, scores, shares and landmarks restated as plain
     statements of places, the shorthand of notes and amendments as the words it stands for, and asides that state
     no place left out."""
+    text = _without_page_breaks(_hl7_as_text(text))
     return _landmarks_as_zones(_scores_as_words(_records_as_sentences(_asides_left_out(_shorthand_as_words(text)))))
 
 
@@ -36,7 +38,8 @@ def _shorthand_as_words(text: str) -> str:
     """"each" before a zone as "both"; the empty-set sign of ward notes as "no" before what it denies and "clear"
     after a place; an SBAR handover's "R -" as its recommendation; what an amendment says was "previously
     reported" as erroneously reported; a translated "mean" before another third as "middle"; "from the apices to the
-    diaphragm" as "... to the bases"; a translated "three floors" as "all zones", "all 6 zones" as both lungs' zones."""
+    diaphragm" as "... to the bases"; a translated "three floors" as "all zones", "all 6 zones" as both lungs' zones,
+    "every lobe of both lungs" as their zones, "the lower two-thirds" as the middle and lower zones."""
     text = _EACH.sub("both", text)
     text = _NIL_BEFORE.sub("no ", _NIL_AFTER.sub(" clear", text))
     if all(re.search(rf"(?m)^\s*{letter}\s*[-:\u2013]", text) for letter in "SBA"):
@@ -46,15 +49,20 @@ def _shorthand_as_words(text: str) -> str:
     text = _TO_THE_DIAPHRAGM.sub("bases", text)
     text = _THREE_FLOORS.sub("all zones", text)
     text = _SIX_ZONES.sub("all zones of both lungs", text)
+    text = _EVERY_LOBE.sub(lambda m: f"all zones of {m.group('lungs')}", text)
+    text = _TWO_THIRDS.sub(lambda m: _TWO_THIRDS_ZONES[m.group(1).lower()], text)
     return _MEAN_THIRD.sub("middle", text)
 
 
 def _asides_left_out(text: str) -> str:
-    """Without what states no place: "left" as a verb ("left at 19:30"), an initial before a name ("Dr R. Patel"), a
-    patient's rotation, a hedge of certainty, the sharpness of a shadow's edges ("without clear contours"), a first
+    """Without what states no place: "left" as a verb ("left at 19:30"), an initial before a name ("Dr R. Patel", "Dr L
+    Kowalski"), "both" of two test results ("swabs x2: both negative"), how doctors divide the lungs into zones (a
+    glossary of a letter to the patient), a patient's rotation, a hedge of certainty, the sharpness of a shadow's edges ("without clear contours"), a first
     impression taken back ("At first I thought ..., but")."""
     text = _LEFT_AT.sub("went", text)
     text = _INITIAL.sub("", text)
+    text = _BOTH_RESULTS.sub("", text)
+    text = _ZONES_EXPLAINED.sub("", text)
     text = _MARGINS.sub("ill-defined", text)
     text = _RETRACTED.sub("", text)
     text = _ROTATED.sub(r"\1", text)
@@ -94,6 +102,7 @@ _PREVIOUSLY_REPORTED = re.compile(r"\b(?:was|were)\s+previously\s+(?:reported|st
 # an initial before a name ("Dr R. Patel", "L. Hughes RN"), spelled out as a side by the knowledge base
 _INITIAL = re.compile(r"\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=by )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\.\s+"
                       r"(?=[A-Z][a-z])"
+                      r"|\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\s+(?=[A-Z][a-z]+\b)"
                       r"|^\W*(?:right|left|R|L)\.\s+(?=[A-Z][a-z]+(?:,|\s*$|\s+(?:RN|PT|Band|MD|DO|Physio|SpR)\b))",
                       re.MULTILINE)
 # "the mean and inferior thirds", translated from French ("moyen"): "mean third(s)" is a knowledge term
@@ -106,6 +115,19 @@ _TO_THE_DIAPHRAGM = re.compile(r"(?:(?<=\bapex to the )|(?<=\bapices to the ))(?
 _THREE_FLOORS = re.compile(r"\b(?:the\s+)?three\s+floors\b", re.IGNORECASE)
 # "all 6 zones": the three zones of both lungs
 _SIX_ZONES = re.compile(r"\ball\s+(?:6|six)\s+(?:lung\s+)?zones\b", re.IGNORECASE)
+# "every lobe of both lungs including the lingula", "both lobes of the left lung": the whole of those lungs
+_EVERY_LOBE = re.compile(r"\b(?:every|each|all(?:\s+(?:the\s+)?(?:three|two|five|3|2|5))?|both)\s+lobes?\s+(?:of|in)\s+"
+                         r"(?P<lungs>both\s+lungs|(?:the\s+)?(?:left|right)\s+lung)(?:,?\s+including\s+the\s+lingula)?",
+                         re.IGNORECASE)
+# "the lower two-thirds of the left lung": two of its three zones
+_TWO_THIRDS = re.compile(r"\b(upper|lower)\s+(?:two[- ]thirds|2/3|2/3rds)\b", re.IGNORECASE)
+_TWO_THIRDS_ZONES = {"upper": "upper and middle zones", "lower": "middle and lower zones"}
+# "both" of two test results, not of the lungs ("Blood cultures x2, swabs: both negative")
+_BOTH_RESULTS = re.compile(r"\bboth(?=\s+(?:negative|positive|neg|pos|pending|awaited|sent|taken|normal range)\b)",
+                           re.IGNORECASE)
+# a glossary's "doctors divide each lung into upper, middle and lower zones ...": how zones are named, no finding
+_ZONES_EXPLAINED = re.compile(r"\b(?:divides?|divided|dividing|splits?|split)\b[^.;\n]*?\binto\b[^.;\n]*",
+                              re.IGNORECASE)
 # a first impression taken back in the same sentence: "At first I thought the left apex looked hazy, but it is the
 # clavicle" states only what follows the "but"
 _RETRACTED = re.compile(r"\b(?:at first|initially|originally)\b[^.;\n]{0,20}?\b(?:thought|wondered|suspected)\b"
@@ -141,6 +163,39 @@ _RECORD_LINE = re.compile(r"^\s*(?P<record>[A-Za-z_]\w*\s*\[\s*\d+\s*\])\s*\.\s*
 _PLACE_FIELD = re.compile(r"site|location|lateral|side|zone|region|lobe", re.IGNORECASE)
 _STATUS_FIELD = re.compile(r"interpretation|status|result|value", re.IGNORECASE)
 _NORMAL_VALUE = re.compile(r"^(?:n|normal|neg|negative|absent|false|no|clear|none|not present|not detected)$", re.IGNORECASE)
+
+
+# an HL7 v2 message: its segments, each opening with its three-letter type ("OBX|8|TX|...||text||||||F")
+_HL7_MESSAGE = re.compile(r"^\s*MSH\|")
+_HL7_SEGMENT = re.compile(r"(?:^|(?<=\s))(?=[A-Z][A-Z0-9]{2}\|)")
+_HL7_ESCAPES = {"\\.br\\": "\n", "\\h\\": "", "\\n\\": "", "\\t\\": "&", "\\s\\": "^", "\\f\\": "|", "\\r\\": "~",
+                "\\e\\": "\\"}  # line break, highlight on and off, the delimiters
+_HL7_ESCAPE = re.compile("|".join(re.escape(e) for e in _HL7_ESCAPES), re.IGNORECASE)
+_HL7_TEXT_FIELD = {"OBX": 5, "NTE": 3}  # the segments that carry the report's text, and which field
+# a page break inside the text of a PDF ("The right lung is / Page 1 of 2 / ... Patient ID 123 (continued) / clear.")
+_PAGE_BREAK = re.compile(r"\s*\bPage\s+\d+\s+of\s+\d+\b(?:[^\n]*\n){0,4}?[^\n]*?\(continued\)\s*", re.IGNORECASE)
+
+
+def _hl7_as_text(text: str) -> str:
+    """An HL7 v2 message as the report it carries: the values of its OBX (observation) and NTE (note) segments, one
+    statement per line where a value ends one or a blank value stands between paragraphs, escapes decoded; the
+    other segments (patient, order, ...) state no finding. Any other text is returned as it is."""
+    if not _HL7_MESSAGE.match(text):
+        return text
+    parts = []
+    for segment in _HL7_SEGMENT.split(text):
+        fields = segment.strip().split("|")
+        at = _HL7_TEXT_FIELD.get(fields[0])
+        if at is not None and len(fields) > at:
+            parts.append(_HL7_ESCAPE.sub(lambda m: _HL7_ESCAPES[m.group(0).lower()], fields[at].strip()))
+    out = ""
+    for value in parts:
+        out += ("\n" if not value or re.search(r"[.:;]$", out) else " ") + value
+    return out.strip()
+
+
+def _without_page_breaks(text: str) -> str:
+    return _PAGE_BREAK.sub(" ", text)
 
 
 def _scores_as_words(text: str) -> str:
