@@ -19,7 +19,8 @@ from nnunet_tgc.text.normalize import normalize_report, normalize_reports
     ("[08:09] Tom: RLZ opacities\n[08:10] Tom: left lung clear", "[08:09] Tom: RLZ opacities\n[08:10] Tom: left lung clear"),
     ("Site: The left lower lobe\nNo. of lesions: 1", "Site: The left lower lobe\nNo. of lesions: 1"),
     # a clinician's note: "CXR (PA) - ..." and a dated "CXR 22.01.22: ..." open a line (the line before has no stop)
-    ("ECG: SR 74, normal axis\nCXR (PA) - opacity in the left base", "ECG: SR 74, normal axis\nCXR (PA) - opacity in the left base"),
+    ("ECG: SR 74, normal axis\nCXR (PA) - opacity in the left base",
+     "ECG: SR 74, normal axis\nCXR (PA) - opacity in the left base"),
     ("ECG: SR 88, nil acute\nCXR 22.01.22: RML opacity", "ECG: SR 88, nil acute\nCXR 22.01.22: RML opacity"),
     # each field of a structured export on its own line
     ("observation[1].bodySite = Left lung\nobservation[1].interpretation = N",

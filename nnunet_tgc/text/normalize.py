@@ -7,9 +7,10 @@ a heading's line or a table row ("Normal: ..." on one line, the findings on the 
 of places (``places.py``) needs. It ends a statement after ``. : ; ! ?`` or before a line that opens as
 a list item, a note's symbol, a heading or a field of a structured export ("- ", "2) ", "(b) ", "Ø ", "↑ ",
 "[08:10] ", "B - ", "CXR (PA) - ", "Right lung: ", "CXR 22.01.22: ", "No. of lesions: ",
-"observation[2].bodySite = "); any other line break wraps a sentence and becomes a space ("opacity in the left\nlower zone"). The text towers' tokenizers read either as a
-space. Spelling, grammar ("one infected areas") and wording stay as written; the original text is
-always kept next to the normalised one (``reports_original.json``).
+"observation[2].bodySite = "); any other line break wraps a sentence and becomes a space ("opacity in the
+left\nlower zone"). The text towers' tokenizers read either as a space. Spelling, grammar ("one infected
+areas") and wording stay as written; the original text is always kept next to the normalised one
+(``reports_original.json``).
 """
 import re
 import unicodedata
@@ -19,7 +20,8 @@ _SPACE = re.compile(r"[^\S\r\n]+")
 _LINE_BREAK = re.compile(r"\s*[\r\n]\s*")
 _STATEMENT_END = re.compile(r"[.:;!?]$")
 _LINE_OPENING = re.compile(r"^(?:[-\u2022*\u00d8\u2205\u2191\u2193\u0394]|\[\d|\d+[.)]|\(\w{1,3}\)\s|[A-Za-z][.)]\s"
-                           r"|[A-Z][\w /&().]{0,24}\s[-\u2013\u2014]\s|[A-Z][\w /&(),.-]{0,40}:|[A-Z][a-z]{0,3}\.\s[\w /&(),-]{0,36}:"
+                           r"|[A-Z][\w /&().]{0,24}\s[-\u2013\u2014]\s|[A-Z][\w /&(),.-]{0,40}:"
+                           r"|[A-Z][a-z]{0,3}\.\s[\w /&(),-]{0,36}:"
                            r"|[A-Za-z_][\w.\[\]]{0,60}\s*=\s)")  # ... or a field of a structured export: "site = ..."
 # exactly two periods; three or more are an ellipsis and are left alone
 _DOUBLE_PERIOD = re.compile(r"(?<!\.)\.\.(?!\.)")

@@ -297,7 +297,8 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
             for part in parts[1:]:
                 # "Lateral view: ..." too, and a finding that names no place: "Airspace opacity: L lower zone, R lung
                 # clear" (the finding is stated before the comma, as in "Airspace opacity L lower zone, R lung clear")
-                if _is_heading(clause, knowledge) or _LATERAL_VIEW.search(clause) or _finding_heading(clause, knowledge):
+                if (_is_heading(clause, knowledge) or _LATERAL_VIEW.search(clause)
+                        or _finding_heading(clause, knowledge)):
                     clause, heading = f"{clause} {part}", clause
                 else:
                     clauses.append((clause, bool(normal), heading))
@@ -543,7 +544,8 @@ def _borrowed_sides(segs, i: int) -> set:
     """The sides of a segment that names zones only: a following phrase that names its side after its zones ("upper
     and middle zones of the left lung"), a previous "left mid" that continues ("left mid and lower zones"); otherwise
     the next segment with a side ("upper and lower left lung"), then the previous ones."""
-    k = i + 1  # on over zones listed before the side they share: "right mid zone, upper and middle zones of the left lung"
+    k = i + 1  # on over zones listed before the side they share ("right mid zone, upper and middle zones of the left
+    # lung")
     while k < len(segs) and segs[k].continues and not segs[k].sides and not segs[k].cells and segs[k].zones:
         k += 1
     if k < len(segs) and k > i and segs[k].continues and segs[k].sides and not segs[k].side_first:

@@ -57,8 +57,8 @@ def _shorthand_as_words(text: str) -> str:
 def _asides_left_out(text: str) -> str:
     """Without what states no place: "left" as a verb ("left at 19:30"), an initial before a name ("Dr R. Patel", "Dr L
     Kowalski"), "both" of two test results ("swabs x2: both negative"), how doctors divide the lungs into zones (a
-    glossary of a letter to the patient), a patient's rotation, a hedge of certainty, the sharpness of a shadow's edges ("without clear contours"), a first
-    impression taken back ("At first I thought ..., but")."""
+    glossary of a letter to the patient), a patient's rotation, a hedge of certainty, the sharpness of a shadow's
+    edges ("without clear contours"), a first impression taken back ("At first I thought ..., but")."""
     text = _LEFT_AT.sub("went", text)
     text = _INITIAL.sub("", text)
     text = _BOTH_RESULTS.sub("", text)
@@ -102,7 +102,8 @@ _PREVIOUSLY_REPORTED = re.compile(r"\b(?:was|were)\s+previously\s+(?:reported|st
 # an initial before a name ("Dr R. Patel", "L. Hughes RN"), spelled out as a side by the knowledge base
 _INITIAL = re.compile(r"\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=by )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\.\s+"
                       r"(?=[A-Z][a-z])"
-                      r"|\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\s+(?=[A-Z][a-z]+\b)"
+                      r"|\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\s+"
+                      r"(?=[A-Z][a-z]+\b)"
                       r"|^\W*(?:right|left|R|L)\.\s+(?=[A-Z][a-z]+(?:,|\s*$|\s+(?:RN|PT|Band|MD|DO|Physio|SpR)\b))",
                       re.MULTILINE)
 # "the mean and inferior thirds", translated from French ("moyen"): "mean third(s)" is a knowledge term
