@@ -187,7 +187,8 @@ def test_route_mix_blends_the_text_route_with_the_image_route_and_the_places(tow
         text_route = text_only(image, placed)[0]
         taps, _ = mixed.towers.encode_image(mixed._to_rgb(image))
         image_route = mixed._segment_image(image, taps, coordinates)[0]
-        evidence = mixed._evidence_reader(placed.places, image, coordinates)(image.shape[2:])
+        place_at = mixed._place_reader(placed.places, coordinates)
+        evidence = mixed._evidence_reader(place_at, image, coordinates)(image.shape[2:])
         expected = 0.75 * text_route + 0.25 * mixed.place_evidence(image_route, evidence)
         torch.testing.assert_close(mixed(image, placed)[0], expected, rtol=1e-4, atol=1e-5)
         placeless = encode_reports(mixed.towers, [PLACELESS[0]])

@@ -268,7 +268,7 @@ class TGCNet(nn.Module):
         reader reads alike moves only the first; what the places rule out stays ruled out in both."""
         if not self.route_mix:
             return read
-        evidence_at = self._evidence_reader(places, image, coordinates)
+        evidence_at = self._evidence_reader(self._place_reader(places, coordinates), image, coordinates)
         w = self.route_mix
 
         def mix(r, i):
@@ -319,7 +319,7 @@ class TGCNet(nn.Module):
         if similarity is not None:
             out = _each_output(out, lambda o: self._add_similarity(o, similarity))
         if self.place_evidence is not None:
-            evidence_at = self._evidence_reader(text.places, image, coordinates)
+            evidence_at = self._evidence_reader(place_at, image, coordinates)  # the place map computed above
             out = _each_output(out, lambda o: self.place_evidence(o, evidence_at(o.shape[2:])))
         return out, sims
 
@@ -330,9 +330,9 @@ class TGCNet(nn.Module):
         return self.decoder(self._encode(image, taps, self._place_reader(_no_places(image), coordinates)),
                             image_route=True)
 
-    def _evidence_reader(self, places: Optional[torch.Tensor], image: torch.Tensor, coordinates: torch.Tensor):
-        """``evidence_at(size)``: the place map's log-odds minus those of a report that places nothing."""
-        place_at = self._place_reader(places, coordinates)
+    def _evidence_reader(self, place_at, image: torch.Tensor, coordinates: torch.Tensor):
+        """``evidence_at(size)``: the log-odds of ``place_at`` (a ``_place_reader``) minus those of a report that
+        places nothing."""
         nothing_at = self._place_reader(_no_places(image), coordinates)
         return lambda size: place_at(size) - nothing_at(size)
 

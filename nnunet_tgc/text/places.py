@@ -86,6 +86,9 @@ _TRAILING_SIDES = re.compile(r"\s*(?:(?:on|in|at)\s+(?:the\s+)?)?(?:both\s+sides
                              r"(?:left|right)(?:\s+side)?)\b(?=\s*(?:[,;.]|$))", re.IGNORECASE)
 # places stated only where something is there: a clear costophrenic angle says no pleural fluid, not a clear zone
 _PLACES_WHEN_INVOLVED = frozenset({"costophrenic_angle", "hilum"})
+# ... and of those, places that only a clause stating a finding places ("Hila N", "prominent right hilum": vessels and
+# nodes; "blunting of the left costophrenic angle" still places)
+_PLACES_ONLY_WITH_A_FINDING = frozenset({"hilum"})
 # a lateral view shows no side: a clause about it places nothing that the frontal findings have not placed
 _LATERAL_VIEW = re.compile(r"\blateral\s+(?:view|projection|film|radiograph|image)s?\b", re.IGNORECASE)
 # "from apex to base", "from the hilum to the base": every zone between
@@ -322,18 +325,26 @@ def _spread_sentence(line: str, knowledge: KnowledgeBase) -> str:
 
 
 def _is_heading(text: str, knowledge: KnowledgeBase) -> bool:
-    found = [entry for _, _, entry in knowledge.find(text)]
-    return (any(e.sides or e.zones for e in found) and not any(_states_a_finding(e) for e in found)
-            and not _NEGATION_BEFORE.search(text) and not _NEGATION_AFTER.search(text))
+    """Places and no finding ("Right lung", "Mid zone L")."""
+    places, finding = _places_and_finding(text, knowledge)
+    return places and finding is False
 
 
 def _finding_heading(text: str, knowledge: KnowledgeBase) -> bool:
     """A few words that state a finding and name no place ("Airspace opacity", "Key finding: consolidation")."""
     if len(text.split()) > 4:
         return False
+    places, finding = _places_and_finding(text, knowledge)
+    return finding is True and not places
+
+
+def _places_and_finding(text: str, knowledge: KnowledgeBase):
+    """(whether ``text`` names a place, whether it states a finding), the second None where it negates or clears
+    anything: the two kinds of heading are statements without a negation."""
     found = [entry for _, _, entry in knowledge.find(text)]
-    return (any(_states_a_finding(e) for e in found) and not any(e.sides or e.zones for e in found)
-            and not _NEGATION_BEFORE.search(text) and not _NEGATION_AFTER.search(text))
+    negates = bool(_NEGATION_BEFORE.search(text) or _NEGATION_AFTER.search(text))
+    return (any(e.sides or e.zones for e in found),
+            None if negates else any(_states_a_finding(e) for e in found))
 
 
 def _states_a_finding(entry: Entry) -> bool:
@@ -408,8 +419,8 @@ def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
         if is_free and entry.id in _PLACES_WHEN_INVOLVED:
             pleural_only += spans  # "costophrenic angles sharp": no effusion, not a clear lower zone
             continue
-        if entry.id == "hilum" and not asserts:
-            continue  # "Hila N", "prominent right hilum": vessels and nodes, no lung finding there
+        if entry.id in _PLACES_ONLY_WITH_A_FINDING and not asserts:
+            continue
         if is_free and not entry.zones and any(a <= start and end <= b for a, b in pleural_only):
             continue  # "... sinus free on both sides": the sides of that statement
         segments = negative if is_free else positive
@@ -546,12 +557,12 @@ def _borrowed_sides(segs, i: int) -> set:
     the next segment with a side ("upper and lower left lung"), then the previous ones."""
     k = i + 1  # on over zones listed before the side they share ("right mid zone, upper and middle zones of the left
     # lung")
-    while k < len(segs) and segs[k].continues and not segs[k].sides and not segs[k].cells and segs[k].zones:
+    while k < len(segs) and segs[k].continues and _zones_only(segs[k]):
         k += 1
     if k < len(segs) and k > i and segs[k].continues and segs[k].sides and not segs[k].side_first:
         return segs[k].sides
     j = i  # back over zones that continue one phrase: "left upper, middle and lower"
-    while j > 0 and segs[j].continues and not segs[j - 1].sides and not segs[j - 1].cells and segs[j - 1].zones:
+    while j > 0 and segs[j].continues and _zones_only(segs[j - 1]):
         j -= 1
     if j > 0 and segs[j].continues and segs[j - 1].sides and segs[j - 1].side_first:
         return segs[j - 1].sides
@@ -561,6 +572,10 @@ def _borrowed_sides(segs, i: int) -> set:
         if segs[j].cells:
             return _sides_of(segs[j].cells)
     return set()
+
+
+def _zones_only(seg: _Segment) -> bool:
+    return not seg.sides and not seg.cells and bool(seg.zones)
 
 
 def place_vector(places: Places) -> list:
