@@ -424,6 +424,41 @@ def test_misspellings_and_region_words(chest, text, expected):
      "OBX|2|TX|71045&BODY^XR CHEST||zone. The right lung is clear.||||||F", {"left lower"}),
     ("Findings: consolidation in the left lung base. The right lung is Page 1 of 2\nConfidential: patient data "
      "Department of Radiology - Patient ID 11 (continued) clear. No effusion.", {"left lower"}),
+    # a list stated free after its last place, which an "and" closes; a comma alone leaves it the last place's
+    ("Opacity in the right lower zone. The upper and middle thirds of the right hemithorax and the whole left "
+     "hemithorax with preserved transparency.", {"right lower"}),
+    ("Opacity in the left lower field. Right lung upper, middle field and left whole lung not see lesion.",
+     {"left lower"}),
+    ("Ground-glass in the lower fields. The upper and middle lung fields of right and of left regularly ventilated.",
+     {"left lower", "right lower"}),
+    ("Ground-glass change. Lower zones bilaterally, left upper zone without opacity.", {"left lower", "right lower"}),
+    ("Opacity in the right base. In the upper and middle sections of the right lung and in the left lung, without "
+     "infiltrative changes.", {"right lower"}),
+    # a structure outside the lungs in the middle; "free" opening a stretch; "till" and an arrow in a range
+    ("Opacity in the right lower zone. Trachea in the middle. Free costophrenic recesses.", {"right lower"}),
+    ("Opacities in the left lung from apex till base.", {"left upper", "left middle", "left lower"}),
+    ("patchy consolidation right lung apex\u2192base", {"right upper", "right middle", "right lower"}),
+    ("Naso-gastric tube with its tip under the diaphragm, apex of the tube in the stomach. Right base opacity.",
+     {"right lower"}),
+    # "both lungs" before its zones is both lungs'; a similar change is a finding; figures of speech
+    ("Opacity in both lungs from the mid zones to the bases and the left upper zone.",
+     {"left upper", "left middle", "left lower", "right middle", "right lower"}),
+    ("Opacity in the right lower zone. Similar change is present in the left upper zone and the left lower zone, "
+     "the left mid zone being spared.", {"right lower", "left upper", "left lower"}),
+    ("Consolidation in the right lower zone. Given the pandemic, COVID-19 pneumonia is top of my list. "
+     "I reserve the right to revise my opinion.", {"right lower"}),
+    # a form: what it ticks, not its other options; "tick all that apply"; a name after a label
+    ("Claimant: R. Morrison\nSide: [ ] Left [x] Right [ ] Both\nZones affected (tick all that apply):\n"
+     "Right lung: [ ] Upper [ ] Mid [x] Lower\nDetails: opacity in the right base.", {"right lower"}),
+    ("Side: ( ) Left (X) Right\nDr R O'Donnell\nOpacity in the right base.", {"right lower"}),
+    # scoring software: a verdict per region in a table, a field or JSON; decimal points end no clause
+    ("Region | Score | Result\nRight upper zone | 0.07 | below threshold\nRight lower zone | 0.97 | POSITIVE\n"
+     "Left lower zone | 0.12 | not detected", {"right lower"}),
+    ("Opacity / RUZ: 0.18 [-] below threshold\nOpacity / RLZ: 0.91 [+] ABOVE THRESHOLD", {"right lower"}),
+    ('{"regions": {"left_upper": {"score": 0.21, "positive": false}, "left_lower": {"score": 0.81, "positive": true}}}',
+     {"left lower"}),
+    ("Regions above threshold (0.45):\n* LLZ 0.72\nRegions below threshold (negative): RUZ 0.18; LUZ 0.25",
+     {"left lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

@@ -19,10 +19,12 @@ import unicodedata
 _SPACE = re.compile(r"[^\S\r\n]+")
 _LINE_BREAK = re.compile(r"\s*[\r\n]\s*")
 _STATEMENT_END = re.compile(r"[.:;!?]$")
-_LINE_OPENING = re.compile(r"^(?:[-\u2022*\u00d8\u2205\u2191\u2193\u0394]|\[\d|\d+[.)]|\(\w{1,3}\)\s|[A-Za-z][.)]\s"
+_LINE_OPENING = re.compile(r"^(?:[-\u2022*\u00d8\u2205\u2191\u2193\u0394]|\.(?=[^\W\d_])|\[\d|\d+[.)]|\(\w{1,3}\)\s|[A-Za-z][.)]\s"
                            r"|[A-Z][\w /&().]{0,24}\s[-\u2013\u2014]\s|[A-Z][\w /&(),.-]{0,40}:"
                            r"|[A-Z][a-z]{0,3}\.\s[\w /&(),-]{0,36}:"
                            r"|[A-Za-z_][\w.\[\]]{0,60}\s*=\s)")  # ... or a field of a structured export: "site = ..."
+# a period at a line's start that ends the line's statement, where right-to-left text moved it (".Heart size is normal")
+_MOVED_PERIOD = re.compile(r"\.[^\W\d_]")
 # exactly two periods; three or more are an ellipsis and are left alone
 _DOUBLE_PERIOD = re.compile(r"(?<!\.)\.\.(?!\.)")
 
@@ -43,8 +45,26 @@ def normalize_report(text: str) -> str:
 
 def _line_break(text: str, m: re.Match) -> str:
     """One line break where a statement ends, a space where a sentence is only wrapped."""
-    ends = bool(_STATEMENT_END.search(text[:m.start()])) or bool(_LINE_OPENING.match(text[m.end():]))
+    line = text[text.rfind("\n", 0, m.start()) + 1:m.start()]
+    ends = (bool(_STATEMENT_END.search(line)) or bool(_LINE_OPENING.match(text[m.end():])) or " | " in line
+            or bool(_MOVED_PERIOD.match(line))
+            or _latin(_last_letter(text, m.start())) != _latin(_first_letter(text, m.end())))
     return "\n" if ends else " "
+
+
+# a line in another script ends a statement: a bilingual report's translation on its own line ("... of the right
+# lung\n(بالعربي) عتامات ...\nThe right upper and mid zones ... are clear.")
+def _last_letter(text: str, end: int) -> str:
+    return next((c for c in reversed(text[max(0, end - 200):end]) if c.isalpha()), "")
+
+
+def _first_letter(text: str, start: int) -> str:
+    return next((c for c in text[start:start + 200] if c.isalpha()), "")
+
+
+def _latin(letter: str) -> bool:
+    """Whether a letter is of the Latin script ("" where a line has none: it then joins either side)."""
+    return not letter or "LATIN" in unicodedata.name(letter, "")
 
 
 def normalize_reports(reports: dict) -> dict:

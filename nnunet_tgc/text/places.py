@@ -65,8 +65,9 @@ from .restatement import restate, undotted
 CELLS = tuple((side, zone) for side in SIDES for zone in ZONES)
 assert len(CELLS) == PLACE_CELLS and len(CELLS) + 1 == PLACE_VECTOR_SIZE
 
-# "full stop": dictated; a "?" that ends a question ("... haze in the right mid zone as well? The heart is normal.")
-_CLAUSE_END = re.compile(r"[.;\n]+|\?(?=\s+[A-Z]|\s*$)|\b(?:but|while|whereas|full stop)\b", re.IGNORECASE)
+# "full stop": dictated; a decimal point ends nothing ("score 0.72"); a "?" that ends a question ("... haze in the right mid zone as well? The heart is normal.")
+_CLAUSE_END = re.compile(r"(?:[;\n]|(?<!\d)\.|\.(?!\d))+|\?(?=\s+[A-Z]|\s*$)|\b(?:but|while|whereas|full stop)\b",
+                         re.IGNORECASE)
 # "?" and "query": a queried item of a run-on list ("?consolidation L base ?patchy shadowing R mid zone")
 _SEPARATOR = re.compile(r",|&|\+|/|\?|\b(and|with|as well as|plus|or|query)\b", re.IGNORECASE)
 _NEGATION_BEFORE = re.compile(r"\b(no|not|nothing|without|negative for|free of|absence of|resolution of|clear of|"
@@ -74,13 +75,14 @@ _NEGATION_BEFORE = re.compile(r"\b(no|not|nothing|without|negative for|free of|a
                               r"(?:stated|reported|described|dictated))\b",  # an amendment takes a place back
                               re.IGNORECASE)
 _NEGATION_AFTER = re.compile(r"\b(clear|clr|cleared|normal|unremarkable|healthy|preserved|spared|unaffected|uninvolved|"
-                             r"free|nad|ok|okay|not involved|well[- ]aerated|normally aerated|"
+                             r"free|nad|ok|okay|not involved|well[- ]aerated|normally aerated|(?:well|normally|regularly)\s+ventilated|"
                              r"not affected|not obscured|not blunted|not effaced|(?:is|are) sharp|"
                              r"(?:looks?|looking|is|are|seems?)\s+(?:fine|ok|okay|clean|good)|"
                              r"no longer (?:seen|visible)|(?<!partially )(?<!partly )resolved)\b",
                              re.IGNORECASE)
-# ... and the same words opening a stretch, before what they clear: "Clear left lung, right basal opacity."
-_CLEAR_BEFORE = re.compile(r"(?:^|(?<=,))\s*(?:clear|normal|unremarkable)\b", re.IGNORECASE)
+# ... and the same words opening a stretch, before what they clear: "Clear left lung, right basal opacity.", "Free
+# costophrenic recesses" ("free of" is a negation cue of its own)
+_CLEAR_BEFORE = re.compile(r"(?:^|(?<=,))\s*(?:clear|normal|unremarkable|free)\b(?!\s+of\b)", re.IGNORECASE)
 # the sides a clearing word is said of, after it: "Costophrenic sinus free on both sides", "apices clear bilaterally"
 _TRAILING_SIDES = re.compile(r"\s*(?:(?:on|in|at)\s+(?:the\s+)?)?(?:both\s+sides|both|bilaterally|bilateral|"
                              r"(?:left|right)(?:\s+side)?)\b(?=\s*(?:[,;.]|$))", re.IGNORECASE)
@@ -91,10 +93,17 @@ _PLACES_WHEN_INVOLVED = frozenset({"costophrenic_angle", "hilum"})
 _PLACES_ONLY_WITH_A_FINDING = frozenset({"hilum"})
 # a lateral view shows no side: a clause about it places nothing that the frontal findings have not placed
 _LATERAL_VIEW = re.compile(r"\blateral\s+(?:view|projection|film|radiograph|image)s?\b", re.IGNORECASE)
-# "from apex to base", "from the hilum to the base": every zone between
-_RANGE = re.compile(r"^\s*(?:down\s+)?(?:to|through|thru)\s+(?:the\s+)?$", re.IGNORECASE)
+# "from apex to base", "from the hilum to the base", "from apex till base", "apex\u2192base": every zone between
+_RANGE = re.compile(r"^\s*(?:(?:down\s+)?(?:to|through|thru|till|until)\s+(?:the\s+)?|\u2192|->|-->|=>)\s*$", re.IGNORECASE)
 # "..., with the middle third spared"; "together with" and "along with" only join places to the list
 _WITH = re.compile(r"(?<!together )(?<!along )\bwith\b", re.IGNORECASE)
+# between a word naming both sides and zones that are both sides' ("in both lungs from the mid zones to the bases"),
+# not those of a side named after them ("Bilateral infection of the middle and lower parts of the right lung")
+_OWN_ZONES = re.compile(r"\s*(?:(?:from|in|at|within|throughout)\s+)?(?:the\s+)?$", re.IGNORECASE)
+# what joins the places of one list: "the right upper, middle and lower zones and the left base"
+_LIST_JOIN = re.compile(r"(?:\s*(?:fields?|zones?|regions?|areas?|parts?|thirds?|lobes?|lungs?))?"
+                        r"\s*(?:,|&|\+|and|as well as|,\s*and|,\s*as well as)?\s*(?:(?:in|at|on|within|of)\s+)?(?:the\s+)?",
+                        re.IGNORECASE)
 # what joins zones that continue one phrase ("left mid and lower zones"), not a new phrase ("..., and in the ...")
 _BARE_JOIN = re.compile(r"\s*(?:,|&|\+|/|and|or|,\s*and|,\s*or)\s*", re.IGNORECASE)
 # "rest clear", "the remainder of the lungs is clear": what is cleared is what the report has not named
@@ -102,7 +111,8 @@ _REST = re.compile(r"\b(rest|remainder|remaining|otherwise|o/w|elsewhere|other)\
 # a line listing what is normal ("Normal: the top and middle parts of the right lung; heart size.")
 _NORMAL_LINE = re.compile(r"^\W*(?:what (?:looks|is) )?(?:(?:normal|unremarkable|negative|clear|no abnormality)"
                           r"(?:\s+(?:findings?|regions?|areas?|zones?|parts?))?"
-                          r"|(?:regions?|areas?|zones?|parts?)\s+(?:normal|clear|unremarkable|not involved|"
+                          r"|(?:regions?|areas?|zones?|parts?)\s+(?:normal|clear|unremarkable|not involved|negative|"
+                          r"below\s+(?:the\s+)?threshold(?:\s*\((?:negative|neg)\))?|"
                           r"(?:without|free of)\s+(?:lesions?|opacit\w+|disease|involvement|findings?))"
                           r"|(?:lesion|disease)[- ]free\s+(?:regions?|areas?|zones?)|uninvolved\s+(?:regions?|areas?|zones?))"
                           r"\s*:",
@@ -115,8 +125,9 @@ _HYPOTHESES = re.compile(r"^\s*(?:ddx|d/?dx|differentials?|differential diagnos[
 # a negation of what lies outside the lung tissue ("no effusion/PTX"), not of the place named before it
 _PLEURAL = re.compile(r"(?:no|not|without)\s+(?:new\s+|pleural\s+)*(?:effusions?|pneumothora\w*|ptx)\b",
                       re.IGNORECASE)
-# between a place and the negation that is about it: "Mid zone L: no opacity", "upper zones are not involved"
-_HEADING_GAP = re.compile(r"^[\s:\-\u2014\u2013,]*(?:(?:is|are)\s+)?$", re.IGNORECASE)
+# between a place and the negation that is about it: "Mid zone L: no opacity", "upper zones are not involved", "...
+# with preserved transparency"
+_HEADING_GAP = re.compile(r"^[\s:\-\u2014\u2013,]*(?:(?:is|are|with)\s+)?$", re.IGNORECASE)
 # a row of a table by place ("- Mid zones: right opacity; left clear", "Lower zone - R: opacity | L: normal")
 _ROW = re.compile(r"^(\W*)([^:;|]+?)\s*(?::|\u2014|\u2013|\s-\s)\s*(.*[;|].*)$")
 _SENTENCE_END = re.compile(r"(?<=\.)\s+")  # a period and a space: the dots of abbreviations are gone by then
@@ -157,6 +168,8 @@ class _Segment:
     summary: bool = False  # the sides so far come from a word naming both ("bilateral")
     summary_end: Optional[int] = None  # where that word ends
     continues: bool = False  # joined to the previous segment by a bare "and"/comma ("left mid and lower zones")
+    start: Optional[int] = None  # where its first term starts
+    end: Optional[int] = None    # where its last term ends
 
     @property
     def side_first(self) -> bool:
@@ -376,7 +389,10 @@ def _negated_spans(clause: str, found) -> tuple:
     # "rest"/"otherwise" (what it clears is then what the report has not named)
     for cue in _NEGATION_AFTER.finditer(clause):
         starts = [c for prev, c in zip(bounds, commas) if c < cue.start() and states(prev, c)]
-        starts += [w.start() for w in _WITH.finditer(clause, 0, cue.start())]
+        # (a "with" right before the clearing word is part of it: "... and the whole left hemithorax with preserved
+        # transparency")
+        starts += [w.start() for w in _WITH.finditer(clause, 0, cue.start())
+                   if any(w.end() <= p < cue.start() and (x.sides or x.zones) for p, _, x in found)]
         starts += [r.end() for r in _REST.finditer(clause, 0, cue.start())]
         # a finding stated before places that the clearing word follows ends the stretch before it: "lingula + LLL -
         # consol UZs clear" (a bullet and the line after it); "RLZ opacity has cleared" clears its place
@@ -429,8 +445,10 @@ def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
             joined = last is not None and bool(_BARE_JOIN.fullmatch(clause[last:start]))
             segments.append(_Segment(set(), set(), set(), True, continues=joined))
         _add(segments[-1], entry, start, end)
-        if entry.zones and segments[-1].summary and not clause[segments[-1].summary_end:start].strip():
-            segments[-1].summary = False  # "both lower zones", "the bilateral lower lobes": the zones' own sides
+        if entry.zones and segments[-1].summary and _OWN_ZONES.match(clause[segments[-1].summary_end:start]):
+            # "both lower zones", "the bilateral lower lobes", "both lungs from the mid zones to the bases": the zones'
+            # own sides
+            segments[-1].summary = False
         if last is not None and entry.zones and _RANGE.match(clause[last:start]):
             segments[-1].zones |= _zones_between(segments[-1].zones)
         previous_end[is_free] = end
@@ -440,12 +458,14 @@ def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
 
 
 def _leave_sides_of_other_structures(found, positive: list) -> None:
-    """A clause about a structure outside the lungs that states no finding places no lung by a side word alone:
-    "The heart shadow is widened to the left", "Trachea deviated to the right"."""
-    if (any(_states_a_finding(e) for _, _, e in found)
-            or not any(e.category == "extrapulmonary" for _, _, e in found)):
+    """A clause about a structure outside the lungs that states no finding places no lung by a side word alone
+    ("The heart shadow is widened to the left", "Trachea deviated to the right"), nor by a zone word without a side
+    after the structure ("Trachea in the middle", "Mediastinum central, in the middle")."""
+    structures = [start for start, _, e in found if e.category == "extrapulmonary"]
+    if any(_states_a_finding(e) for _, _, e in found) or not structures:
         return
-    positive[:] = [seg for seg in positive if not (seg.bare_side and not seg.zones and not seg.cells)]
+    positive[:] = [seg for seg in positive if not (seg.bare_side and not seg.zones and not seg.cells
+                                                   or _zones_only(seg) and seg.start > structures[0])]
 
 
 def _negate_headings(clause: str, found, negated, asserts: bool, positive: list, negative: list) -> None:
@@ -458,10 +478,26 @@ def _negate_headings(clause: str, found, negated, asserts: bool, positive: list,
     ends = [e for s, e, _ in found if s < first]
     right_before = (bool(ends) and bool(_HEADING_GAP.match(clause[max(ends):first]))
                     and not _PLEURAL.match(clause, first))  # "RLL and LLL, no effusion": the pleura's negation
+    listed = _listed_before(clause, positive) if right_before else []
     for seg in [seg for seg in positive if seg.bare_side and seg.last_side_at is not None and seg.last_side_at < first
-                or right_before and seg is positive[-1]]:
+                or seg in listed]:
         positive.remove(seg)
         negative.append(seg)
+
+
+def _listed_before(clause: str, positive: list) -> list:
+    """The clause's last place and the places listed with it: "The upper and middle thirds of the right hemithorax and
+    the whole left hemithorax without alterations" is said of the whole list, which an "and" closes; a comma alone
+    does not make one ("Lower zones bilaterally, left upper zone clear": the clearing word is the last place's)."""
+    listed = positive[-1:]
+    closed = False
+    for before, seg in zip(reversed(positive[:-1]), reversed(positive)):
+        gap = clause[before.end:seg.start]
+        if not _LIST_JOIN.fullmatch(gap):
+            break
+        closed |= "," not in gap or bool(re.search(r"\band\b|&|\+", gap))
+        listed.insert(0, before)
+    return listed if closed else positive[-1:]
 
 
 def _names_no_lung(clause: str, found, k: int) -> bool:
@@ -502,6 +538,8 @@ def _weighs_only(clause: str, found, k: int) -> bool:
 
 
 def _add(seg: _Segment, entry: Entry, at: int, end: int) -> None:
+    seg.start = at if seg.start is None else seg.start
+    seg.end = end
     if entry.sides and entry.zones:  # a lobe: its own cell
         seg.cells |= {(s, z) for s in entry.sides for z in entry.zones}
         seg.bare_side = False

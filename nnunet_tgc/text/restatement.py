@@ -20,7 +20,7 @@ def restate(text: str) -> str:
     segments, a PDF's page break inside a sentence), with records, scores, shares and landmarks restated as plain
     statements of places, the shorthand of notes and amendments as the words it stands for, and asides that state
     no place left out."""
-    text = _without_page_breaks(_hl7_as_text(text))
+    text = _verdicts_as_words(_unticked_left_out(_without_page_breaks(_hl7_as_text(text))))
     return _landmarks_as_zones(_scores_as_words(_records_as_sentences(_asides_left_out(_shorthand_as_words(text)))))
 
 
@@ -52,6 +52,36 @@ def _shorthand_as_words(text: str) -> str:
     text = _EVERY_LOBE.sub(lambda m: f"all zones of {m.group('lungs')}", text)
     text = _TWO_THIRDS.sub(lambda m: _TWO_THIRDS_ZONES[m.group(1).lower()], text)
     return _MEAN_THIRD.sub("middle", text)
+
+
+def _unticked_left_out(text: str) -> str:
+    """A form's options that are not ticked ("[ ] Upper [ ] Mid [x] Lower", "\u2610 Left \u2612 Right") left out, and the
+    boxes of those that are: what a form states is what it ticks."""
+    if not _TICKED.search(text):  # a form that ticks nothing: "[ ]" is then no box of an option
+        return text
+    return _TICKED.sub("", _UNTICKED_OPTION.sub("", text))
+
+
+def _verdicts_as_words(text: str) -> str:
+    """A place given a verdict and nothing else, as a statement: a table row ("Right upper zone | 0.07 | below
+    threshold"), a field ("Opacity / RUZ: 0.98 [+] above threshold", "Left lung: negative") or a member of a JSON
+    object ('"Left lower zone": {"score": 0.70, "positive": true}'), as software that scores regions writes them ->
+    "Right upper zone clear.", "Opacity / RUZ.", "Left lower zone.". Any other line stays as it is."""
+    text = _JSON_MEMBER.sub(lambda m: _verdict_statement(m.group("label"), m.group("body"), m.group(0), "\n"), text)
+    return _VERDICT_LINE.sub(lambda m: _verdict_statement(m.group("label"), m.group("rest"), m.group(0), ""), text)
+
+
+def _verdict_statement(label: str, rest: str, as_written: str, around: str) -> str:
+    """``label`` stated involved or clear by the verdict that ``rest`` gives, or ``as_written`` where ``rest`` says
+    more than a verdict (numbers, keys and the verdict only)."""
+    rest = _JSON_VERDICT.sub(lambda m: " positive " if m.group(1).lower() == "true" else " negative ", rest)
+    negative = _NEGATIVE_VERDICT.search(rest)
+    verdict = negative or _POSITIVE_VERDICT.search(rest)
+    said = _POSITIVE_VERDICT.sub(" ", _NEGATIVE_VERDICT.sub(" ", rest))
+    if verdict is None or re.search(r"[^\W\d_]", _VERDICT_KEYS.sub(" ", said)):
+        return as_written
+    label = label.replace("_", " ").strip()  # a key in snake case: "right_upper"
+    return f"{around}{label}{' clear' if negative else ''}.{around}"
 
 
 def _asides_left_out(text: str) -> str:
@@ -99,12 +129,32 @@ _LEFT_AT = re.compile(r"\bleft(?=\s+at\s+\d)", re.IGNORECASE)
 # an amended report: what it says was reported before is what it corrects
 _AMENDED = re.compile(r"\b(?:amend\w*|corrected|correction|addendum)\b", re.IGNORECASE)
 _PREVIOUSLY_REPORTED = re.compile(r"\b(?:was|were)\s+previously\s+(?:reported|stated|described)", re.IGNORECASE)
+# a box of a form: ticked ("[x]", "(X)", "\u2612", "\u2611") or not ("[ ]", "( )", "\u2610"), with the option after it, up to the
+# next box, a colon's label or the line's end
+_TICKED = re.compile(r"\[\s*[xX\u2713\u2714]\s*\]|\(\s*[xX\u2713\u2714]\s*\)|[\u2611\u2612]")
+_UNTICKED_OPTION = re.compile(r"(?:\[\s\]|\(\s\)|\u2610)[^\[(\u2610\u2611\u2612\n:]*")
+# a verdict on a region, as scoring software writes it; "not detected" before "detected"
+_NEGATIVE_VERDICT = re.compile(r"\[\s*-\s*\]|\(\s*-\s*\)|\b(?:neg|negative|below\s+(?:the\s+)?threshold|not\s+detected|"
+                               r"absent|not\s+present)\b", re.IGNORECASE)
+_POSITIVE_VERDICT = re.compile(r"\[\s*\+\s*\]|\(\s*\+\s*\)|\b(?:pos|positive|above\s+(?:the\s+)?threshold|detected|"
+                               r"present)\b", re.IGNORECASE)
+# ... a JSON key that takes a verdict ('"positive": false'), and the keys of a score around it
+_JSON_VERDICT = re.compile(r'"?\b(?:positive|present|detected|abnormal|finding)"?\s*:\s*(true|false)\b', re.IGNORECASE)
+_VERDICT_KEYS = re.compile(r"\b(?:score|scores|result|confidence|probability|prob|p|threshold|value)\b", re.IGNORECASE)
+# a row or a field: a label, then a "|" or a colon and the rest of the line; a JSON member: '"label": {...}'
+_VERDICT_LINE = re.compile(r"(?m)^(?P<label>[^\n|:]*[^\W\d_][^\n|:]*?)\s*[|:]\s*(?P<rest>[^\n]*)$")
+_JSON_MEMBER = re.compile(r'"(?P<label>[^"\n]+)"\s*:\s*\{(?P<body>[^{}]*)\},?')
 # an initial before a name ("Dr R. Patel", "L. Hughes RN"), spelled out as a side by the knowledge base
 _INITIAL = re.compile(r"\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=by )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\.\s+"
-                      r"(?=[A-Z][a-z])"
+                      r"(?=[A-Z][a-z]|[A-Z]'[A-Z])"
                       r"|\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\s+"
-                      r"(?=[A-Z][a-z]+\b)"
-                      r"|^\W*(?:right|left|R|L)\.\s+(?=[A-Z][a-z]+(?:,|\s*$|\s+(?:RN|PT|Band|MD|DO|Physio|SpR)\b))",
+                      r"(?=(?:[A-Z]')?[A-Z][a-z]+\b)"
+                      # after a label ("Claimant: R. Morrison"): a dot is left there only before a word that names no
+                      # place (undotted() takes it away before "lower", "base", "lung", ...)
+                      r"|(?<=: )(?:right|left|R|L)\.\s+(?=(?:[A-Z]')?[A-Z][a-z]+\b)"
+                      # a name alone at a line's start ("L. Hughes RN")
+                      r"|^\W*(?:right|left|R|L)\.\s+"
+                      r"(?=(?:[A-Z]')?[A-Z][a-z]+(?:,|\s*$|\s+(?:RN|PT|Band|MD|DO|Physio|SpR)\b))",
                       re.MULTILINE)
 # "the mean and inferior thirds", translated from French ("moyen"): "mean third(s)" is a knowledge term
 _MEAN_THIRD = re.compile(r"\bmean(?=\s+(?:and|&)\s+(?:inferior|lower|superior|upper)\s+thirds?\b)", re.IGNORECASE)
