@@ -451,6 +451,14 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("Claimant: R. Morrison\nSide: [ ] Left [x] Right [ ] Both\nZones affected (tick all that apply):\n"
      "Right lung: [ ] Upper [ ] Mid [x] Lower\nDetails: opacity in the right base.", {"right lower"}),
     ("Side: ( ) Left (X) Right\nDr R O'Donnell\nOpacity in the right base.", {"right lower"}),
+    # a dictation without stops: what a clearing word clears starts at a new subject or a structure outside the lungs;
+    # spoken punctuation ends a clause
+    ("findings there is consolidation in the left lung base the right lung is clear the heart is normal in size",
+     {"left lower"}),
+    ("there is airspace disease in the right base and the heart is normal in size", {"right lower"}),
+    ("findings colon patchy opacity in both lower lobes period the upper lungs are clear new paragraph impression "
+     "colon COVID-19 pneumonia", {"left lower", "right lower"}),
+    ("Patchy opacities in the right lower zone. Both domes of diaphragm are normal.", {"right lower"}),
     # scoring software: a verdict per region in a table, a field or JSON; decimal points end no clause
     ("Region | Score | Result\nRight upper zone | 0.07 | below threshold\nRight lower zone | 0.97 | POSITIVE\n"
      "Left lower zone | 0.12 | not detected", {"right lower"}),
@@ -465,10 +473,10 @@ def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, 
 
 
 def test_a_finding_placed_nowhere_places_nothing(chest):
-    """An unpunctuated dictation clears what it states ("... in the left lung base The right lung is clear"): a
-    finding stated and every place free contradict each other, so the report places nothing (the image decides)
-    instead of telling the network the lesion is nowhere; a report that states no finding keeps its free cells."""
-    dictated = read_places("there is consolidation in the left lung base The right lung is clear", chest)
+    """A dictation that clears what it states ("consolidation in the left lung base left lung clear"): a finding
+    stated and every place free contradict each other, so the report places nothing (the image decides) instead of
+    telling the network the lesion is nowhere; a report that states no finding keeps its free cells."""
+    dictated = read_places("there is consolidation in the left lung base left lung clear", chest)
     assert dictated.involved == frozenset() and dictated.free == frozenset()
     assert {s for s, _ in read_places("No right-sided opacity.", chest).free} == {"right"}
 

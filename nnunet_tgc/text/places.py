@@ -65,9 +65,10 @@ from .restatement import restate, undotted
 CELLS = tuple((side, zone) for side in SIDES for zone in ZONES)
 assert len(CELLS) == PLACE_CELLS and len(CELLS) + 1 == PLACE_VECTOR_SIZE
 
-# "full stop": dictated; a decimal point ends nothing ("score 0.72"); a "?" that ends a question ("... haze in the right mid zone as well? The heart is normal.")
-_CLAUSE_END = re.compile(r"(?:[;\n]|(?<!\d)\.|\.(?!\d))+|\?(?=\s+[A-Z]|\s*$)|\b(?:but|while|whereas|full stop)\b",
-                         re.IGNORECASE)
+# "full stop", "period", "new paragraph": dictated punctuation; a decimal point ends nothing ("score 0.72"); a "?" that ends a question ("... haze in the right mid zone as well? The heart is normal.")
+_CLAUSE_END = re.compile(r"(?:[;\n]|(?<!\d)\.|\.(?!\d))+|\?(?=\s+[A-Z]|\s*$)"
+                         r"|\b(?:but|while|whereas|full stop|period|colon|semicolon|new (?:paragraph|line)|"
+                         r"next (?:paragraph|line))\b", re.IGNORECASE)
 # "?" and "query": a queried item of a run-on list ("?consolidation L base ?patchy shadowing R mid zone")
 _SEPARATOR = re.compile(r",|&|\+|/|\?|\b(and|with|as well as|plus|or|query)\b", re.IGNORECASE)
 _NEGATION_BEFORE = re.compile(r"\b(no|not|nothing|without|negative for|free of|absence of|resolution of|clear of|"
@@ -100,6 +101,8 @@ _WITH = re.compile(r"(?<!together )(?<!along )\bwith\b", re.IGNORECASE)
 # between a word naming both sides and zones that are both sides' ("in both lungs from the mid zones to the bases"),
 # not those of a side named after them ("Bilateral infection of the middle and lower parts of the right lung")
 _OWN_ZONES = re.compile(r"\s*(?:(?:from|in|at|within|throughout)\s+)?(?:the\s+)?$", re.IGNORECASE)
+# a new subject where a dictation has no stop: "the" right after a place ("... in the left base the right lung is clear")
+_NEW_SUBJECT = re.compile(r"\s+\bthe\b", re.IGNORECASE)
 # what joins the places of one list: "the right upper, middle and lower zones and the left base"
 _LIST_JOIN = re.compile(r"(?:\s*(?:fields?|zones?|regions?|areas?|parts?|thirds?|lobes?|lungs?))?"
                         r"\s*(?:,|&|\+|and|as well as|,\s*and|,\s*as well as)?\s*(?:(?:in|at|on|within|of)\s+)?(?:the\s+)?",
@@ -394,6 +397,12 @@ def _negated_spans(clause: str, found) -> tuple:
         starts += [w.start() for w in _WITH.finditer(clause, 0, cue.start())
                    if any(w.end() <= p < cue.start() and (x.sides or x.zones) for p, _, x in found)]
         starts += [r.end() for r in _REST.finditer(clause, 0, cue.start())]
+        # a structure outside the lungs named before it is what it clears: "consolidation in the left base the heart is
+        # normal in size" (a dictation without stops)
+        starts += [e for _, e, x in found if x.category == "extrapulmonary" and e <= cue.start()]
+        # ... and so is a new subject right after a place: "opacity in both lower lobes the upper lungs are clear"
+        starts += [m.start() for _, e, x in found if (x.sides or x.zones) and e < cue.start()
+                   for m in [_NEW_SUBJECT.match(clause, e)] if m and m.start() < cue.start()]
         # a finding stated before places that the clearing word follows ends the stretch before it: "lingula + LLL -
         # consol UZs clear" (a bullet and the line after it); "RLZ opacity has cleared" clears its place
         starts += [e for s, e, _ in found if s in stated and e < cue.start()
@@ -458,13 +467,13 @@ def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
 
 
 def _leave_sides_of_other_structures(found, positive: list) -> None:
-    """A clause about a structure outside the lungs that states no finding places no lung by a side word alone
-    ("The heart shadow is widened to the left", "Trachea deviated to the right"), nor by a zone word without a side
-    after the structure ("Trachea in the middle", "Mediastinum central, in the middle")."""
+    """A clause about a structure outside the lungs that states no finding places no lung by side words alone
+    ("The heart shadow is widened to the left", "Trachea deviated to the right", "Both domes of diaphragm are
+    normal"), nor by a zone word without a side after the structure ("Trachea in the middle")."""
     structures = [start for start, _, e in found if e.category == "extrapulmonary"]
     if any(_states_a_finding(e) for _, _, e in found) or not structures:
         return
-    positive[:] = [seg for seg in positive if not (seg.bare_side and not seg.zones and not seg.cells
+    positive[:] = [seg for seg in positive if not (not seg.zones and not seg.cells and not seg.whole
                                                    or _zones_only(seg) and seg.start > structures[0])]
 
 
