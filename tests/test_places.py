@@ -436,6 +436,8 @@ def test_misspellings_and_region_words(chest, text, expected):
      "infiltrative changes.", {"right lower"}),
     # a structure outside the lungs in the middle; "free" opening a stretch; "till" and an arrow in a range
     ("Opacity in the right lower zone. Trachea in the middle. Free costophrenic recesses.", {"right lower"}),
+    ("Analogous infiltration is noted in the left lung from the root to the diaphragm (middle and lower thirds).",
+     {"left middle", "left lower"}),
     ("Opacities in the left lung from apex till base.", {"left upper", "left middle", "left lower"}),
     ("patchy consolidation right lung apex\u2192base", {"right upper", "right middle", "right lower"}),
     ("Naso-gastric tube with its tip under the diaphragm, apex of the tube in the stomach. Right base opacity.",

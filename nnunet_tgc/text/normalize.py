@@ -7,10 +7,11 @@ a heading's line or a table row ("Normal: ..." on one line, the findings on the 
 of places (``places.py``) needs. It ends a statement after ``. : ; ! ?`` or before a line that opens as
 a list item, a note's symbol, a heading or a field of a structured export ("- ", "2) ", "(b) ", "Ø ", "↑ ",
 "[08:10] ", "B - ", "CXR (PA) - ", "Right lung: ", "CXR 22.01.22: ", "No. of lesions: ",
-"observation[2].bodySite = "); any other line break wraps a sentence and becomes a space ("opacity in the
-left\nlower zone"). The text towers' tokenizers read either as a space. Spelling, grammar ("one infected
-areas") and wording stay as written; the original text is always kept next to the normalised one
-(``reports_original.json``).
+"observation[2].bodySite = "), after a table row (" | "), after a line that opens with the period that right-to-left
+text moved there (".Heart size is normal"), and where the script changes (a bilingual report's translation on its own
+line); any other line break wraps a sentence and becomes a space ("opacity in the left\nlower zone"). The text
+towers' tokenizers read either as a space. Spelling, grammar ("one infected areas") and wording stay as written; the
+original text is always kept next to the normalised one (``reports_original.json``).
 """
 import re
 import unicodedata

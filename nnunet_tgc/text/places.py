@@ -103,6 +103,8 @@ _WITH = re.compile(r"(?<!together )(?<!along )\bwith\b", re.IGNORECASE)
 _OWN_ZONES = re.compile(r"\s*(?:(?:from|in|at|within|throughout)\s+)?(?:the\s+)?$", re.IGNORECASE)
 # a new subject where a dictation has no stop: "the" right after a place ("... in the left base the right lung is clear")
 _NEW_SUBJECT = re.compile(r"\s+\bthe\b", re.IGNORECASE)
+# between a structure and the words that say where it is: "Trachea in the middle", "tube with its apex under ..."
+_POSITION_OF = re.compile(r"\s+(?:(?:is|are|lies|in|at|on|to|the|with|its)\s+)*", re.IGNORECASE)
 # what joins the places of one list: "the right upper, middle and lower zones and the left base"
 _LIST_JOIN = re.compile(r"(?:\s*(?:fields?|zones?|regions?|areas?|parts?|thirds?|lobes?|lungs?))?"
                         r"\s*(?:,|&|\+|and|as well as|,\s*and|,\s*as well as)?\s*(?:(?:in|at|on|within|of)\s+)?(?:the\s+)?",
@@ -462,19 +464,22 @@ def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
             segments[-1].zones |= _zones_between(segments[-1].zones)
         previous_end[is_free] = end
     _negate_headings(clause, found, negated, asserts, positive, negative)
-    _leave_sides_of_other_structures(found, positive)
+    _leave_sides_of_other_structures(clause, found, positive)
     return positive, negative, count, asserts
 
 
-def _leave_sides_of_other_structures(found, positive: list) -> None:
+def _leave_sides_of_other_structures(clause: str, found, positive: list) -> None:
     """A clause about a structure outside the lungs that states no finding places no lung by side words alone
     ("The heart shadow is widened to the left", "Trachea deviated to the right", "Both domes of diaphragm are
-    normal"), nor by a zone word without a side after the structure ("Trachea in the middle")."""
-    structures = [start for start, _, e in found if e.category == "extrapulmonary"]
+    normal"), nor by a zone word without a side that says where the structure is ("Trachea in the middle"; not "from
+    the root to the diaphragm (middle and lower thirds)")."""
+    structures = [end for _, end, e in found if e.category == "extrapulmonary"]
     if any(_states_a_finding(e) for _, _, e in found) or not structures:
         return
-    positive[:] = [seg for seg in positive if not (not seg.zones and not seg.cells and not seg.whole
-                                                   or _zones_only(seg) and seg.start > structures[0])]
+    positive[:] = [seg for seg in positive if not (
+        not seg.zones and not seg.cells and not seg.whole
+        or _zones_only(seg) and any(_POSITION_OF.fullmatch(clause, end, seg.start) for end in structures
+                                    if end <= seg.start))]
 
 
 def _negate_headings(clause: str, found, negated, asserts: bool, positive: list, negative: list) -> None:
