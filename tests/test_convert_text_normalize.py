@@ -24,8 +24,8 @@ from nnunet_tgc.text.normalize import normalize_report, normalize_reports
     ("ECG: SR 88, nil acute\nCXR 22.01.22: RML opacity", "ECG: SR 88, nil acute\nCXR 22.01.22: RML opacity"),
     # a line in another script, a period that right-to-left text moved to a line's start, a table row: each ends a
     # statement
-    ("Opacity in the right lung\n(\u0628\u0627\u0644\u0639\u0631\u0628\u064a) \u0639\u062a\u0627\u0645\u0627\u062a\nThe left lung is clear.",
-     "Opacity in the right lung\n(\u0628\u0627\u0644\u0639\u0631\u0628\u064a) \u0639\u062a\u0627\u0645\u0627\u062a\nThe left lung is clear."),
+    ("Opacity in the right lung\n(\u0628\u0627\u0644\u0639\u0631\u0628\u064a)\nThe left lung is clear.",
+     "Opacity in the right lung\n(\u0628\u0627\u0644\u0639\u0631\u0628\u064a)\nThe left lung is clear."),
     (".Opacity in the left base\nThe right lung is clear.", ".Opacity in the left base\nThe right lung is clear."),
     ("Right upper zone | 0.07 | neg\nRight lower zone | 0.97 | positive",
      "Right upper zone | 0.07 | neg\nRight lower zone | 0.97 | positive"),

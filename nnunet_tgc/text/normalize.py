@@ -20,7 +20,8 @@ import unicodedata
 _SPACE = re.compile(r"[^\S\r\n]+")
 _LINE_BREAK = re.compile(r"\s*[\r\n]\s*")
 _STATEMENT_END = re.compile(r"[.:;!?]$")
-_LINE_OPENING = re.compile(r"^(?:[-\u2022*\u00d8\u2205\u2191\u2193\u0394]|\.(?=[^\W\d_])|\[\d|\d+[.)]|\(\w{1,3}\)\s|[A-Za-z][.)]\s"
+_LINE_OPENING = re.compile(r"^(?:[-\u2022*\u00d8\u2205\u2191\u2193\u0394]|\.(?=[^\W\d_])|\[\d|\d+[.)]|\(\w{1,3}\)\s"
+                           r"|[A-Za-z][.)]\s"
                            r"|[A-Z][\w /&().]{0,24}\s[-\u2013\u2014]\s|[A-Z][\w /&(),.-]{0,40}:"
                            r"|[A-Z][a-z]{0,3}\.\s[\w /&(),-]{0,36}:"
                            r"|[A-Za-z_][\w.\[\]]{0,60}\s*=\s)")  # ... or a field of a structured export: "site = ..."

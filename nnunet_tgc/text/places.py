@@ -65,7 +65,8 @@ from .restatement import restate, undotted
 CELLS = tuple((side, zone) for side in SIDES for zone in ZONES)
 assert len(CELLS) == PLACE_CELLS and len(CELLS) + 1 == PLACE_VECTOR_SIZE
 
-# "full stop", "period", "new paragraph": dictated punctuation; a decimal point ends nothing ("score 0.72"); a "?" that ends a question ("... haze in the right mid zone as well? The heart is normal.")
+# "full stop", "period", "new paragraph": dictated punctuation; a decimal point ends nothing ("score 0.72"); a "?"
+# that ends a question ("... haze in the right mid zone as well? The heart is normal.")
 _CLAUSE_END = re.compile(r"(?:[;\n]|(?<!\d)\.|\.(?!\d))+|\?(?=\s+[A-Z]|\s*$)"
                          r"|\b(?:but|while|whereas|full stop|period|colon|semicolon|new (?:paragraph|line)|"
                          r"next (?:paragraph|line))\b", re.IGNORECASE)
@@ -76,7 +77,8 @@ _NEGATION_BEFORE = re.compile(r"\b(no|not|nothing|without|negative for|free of|a
                               r"(?:stated|reported|described|dictated))\b",  # an amendment takes a place back
                               re.IGNORECASE)
 _NEGATION_AFTER = re.compile(r"\b(clear|clr|cleared|normal|unremarkable|healthy|preserved|spared|unaffected|uninvolved|"
-                             r"free|nad|ok|okay|not involved|well[- ]aerated|normally aerated|(?:well|normally|regularly)\s+ventilated|"
+                             r"free|nad|ok|okay|not involved|well[- ]aerated|normally aerated|"
+                             r"(?:well|normally|regularly)\s+ventilated|"
                              r"not affected|not obscured|not blunted|not effaced|(?:is|are) sharp|"
                              r"(?:looks?|looking|is|are|seems?)\s+(?:fine|ok|okay|clean|good)|"
                              r"no longer (?:seen|visible)|(?<!partially )(?<!partly )resolved)\b",
@@ -95,19 +97,21 @@ _PLACES_ONLY_WITH_A_FINDING = frozenset({"hilum"})
 # a lateral view shows no side: a clause about it places nothing that the frontal findings have not placed
 _LATERAL_VIEW = re.compile(r"\blateral\s+(?:view|projection|film|radiograph|image)s?\b", re.IGNORECASE)
 # "from apex to base", "from the hilum to the base", "from apex till base", "apex\u2192base": every zone between
-_RANGE = re.compile(r"^\s*(?:(?:down\s+)?(?:to|through|thru|till|until)\s+(?:the\s+)?|\u2192|->|-->|=>)\s*$", re.IGNORECASE)
+_RANGE = re.compile(r"^\s*(?:(?:down\s+)?(?:to|through|thru|till|until)\s+(?:the\s+)?|\u2192|->|-->|=>)\s*$",
+                    re.IGNORECASE)
 # "..., with the middle third spared"; "together with" and "along with" only join places to the list
 _WITH = re.compile(r"(?<!together )(?<!along )\bwith\b", re.IGNORECASE)
 # between a word naming both sides and zones that are both sides' ("in both lungs from the mid zones to the bases"),
 # not those of a side named after them ("Bilateral infection of the middle and lower parts of the right lung")
 _OWN_ZONES = re.compile(r"\s*(?:(?:from|in|at|within|throughout)\s+)?(?:the\s+)?$", re.IGNORECASE)
-# a new subject where a dictation has no stop: "the" right after a place ("... in the left base the right lung is clear")
+# a new subject where a dictation has no stop: "the" right after a place ("in the left base the right lung is clear")
 _NEW_SUBJECT = re.compile(r"\s+\bthe\b", re.IGNORECASE)
 # between a structure and the words that say where it is: "Trachea in the middle", "tube with its apex under ..."
 _POSITION_OF = re.compile(r"\s+(?:(?:is|are|lies|in|at|on|to|the|with|its)\s+)*", re.IGNORECASE)
 # what joins the places of one list: "the right upper, middle and lower zones and the left base"
 _LIST_JOIN = re.compile(r"(?:\s*(?:fields?|zones?|regions?|areas?|parts?|thirds?|lobes?|lungs?))?"
-                        r"\s*(?:,|&|\+|and|as well as|,\s*and|,\s*as well as)?\s*(?:(?:in|at|on|within|of)\s+)?(?:the\s+)?",
+                        r"\s*(?:,|&|\+|and|as well as|,\s*and|,\s*as well as)?"
+                        r"\s*(?:(?:in|at|on|within|of)\s+)?(?:the\s+)?",
                         re.IGNORECASE)
 # what joins zones that continue one phrase ("left mid and lower zones"), not a new phrase ("..., and in the ...")
 _BARE_JOIN = re.compile(r"\s*(?:,|&|\+|/|and|or|,\s*and|,\s*or)\s*", re.IGNORECASE)

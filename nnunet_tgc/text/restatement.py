@@ -55,8 +55,8 @@ def _shorthand_as_words(text: str) -> str:
 
 
 def _unticked_left_out(text: str) -> str:
-    """A form's options that are not ticked ("[ ] Upper [ ] Mid [x] Lower", "\u2610 Left \u2612 Right") left out, and the
-    boxes of those that are: what a form states is what it ticks."""
+    """A form's options that are not ticked ("[ ] Upper [ ] Mid [x] Lower", "\u2610 Left \u2612 Right") left out, and
+    the boxes of those that are: what a form states is what it ticks."""
     if not _TICKED.search(text):  # a form that ticks nothing: "[ ]" is then no box of an option
         return text
     return _TICKED.sub("", _UNTICKED_OPTION.sub("", text))
@@ -129,8 +129,8 @@ _LEFT_AT = re.compile(r"\bleft(?=\s+at\s+\d)", re.IGNORECASE)
 # an amended report: what it says was reported before is what it corrects
 _AMENDED = re.compile(r"\b(?:amend\w*|corrected|correction|addendum)\b", re.IGNORECASE)
 _PREVIOUSLY_REPORTED = re.compile(r"\b(?:was|were)\s+previously\s+(?:reported|stated|described)", re.IGNORECASE)
-# a box of a form: ticked ("[x]", "(X)", "\u2612", "\u2611") or not ("[ ]", "( )", "\u2610"), with the option after it, up to the
-# next box, a colon's label or the line's end
+# a box of a form: ticked ("[x]", "(X)", "\u2612", "\u2611") or not ("[ ]", "( )", "\u2610"), with the option after
+# it, up to the next box, a colon's label or the line's end
 _TICKED = re.compile(r"\[\s*[xX\u2713\u2714]\s*\]|\(\s*[xX\u2713\u2714]\s*\)|[\u2611\u2612]")
 _UNTICKED_OPTION = re.compile(r"(?:\[\s\]|\(\s\)|\u2610)[^\[(\u2610\u2611\u2612\n:]*")
 # a verdict on a region, as scoring software writes it; "not detected" before "detected"
