@@ -47,7 +47,7 @@ def normalize_report(text: str) -> str:
 
 def _line_break(text: str, m: re.Match) -> str:
     """One line break where a statement ends, a space where a sentence is only wrapped."""
-    line = text[text.rfind("\n", 0, m.start()) + 1:m.start()]
+    line = text[max(text.rfind("\n", 0, m.start()), text.rfind("\r", 0, m.start())) + 1:m.start()]
     ends = (bool(_STATEMENT_END.search(line)) or bool(_LINE_OPENING.match(text[m.end():])) or " | " in line
             or bool(_MOVED_PERIOD.match(line))
             or _latin(_last_letter(text, m.start())) != _latin(_first_letter(text, m.end())))
