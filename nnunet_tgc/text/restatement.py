@@ -133,9 +133,11 @@ _PREVIOUSLY_REPORTED = re.compile(r"\b(?:was|were)\s+previously\s+(?:reported|st
 # it, up to the next box, a colon's label or the line's end
 _TICKED = re.compile(r"\[\s*[xX\u2713\u2714]\s*\]|\(\s*[xX\u2713\u2714]\s*\)|[\u2611\u2612]")
 _UNTICKED_OPTION = re.compile(r"(?:\[\s\]|\(\s\)|\u2610)[^\[(\u2610\u2611\u2612\n:]*")
+# the words that say a finding is not there, as a structured export's status and scoring software write them
+_NEGATIVE_WORDS = r"neg|negative|absent|not\s+present|not\s+detected"
 # a verdict on a region, as scoring software writes it; "not detected" before "detected"
-_NEGATIVE_VERDICT = re.compile(r"\[\s*-\s*\]|\(\s*-\s*\)|\b(?:neg|negative|below\s+(?:the\s+)?threshold|not\s+detected|"
-                               r"absent|not\s+present)\b", re.IGNORECASE)
+_NEGATIVE_VERDICT = re.compile(rf"\[\s*-\s*\]|\(\s*-\s*\)|\b(?:{_NEGATIVE_WORDS}|below\s+(?:the\s+)?threshold)\b",
+                               re.IGNORECASE)
 _POSITIVE_VERDICT = re.compile(r"\[\s*\+\s*\]|\(\s*\+\s*\)|\b(?:pos|positive|above\s+(?:the\s+)?threshold|detected|"
                                r"present)\b", re.IGNORECASE)
 # ... a JSON key that takes a verdict ('"positive": false'), and the keys of a score around it
@@ -213,7 +215,7 @@ _RECORD_LINE = re.compile(r"^\s*(?P<record>[A-Za-z_]\w*\s*\[\s*\d+\s*\])\s*\.\s*
                           r"\s*(?P<value>.*?)\s*$")
 _PLACE_FIELD = re.compile(r"site|location|lateral|side|zone|region|lobe", re.IGNORECASE)
 _STATUS_FIELD = re.compile(r"interpretation|status|result|value", re.IGNORECASE)
-_NORMAL_VALUE = re.compile(r"^(?:n|normal|neg|negative|absent|false|no|clear|none|not present|not detected)$", re.IGNORECASE)
+_NORMAL_VALUE = re.compile(rf"^(?:n|normal|false|no|clear|none|{_NEGATIVE_WORDS})$", re.IGNORECASE)
 
 
 # an HL7 v2 message: its segments, each opening with its three-letter type ("OBX|8|TX|...||text||||||F")
