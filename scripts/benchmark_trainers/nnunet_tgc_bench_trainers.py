@@ -131,6 +131,11 @@ class _TGCTinyImageRouteHalfWeight(nnUNetTrainerTGC_tiny):
     tgc_image_route_weight = 0.5
 
 
+class _TGCTinyImageRouteDoubleWeight(nnUNetTrainerTGC_tiny):
+    """TGC-Net on the tiny CLIP with the image route's loss at double weight."""
+    tgc_image_route_weight = 2.0
+
+
 class _TGCTinyNoLateralityWords(nnUNetTrainerTGC_tiny):
     """TGC-Net on the tiny CLIP, half its training reports without "unilateral"/"bilateral" (as
     nnUNetTrainerTGC_noLateralityWords)."""
@@ -234,6 +239,11 @@ BENCH_TRAINERS = {
         _TGCTinyImageRouteHalfWeight,
         "The default network with the image route's segmentation loss at half weight (tgc_image_route_weight "
         "0.5): whether the text route keeps its side share. results.md section 15."),
+    "nnUNetTrainerTGC_tiny_Bench_imageRouteDoubleWeight": (
+        _TGCTinyImageRouteDoubleWeight,
+        "The default network with the image route's segmentation loss at double weight (tgc_image_route_weight "
+        "2.0): whether a report that places nothing gets nearer plain nnU-Net now that the place evidence keeps "
+        "the text route's side share. results.md section 27."),
     "nnUNetTrainerTGC_tiny_Bench_imageRouteOwnStages": (
         _TGCTinyImageRouteOwnStages,
         "The default network whose image route has its own three finest decoder stages and heads "
