@@ -26,6 +26,7 @@ from typing import Mapping, Optional
 
 from .brixia import brixia_in_words
 from .laterality import swap_left_right
+from .middle_lobe import middle_lobe_sided
 from .normalize import normalize_report
 
 INTERNAL = "image"
@@ -68,16 +69,16 @@ def from_internal(text: str, convention: str) -> str:
 
 def prepare_report(text: Optional[str], convention: str) -> str:
     """The one normalisation of a report before the model reads it: layout (whitespace, doubled
-    periods, Unicode NFC), Brixia zone letters written out in ``convention``'s side words (the letters fix
-    the patient's side, the words do not: :mod:`.brixia`), then the mapping from ``convention`` to the
-    internal one.
+    periods, Unicode NFC), a middle lobe without a side word given the right lung's (:mod:`.middle_lobe`),
+    Brixia zone letters written out in ``convention``'s side words (the letters fix the patient's side, the
+    words do not: :mod:`.brixia`), then the mapping from ``convention`` to the internal one.
 
     Idempotent for internal text: ``prepare_report(prepare_report(t, c), "image") == prepare_report(t, c)``.
     None and empty text become :data:`NO_REPORT`; whether that is allowed is the caller's decision.
     """
     if text is None:
         return NO_REPORT
-    return to_internal(brixia_in_words(normalize_report(text), convention), convention)
+    return to_internal(brixia_in_words(middle_lobe_sided(normalize_report(text)), convention), convention)
 
 
 def prepare_reports(reports: Mapping[str, Optional[str]], convention: str) -> dict:
