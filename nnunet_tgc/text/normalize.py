@@ -7,7 +7,9 @@ a heading's line or a table row ("Normal: ..." on one line, the findings on the 
 of places (``places.py``) needs. It ends a statement after ``. : ; ! ?`` or before a line that opens as
 a list item, a note's symbol, a heading or a field of a structured export ("- ", "2) ", "(b) ", "Ø ", "↑ ",
 "[08:10] ", "B - ", "CXR (PA) - ", "Right lung: ", "CXR 22.01.22: ", "No. of lesions: ",
-"observation[2].bodySite = "), after a table row (" | "), after a line that opens with the period that right-to-left
+"observation[2].bodySite = "), after a table row (" | ", or three or more tabs, pipes or semicolons, or quoted
+comma-separated fields: a delimited export's header and rows; its tabs become " | ", the visible column separator,
+so that its columns survive the collapsed whitespace), after a line that opens with the period that right-to-left
 text moved there (".Heart size is normal"), and where the script changes (a bilingual report's translation on its own
 line); any other line break wraps a sentence and becomes a space ("opacity in the left\nlower zone"). The text
 towers' tokenizers read either as a space. Spelling, grammar ("one infected areas") and wording stay as written; the
@@ -25,6 +27,9 @@ _LINE_OPENING = re.compile(r"^(?:[-\u2022*\u00d8\u2205\u2191\u2193\u0394]|\.(?=[
                            r"|[A-Z][\w /&().]{0,24}\s[-\u2013\u2014]\s|[A-Z][\w /&(),.-]{0,40}:"
                            r"|[A-Z][a-z]{0,3}\.\s[\w /&(),-]{0,36}:"
                            r"|[A-Za-z_][\w.\[\]]{0,60}\s*=\s)")  # ... or a field of a structured export: "site = ..."
+# a row of a delimited table: three or more tabs, pipes or semicolons, or quoted comma-separated fields
+_TABLE_ROW = re.compile(r'(?:[^\t\n]*\t){3}|(?:[^|\n]*\|){3}|(?:[^;\n]*;){3}|(?:\s*"[^"\n]*"\s*,){3}')
+_TABBED_LINE = re.compile(r"(?m)^[^\n\t]*\t[^\n\t]*\t[^\n]*$")
 # a period at a line's start that ends the line's statement, where right-to-left text moved it (".Heart size is normal")
 _MOVED_PERIOD = re.compile(r"\.[^\W\d_]")
 # exactly two periods; three or more are an ellipsis and are left alone
@@ -41,6 +46,7 @@ def normalize_report(text: str) -> str:
         raise TypeError(f"a report must be a string, got {type(text).__name__}: {text!r}")
     text = unicodedata.normalize("NFC", text)
     text = text.strip()
+    text = _TABBED_LINE.sub(lambda m: m.group(0).replace("\t", " | "), text)
     text = _SPACE.sub(" ", _LINE_BREAK.sub(lambda m: _line_break(text, m), text))
     return _DOUBLE_PERIOD.sub(".", text)
 
@@ -49,9 +55,22 @@ def _line_break(text: str, m: re.Match) -> str:
     """One line break where a statement ends, a space where a sentence is only wrapped."""
     line = text[max(text.rfind("\n", 0, m.start()), text.rfind("\r", 0, m.start())) + 1:m.start()]
     ends = (bool(_STATEMENT_END.search(line)) or bool(_LINE_OPENING.match(text[m.end():])) or " | " in line
-            or bool(_MOVED_PERIOD.match(line))
+            or bool(_TABLE_ROW.match(line)) or _rows_alike(line, text[m.end():].split("\n", 1)[0]) or bool(_MOVED_PERIOD.match(line))
             or _latin(_last_letter(text, m.start())) != _latin(_first_letter(text, m.end())))
     return "\n" if ends else " "
+
+
+def _rows_alike(line: str, following: str) -> bool:
+    """Whether two lines are rows of one comma-separated table without quotes: as many commas outside quotes, and
+    three or more (a header and its record), and no brackets (a structured report's coded items, "(24028007,SCT,
+    "Right")", are no table)."""
+    if any(c in line + following for c in "(<"):
+        return False
+    commas = _COMMA_OUTSIDE_QUOTES.sub("", line).count(",")
+    return commas >= 3 and _COMMA_OUTSIDE_QUOTES.sub("", following).count(",") == commas
+
+
+_COMMA_OUTSIDE_QUOTES = re.compile(r'"[^"\n]*"')
 
 
 # a line in another script ends a statement: a bilingual report's translation on its own line ("... of the right

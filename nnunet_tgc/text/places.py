@@ -73,6 +73,7 @@ _CLAUSE_END = re.compile(r"(?:[;\n]|(?<!\d)\.|\.(?!\d))+|\?(?=\s+[A-Z]|\s*$)"
 # "?" and "query": a queried item of a run-on list ("?consolidation L base ?patchy shadowing R mid zone")
 _SEPARATOR = re.compile(r",|&|\+|/|\?|\b(and|with|as well as|plus|or|query)\b", re.IGNORECASE)
 _NEGATION_BEFORE = re.compile(r"\b(no|not|nothing|without|negative for|free of|absence of|resolution of|clear of|"
+                              r"(?:don'?t|doesn'?t|didn'?t|can'?t|cannot|couldn'?t)\s+(?:see|show|identify|appreciate)|"
                               r"sparing|spares?|nil|disregard|(?:erroneously|incorrectly|wrongly|mistakenly)\s+"
                               r"(?:stated|reported|described|dictated))\b",  # an amendment takes a place back
                               re.IGNORECASE)
@@ -106,6 +107,8 @@ _WITH = re.compile(r"(?<!together )(?<!along )\bwith\b", re.IGNORECASE)
 _OWN_ZONES = re.compile(r"\s*(?:(?:from|in|at|within|throughout)\s+)?(?:the\s+)?$", re.IGNORECASE)
 # a new subject where a dictation has no stop: "the" right after a place ("in the left base the right lung is clear")
 _NEW_SUBJECT = re.compile(r"\s+\bthe\b", re.IGNORECASE)
+# nothing but a bracketed aside between two phrases ("R lower zone (1 patch) L lung clear")
+_ASIDE = re.compile(r"\s*(?:\([^()]*\)\s*)?")
 # between a structure and the words that say where it is: "Trachea in the middle", "tube with its apex under ..."
 _POSITION_OF = re.compile(r"\s+(?:(?:is|are|lies|in|at|on|to|the|with|its)\s+)*", re.IGNORECASE)
 # what joins the places of one list: "the right upper, middle and lower zones and the left base"
@@ -115,6 +118,12 @@ _LIST_JOIN = re.compile(r"(?:\s*(?:fields?|zones?|regions?|areas?|parts?|thirds?
                         re.IGNORECASE)
 # what joins zones that continue one phrase ("left mid and lower zones"), not a new phrase ("..., and in the ...")
 _BARE_JOIN = re.compile(r"\s*(?:,|&|\+|/|and|or|,\s*and|,\s*or)\s*", re.IGNORECASE)
+# a negation of what the report has not named: "..., nothing else acute", "no other abnormality"
+_NOTHING_ELSE = re.compile(r"(?:nothing|no)\s+(?:else|other|further)\b", re.IGNORECASE)
+_CONTRAST = re.compile(r"not\s+(?:in\s+)?(?:the\s+)?", re.IGNORECASE)
+# a question that asks whether, in talk ('"Is it in both lungs?"', "Does that include the left base?")
+_YES_NO_QUESTION = re.compile(r"^\W*(?:is|are|does|do|did|could|can|has|have|was|were|will|would|should)\s+(?:it|that|"
+                              r"this|there|they|she|he)\b[^?]*\?\W*$", re.IGNORECASE)
 # "rest clear", "the remainder of the lungs is clear": what is cleared is what the report has not named
 _REST = re.compile(r"\b(rest|remainder|remaining|otherwise|o/w|elsewhere|other)\b", re.IGNORECASE)
 # a line listing what is normal ("Normal: the top and middle parts of the right lung; heart size.")
@@ -409,6 +418,11 @@ def _negated_spans(clause: str, found) -> tuple:
         # ... and so is a new subject right after a place: "opacity in both lower lobes the upper lungs are clear"
         starts += [m.start() for _, e, x in found if (x.sides or x.zones) and e < cue.start()
                    for m in [_NEW_SUBJECT.match(clause, e)] if m and m.start() < cue.start()]
+        # ... and a side that opens a phrase of its own right after a place's noun: "R lower zone (1 patch) L lung
+        # clear" (a note's lines joined), not "lower left lung clear" nor "lower zones bilaterally clear"
+        placed = [(s, e, x) for s, e, x in found if x.sides or x.zones]
+        starts += [placed[k][0] for k in range(1, len(placed))
+                   if placed[k][0] < cue.start() and _other_side_after_a_phrase(clause, placed, k)]
         # a finding stated before places that the clearing word follows ends the stretch before it: "lingula + LLL -
         # consol UZs clear" (a bullet and the line after it); "RLZ opacity has cleared" clears its place
         starts += [e for s, e, _ in found if s in stated and e < cue.start()
@@ -421,6 +435,19 @@ def _negated_spans(clause: str, found) -> tuple:
     return negated, cleared
 
 
+def _other_side_after_a_phrase(clause: str, placed: list, k: int) -> bool:
+    """Whether the k-th place term, one side, opens a phrase of its own right after the place term before it (nothing
+    but a bracketed aside between them): one that ends a phrase (not "lower" or "whole" before a noun) of the other
+    side ("R lower zone (1 patch) L lung clear"; "left lung base left lung clear" contradicts itself and stays one
+    stretch)."""
+    start, end, entry = placed[k - 1]
+    side = placed[k][2].sides
+    sides_before = [e.sides for _, _, e in placed[:k] if e.sides]
+    return (len(side) == 1 and bool(_ASIDE.fullmatch(clause, end, placed[k][0]))
+            and clause[start:end].lower() not in _MODIFIERS | {"whole", "entire", "both", "all", "bilateral"}
+            and bool(sides_before) and not set(sides_before[-1]) & set(side))
+
+
 def _open_bracket(clause: str, at: int) -> Optional[int]:
     """Where the bracket that is open at ``at`` opens, or None."""
     opened = clause.rfind("(", 0, at)
@@ -430,6 +457,8 @@ def _open_bracket(clause: str, at: int) -> Optional[int]:
 def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
     """-> (involved segments, free segments, count, whether a finding is stated and not negated) of one clause
     (``all_free``: of a line listing what is normal)."""
+    if _YES_NO_QUESTION.match(clause):  # '"Is it in both lungs?"': asked, not stated
+        return [], [], None, False
     found = knowledge.find(clause)
     negated, cleared = _negated_spans(clause, found)
     if all_free:
@@ -493,6 +522,11 @@ def _negate_headings(clause: str, found, negated, asserts: bool, positive: list,
     if not negated or asserts:
         return
     first = min(a for a, _ in negated)
+    if _NOTHING_ELSE.match(clause, first):  # "the right lung base, nothing else acute": the rest is clear, not it
+        return
+    contrast = _CONTRAST.match(clause, first)  # "The left upper zone, not the right upper zone": only the latter
+    if contrast and any(s == contrast.end() and (e.sides or e.zones) for s, _, e in found):
+        return
     ends = [e for s, e, _ in found if s < first]
     right_before = (bool(ends) and bool(_HEADING_GAP.match(clause[max(ends):first]))
                     and not _PLEURAL.match(clause, first))  # "RLL and LLL, no effusion": the pleura's negation

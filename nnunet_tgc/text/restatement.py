@@ -10,6 +10,7 @@ The rewritten text is read for places only: the text towers read the report as i
 """
 from __future__ import annotations
 
+import csv
 import re
 
 from .knowledge import ZONES
@@ -20,7 +21,8 @@ def restate(text: str) -> str:
     segments, a PDF's page break inside a sentence), with records, scores, shares and landmarks restated as plain
     statements of places, the shorthand of notes and amendments as the words it stands for, and asides that state
     no place left out."""
-    text = _verdicts_as_words(_unticked_left_out(_without_page_breaks(_hl7_as_text(text))))
+    text = _corrections_applied(_without_page_breaks(_hl7_as_text(text)))
+    text = _verdicts_as_words(_unticked_left_out(_tables_as_fields(text)))
     return _landmarks_as_zones(_scores_as_words(_records_as_sentences(_asides_left_out(_shorthand_as_words(text)))))
 
 
@@ -54,12 +56,81 @@ def _shorthand_as_words(text: str) -> str:
     return _MEAN_THIRD.sub("middle", text)
 
 
+def _corrections_applied(text: str) -> str:
+    """A dictation's corrections of itself applied: a sentence struck ("... left lower zone period. Scratch that whole
+    sentence.") left out, and a phrase corrected in its sentence ("in the left lower -- scratch that -- right lung
+    base") replaced by what follows: a place corrected by a place replaces the last place said before the
+    correction ("the left upper, strike that, the lower zones bilaterally"), a statement restated ("Airspace
+    opacity in the right base -- no wait, I said that wrong -- opacification in the left lower zone") replaces
+    the sentence so far. What a speaker corrects is what the report does not state."""
+    struck = _STRUCK_SENTENCE.search(text)
+    while struck:
+        own = _sentence_start(text, struck.start())  # "No -- go back, delete that.": the sentence before this one
+        start = _sentence_start(text, len(text[:own].rstrip(" .;\n")))
+        text = text[:start] + text[struck.end():]
+        struck = _STRUCK_SENTENCE.search(text, start)
+    corrected = _CORRECTED.search(text)
+    while corrected:
+        after = re.split(r"[.;:!?\n]", text[corrected.end():], maxsplit=1)[0]
+        if not (_PLACE_WORD.search(after) or re.match(r"(?:no|not|there)\b", after, re.IGNORECASE)):
+            corrected = _CORRECTED.search(text, corrected.end())  # "(not RML, sorry - typo)": no place corrected
+            continue
+        start = _sentence_start(text, corrected.start())
+        if _PLACE_START.match(text, corrected.end()):  # only the last place said is corrected
+            last = _LAST_PLACE.search(text, start, corrected.start())
+            start = last.start() if last else start
+        text = text[:start] + " " + text[corrected.end():]
+        corrected = _CORRECTED.search(text, start + 1)
+    return text
+
+
+def _sentence_start(text: str, at: int) -> int:
+    """Where the sentence that holds position ``at`` starts (after a stop, a colon or a line break)."""
+    return max(text.rfind(c, 0, at) for c in ".;:!?\n") + 1
+
+
 def _unticked_left_out(text: str) -> str:
     """A form's options that are not ticked ("[ ] Upper [ ] Mid [x] Lower", "\u2610 Left \u2612 Right") left out, and
     the boxes of those that are: what a form states is what it ticks."""
     if not _TICKED.search(text):  # a form that ticks nothing: "[ ]" is then no box of an option
         return text
     return _TICKED.sub("", _UNTICKED_OPTION.sub("", text))
+
+
+def _tables_as_fields(text: str) -> str:
+    """A delimited table with yes/no cells (a registry's export: a header line, then a row per record with a column
+    per zone) as one field per line, "Right upper: present" or "Right upper: absent", which :func:`_verdicts_as_words`
+    then reads: its header alone names every zone, and its cells name none. A table without such cells (a problem
+    list whose rows name their own places) stays as it is."""
+    lines = text.split("\n")
+    out, i = [], 0
+    while i < len(lines):
+        header = _cells(lines[i])
+        rows = []
+        while header and i + 1 + len(rows) < len(lines):
+            row = _cells(lines[i + 1 + len(rows)])
+            if row is None or row[0] != header[0] or len(row[1]) != len(header[1]):
+                break
+            rows.append(row[1])
+        if rows and any(cell.strip().lower() in _YES_NO for row in rows for cell in row):
+            out += [f"{name.strip()}: {_YES_NO.get(cell.strip().lower(), cell.strip())}"
+                    for row in rows for name, cell in zip(header[1], row) if cell.strip()]
+            i += 1 + len(rows)
+        else:
+            out.append(lines[i])
+            i += 1
+    return "\n".join(out)
+
+
+def _cells(line: str):
+    """(delimiter, cells) of a table row of four or more cells, or None."""
+    if _QUOTED_CELLS.fullmatch(line):
+        return " ", re.findall(r'"((?:[^"]|"")*)"', line)
+    for delimiter in "|;,":
+        if line.count(delimiter) >= 3:
+            cells = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))
+            return delimiter, [c.strip() for c in cells]
+    return None
 
 
 def _verdicts_as_words(text: str) -> str:
@@ -80,7 +151,9 @@ def _verdict_statement(label: str, rest: str, as_written: str, around: str) -> s
     said = _POSITIVE_VERDICT.sub(" ", _NEGATIVE_VERDICT.sub(" ", rest))
     if verdict is None or re.search(r"[^\W\d_]", _VERDICT_KEYS.sub(" ", said)):
         return as_written
-    label = label.replace("_", " ").strip()  # a key in snake case: "right_upper"
+    label = label.replace("_", " ").strip()  # a key in snake case: "right_upper", "opac_rt_up"
+    label = _SHORT_ZONE_AFTER_SIDE.sub(lambda m: f"{m.group(1)} {m.group(2)}{'per' if m.group(2) == 'up' else 'er'}",
+                                       label)
     return f"{around}{label}{' clear' if negative else ''}.{around}"
 
 
@@ -95,6 +168,7 @@ def _asides_left_out(text: str) -> str:
     text = _ZONES_EXPLAINED.sub("", text)
     text = _MARGINS.sub("ill-defined", text)
     text = _RETRACTED.sub("", text)
+    text = _RIGHT_AS_CORRECT.sub("correct", text)
     text = _ROTATED.sub(r"\1", text)
     return _UNSURE.sub(" ", text)
 
@@ -146,6 +220,38 @@ _VERDICT_KEYS = re.compile(r"\b(?:score|scores|result|confidence|probability|pro
 # a row or a field: a label, then a "|" or a colon and the rest of the line; a JSON member: '"label": {...}'
 _VERDICT_LINE = re.compile(r"(?m)^(?P<label>[^\n|:]*[^\W\d_][^\n|:]*?)\s*[|:]\s*(?P<rest>[^\n]*)$")
 _JSON_MEMBER = re.compile(r'"(?P<label>[^"\n]+)"\s*:\s*\{(?P<body>[^{}]*)\},?')
+# a table's cells that say yes or no, as the verdicts _verdicts_as_words reads; a row of quoted cells without
+# delimiters (a tab-separated export whose tabs were collapsed)
+_YES_NO = {"yes": "present", "y": "present", "true": "present", "1": "present",
+           "no": "absent", "n": "absent", "false": "absent", "0": "absent"}
+_QUOTED_CELLS = re.compile(r'\s*(?:"(?:[^"]|"")*"\s*){4,}')
+# a column's zone cut short after its side: "rt up", "L low"
+_SHORT_ZONE_AFTER_SIDE = re.compile(r"\b(rt|lt|r|l|right|left)\s+(up|low)\b", re.IGNORECASE)
+# a dictation's corrections: a sentence struck, and a phrase corrected in its sentence, between dashes, commas or
+# dots ("-- scratch that --", ", strike that,", "... no, sorry ...", "-- correction, make that", "-- I mean --")
+_STRUCK_SENTENCE = re.compile(r"\b(?:scratch|strike|delete|cancel)\s+that(?:\s+(?:whole\s+|last\s+|previous\s+)?"
+                              r"sentence)?(?:,?\s*(?:and\s+)?start\s+(?:again|over))?\s*[.;]", re.IGNORECASE)
+_CORRECTED = re.compile(r"\s*(?:--|\u2013|\u2014|\.\.\.|\u2026|,)\s*(?:(?:no,?\s+)?(?:wait|sorry)(?:,\s*I\s+said\s+that\s+"
+                        r"wrong)?|(?:scratch|strike|delete)\s+that|I\s+mean|correction(?:,?\s*make\s+that)?|make\s+that)"
+                        r"(?:\s*(?:,\s*)?that\s+should\s+(?:read|be))?\s*(?:--|\u2013|\u2014|\.\.\.|\u2026|,|:)?\s*",
+                        re.IGNORECASE)
+# what a corrected place is corrected by: another place, said right after the correction
+_PLACE_START = re.compile(r"(?:the\s+)?(?:right|left|both|bilateral\w*|upper|mid|middle|lower|apex|apices|base|bases|"
+                          r"whole|entire|lingula|r[uml]l|l[ul]l)\b", re.IGNORECASE)
+_PLACE_WORD = re.compile(r"\b(?:right|left|both|bilateral\w*|upper|mid|middle|lower|apex|apices|base|bases|lungs?|zones?|"
+                         r"lingula|r[uml]l|l[ul]l)\b", re.IGNORECASE)
+# the last place said: a run of place words, back to a list's "and" or comma
+_LAST_PLACE = re.compile(r"(?:the\s+)?(?:(?:right|left|both|upper|mid|middle|lower|whole|entire)[\s-]+)*"
+                         r"(?:right|left|upper|mid|middle|lower|zones?|lobes?|lungs?|base|bases|apex|apices|lingula|"
+                         r"r[uml]l|l[ul]l|mid-zone)\s*$", re.IGNORECASE)
+# "right" that means correct, in talk: "that's right", "is that right?", "the right patient", "in the right clinical
+# context"
+_RIGHT_AS_CORRECT = re.compile(r"(?:(?<=\bthat's )|(?<=\bthat is )|(?<=\bis that )|(?<=\ball )|(?<=\bquite )|"
+                               r"(?<=\bexactly )|(?<=\byou're )|(?<=\byou are )|(?<=\bgot it )|(?<=\bsounds ))right\b"
+                               r"(?=\s*(?:[.,;:!?\n]|$))"
+                               r"|(?<=\bthe )right(?=\s+(?:patient|person|film|study|clinical|answer|one|way|time|track|"
+                               r"direction|context|call|place|thing|idea|approach|question|number|bed|ward)\b)",
+                               re.IGNORECASE)
 # an initial before a name ("Dr R. Patel", "L. Hughes RN"), spelled out as a side by the knowledge base
 _INITIAL = re.compile(r"\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=by )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\.\s+"
                       r"(?=[A-Z][a-z]|[A-Z]'[A-Z])"
