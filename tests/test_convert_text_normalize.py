@@ -29,6 +29,14 @@ from nnunet_tgc.text.normalize import normalize_report, normalize_reports
     (".Opacity in the left base\nThe right lung is clear.", ".Opacity in the left base\nThe right lung is clear."),
     ("Right upper zone | 0.07 | neg\nRight lower zone | 0.97 | positive",
      "Right upper zone | 0.07 | neg\nRight lower zone | 0.97 | positive"),
+    # a delimited export's rows, each on its line; its tabs become " | "
+    ("ID|STATUS|LATERALITY|SITE\n1|Active|R|Lower zone of right lung",
+     "ID|STATUS|LATERALITY|SITE\n1|Active|R|Lower zone of right lung"),
+    ("id,zone_R_upper,zone_R_lower,n_lesions\nC19-2,FALSE,TRUE,1", "id,zone_R_upper,zone_R_lower,n_lesions\nC19-2,FALSE,TRUE,1"),
+    ('"ID"\t"Right upper"\t"Right lower"\n"C19-1"\t"no"\t"yes"',
+     '"ID" | "Right upper" | "Right lower"\n"C19-1" | "no" | "yes"'),
+    ("Opacity in the right upper, middle, lower zones and\nthe left base.",
+     "Opacity in the right upper, middle, lower zones and the left base."),
     # each field of a structured export on its own line
     ("observation[1].bodySite = Left lung\nobservation[1].interpretation = N",
      "observation[1].bodySite = Left lung\nobservation[1].interpretation = N"),

@@ -469,6 +469,37 @@ def test_misspellings_and_region_words(chest, text, expected):
      {"left lower"}),
     ("Regions above threshold (0.45):\n* LLZ 0.72\nRegions below threshold (negative): RUZ 0.18; LUZ 0.25",
      {"left lower"}),
+    # a dictation's corrections of itself: a sentence struck, a place corrected by a place, a statement restated
+    ("There is opacity in the right mid zone and the left base period. Scratch that whole sentence. Patchy "
+     "shadowing is seen in both lung bases period.", {"left lower", "right lower"}),
+    ("Consolidation in the right and left lower zones period. No -- go back, delete that. Consolidation in the right "
+     "lower zone period.", {"right lower"}),
+    ("There is patchy consolidation in the left upper, strike that, the lower zones bilaterally.",
+     {"left lower", "right lower"}),
+    ("Opacity in the right lower zone and the left upper -- I mean -- the left lower zone.",
+     {"right lower", "left lower"}),
+    ("Airspace opacity in the right base -- no wait, I said that wrong -- opacification in the left lower zone.",
+     {"left lower"}),
+    ("*RLZ (not R upper z, sorry - typo). So: R base + L base", {"left lower", "right lower"}),
+    # a registry's export: a header and a row per record, a yes/no column per zone
+    ('"Patient ID"\t"Right upper"\t"Right lower"\t"Left upper"\t"Left lower"\t"Comment"\n'
+     '"C19-1"\t"no"\t"yes"\t"no"\t"no"\t"GGO, see PACS"', {"right lower"}),
+    ("record_id,opac_rt_up,opac_rt_low,opac_lt_up,opac_lt_low,n_lesions\nC19-2,N,Y,Y,N,2",
+     {"right lower", "left upper"}),
+    ("ID|STATUS|LATERALITY|BODY_SITE|COMMENT\n1|Active|Right|Lower zone of right lung|\n"
+     "2|Resolved|I10|Essential hypertension|hx", {"right lower"}),
+    # talk: "right" that means correct, a yes/no question, "X, not Y", "nothing else", "don't see"
+    ("Got it, that's the right patient. There is consolidation in the left base. Is that right? Yes, that's right.",
+     {"left lower"}),
+    ('Consolidation in the bottom of the right lung. "Is it in both lungs?" "No, just the right lung."',
+     {"right lower"}),
+    ("There's consolidation in the right upper zone. The left upper zone, not the right upper zone.",
+     {"left upper"}),
+    ("Okay, reading that back: the right lung base, nothing else acute.", {"right lower"}),
+    ("So there's consolidation in both bases. I don't see anything in the upper and mid zones.",
+     {"left lower", "right lower"}),
+    # a note's lines joined: a side phrase of its own after a place, before a clearing word
+    ("CXR today: GGO/consol. R lower zone (1 patch)\n   L lung clear", {"right lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

@@ -72,7 +72,7 @@ _CLAUSE_END = re.compile(r"(?:[;\n]|(?<!\d)\.|\.(?!\d))+|\?(?=\s+[A-Z]|\s*$)"
                          r"next (?:paragraph|line))\b", re.IGNORECASE)
 # "?" and "query": a queried item of a run-on list ("?consolidation L base ?patchy shadowing R mid zone")
 _SEPARATOR = re.compile(r",|&|\+|/|\?|\b(and|with|as well as|plus|or|query)\b", re.IGNORECASE)
-_NEGATION_BEFORE = re.compile(r"\b(no|not|nothing|without|negative for|free of|absence of|resolution of|clear of|"
+_NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)|not|nothing|without|negative for|free of|absence of|resolution of|clear of|"
                               r"(?:don'?t|doesn'?t|didn'?t|can'?t|cannot|couldn'?t)\s+(?:see|show|identify|appreciate)|"
                               r"sparing|spares?|nil|disregard|(?:erroneously|incorrectly|wrongly|mistakenly)\s+"
                               r"(?:stated|reported|described|dictated))\b",  # an amendment takes a place back
@@ -121,9 +121,10 @@ _BARE_JOIN = re.compile(r"\s*(?:,|&|\+|/|and|or|,\s*and|,\s*or)\s*", re.IGNORECA
 # a negation of what the report has not named: "..., nothing else acute", "no other abnormality"
 _NOTHING_ELSE = re.compile(r"(?:nothing|no)\s+(?:else|other|further)\b", re.IGNORECASE)
 _CONTRAST = re.compile(r"not\s+(?:in\s+)?(?:the\s+)?", re.IGNORECASE)
-# a question that asks whether, in talk ('"Is it in both lungs?"', "Does that include the left base?")
+# a question that asks whether, in talk ('"Is it in both lungs?" "No, just the right lung."'); its answer's "no" before
+# "just" or "only" denies the question, not a place
 _YES_NO_QUESTION = re.compile(r"^\W*(?:is|are|does|do|did|could|can|has|have|was|were|will|would|should)\s+(?:it|that|"
-                              r"this|there|they|she|he)\b[^?]*\?\W*$", re.IGNORECASE)
+                              r"this|there|they|she|he)\b[^?]*\?", re.IGNORECASE)
 # "rest clear", "the remainder of the lungs is clear": what is cleared is what the report has not named
 _REST = re.compile(r"\b(rest|remainder|remaining|otherwise|o/w|elsewhere|other)\b", re.IGNORECASE)
 # a line listing what is normal ("Normal: the top and middle parts of the right lung; heart size.")
@@ -457,8 +458,9 @@ def _open_bracket(clause: str, at: int) -> Optional[int]:
 def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
     """-> (involved segments, free segments, count, whether a finding is stated and not negated) of one clause
     (``all_free``: of a line listing what is normal)."""
-    if _YES_NO_QUESTION.match(clause):  # '"Is it in both lungs?"': asked, not stated
-        return [], [], None, False
+    asked = _YES_NO_QUESTION.match(clause)  # '"Is it in both lungs?"': asked, not stated
+    if asked:
+        clause = " " * asked.end() + clause[asked.end():]
     found = knowledge.find(clause)
     negated, cleared = _negated_spans(clause, found)
     if all_free:
