@@ -29,6 +29,8 @@ from nnunet_tgc.text.normalize import normalize_report, normalize_reports
     (".Opacity in the left base\nThe right lung is clear.", ".Opacity in the left base\nThe right lung is clear."),
     ("Right upper zone | 0.07 | neg\nRight lower zone | 0.97 | positive",
      "Right upper zone | 0.07 | neg\nRight lower zone | 0.97 | positive"),
+    # underlined words lose their underscores; a key in snake case keeps them
+    ("CXR: _R lower zone_ opacity; zone_R_upper = 0", "CXR: R lower zone opacity; zone_R_upper = 0"),
     # a delimited export's rows, each on its line; its tabs become " | "
     ("ID|STATUS|LATERALITY|SITE\n1|Active|R|Lower zone of right lung",
      "ID|STATUS|LATERALITY|SITE\n1|Active|R|Lower zone of right lung"),

@@ -498,8 +498,41 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("Okay, reading that back: the right lung base, nothing else acute.", {"right lower"}),
     ("So there's consolidation in both bases. I don't see anything in the upper and mid zones.",
      {"left lower", "right lower"}),
-    # a note's lines joined: a side phrase of its own after a place, before a clearing word
+    # a note's lines joined: a side phrase of its own after a place, before a clearing word; underlined words;
+    # "right" as an adverb; "nil" ending its part of a list, whose " / " parts it as a comma does
     ("CXR today: GGO/consol. R lower zone (1 patch)\n   L lung clear", {"right lower"}),
+    ("CXR today: patchy shadowing _R lower zone_\n   L side clear", {"right lower"}),
+    ("There's a hazy white look in both lungs right through - top, middle and bottom.",
+     {"left upper", "left middle", "left lower", "right upper", "right middle", "right lower"}),
+    ("LEFT LUNG  UPPER - CLR / MID - NIL / LOWER - OPACITY\nRIGHT LUNG  UPPER - NIL / MID - NIL / LOWER - CLEAR",
+     {"left lower"}),
+    # an HL7 CDA document: its narrative blocks, not its coded entries
+    ('<component><section><title>FINDINGS</title><text><list><item>There is airspace opacification involving the '
+     'lower zone of the left lung.</item><item>The left upper and mid zones are clear.</item></list></text>'
+     '<entry><observation negationInd="true"><value displayName="Airspace opacification"/><targetSiteCode '
+     'displayName="Right upper zone of lung"/></observation></entry></section></component>', {"left lower"}),
+    # a DICOM SR content tree: each finding with its modifiers, in the three ways dumps print it
+    ('<contains CONTAINER:(121070,DCM,"Findings")=SEPARATE>\n'
+     '  <contains CODE:(121071,DCM,"Finding")=(233604007,SCT,"Airspace opacification")>\n'
+     '    <has concept mod CODE:(272741003,SCT,"Laterality")=(24028007,SCT,"Right")>\n'
+     '    <has concept mod CODE:(106233006,SCT,"Topographical modifier")=(261122009,SCT,"Lower zone")>\n'
+     '  <contains CODE:(121071,DCM,"Finding")=(233604007,SCT,"Airspace opacification")>\n'
+     '    <has concept mod CODE:(363698007,SCT,"Finding Site")=(44714003,SCT,"Upper lobe of left lung")>\n'
+     '    <has concept mod CODE:(363702006,SCT,"Presence")=(2667000,SCT,"Absent")>', {"right lower"}),
+    ("1.5.1 [contains] CODE: Finding = Opacity of lung (SCT:3128005)\n"
+     "    1.5.1.1 [has concept mod] CODE: Finding Site = Lung structure (SCT:39607008)\n"
+     "    1.5.1.2 [has concept mod] CODE: Laterality = Left (SCT:7771000)\n"
+     "    1.5.1.3 [has concept mod] CODE: Topographical modifier = Mid zone (SCT:255562008)\n"
+     "1.5.2 [contains] CODE: Finding = Opacity of lung (SCT:3128005)\n"
+     "    1.5.2.1 [has concept mod] CODE: Laterality = Right (SCT:24028007)\n"
+     "    1.5.2.2 [has concept mod] CODE: Topographical modifier = Upper zone (SCT:261183002)",
+     {"left middle", "right upper"}),
+    ("Lvl Relationship      Type       Concept Name          Value\n"
+     "2   contains          CODE       >>Finding             Consolidation of lung [SCT 95436008]\n"
+     "3   has concept mod   CODE       >>>Laterality         Right and left [SCT 51440002]\n"
+     "3   has concept mod   CODE       >>>Topographical modifier   Lower zone [SCT 261122009]\n"
+     "2   contains          TEXT       >>Impression          Findings in keeping with COVID-19 pneumonia.",
+     {"left lower", "right lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

@@ -2,8 +2,8 @@
 
 The reports are the model's second input, so the converters must not change what they say: only
 layout artefacts are repaired (runs of spaces and tabs, blank lines, a doubled final period such as
-MosMedData+'s "lung.."). A line break that ends a statement stays one: in a structured report it ends
-a heading's line or a table row ("Normal: ..." on one line, the findings on the next), which the reader
+MosMedData+'s "lung..", the underscores that mark words underlined in a transcribed note: "_R lower zone_"). A line
+break that ends a statement stays one: in a structured report it ends a heading's line or a table row ("Normal: ..." on one line, the findings on the next), which the reader
 of places (``places.py``) needs. It ends a statement after ``. : ; ! ?`` or before a line that opens as
 a list item, a note's symbol, a heading or a field of a structured export ("- ", "2) ", "(b) ", "Ø ", "↑ ",
 "[08:10] ", "B - ", "CXR (PA) - ", "Right lung: ", "CXR 22.01.22: ", "No. of lesions: ",
@@ -29,6 +29,8 @@ _LINE_OPENING = re.compile(r"^(?:[-\u2022*\u00d8\u2205\u2191\u2193\u0394]|\.(?=[
                            r"|[A-Za-z_][\w.\[\]]{0,60}\s*=\s)")  # ... or a field of a structured export: "site = ..."
 # a row of a delimited table: three or more tabs, pipes or semicolons, or quoted comma-separated fields
 _TABLE_ROW = re.compile(r'(?:[^\t\n]*\t){3}|(?:[^|\n]*\|){3}|(?:[^;\n]*;){3}|(?:\s*"[^"\n]*"\s*,){3}')
+# words underlined in a transcribed note: "_R lower zone_" ("zone_R_upper", a key in snake case, stays)
+_UNDERLINED = re.compile(r"(?<![\w_])_(?=\S)([^_\n]*?\S)_(?![\w_])")
 _TABBED_LINE = re.compile(r"(?m)^[^\n\t]*\t[^\n\t]*\t[^\n]*$")
 # a period at a line's start that ends the line's statement, where right-to-left text moved it (".Heart size is normal")
 _MOVED_PERIOD = re.compile(r"\.[^\W\d_]")
@@ -46,7 +48,7 @@ def normalize_report(text: str) -> str:
         raise TypeError(f"a report must be a string, got {type(text).__name__}: {text!r}")
     text = unicodedata.normalize("NFC", text)
     text = text.strip()
-    text = _TABBED_LINE.sub(lambda m: m.group(0).replace("\t", " | "), text)
+    text = _TABBED_LINE.sub(lambda m: m.group(0).replace("\t", " | "), _UNDERLINED.sub(r"\1", text))
     text = _SPACE.sub(" ", _LINE_BREAK.sub(lambda m: _line_break(text, m), text))
     return _DOUBLE_PERIOD.sub(".", text)
 

@@ -389,7 +389,7 @@ def _negated_spans(clause: str, found) -> tuple:
     """(after each negation cue, before each clearing word): the (start, end) stretches of ``clause`` whose places are
     free. A stretch runs to the clause's end (back to its start), or to the nearest comma beyond which a
     finding is stated: a finding there is a statement of its own, not more of the negated list."""
-    commas = [m.start() for m in re.finditer(",", clause)]
+    commas = [m.start() for m in re.finditer(r",|\s/\s", clause)]  # " / " parts a list as a comma does
     bounds = [0] + commas + [len(clause)]
     stated = [start for start, _, entry in found if _states_a_finding(entry)]
 

@@ -21,7 +21,7 @@ def restate(text: str) -> str:
     segments, a PDF's page break inside a sentence), with records, scores, shares and landmarks restated as plain
     statements of places, the shorthand of notes and amendments as the words it stands for, and asides that state
     no place left out."""
-    text = _corrections_applied(_without_page_breaks(_hl7_as_text(text)))
+    text = _corrections_applied(_without_page_breaks(_sr_as_sentences(_cda_as_text(_hl7_as_text(text)))))
     text = _verdicts_as_words(_unticked_left_out(_tables_as_fields(text)))
     return _landmarks_as_zones(_scores_as_words(_records_as_sentences(_asides_left_out(_shorthand_as_words(text)))))
 
@@ -158,7 +158,8 @@ def _verdict_statement(label: str, rest: str, as_written: str, around: str) -> s
 
 
 def _asides_left_out(text: str) -> str:
-    """Without what states no place: "left" as a verb ("left at 19:30"), an initial before a name ("Dr R. Patel", "Dr L
+    """Without what states no place: "left" as a verb ("left at 19:30"), "right" as an adverb ("right through") or
+    meaning correct ("that's right", restated "correct"), an initial before a name ("Dr R. Patel", "Dr L
     Kowalski"), "both" of two test results ("swabs x2: both negative"), how doctors divide the lungs into zones (a
     glossary of a letter to the patient), a patient's rotation, a hedge of certainty, the sharpness of a shadow's
     edges ("without clear contours"), a first impression taken back ("At first I thought ..., but")."""
@@ -168,7 +169,7 @@ def _asides_left_out(text: str) -> str:
     text = _ZONES_EXPLAINED.sub("", text)
     text = _MARGINS.sub("ill-defined", text)
     text = _RETRACTED.sub("", text)
-    text = _RIGHT_AS_CORRECT.sub("correct", text)
+    text = _RIGHT_AS_ADVERB.sub("", _RIGHT_AS_CORRECT.sub("correct", text))
     text = _ROTATED.sub(r"\1", text)
     return _UNSURE.sub(" ", text)
 
@@ -195,7 +196,10 @@ _ROTATED = re.compile(r"\b(rotat\w*)\s+(?:to(?:wards)?\s+)?(?:the\s+)?(?:left|ri
 _MARGINS = re.compile(r"\bwithout\s+(?:clear|sharp|distinct|definite|well[- ]defined|defined)\s+"
                       r"(?:contours?|margins?|borders?|boundaries|edges?|outlines?)\b", re.IGNORECASE)
 # the empty-set sign of ward notes: "nil" before what it denies ("Ø effusion"), "clear" after a place ("apices Ø")
-_NIL_AFTER = re.compile(r"[ \t]*[\u00d8\u2205](?![ \t]*[A-Za-z])")  # a line's last word denies nothing on the next
+# (a line's last sign denies nothing on the next); and "nil" that ends its part of a list ("MID - NIL / LOWER -
+# OPACITY": the mid zone is clear)
+_NIL_AFTER = re.compile(r"[ \t]*(?:[\u00d8\u2205](?![ \t]*[A-Za-z])|\bnil(?=[ \t]*(?:[/,;.]|$)))",
+                        re.IGNORECASE | re.MULTILINE)
 _NIL_BEFORE = re.compile(r"[\u00d8\u2205][ \t]*(?=[A-Za-z])")
 # the last heading of an SBAR handover (Situation, Background, Assessment, Recommendation), and "left" as a verb
 _SBAR_R = re.compile(r"(?m)^(\s*)(?:R|right)(\s*[-:\u2013])")  # "R" as the knowledge base spelled it out
@@ -252,6 +256,24 @@ _RIGHT_AS_CORRECT = re.compile(r"(?:(?<=\bthat's )|(?<=\bthat is )|(?<=\bis that
                                r"|(?<=\bthe )right(?=\s+(?:patient|person|film|study|clinical|answer|one|way|time|track|"
                                r"direction|context|call|place|thing|idea|approach|question|number|bed|ward)\b)",
                                re.IGNORECASE)
+# an HL7 CDA document's sections and their narrative blocks
+_CDA_SECTION = re.compile(r"<section\b[^>]*>", re.IGNORECASE)
+_CDA_TEXT = re.compile(r"<text\b[^>]*>(.*?)</text>", re.IGNORECASE | re.DOTALL)
+_XML_BREAK = re.compile(r"<(?:/?item|/?paragraph|br|/?tr|/?list)\b[^>]*>", re.IGNORECASE)
+_XML_TAG = re.compile(r"<[^>]+>")
+_XML_ENTITIES = {"&lt;": "<", "&gt;": ">", "&quot;": '"', "&apos;": "'", "&amp;": "&"}
+# an item of a DICOM SR content tree as dsrdump prints it ('<has concept mod CODE:(272741003,SCT,"Laterality")=(24028007,
+# SCT,"Right")>'), and the start of one as a numbered tree ("1.5.1.2 [has concept mod] CODE: Laterality = ") or a
+# table of levels ("3  has concept mod  CODE  >>>Laterality  ") prints it, up to its value
+_SR_DSRDUMP = re.compile(r'<[a-z ]+\s(?P<type>[A-Z]+):\([^)]*"(?P<concept>[^"]*)"\)=(?P<value>[^>]*)>')
+_SR_RELATION = r"(?:contains|has concept mod|has obs context|has properties|has acq context|inferred from|ROOT)"
+_SR_ITEM_START = re.compile(
+    rf"\b\d+(?:\.\d+)*\s+\[{_SR_RELATION}\]\s+(?P<type>[A-Z]+):\s+(?P<concept>[^=\n]+?)\s+=\s+"
+    rf"|\b\d\s+{_SR_RELATION}\s+(?P<type3>[A-Z]+)\s+>*(?P<concept3>Finding Site|Finding|Laterality|"
+    rf"Topographical modifier|Presence|Impression|Language of Content Item and Descendants|Observer Type|"
+    rf"Person Observer Name|Procedure reported|Findings|Impressions|Number of lesions|[A-Z][\w ]*?)\s+(?=\S)")
+# "right" as an adverb: "in both lungs right through", "right down to the bases"
+_RIGHT_AS_ADVERB = re.compile(r"\bright(?=\s+(?:through|throughout|down|across|round|around|along)\b)", re.IGNORECASE)
 # an initial before a name ("Dr R. Patel", "L. Hughes RN"), spelled out as a side by the knowledge base
 _INITIAL = re.compile(r"\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=by )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\.\s+"
                       r"(?=[A-Z][a-z]|[A-Z]'[A-Z])"
@@ -351,6 +373,71 @@ def _hl7_as_text(text: str) -> str:
     for value in parts:
         out += ("\n" if not value or re.search(r"[.:;]$", out) else " ") + value
     return out.strip()
+
+
+def _cda_as_text(text: str) -> str:
+    """An HL7 CDA document (XML) as its narrative blocks: the text of its sections' ``<text>`` elements, one statement
+    per paragraph, list item or table row, which CDA makes the attested content of a section; its coded entries
+    (``<observation>`` with codes, qualifiers and ``negationInd``) restate them for machines. Any other text is
+    returned as it is."""
+    if not _CDA_SECTION.search(text):
+        return text
+    blocks = [_XML_BREAK.sub("\n", block) for block in _CDA_TEXT.findall(text)]
+    narrative = "\n".join(_XML_TAG.sub(" ", block) for block in blocks)
+    for entity, char in _XML_ENTITIES.items():
+        narrative = narrative.replace(entity, char)
+    return "\n".join(line.strip() for line in narrative.split("\n") if line.strip())
+
+
+def _sr_as_sentences(text: str) -> str:
+    """A DICOM Structured Report's content tree, as a dump prints it (dcmtk's dsrdump, a numbered tree or a table of
+    levels), as one sentence per finding: "Airspace opacification in the Right Lower zone." from the finding's item
+    and its concept modifiers (laterality, topographical modifier, a finding site other than the lungs), "No ..."
+    where its Presence item says absent. A finding's modifiers are the items under it and name no place apart from it: read as
+    lines, "Laterality = Right" and "Topographical modifier = Lower zone" are two statements. Text items (a
+    free-text finding, the impression) stay statements of their own; the other items are left out. Any other text
+    is returned as it is."""
+    items = list(_sr_items(text))
+    if sum(concept == "finding" for _, concept, _ in items) < 1 or len(items) < 3:
+        return text
+    sentences, finding = [], None
+    for kind, concept, value in items:
+        if concept in ("finding", "impression") and kind == "TEXT":
+            sentences.append(value.rstrip(".") + ".")
+        elif concept == "finding":
+            finding = {"finding": value, "laterality": [], "topographical modifier": [], "finding site": [],
+                       "presence": []}
+            sentences.append(finding)
+        elif finding is not None and concept in finding:
+            finding[concept].append(value)
+    return "\n".join(s if isinstance(s, str) else _sr_sentence(s) for s in sentences)
+
+
+def _sr_sentence(item: dict) -> str:
+    """'Consolidation of lung in the Left Upper zone and Mid zone.', 'No pleural effusion.' from a finding's items."""
+    sites = [site for site in item["finding site"] if site.lower() != "lung structure"]  # the lungs: no place
+    where = " ".join(item["laterality"] + [" and ".join(item["topographical modifier"])] + sites).strip()
+    absent = any(p.lower() == "absent" for p in item["presence"])
+    return f"{'No ' if absent else ''}{item['finding']}{' in the ' + where if where else ''}."
+
+
+def _sr_items(text: str):
+    """(value type, concept name in lower case, value without its code) of each item of a content-tree dump."""
+    for m in _SR_DSRDUMP.finditer(text):
+        yield m.group("type").upper(), m.group("concept").strip().lower(), _sr_value(m.group("value"))
+    starts = list(_SR_ITEM_START.finditer(text))
+    for m, nxt in zip(starts, starts[1:] + [None]):
+        value = text[m.end():nxt.start() if nxt else len(text)].split("\n", 1)[0]
+        kind, concept = m.group("type") or m.group("type3"), m.group("concept") or m.group("concept3")
+        yield kind.upper(), concept.strip().lower(), _sr_value(value)
+
+
+def _sr_value(value: str) -> str:
+    """An item's value without its code: '(24028007,SCT,"Right")' -> Right, 'Right [SCT 24028007]' -> Right."""
+    quoted = re.findall(r'"([^"]*)"', value)
+    if quoted:
+        return quoted[-1]
+    return re.sub(r"\s*[\[(][^\])]*[\])]\s*$", "", value.strip()).strip()
 
 
 def _without_page_breaks(text: str) -> str:
