@@ -34,7 +34,8 @@ from nnunet_tgc.text.normalize import normalize_report, normalize_reports
     # a delimited export's rows, each on its line; its tabs become " | "
     ("ID|STATUS|LATERALITY|SITE\n1|Active|R|Lower zone of right lung",
      "ID|STATUS|LATERALITY|SITE\n1|Active|R|Lower zone of right lung"),
-    ("id,zone_R_upper,zone_R_lower,n_lesions\nC19-2,FALSE,TRUE,1", "id,zone_R_upper,zone_R_lower,n_lesions\nC19-2,FALSE,TRUE,1"),
+    ("id,zone_R_upper,zone_R_lower,n_lesions\nC19-2,FALSE,TRUE,1",
+     "id,zone_R_upper,zone_R_lower,n_lesions\nC19-2,FALSE,TRUE,1"),
     ('"ID"\t"Right upper"\t"Right lower"\n"C19-1"\t"no"\t"yes"',
      '"ID" | "Right upper" | "Right lower"\n"C19-1" | "no" | "yes"'),
     ("Opacity in the right upper, middle, lower zones and\nthe left base.",

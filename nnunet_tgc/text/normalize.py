@@ -3,8 +3,8 @@
 The reports are the model's second input, so the converters must not change what they say: only
 layout artefacts are repaired (runs of spaces and tabs, blank lines, a doubled final period such as
 MosMedData+'s "lung..", the underscores that mark words underlined in a transcribed note: "_R lower zone_"). A line
-break that ends a statement stays one: in a structured report it ends a heading's line or a table row ("Normal: ..." on one line, the findings on the next), which the reader
-of places (``places.py``) needs. It ends a statement after ``. : ; ! ?`` or before a line that opens as
+break that ends a statement stays one: in a structured report it ends a heading's line or a table row ("Normal: ..."
+on one line, the findings on the next), which the reader of places (``places.py``) needs. It ends a statement after ``. : ; ! ?`` or before a line that opens as
 a list item, a note's symbol, a heading or a field of a structured export ("- ", "2) ", "(b) ", "Ø ", "↑ ",
 "[08:10] ", "B - ", "CXR (PA) - ", "Right lung: ", "CXR 22.01.22: ", "No. of lesions: ",
 "observation[2].bodySite = "), after a table row (" | ", or three or more tabs, pipes or semicolons, or quoted
@@ -57,7 +57,8 @@ def _line_break(text: str, m: re.Match) -> str:
     """One line break where a statement ends, a space where a sentence is only wrapped."""
     line = text[max(text.rfind("\n", 0, m.start()), text.rfind("\r", 0, m.start())) + 1:m.start()]
     ends = (bool(_STATEMENT_END.search(line)) or bool(_LINE_OPENING.match(text[m.end():])) or " | " in line
-            or bool(_TABLE_ROW.match(line)) or _rows_alike(line, text[m.end():].split("\n", 1)[0]) or bool(_MOVED_PERIOD.match(line))
+            or bool(_TABLE_ROW.match(line)) or _rows_alike(line, text[m.end():].split("\n", 1)[0])
+            or bool(_MOVED_PERIOD.match(line))
             or _latin(_last_letter(text, m.start())) != _latin(_first_letter(text, m.end())))
     return "\n" if ends else " "
 

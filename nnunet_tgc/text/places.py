@@ -72,7 +72,8 @@ _CLAUSE_END = re.compile(r"(?:[;\n]|(?<!\d)\.|\.(?!\d))+|\?(?=\s+[A-Z]|\s*$)"
                          r"next (?:paragraph|line))\b", re.IGNORECASE)
 # "?" and "query": a queried item of a run-on list ("?consolidation L base ?patchy shadowing R mid zone")
 _SEPARATOR = re.compile(r",|&|\+|/|\?|\b(and|with|as well as|plus|or|query)\b", re.IGNORECASE)
-_NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)|not|nothing|without|negative for|free of|absence of|resolution of|clear of|"
+_NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)|not|nothing|without|negative for|free of|absence of|"
+                              r"resolution of|clear of|"
                               r"(?:don'?t|doesn'?t|didn'?t|can'?t|cannot|couldn'?t)\s+(?:see|show|identify|appreciate)|"
                               r"sparing|spares?|nil|disregard|(?:erroneously|incorrectly|wrongly|mistakenly)\s+"
                               r"(?:stated|reported|described|dictated))\b",  # an amendment takes a place back

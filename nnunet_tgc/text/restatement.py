@@ -235,15 +235,15 @@ _SHORT_ZONE_AFTER_SIDE = re.compile(r"\b(rt|lt|r|l|right|left)\s+(up|low)\b", re
 # dots ("-- scratch that --", ", strike that,", "... no, sorry ...", "-- correction, make that", "-- I mean --")
 _STRUCK_SENTENCE = re.compile(r"\b(?:scratch|strike|delete|cancel)\s+that(?:\s+(?:whole\s+|last\s+|previous\s+)?"
                               r"sentence)?(?:,?\s*(?:and\s+)?start\s+(?:again|over))?\s*[.;]", re.IGNORECASE)
-_CORRECTED = re.compile(r"\s*(?:--|\u2013|\u2014|\.\.\.|\u2026|,)\s*(?:(?:no,?\s+)?(?:wait|sorry)(?:,\s*I\s+said\s+that\s+"
-                        r"wrong)?|(?:scratch|strike|delete)\s+that|I\s+mean|correction(?:,?\s*make\s+that)?|make\s+that)"
-                        r"(?:\s*(?:,\s*)?that\s+should\s+(?:read|be))?\s*(?:--|\u2013|\u2014|\.\.\.|\u2026|,|:)?\s*",
-                        re.IGNORECASE)
+_BREAK = r"(?:--|\u2013|\u2014|\.\.\.|\u2026|,)"
+_CORRECTED = re.compile(rf"\s*{_BREAK}\s*(?:(?:no,?\s+)?(?:wait|sorry)(?:,\s*I\s+said\s+that\s+wrong)?"
+                        r"|(?:scratch|strike|delete)\s+that|I\s+mean|correction(?:,?\s*make\s+that)?|make\s+that)"
+                        rf"(?:\s*(?:,\s*)?that\s+should\s+(?:read|be))?\s*(?:{_BREAK}|:)?\s*", re.IGNORECASE)
 # what a corrected place is corrected by: another place, said right after the correction
 _PLACE_START = re.compile(r"(?:the\s+)?(?:right|left|both|bilateral\w*|upper|mid|middle|lower|apex|apices|base|bases|"
                           r"whole|entire|lingula|r[uml]l|l[ul]l)\b", re.IGNORECASE)
-_PLACE_WORD = re.compile(r"\b(?:right|left|both|bilateral\w*|upper|mid|middle|lower|apex|apices|base|bases|lungs?|zones?|"
-                         r"lingula|r[uml]l|l[ul]l)\b", re.IGNORECASE)
+_PLACE_WORD = re.compile(r"\b(?:right|left|both|bilateral\w*|upper|mid|middle|lower|apex|apices|base|bases|lungs?|"
+                         r"zones?|lingula|r[uml]l|l[ul]l)\b", re.IGNORECASE)
 # the last place said: a run of place words, back to a list's "and" or comma
 _LAST_PLACE = re.compile(r"(?:the\s+)?(?:(?:right|left|both|upper|mid|middle|lower|whole|entire)[\s-]+)*"
                          r"(?:right|left|upper|mid|middle|lower|zones?|lobes?|lungs?|base|bases|apex|apices|lingula|"
@@ -253,8 +253,8 @@ _LAST_PLACE = re.compile(r"(?:the\s+)?(?:(?:right|left|both|upper|mid|middle|low
 _RIGHT_AS_CORRECT = re.compile(r"(?:(?<=\bthat's )|(?<=\bthat is )|(?<=\bis that )|(?<=\ball )|(?<=\bquite )|"
                                r"(?<=\bexactly )|(?<=\byou're )|(?<=\byou are )|(?<=\bgot it )|(?<=\bsounds ))right\b"
                                r"(?=\s*(?:[.,;:!?\n]|$))"
-                               r"|(?<=\bthe )right(?=\s+(?:patient|person|film|study|clinical|answer|one|way|time|track|"
-                               r"direction|context|call|place|thing|idea|approach|question|number|bed|ward)\b)",
+                               r"|(?<=\bthe )right(?=\s+(?:patient|person|film|study|clinical|answer|one|way|time|"
+                               r"track|direction|context|call|place|thing|idea|approach|question|number|bed|ward)\b)",
                                re.IGNORECASE)
 # an HL7 CDA document's sections and their narrative blocks
 _CDA_SECTION = re.compile(r"<section\b[^>]*>", re.IGNORECASE)
@@ -262,8 +262,8 @@ _CDA_TEXT = re.compile(r"<text\b[^>]*>(.*?)</text>", re.IGNORECASE | re.DOTALL)
 _XML_BREAK = re.compile(r"<(?:/?item|/?paragraph|br|/?tr|/?list)\b[^>]*>", re.IGNORECASE)
 _XML_TAG = re.compile(r"<[^>]+>")
 _XML_ENTITIES = {"&lt;": "<", "&gt;": ">", "&quot;": '"', "&apos;": "'", "&amp;": "&"}
-# an item of a DICOM SR content tree as dsrdump prints it ('<has concept mod CODE:(272741003,SCT,"Laterality")=(24028007,
-# SCT,"Right")>'), and the start of one as a numbered tree ("1.5.1.2 [has concept mod] CODE: Laterality = ") or a
+# an item of a DICOM SR content tree as dsrdump prints it ('<has concept mod CODE:(272741003,SCT,"Laterality")=
+# (24028007,SCT,"Right")>'), and the start of one as a numbered tree ("1.5.1.2 [has concept mod] CODE: Laterality = ") or a
 # table of levels ("3  has concept mod  CODE  >>>Laterality  ") prints it, up to its value
 _SR_DSRDUMP = re.compile(r'<[a-z ]+\s(?P<type>[A-Z]+):\([^)]*"(?P<concept>[^"]*)"\)=(?P<value>[^>]*)>')
 _SR_RELATION = r"(?:contains|has concept mod|has obs context|has properties|has acq context|inferred from|ROOT)"
@@ -393,8 +393,8 @@ def _sr_as_sentences(text: str) -> str:
     """A DICOM Structured Report's content tree, as a dump prints it (dcmtk's dsrdump, a numbered tree or a table of
     levels), as one sentence per finding: "Airspace opacification in the Right Lower zone." from the finding's item
     and its concept modifiers (laterality, topographical modifier, a finding site other than the lungs), "No ..."
-    where its Presence item says absent. A finding's modifiers are the items under it and name no place apart from it: read as
-    lines, "Laterality = Right" and "Topographical modifier = Lower zone" are two statements. Text items (a
+    where its Presence item says absent. A finding's modifiers are the items under it and name no place apart from
+    it: read as lines, "Laterality = Right" and "Topographical modifier = Lower zone" are two statements. Text items (a
     free-text finding, the impression) stay statements of their own; the other items are left out. Any other text
     is returned as it is."""
     items = list(_sr_items(text))
