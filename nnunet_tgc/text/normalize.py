@@ -4,8 +4,8 @@ The reports are the model's second input, so the converters must not change what
 layout artefacts are repaired (runs of spaces and tabs, blank lines, a doubled final period such as
 MosMedData+'s "lung..", the underscores that mark words underlined in a transcribed note: "_R lower zone_"). A line
 break that ends a statement stays one: in a structured report it ends a heading's line or a table row ("Normal: ..."
-on one line, the findings on the next), which the reader of places (``places.py``) needs. It ends a statement after ``. : ; ! ?`` or before a line that opens as
-a list item, a note's symbol, a heading or a field of a structured export ("- ", "2) ", "(b) ", "Ø ", "↑ ",
+on one line, the findings on the next), which the reader of places (``places.py``) needs. It ends a statement after
+``. : ; ! ?`` or before a line that opens as a list item, a note's symbol, a heading or a field of a structured export ("- ", "2) ", "(b) ", "Ø ", "↑ ",
 "[08:10] ", "B - ", "CXR (PA) - ", "Right lung: ", "CXR 22.01.22: ", "No. of lesions: ",
 "observation[2].bodySite = "), after a table row (" | ", or three or more tabs, pipes or semicolons, or quoted
 comma-separated fields: a delimited export's header and rows; its tabs become " | ", the visible column separator,

@@ -263,8 +263,8 @@ _XML_BREAK = re.compile(r"<(?:/?item|/?paragraph|br|/?tr|/?list)\b[^>]*>", re.IG
 _XML_TAG = re.compile(r"<[^>]+>")
 _XML_ENTITIES = {"&lt;": "<", "&gt;": ">", "&quot;": '"', "&apos;": "'", "&amp;": "&"}
 # an item of a DICOM SR content tree as dsrdump prints it ('<has concept mod CODE:(272741003,SCT,"Laterality")=
-# (24028007,SCT,"Right")>'), and the start of one as a numbered tree ("1.5.1.2 [has concept mod] CODE: Laterality = ") or a
-# table of levels ("3  has concept mod  CODE  >>>Laterality  ") prints it, up to its value
+# (24028007,SCT,"Right")>'), and the start of one as a numbered tree ("1.5.1.2 [has concept mod] CODE: Laterality = ")
+# or a table of levels ("3  has concept mod  CODE  >>>Laterality  ") prints it, up to its value
 _SR_DSRDUMP = re.compile(r'<[a-z ]+\s(?P<type>[A-Z]+):\([^)]*"(?P<concept>[^"]*)"\)=(?P<value>[^>]*)>')
 _SR_RELATION = r"(?:contains|has concept mod|has obs context|has properties|has acq context|inferred from|ROOT)"
 _SR_ITEM_START = re.compile(
