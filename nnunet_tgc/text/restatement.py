@@ -239,11 +239,11 @@ _BREAK = r"(?:--|\u2013|\u2014|\.\.\.|\u2026|,)"
 _CORRECTED = re.compile(rf"\s*{_BREAK}\s*(?:(?:no,?\s+)?(?:wait|sorry)(?:,\s*I\s+said\s+that\s+wrong)?"
                         r"|(?:scratch|strike|delete)\s+that|I\s+mean|correction(?:,?\s*make\s+that)?|make\s+that)"
                         rf"(?:\s*(?:,\s*)?that\s+should\s+(?:read|be))?\s*(?:{_BREAK}|:)?\s*", re.IGNORECASE)
-# what a corrected place is corrected by: another place, said right after the correction
-_PLACE_START = re.compile(r"(?:the\s+)?(?:right|left|both|bilateral\w*|upper|mid|middle|lower|apex|apices|base|bases|"
-                          r"whole|entire|lingula|r[uml]l|l[ul]l)\b", re.IGNORECASE)
-_PLACE_WORD = re.compile(r"\b(?:right|left|both|bilateral\w*|upper|mid|middle|lower|apex|apices|base|bases|lungs?|"
-                         r"zones?|lingula|r[uml]l|l[ul]l)\b", re.IGNORECASE)
+# what a correction corrects: a place said after it (else it corrects nothing), and whether the place opens it
+_PLACE_WORDS = (r"right|left|both|bilateral\w*|upper|mid|middle|lower|apex|apices|base|bases|whole|entire|lungs?|zones?|"
+                r"lingula|r[uml]l|l[ul]l")
+_PLACE_START = re.compile(rf"(?:the\s+)?(?:{_PLACE_WORDS})\b", re.IGNORECASE)
+_PLACE_WORD = re.compile(rf"\b(?:{_PLACE_WORDS})\b", re.IGNORECASE)
 # the last place said: a run of place words, back to a list's "and" or comma
 _LAST_PLACE = re.compile(r"(?:the\s+)?(?:(?:right|left|both|upper|mid|middle|lower|whole|entire)[\s-]+)*"
                          r"(?:right|left|upper|mid|middle|lower|zones?|lobes?|lungs?|base|bases|apex|apices|lingula|"
