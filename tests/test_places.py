@@ -504,6 +504,8 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("CXR today: patchy shadowing _R lower zone_\n   L side clear", {"right lower"}),
     ("There's a hazy white look in both lungs right through - top, middle and bottom.",
      {"left upper", "left middle", "left lower", "right upper", "right middle", "right lower"}),
+    ("On the left in the upper pulmonary field; on the right throughout the pulmonary field, ground glass.",
+     {"left upper", "right upper", "right middle", "right lower"}),
     ("LEFT LUNG  UPPER - CLR / MID - NIL / LOWER - OPACITY\nRIGHT LUNG  UPPER - NIL / MID - NIL / LOWER - CLEAR",
      {"left lower"}),
     # an HL7 CDA document: its narrative blocks, not its coded entries

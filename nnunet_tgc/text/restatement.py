@@ -272,8 +272,9 @@ _SR_ITEM_START = re.compile(
     rf"|\b\d\s+{_SR_RELATION}\s+(?P<type3>[A-Z]+)\s+>*(?P<concept3>Finding Site|Finding|Laterality|"
     rf"Topographical modifier|Presence|Impression|Language of Content Item and Descendants|Observer Type|"
     rf"Person Observer Name|Procedure reported|Findings|Impressions|Number of lesions|[A-Z][\w ]*?)\s+(?=\S)")
-# "right" as an adverb: "in both lungs right through", "right down to the bases"
-_RIGHT_AS_ADVERB = re.compile(r"\bright(?=\s+(?:through|throughout|down|across|round|around|along)\b)", re.IGNORECASE)
+# "right" as an adverb: "in both lungs right through", "right down to the bases"; not the side in "on the right
+# throughout the pulmonary field"
+_RIGHT_AS_ADVERB = re.compile(r"(?<!\bthe )\bright(?=\s+(?:through|down|across|round|around|along)\b)", re.IGNORECASE)
 # an initial before a name ("Dr R. Patel", "L. Hughes RN"), spelled out as a side by the knowledge base
 _INITIAL = re.compile(r"\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=by )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\.\s+"
                       r"(?=[A-Z][a-z]|[A-Z]'[A-Z])"
