@@ -5,10 +5,10 @@ layout artefacts are repaired (runs of spaces and tabs, blank lines, a doubled f
 MosMedData+'s "lung..", the underscores that mark words underlined in a transcribed note: "_R lower zone_"). A line
 break that ends a statement stays one: in a structured report it ends a heading's line or a table row ("Normal: ..."
 on one line, the findings on the next), which the reader of places (``places.py``) needs. It ends a statement after
-``. : ; ! ?`` or before a line that opens as a list item, a note's symbol, a heading or a field of a structured export ("- ", "2) ", "(b) ", "Ø ", "↑ ",
-"[08:10] ", "B - ", "CXR (PA) - ", "Right lung: ", "CXR 22.01.22: ", "No. of lesions: ",
-"observation[2].bodySite = "), after a table row (" | ", or three or more tabs, pipes or semicolons, or quoted
-comma-separated fields: a delimited export's header and rows; its tabs become " | ", the visible column separator,
+``. : ; ! ?`` or before a line that opens as a list item, a note's symbol, a heading or a field of a structured
+export ("- ", "2) ", "(b) ", "Ø ", "↑ ", "[08:10] ", "B - ", "CXR (PA) - ", "Right lung: ", "CXR 22.01.22: ",
+"No. of lesions: ", "observation[2].bodySite = "), after a table row (" | ", or three or more tabs, pipes or
+semicolons, or quoted comma-separated fields: a delimited export's header and rows; its tabs become " | ", the visible column separator,
 so that its columns survive the collapsed whitespace), after a line that opens with the period that right-to-left
 text moved there (".Heart size is normal"), and where the script changes (a bilingual report's translation on its own
 line); any other line break wraps a sentence and becomes a space ("opacity in the left\nlower zone"). The text
@@ -31,6 +31,7 @@ _LINE_OPENING = re.compile(r"^(?:[-\u2022*\u00d8\u2205\u2191\u2193\u0394]|\.(?=[
 _TABLE_ROW = re.compile(r'(?:[^\t\n]*\t){3}|(?:[^|\n]*\|){3}|(?:[^;\n]*;){3}|(?:\s*"[^"\n]*"\s*,){3}')
 # words underlined in a transcribed note: "_R lower zone_" ("zone_R_upper", a key in snake case, stays)
 _UNDERLINED = re.compile(r"(?<![\w_])_(?=\S)([^_\n]*?\S)_(?![\w_])")
+# a line with two or more tabs: a tab-separated export's row, whose tabs become " | "
 _TABBED_LINE = re.compile(r"(?m)^[^\n\t]*\t[^\n\t]*\t[^\n]*$")
 # a period at a line's start that ends the line's statement, where right-to-left text moved it (".Heart size is normal")
 _MOVED_PERIOD = re.compile(r"\.[^\W\d_]")

@@ -121,6 +121,7 @@ _LIST_JOIN = re.compile(r"(?:\s*(?:fields?|zones?|regions?|areas?|parts?|thirds?
 _BARE_JOIN = re.compile(r"\s*(?:,|&|\+|/|and|or|,\s*and|,\s*or)\s*", re.IGNORECASE)
 # a negation of what the report has not named: "..., nothing else acute", "no other abnormality"
 _NOTHING_ELSE = re.compile(r"(?:nothing|no)\s+(?:else|other|further)\b", re.IGNORECASE)
+# "X, not Y" in a clause without a finding: the "not" is said of the place right after it only
 _CONTRAST = re.compile(r"not\s+(?:in\s+)?(?:the\s+)?", re.IGNORECASE)
 # a question that asks whether, in talk ('"Is it in both lungs?" "No, just the right lung."'); its answer's "no" before
 # "just" or "only" denies the question, not a place

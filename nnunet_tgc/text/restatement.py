@@ -240,8 +240,8 @@ _CORRECTED = re.compile(rf"\s*{_BREAK}\s*(?:(?:no,?\s+)?(?:wait|sorry)(?:,\s*I\s
                         r"|(?:scratch|strike|delete)\s+that|I\s+mean|correction(?:,?\s*make\s+that)?|make\s+that)"
                         rf"(?:\s*(?:,\s*)?that\s+should\s+(?:read|be))?\s*(?:{_BREAK}|:)?\s*", re.IGNORECASE)
 # what a correction corrects: a place said after it (else it corrects nothing), and whether the place opens it
-_PLACE_WORDS = (r"right|left|both|bilateral\w*|upper|mid|middle|lower|apex|apices|base|bases|whole|entire|lungs?|zones?|"
-                r"lingula|r[uml]l|l[ul]l")
+_PLACE_WORDS = (r"right|left|both|bilateral\w*|upper|mid|middle|lower|apex|apices|base|bases|whole|entire|lungs?|"
+                r"zones?|lingula|r[uml]l|l[ul]l")
 _PLACE_START = re.compile(rf"(?:the\s+)?(?:{_PLACE_WORDS})\b", re.IGNORECASE)
 _PLACE_WORD = re.compile(rf"\b(?:{_PLACE_WORDS})\b", re.IGNORECASE)
 # the last place said: a run of place words, back to a list's "and" or comma
