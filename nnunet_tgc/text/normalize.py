@@ -58,20 +58,23 @@ def _line_break(text: str, m: re.Match) -> str:
     """One line break where a statement ends, a space where a sentence is only wrapped."""
     line = text[max(text.rfind("\n", 0, m.start()), text.rfind("\r", 0, m.start())) + 1:m.start()]
     ends = (bool(_STATEMENT_END.search(line)) or bool(_LINE_OPENING.match(text[m.end():])) or " | " in line
-            or bool(_TABLE_ROW.match(line)) or _rows_alike(line, text[m.end():].split("\n", 1)[0])
+            or bool(_TABLE_ROW.match(line)) or _rows_alike(line, text, m.end())
             or bool(_MOVED_PERIOD.match(line))
             or _latin(_last_letter(text, m.start())) != _latin(_first_letter(text, m.end())))
     return "\n" if ends else " "
 
 
-def _rows_alike(line: str, following: str) -> bool:
-    """Whether two lines are rows of one comma-separated table without quotes: as many commas outside quotes, and
-    three or more (a header and its record), and no brackets (a structured report's coded items, "(24028007,SCT,
-    "Right")", are no table)."""
-    if any(c in line + following for c in "(<"):
-        return False
+def _rows_alike(line: str, text: str, start: int) -> bool:
+    """Whether ``line`` and the line of ``text`` from ``start`` are rows of one comma-separated table without quotes:
+    as many commas outside quotes, and three or more (a header and its record), and no brackets (a structured
+    report's coded items, "(24028007,SCT,"Right")", are no table)."""
     commas = _COMMA_OUTSIDE_QUOTES.sub("", line).count(",")
-    return commas >= 3 and _COMMA_OUTSIDE_QUOTES.sub("", following).count(",") == commas
+    if commas < 3:
+        return False
+    end = text.find("\n", start)
+    following = text[start:end if end >= 0 else len(text)]
+    return (not any(c in line + following for c in "(<")
+            and _COMMA_OUTSIDE_QUOTES.sub("", following).count(",") == commas)
 
 
 _COMMA_OUTSIDE_QUOTES = re.compile(r'"[^"\n]*"')

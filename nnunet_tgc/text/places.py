@@ -399,6 +399,7 @@ def _negated_spans(clause: str, found) -> tuple:
         return any(a <= s < b for s in stated)
 
     negated, cleared = [], []
+    side_phrases = _side_phrase_starts(clause, found)
     for cue in [*_NEGATION_BEFORE.finditer(clause), *_CLEAR_BEFORE.finditer(clause)]:
         ends = [c for c, nxt in zip(commas, bounds[2:]) if c > cue.start() and states(c, nxt)]
         # a negation in brackets ends with them: "the right upper and lower zones (sparing the right mid zone) and
@@ -423,9 +424,7 @@ def _negated_spans(clause: str, found) -> tuple:
                    for m in [_NEW_SUBJECT.match(clause, e)] if m and m.start() < cue.start()]
         # ... and a side that opens a phrase of its own right after a place's noun: "R lower zone (1 patch) L lung
         # clear" (a note's lines joined), not "lower left lung clear" nor "lower zones bilaterally clear"
-        placed = [(s, e, x) for s, e, x in found if x.sides or x.zones]
-        starts += [placed[k][0] for k in range(1, len(placed))
-                   if placed[k][0] < cue.start() and _other_side_after_a_phrase(clause, placed, k)]
+        starts += [s for s in side_phrases if s < cue.start()]
         # a finding stated before places that the clearing word follows ends the stretch before it: "lingula + LLL -
         # consol UZs clear" (a bullet and the line after it); "RLZ opacity has cleared" clears its place
         starts += [e for s, e, _ in found if s in stated and e < cue.start()
@@ -438,17 +437,19 @@ def _negated_spans(clause: str, found) -> tuple:
     return negated, cleared
 
 
-def _other_side_after_a_phrase(clause: str, placed: list, k: int) -> bool:
-    """Whether the k-th place term, one side, opens a phrase of its own right after the place term before it (nothing
-    but a bracketed aside between them): one that ends a phrase (not "lower" or "whole" before a noun) of the other
-    side ("R lower zone (1 patch) L lung clear"; "left lung base left lung clear" contradicts itself and stays one
+def _side_phrase_starts(clause: str, found) -> list:
+    """Where a place term of one side opens a phrase of its own right after the place term before it (nothing but a
+    bracketed aside between them): one that ends a phrase (not "lower" or "whole" before a noun) of the other side
+    ("R lower zone (1 patch) L lung clear"; "left lung base left lung clear" contradicts itself and stays one
     stretch)."""
-    start, end, entry = placed[k - 1]
-    side = placed[k][2].sides
-    sides_before = [e.sides for _, _, e in placed[:k] if e.sides]
-    return (len(side) == 1 and bool(_ASIDE.fullmatch(clause, end, placed[k][0]))
-            and clause[start:end].lower() not in _MODIFIERS | {"whole", "entire", "both", "all", "bilateral"}
-            and bool(sides_before) and not set(sides_before[-1]) & set(side))
+    starts, sides_before = [], set()
+    placed = [(s, e, x) for s, e, x in found if x.sides or x.zones]
+    for (start, end, before), (at, _, entry) in zip(placed, placed[1:]):
+        sides_before = set(before.sides) or sides_before  # the sides of the last place term that has any
+        if (len(entry.sides) == 1 and sides_before and not sides_before & set(entry.sides)
+                and clause[start:end].lower() not in _PHRASE_MODIFIERS and _ASIDE.fullmatch(clause, end, at)):
+            starts.append(at)
+    return starts
 
 
 def _open_bracket(clause: str, at: int) -> Optional[int]:
@@ -575,6 +576,8 @@ def _names_no_lung(clause: str, found, k: int) -> bool:
 _GAP_WORD = re.compile(r"[^\s]+")
 # side and level words that modify what follows them ("upper left central incisor"); "base", "apex" name places
 _MODIFIERS = {"upper", "lower", "left", "right", "mid", "middle"}
+# ... and with the words of extent, those that open a place's phrase rather than end it ("whole left lung")
+_PHRASE_MODIFIERS = _MODIFIERS | {"whole", "entire", "both", "all", "bilateral"}
 # words that relate a place to a structure rather than name part of it ("left of the heart border")
 _RELATION_WORDS = {"of", "the", "to", "in", "at", "on", "near", "beside", "behind", "along", "adjacent", "with", "and",
                    "or", "is", "are", "from", "by", "over", "above", "below", "under", "obscuring", "abutting"}
