@@ -50,6 +50,16 @@ from nnunet_tgc.text.normalize import normalize_report, normalize_reports
      "Unilateral pulmonary infection, one infected areas, middle left lung."),  # typo kept
     ("uncertain... follow up", "uncertain... follow up"),  # an ellipsis is not a doubled period
     ("lung.. Next sentence.", "lung. Next sentence."),
+    # a word hyphenated at a line's end whole again; a compound keeps its hyphen, a list's dash stays
+    ("HAZY DENSITY IN BOTH BAS-\nES, PER-\nIPHERAL. LOW-\nER ZONES",
+     "HAZY DENSITY IN BOTH BASES, PERIPHERAL. LOWER ZONES"),
+    ("opacity on the left-\nsided chest wall, ground-\nglass", "opacity on the left-sided chest wall, ground-glass"),
+    ("Opacity in the left base -\n- heart normal", "Opacity in the left base -\n- heart normal"),
+    # the request's line, a line in brackets: statements of their own
+    ("Clinical details: fever, cough\nOpacity in the left base",
+     "Clinical details: fever, cough\nOpacity in the left base"),
+    ("Indication:\n?pneumonia\nOpacity in the left base", "Indication:\n?pneumonia\nOpacity in the left base"),
+    ("(Total 2 lesions)\nLeft base opacity", "(Total 2 lesions)\nLeft base opacity"),
     ("Cafe\u0301", "Caf\u00e9"),  # NFC: the same text compares (and caches) equal
     ("", ""),
 ])

@@ -535,6 +535,48 @@ def test_misspellings_and_region_words(chest, text, expected):
      "3   has concept mod   CODE       >>>Topographical modifier   Lower zone [SCT 261122009]\n"
      "2   contains          TEXT       >>Impression          Findings in keeping with COVID-19 pneumonia.",
      {"left lower", "right lower"}),
+    # what is no finding of this film: the request, an earlier film, a general statement, a condition, a purpose, a
+    # legend, a question answered
+    ("Clinical details: ?R basal pneumonia. Findings: left lower zone opacity.", {"left lower"}),
+    ("History: fever. ?right lower lobe pneumonia. Opacity in the left upper zone.", {"left upper"}),
+    ("Indication:\n?R basal consolidation\nLeft upper zone opacity.", {"left upper"}),
+    ("Previous CXR 02/03/2021: consolidation in the right lower zone.\nToday: the left mid zone is opacified.",
+     {"left middle"}),
+    ("Compared with the film of 01/02, which showed right basal consolidation, there is now opacity in the left "
+     "upper zone.", {"left upper"}),
+    ("The prior radiograph showed right lower zone change, now resolved. New left upper zone opacity.",
+     {"left upper"}),
+    ("Interval clearance of the right lower zone opacity. Persisting opacity in the left mid zone.", {"left middle"}),
+    ("The right lower zone consolidation has largely cleared; residual opacity in the right lower zone.",
+     {"right lower"}),
+    ("Viral pneumonia usually affects both lower zones; unilateral upper zone change is less typical. Here the "
+     "opacity lies in the left upper zone.", {"left upper"}),
+    ("Opacity in both lower zones, in keeping with the typical distribution of COVID-19.",
+     {"left lower", "right lower"}),
+    ("Left upper zone consolidation. If it does not clear, or if the right lower zone becomes involved, CT is "
+     "advised.", {"left upper"}),
+    ("Left upper zone opacity. Repeat film in six weeks to ensure resolution of the left upper zone opacity.",
+     {"left upper"}),
+    ("Key:\nA - right upper zone\nB - right lower zone\nFindings: opacity in the left lower zone.", {"left lower"}),
+    ("[ ] Typical (bilateral, lower zone predominant)\n[x] Indeterminate\nOpacity in the left upper zone.",
+     {"left upper"}),
+    ("Any right-sided effusion (dull right base)? No. Is there consolidation in the left lower zone? Yes.",
+     {"left lower"}),
+    ("R effusion? No effusion either side. Where is the change? Left mid zone.", {"left middle"}),
+    # translated and non-native wording: "under lobe", "lung tops", "both-sided", "each two lung", "X is no
+    # abnormality", sinuses "open", structures "natural", "CPA"
+    ("In the left under lobe a consolidation. In both lung tops no abnormalities.", {"left lower"}),
+    ("Densities in the upper fields both-sided.", {"left upper", "right upper"}),
+    ("Ground glass in each two lung lower zones. Other lung zones are natural. Sinuses are open.",
+     {"left lower", "right lower"}),
+    ("Shadow in the right lower lung field. The left lower lung field and the upper to middle lung fields of both "
+     "sides is no abnormality. Both CPA sharp.", {"right lower"}),
+    ("Opacity at the Lt. whole lung.", {"left upper", "left middle", "left lower"}),
+    # lay and hurried text: "all" of no lung, "left" as a verb, the top two thirds, an initial before a degree
+    ("Hi all, the X-ray shows infection in the bottom of my right lung. My husband hasn't left my side.",
+     {"right lower"}),
+    ("Shadowing low down on the right. The top two thirds of the right lung are clear.", {"right lower"}),
+    ("OPACITY IN THE LEFT LOWER ZONE.\nDICTATED BY: R PATEL MD", {"left lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

@@ -7,11 +7,14 @@ break that ends a statement stays one: in a structured report it ends a heading'
 on one line, the findings on the next), which the reader of places (``places.py``) needs. It ends a statement after
 ``. : ; ! ?`` or before a line that opens as a list item, a note's symbol, a heading or a field of a structured
 export ("- ", "2) ", "(b) ", "Ø ", "↑ ", "[08:10] ", "B - ", "CXR (PA) - ", "Right lung: ", "CXR 22.01.22: ",
-"No. of lesions: ", "observation[2].bodySite = "), after a table row (" | ", or three or more tabs, pipes or
+"No. of lesions: ", "observation[2].bodySite = "), after the line of a request or an earlier film ("Clinical
+details: fever, cough", or the line under "Indication:" alone), after a line in brackets ("(Total 2 lesions)"), after a
+table row (" | ", or three or more tabs, pipes or
 semicolons, or quoted comma-separated fields: a delimited export's header and rows; its tabs become " | ", the visible column separator,
 so that its columns survive the collapsed whitespace), after a line that opens with the period that right-to-left
 text moved there (".Heart size is normal"), and where the script changes (a bilingual report's translation on its own
-line); any other line break wraps a sentence and becomes a space ("opacity in the left\nlower zone"). The text
+line); any other line break wraps a sentence and becomes a space ("opacity in the left\nlower zone"), and a word
+hyphenated at the line's end is whole again ("BAS-\nES", a compound keeping its hyphen: "left-\nsided"). The text
 towers' tokenizers read either as a space. Spelling, grammar ("one infected areas") and wording stay as written; the
 original text is always kept next to the normalised one (``reports_original.json``).
 """
@@ -21,12 +24,34 @@ import unicodedata
 # a run of whitespace within a line (spaces, tabs, non-breaking spaces), and one holding a line break
 _SPACE = re.compile(r"[^\S\r\n]+")
 _LINE_BREAK = re.compile(r"\s*[\r\n]\s*")
-_STATEMENT_END = re.compile(r"[.:;!?]$")
+_STATEMENT_END = re.compile(r"[.:;!?]$|^\([^()]*\)$")  # ... or a line in brackets: "(Total 2 lesions)"
 _LINE_OPENING = re.compile(r"^(?:[-\u2022*\u00d8\u2205\u2191\u2193\u0394]|\.(?=[^\W\d_])|\[\d|\d+[.)]|\(\w{1,3}\)\s"
                            r"|[A-Za-z][.)]\s"
                            r"|[A-Z][\w /&().]{0,24}\s[-\u2013\u2014]\s|[A-Z][\w /&(),.-]{0,40}:"
                            r"|[A-Z][a-z]{0,3}\.\s[\w /&(),-]{0,36}:"
                            r"|[A-Za-z_][\w.\[\]]{0,60}\s*=\s)")  # ... or a field of a structured export: "site = ..."
+# the heading of the film's context, not its findings: the request, what the referrer asks or tells ("Clinical
+# details:", "Indication:", "History:"), or an earlier film ("Admission CXR 17/05/2020:"); the line it opens, or the
+# line under it when it stands alone, is the context's, not wrapped into the report's findings
+CONTEXT_HEADING = re.compile(r"^\s*(?:(?:admission|previous|prior|earlier|old|baseline|preceding|initial|last)\s+"
+                             r"(?:chest\s+)?(?:film|study|cxr|x-?ray|radiograph|exam(?:ination)?|imaging)\b[^:\n]{0,30}"
+                             r"|clinical\s+(?:details?|history|hx|information|info|indications?|notes?|questions?|"
+                             r"query|background|summary)|history|hx|indications?|c/?i|presenting\s+complaint|query|"
+                             r"questions?(?:\s+asked)?|requests?(?:\s+details)?|"
+                             r"referral(?:\s+(?:reason|question|details))?|reasons?\s+for\s+(?:the\s+)?"
+                             r"(?:exam(?:ination)?|study|request|referral|imaging|x-?ray|film|radiograph))\s*:",
+                             re.IGNORECASE)
+# a word hyphenated at a line's end ("PER-\nIPHERALLY"; not a list's dash: "opacity -\n- heart normal"); the hyphen
+# stays where what precedes it is a word that heads compounds ("left-\nsided", "ground-\nglass")
+_HYPHENATED = re.compile(r"\b([^\W\d_]+)-[^\S\n]*\n[^\S\n]*([^\W\d_]+)")
+_COMPOUND_HEADS = frozenset({"left", "right", "both", "two", "one", "ground", "well", "ill", "mid", "non", "post",
+                             "pre", "x", "follow", "air", "long", "short", "high", "low", "thick", "thin", "half",
+                             "self", "co", "re", "sub", "semi", "multi", "bi", "uni", "inter", "intra", "extra",
+                             "peri", "para", "retro", "infra", "supra", "cardio", "broncho", "vaso", "end", "first",
+                             "second", "third", "upper", "lower", "middle", "partly", "poorly", "newly", "pleuro",
+                             "costo", "anterior", "posterior", "lateral", "medial", "central", "wedge", "tree",
+                             "crazy", "e"})
+_SUFFIXES = frozenset({"ers", "est", "ing", "ion", "ity", "ally", "ment", "ness", "ous", "ive", "eral", "ular"})
 # a row of a delimited table: three or more tabs, pipes or semicolons, or quoted comma-separated fields
 _TABLE_ROW = re.compile(r'(?:[^\t\n]*\t){3}|(?:[^|\n]*\|){3}|(?:[^;\n]*;){3}|(?:\s*"[^"\n]*"\s*,){3}')
 # words underlined in a transcribed note: "_R lower zone_" ("zone_R_upper", a key in snake case, stays)
@@ -50,18 +75,42 @@ def normalize_report(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     text = text.strip()
     text = _TABBED_LINE.sub(lambda m: m.group(0).replace("\t", " | "), _UNDERLINED.sub(r"\1", text))
+    text = _HYPHENATED.sub(_unhyphenated, text)
     text = _SPACE.sub(" ", _LINE_BREAK.sub(lambda m: _line_break(text, m), text))
     return _DOUBLE_PERIOD.sub(".", text)
 
 
+def _unhyphenated(m: re.Match) -> str:
+    """A word hyphenated at a line's end, whole again: "BAS-\nES" -> "BASES", "left-\nsided" -> "left-sided"."""
+    head, tail = m.group(1), m.group(2)
+    compound = head.lower() in _COMPOUND_HEADS and len(tail) > 2 and tail.lower() not in _SUFFIXES  # not "LOW-\nER"
+    return head + ("-" if compound else "") + tail
+
+
 def _line_break(text: str, m: re.Match) -> str:
     """One line break where a statement ends, a space where a sentence is only wrapped."""
-    line = text[max(text.rfind("\n", 0, m.start()), text.rfind("\r", 0, m.start())) + 1:m.start()]
-    ends = (bool(_STATEMENT_END.search(line)) or bool(_LINE_OPENING.match(text[m.end():])) or " | " in line
+    line = text[_line_start(text, m.start()):m.start()]
+    ends = (bool(_STATEMENT_END.search(line)) or _context_line(text, m.start(), line)
+            or bool(_LINE_OPENING.match(text[m.end():])) or " | " in line
             or bool(_TABLE_ROW.match(line)) or _rows_alike(line, text, m.end())
             or bool(_MOVED_PERIOD.match(line))
             or _latin(_last_letter(text, m.start())) != _latin(_first_letter(text, m.end())))
     return "\n" if ends else " "
+
+
+def _line_start(text: str, end: int) -> int:
+    return max(text.rfind("\n", 0, end), text.rfind("\r", 0, end)) + 1
+
+
+def _context_line(text: str, end: int, line: str) -> bool:
+    """Whether ``line`` (ending at ``end``) is the context's: it opens with a context heading, or the line above it is
+    that heading alone ("Clinical details:\n?R basal pneumonia\nLeft lower zone opacity")."""
+    if CONTEXT_HEADING.match(line):
+        return True
+    start = _line_start(text, end)
+    above = text[_line_start(text, max(start - 1, 0)):max(start - 1, 0)] if start else ""
+    heading = CONTEXT_HEADING.match(above)
+    return bool(heading) and not above[heading.end():].strip()
 
 
 def _rows_alike(line: str, text: str, start: int) -> bool:

@@ -21,6 +21,13 @@ Rules (documentation/text.md, "Places", gives an example of each):
   line listing what is normal ("Normal: ...") frees every place on it; in a clause that states no
   finding, a side named alone before a negation, or any place right before it, is free ("R lung: no
   opacity"); a zone scored 0 in a severity score is free, above 0 involved;
+* what is no finding of this film is not read: the request ("Clinical details: ?R basal pneumonia", "Indication:"
+  and its line) and an earlier film ("Admission CXR 17/05/2020: ...", "the film of 01/02, which showed ...",
+  "Previous film showed ..."), to its line's next heading or first sentence; a legend ("Categories:", "Key:",
+  "Reminder:" and the labelled lines under one alone on its line); a statement of a disease in general ("COVID-19
+  typically affects both lower zones", unless it says it is this film's: "in keeping with", "here"); a condition or
+  a purpose ("if the left upper zone opacity does not clear", "to ensure resolution of ..."); a question, unless
+  answered by a bare yes ("Is there consolidation in the left lower zone? Yes.");
 * a side that only weighs findings its clause placed before it ("..., more marked on the left", "...,
   predominantly on the left") places nothing, and a
   side or zone right before a term of something that is no lung ("the lower superior vena cava", the
@@ -60,31 +67,36 @@ from typing import Optional
 
 from ..model.place_map import PLACE_CELLS, PLACE_VECTOR_SIZE
 from .knowledge import SIDES, ZONES, Entry, KnowledgeBase
+from .normalize import CONTEXT_HEADING
 from .restatement import restate, undotted
 
 CELLS = tuple((side, zone) for side in SIDES for zone in ZONES)
 assert len(CELLS) == PLACE_CELLS and len(CELLS) + 1 == PLACE_VECTOR_SIZE
 
 # "full stop", "period", "new paragraph": dictated punctuation; a decimal point ends nothing ("score 0.72"); a "?"
-# that ends a question ("... haze in the right mid zone as well? The heart is normal.")
-_CLAUSE_END = re.compile(r"(?:[;\n]|(?<!\d)\.|\.(?!\d))+|\?(?=\s+[A-Z]|\s*$)"
+# that ends a question ("... haze in the right mid zone as well? The heart is normal."), kept with it
+_CLAUSE_END = re.compile(r"(?:[;\n]|(?<!\d)\.|\.(?!\d))+|(?<=\?)(?=\s+[A-Z]|\s*$)"
                          r"|\b(?:but|while|whereas|full stop|period|colon|semicolon|new (?:paragraph|line)|"
                          r"next (?:paragraph|line))\b", re.IGNORECASE)
 # "?" and "query": a queried item of a run-on list ("?consolidation L base ?patchy shadowing R mid zone")
 _SEPARATOR = re.compile(r",|&|\+|/|\?|\b(and|with|as well as|plus|or|query)\b", re.IGNORECASE)
 _NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)|not|nothing|without|negative for|free of|absence of|"
-                              r"resolution of|clear of|"
+                              r"resolution of|clearance of|clear of|"
                               r"(?:don'?t|doesn'?t|didn'?t|can'?t|cannot|couldn'?t)\s+(?:see|show|identify|appreciate)|"
                               r"sparing|spares?|nil|disregard|(?:erroneously|incorrectly|wrongly|mistakenly)\s+"
                               r"(?:stated|reported|described|dictated))\b",  # an amendment takes a place back
                               re.IGNORECASE)
-_NEGATION_AFTER = re.compile(r"\b(clear|clr|cleared|normal|unremarkable|healthy|preserved|spared|unaffected|uninvolved|"
+_NEGATION_AFTER = re.compile(r"\b(clear|clr|cleared|normal|natural|unremarkable|healthy|preserved|spared|unaffected|"
+                             r"uninvolved|(?:is|are)\s+open|"
                              r"free|nad|ok|okay|not involved|well[- ]aerated|normally aerated|"
                              r"(?:well|normally|regularly)\s+ventilated|"
                              r"not affected|not obscured|not blunted|not effaced|(?:is|are) sharp|"
                              r"(?:looks?|looking|is|are|seems?)\s+(?:fine|ok|okay|clean|good)|"
                              r"no longer (?:seen|visible)|(?<!partially )(?<!partly )resolved)\b",
                              re.IGNORECASE)
+# ... except where only part of it has gone
+_PARTLY = re.compile(r"\b(?:partially|partly|largely|mostly|almost|nearly|incompletely|substantially|much|somewhat|"
+                     r"not\s+(?:yet\s+)?(?:fully|completely|entirely))\s+(?:been\s+)?$", re.IGNORECASE)
 # ... and the same words opening a stretch, before what they clear: "Clear left lung, right basal opacity.", "Free
 # costophrenic recesses" ("free of" is a negation cue of its own)
 _CLEAR_BEFORE = re.compile(r"(?:^|(?<=,))\s*(?:clear|normal|unremarkable|free)\b(?!\s+of\b)", re.IGNORECASE)
@@ -105,7 +117,7 @@ _RANGE = re.compile(r"^\s*(?:(?:down\s+)?(?:to|through|thru|till|until)\s+(?:the
 _WITH = re.compile(r"(?<!together )(?<!along )\bwith\b", re.IGNORECASE)
 # between a word naming both sides and zones that are both sides' ("in both lungs from the mid zones to the bases"),
 # not those of a side named after them ("Bilateral infection of the middle and lower parts of the right lung")
-_OWN_ZONES = re.compile(r"\s*(?:(?:from|in|at|within|throughout)\s+)?(?:the\s+)?$", re.IGNORECASE)
+_OWN_ZONES = re.compile(r"\s*(?:(?:from|in|at|within|throughout)\s+)?(?:the\s+)?(?:lungs?\s+)?$", re.IGNORECASE)
 # a new subject where a dictation has no stop: "the" right after a place ("in the left base the right lung is clear")
 _NEW_SUBJECT = re.compile(r"\s+\bthe\b", re.IGNORECASE)
 # nothing but a bracketed aside between two phrases ("R lower zone (1 patch) L lung clear")
@@ -113,7 +125,8 @@ _ASIDE = re.compile(r"\s*(?:\([^()]*\)\s*)?")
 # between a structure and the words that say where it is: "Trachea in the middle", "tube with its apex under ..."
 _POSITION_OF = re.compile(r"\s+(?:(?:is|are|lies|in|at|on|to|the|with|its)\s+)*", re.IGNORECASE)
 # what joins the places of one list: "the right upper, middle and lower zones and the left base"
-_LIST_JOIN = re.compile(r"(?:\s*(?:fields?|zones?|regions?|areas?|parts?|thirds?|lobes?|lungs?))?"
+_LIST_JOIN = re.compile(r"(?:\s*(?:lung\s+)?(?:fields?|zones?|regions?|areas?|parts?|thirds?|lobes?|lungs?))?"
+                        r"(?:\s*\([^()]*\))?"
                         r"\s*(?:,|&|\+|and|as well as|,\s*and|,\s*as well as)?"
                         r"\s*(?:(?:in|at|on|within|of)\s+)?(?:the\s+)?",
                         re.IGNORECASE)
@@ -125,8 +138,16 @@ _NOTHING_ELSE = re.compile(r"(?:nothing|no)\s+(?:else|other|further)\b", re.IGNO
 _CONTRAST = re.compile(r"not\s+(?:in\s+)?(?:the\s+)?", re.IGNORECASE)
 # a question that asks whether, in talk ('"Is it in both lungs?" "No, just the right lung."'); its answer's "no" before
 # "just" or "only" denies the question, not a place
-_YES_NO_QUESTION = re.compile(r"^\W*(?:is|are|does|do|did|could|can|has|have|was|were|will|would|should)\s+(?:it|that|"
-                              r"this|there|they|she|he)\b[^?]*\?", re.IGNORECASE)
+_QUESTION_OPENING = (r"^\W*(?:any\b|(?:is|are|does|do|did|could|can|has|have|was|were|will|would|should)\s+"
+                     r"(?:it|that|this|the|any|there|they|she|he)\b)")
+# ... or whatever is asked and then answered on its line ("?right apical pneumonia - present? -> No, ...")
+_YES_NO_QUESTION = re.compile(_QUESTION_OPENING + r"[^?]*(?:\?|$)"
+                              r"|^.*?\?(?=\s*(?:->|\u2192|=>|[:-])?\s*(?:yes|no|nothing|none)\b)", re.IGNORECASE)
+# the answer to a question the report puts: a bare yes states the question's places ("Is there consolidation in the
+# left lower zone? Yes."), a no takes them back ("R effusion? No effusion on either side"; a question may name a
+# place for another reason: "Any effusion (dull right base clinically)? No.")
+_ANSWER = re.compile(r"^\W*(?:(yes|yep|affirmative|correct)\W*$|(?:no|nope|nil|none|nothing|negative|absent)\b)",
+                     re.IGNORECASE)
 # "rest clear", "the remainder of the lungs is clear": what is cleared is what the report has not named
 _REST = re.compile(r"\b(rest|remainder|remaining|otherwise|o/w|elsewhere|other)\b", re.IGNORECASE)
 # a line listing what is normal ("Normal: the top and middle parts of the right lung; heart size.")
@@ -143,6 +164,47 @@ _NORMAL_LINE = re.compile(r"^\W*(?:what (?:looks|is) )?(?:(?:normal|unremarkable
 _SECTION_HEADING = re.compile(r"^\s*[A-Za-z][A-Za-z /&-]{0,40}:")
 _HYPOTHESES = re.compile(r"^\s*(?:ddx|d/?dx|differentials?|differential diagnos[ie]s|recommendations?|recommended|"
                          r"suggest(?:ions?|ed)?|advice|plan)\s*:", re.IGNORECASE)
+# a heading inside a line after a sentence ("... ?R basal pneumonia. Findings: ...")
+_INLINE_HEADING = re.compile(r"(?<=[.?!;])\s+(?=[A-Za-z][A-Za-z /&-]{0,40}:)")
+# the end of a sentence of the context (a request, an earlier film); what follows it on its line is the report's unless
+# it is queried too
+_CONTEXT_SENTENCE = re.compile(r"(?<=[.?!])\s+(?!\?)")
+# a condition or a purpose, not a statement: "If the left upper zone opacity does not clear, CT is advised", "a film in
+# six weeks to ensure resolution of the left upper zone opacity"
+_CONDITION = re.compile(r"\b(?:if|unless|should\s+(?:the|there|it|this|these)|to\s+(?:ensure|confirm|document|check|"
+                        r"assess|exclude|rule\s+out|look\s+for|evaluate))\b[^,]*", re.IGNORECASE)
+# what an earlier film showed ("Previous film showed right basal consolidation, now resolved", "the film of 01/02,
+# which showed right lower zone opacity, ...", "Comparison: 12/03/2020, when there was ..."): to the comma after which
+# the report speaks of this film again, else to the clause's end
+_PRIOR = re.compile(r"\b(?:(?:previous|prior|earlier|last|old|preceding|former|initial|baseline|admission)\s+"
+                    r"(?:chest\s+)?(?:film|study|exam(?:ination)?|radiograph|x-?ray|cxr|image|imaging|one)s?\b"
+                    r"[^,;]{0,40}?\b(?:showed|demonstrated|revealed|depicted|had|was|were)"
+                    r"|(?:film|study|exam(?:ination)?|radiograph|x-?ray|cxr|image)s?\s+(?:of|from|dated)\s+[^,;]{0,20}?"
+                    r"\d[^,;]{0,20}?,?\s*(?:which|that)\s+(?:showed|demonstrated|revealed|depicted|had)"
+                    r"|when\s+there\s+(?:was|were))\b.*?(?=,\s*(?:(?:but|and)\s+)?(?:now|today|currently|"
+                    r"there\s+(?:is|are)|this\s+(?:film|study|exam)|on\s+(?:this|today)|the\s+current|new)\b|$)",
+                    re.IGNORECASE)
+# a statement about a disease in general, not this film ("COVID-19 typically affects both lower zones", "The typical
+# distribution of COVID-19 is bilateral, peripheral and basal"), unless it says it is about this patient
+_GENERAL = re.compile(r"\b(?:typically|classically|characteristically|usually|commonly|frequently|tends?\s+to|"
+                      r"would\s+(?:favou?r|place|make|indicate|point\s+to)|"
+                      r"(?:is|are)\s+known\s+to|(?:less|more|most|least)\s+typical|atypical|more\s+often|"
+                      r"(?:typical|classic(?:al)?|characteristic|usual|expected|recogni[sz]ed)"
+                      r"\s+(?:distribution|pattern|locations?|sites?|predilection))\b", re.IGNORECASE)
+# a sentence: what a statement about a disease in general reaches ("...; unilateral upper zone change is less typical")
+_SENTENCE = re.compile(r"[^.?!\n]+(?:[.?!]+|$)")
+_THIS_PATIENT = re.compile(r"\b(?:this\s+(?:patient|case|film|study|radiograph|exam\w*|image)|here|today|"
+                           r"current(?:ly)?|now|there\s+(?:is|are)|"
+                           r"(?:is|are)\s+(?:seen|noted|present|demonstrated|visible)|"
+                           r"in\s+keeping|consistent|compatible|suggest\w*)\b", re.IGNORECASE)
+# a legend, not findings: what a form's categories mean, a guide or a teaching point ("Categories:\n Classic/Probable
+# COVID-19: lower zone and peripheral predominant ...", "Reminder: lobar consolidation (e.g. the right lower lobe) would
+# ..."); a legend alone on its line holds the lines under it that are headed too, up to a heading of findings or places
+_LEGEND = re.compile(r"^\s*(?:categories|(?:category\s+)?(?:definitions?|key|legend)|guide|guidance|reminder|"
+                     r"teaching(?:\s+points?)?|glossary)\s*:", re.IGNORECASE)
+_LABEL = re.compile(r"^\s*([^:\n]{1,40}?)(?::|\s[-\u2013\u2014=]\s)")
+_FINDINGS_HEADING = re.compile(r"^\s*(?:(?:lung\s+)?findings?|impression|conclusions?|report|opinion|comments?|summary|"
+                               r"results?|interpretation|assessment|[\w ]{0,20}category)\s*:", re.IGNORECASE)
 # a negation of what lies outside the lung tissue ("no effusion/PTX"), not of the place named before it
 _PLEURAL = re.compile(r"(?:no|not|without)\s+(?:new\s+|pleural\s+)*(?:effusions?|pneumothora\w*|ptx)\b",
                       re.IGNORECASE)
@@ -310,10 +372,32 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
     it is a heading that names a place and states nothing ("Left lung: lower zone opacity. Right lung: clear."):
     the clause then starts with the heading, given again on its own; a row heading is read with each cell of its
     row; every place of a line that lists what is normal is free."""
-    clauses, hypotheses = [], False
+    clauses, hypotheses, context_next = [], False, False
     section = ""  # a place alone on its line as a heading ("RIGHT LUNG:"): the lines under it that name no side are its
+    legend = False
     for line in text.split("\n"):
         heading = _SECTION_HEADING.match(line)
+        label = _LABEL.match(line)  # "Classic/Probable COVID-19: ..."
+        legend = legend and bool(label) and not _FINDINGS_HEADING.match(line) and not _is_heading(
+            label.group(1), knowledge)
+        if legend or heading and _LEGEND.match(line):
+            legend = legend or not line[heading.end():].strip()
+            continue
+        if context_next and not heading:  # "Clinical details:" alone on its line: the request opens the next line
+            context_next = not line.strip()
+            line = _after_context(line)
+            if not line.strip():
+                continue
+        context_next = False
+        context = CONTEXT_HEADING.match(line)
+        if context:
+            hypotheses, section = False, ""
+            content = line[context.end():]
+            context_next = not content.strip()
+            line = _after_context(content)
+            if not line.strip():
+                continue
+            heading = _SECTION_HEADING.match(line)
         if heading:  # a differential diagnosis or a recommendation names diseases and tests, not findings
             hypotheses = bool(_HYPOTHESES.match(line))
             title = line[:heading.end() - 1]
@@ -326,6 +410,7 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
             continue
         if section and not any(e.sides for _, _, e in knowledge.find(line)):
             line = f"{section}: {line}"
+        line = _SENTENCE.sub(lambda m: "" if _general(m.group(0)) else m.group(0), line)
         normal = _NORMAL_LINE.match(line)
         line = _spread_row(line[normal.end():] if normal else line, knowledge)
         for sentence in _CLAUSE_END.split(line):
@@ -341,7 +426,45 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
                     clauses.append((clause, bool(normal), heading))
                     clause, heading = part, ""
             clauses.append((clause, bool(normal), heading))
+    clauses = [(_stated(c), free, heading) for c, free, heading in _answered(clauses, knowledge)]
     return [(c, free, heading) for c, free, heading in clauses if c.strip()]
+
+
+def _after_context(content: str) -> str:
+    """What follows the context (a request, an earlier film) on its line: from the next heading ("Clinical details: ?R
+    basal pneumonia. Findings: left lower zone opacity"), else after its first sentence and the queried ones right
+    after it ("History: cough. ?R basal pneumonia. Left lower zone opacity" leaves the last)."""
+    inline = _INLINE_HEADING.search(content)
+    if inline:
+        return content[inline.end():]
+    sentence = _CONTEXT_SENTENCE.search(content)
+    return content[sentence.end():] if sentence else ""
+
+
+def _stated(clause: str) -> str:
+    """The clause without what it does not state of this film: a condition ("if the left upper zone opacity does not
+    clear"), a purpose ("to ensure resolution of ..."), what an earlier film showed."""
+    blank = lambda m: " " * len(m.group(0))  # noqa: E731 -- positions stay those of the clause
+    return _PRIOR.sub(blank, _CONDITION.sub(blank, clause))
+
+
+def _general(sentence: str) -> bool:
+    """Whether a sentence speaks of a disease in general, not of this film."""
+    return bool(_GENERAL.search(sentence)) and not _THIS_PATIENT.search(sentence)
+
+
+def _answered(clauses: list, knowledge: KnowledgeBase) -> list:
+    """The clauses with a question the next one answers read as what the answer says of it: "Is there consolidation
+    in the left lower zone? Yes." -> "consolidation in the left lower zone"; a no leaves the question out."""
+    out = list(clauses)
+    for i, ((clause, free, heading), (answer, _, _)) in enumerate(zip(clauses, clauses[1:])):
+        said = _ANSWER.match(answer)
+        if not said or not (_YES_NO_QUESTION.match(clause) or clause.rstrip().endswith("?")):
+            continue
+        opening = re.match(_QUESTION_OPENING, clause, re.IGNORECASE)
+        question = clause[opening.end() if opening else 0:].rstrip(" ?")
+        out[i] = (question if said.group(1) else "", free, heading)
+    return out
 
 
 def _spread_row(line: str, knowledge: KnowledgeBase) -> str:
@@ -410,6 +533,8 @@ def _negated_spans(clause: str, found) -> tuple:
     # a clearing word reaches back to a statement's comma, a "with" ("..., with the middle third spared") or a
     # "rest"/"otherwise" (what it clears is then what the report has not named)
     for cue in _NEGATION_AFTER.finditer(clause):
+        if _PARTLY.search(clause, 0, cue.start()):
+            continue  # "has largely cleared": some of it is still there
         starts = [c for prev, c in zip(bounds, commas) if c < cue.start() and states(prev, c)]
         # (a "with" right before the clearing word is part of it: "... and the whole left hemithorax with preserved
         # transparency")

@@ -160,12 +160,14 @@ def _verdict_statement(label: str, rest: str, as_written: str, around: str) -> s
 def _asides_left_out(text: str) -> str:
     """Without what states no place: "left" as a verb ("left at 19:30"), "right" as an adverb ("right through") or
     meaning correct ("that's right", restated "correct"), an initial before a name ("Dr R. Patel", "Dr L
-    Kowalski"), "both" of two test results ("swabs x2: both negative"), how doctors divide the lungs into zones (a
+    Kowalski"), "both" of two test results ("swabs x2: both negative"), an "all" that names no part of the lungs
+    ("Hi all", "all week"), how doctors divide the lungs into zones (a
     glossary of a letter to the patient), a patient's rotation, a hedge of certainty, the sharpness of a shadow's
     edges ("without clear contours"), a first impression taken back ("At first I thought ..., but")."""
     text = _LEFT_AT.sub("went", text)
     text = _INITIAL.sub("", text)
     text = _BOTH_RESULTS.sub("", text)
+    text = _ALL_OF_NO_LUNG.sub("every one", text)
     text = _ZONES_EXPLAINED.sub("", text)
     text = _MARGINS.sub("ill-defined", text)
     text = _RETRACTED.sub("", text)
@@ -179,7 +181,7 @@ def _asides_left_out(text: str) -> str:
 # "b/l. no free air" and "consolid. Rt sup. zone clear" keep theirs: a side word starts a new statement)
 _DOTTED_WORD = re.compile(r"(?<!b/)\b((?i:rt|lt|r|l|bil|bilat|mid|abn|sup|upp|inf|low|z|consolid|opac|pt|ant|post|lat|med))"
                           r"\.(?=\s*(?:[&/+,(]|$|(?i:lungs?|upper|upp|mid|middle|lower|low|inf|sup|bases?|basal|apex|"
-                          r"zones?|z|sides?|hemithorax|lobes?|clear|normal|spared|involved)\b)"
+                          r"zones?|z|sides?|hemithorax|lobes?|whole|entire|clear|normal|spared|involved)\b)"
                           r"|(?<=abn\.)(?=\s*(?i:left|right|rt|lt|r|l)\b))")  # "no abn. Lt lung"
 _WRITTEN_OUT = {"sup": "upper", "upp": "upper", "inf": "lower", "low": "lower", "z": "zone", "bil": "bilateral",
                 "bilat": "bilateral", "abn": "abnormality"}
@@ -203,14 +205,20 @@ _NIL_AFTER = re.compile(r"[ \t]*(?:[\u00d8\u2205](?![ \t]*[A-Za-z])|\bnil(?=[ \t
 _NIL_BEFORE = re.compile(r"[\u00d8\u2205][ \t]*(?=[A-Za-z])")
 # the last heading of an SBAR handover (Situation, Background, Assessment, Recommendation), and "left" as a verb
 _SBAR_R = re.compile(r"(?m)^(\s*)(?:R|right)(\s*[-:\u2013])")  # "R" as the knowledge base spelled it out
-_LEFT_AT = re.compile(r"\bleft(?=\s+at\s+\d)", re.IGNORECASE)
+# ... "left" as a verb: "left at 14:00", "the dog hasn't left my side", "left for work"
+_LEFT_AT = re.compile(r"\bleft(?=\s+at\s+\d)"
+                      r"|(?:(?<=\bhas )|(?<=\bhad )|(?<=\bhave )|(?<=n't ))left(?!\s+(?:lung|side|sided|base|apex|zone|"
+                      r"lobe|upper|lower|mid|middle|hemithorax|chest)\b)"
+                      r"|\bleft(?=\s+(?:my|his|her|their|our|your|me|him|them|us|it|home|school|work|for)\b)",
+                      re.IGNORECASE)
 # an amended report: what it says was reported before is what it corrects
 _AMENDED = re.compile(r"\b(?:amend\w*|corrected|correction|addendum)\b", re.IGNORECASE)
 _PREVIOUSLY_REPORTED = re.compile(r"\b(?:was|were)\s+previously\s+(?:reported|stated|described)", re.IGNORECASE)
 # a box of a form: ticked ("[x]", "(X)", "\u2612", "\u2611") or not ("[ ]", "( )", "\u2610"), with the option after
 # it, up to the next box, a colon's label or the line's end
 _TICKED = re.compile(r"\[\s*[xX\u2713\u2714]\s*\]|\(\s*[xX\u2713\u2714]\s*\)|[\u2611\u2612]")
-_UNTICKED_OPTION = re.compile(r"(?:\[\s\]|\(\s\)|\u2610)[^\[(\u2610\u2611\u2612\n:]*")
+_BOX = r"\[\s*[xX\u2713\u2714]?\s*\]|\(\s*[xX\u2713\u2714]?\s*\)|[\u2610\u2611\u2612]"
+_UNTICKED_OPTION = re.compile(rf"(?:\[\s\]|\(\s\)|\u2610)(?:(?!{_BOX})[^\n:])*")  # with its brackets: "(bilateral)"
 # the words that say a finding is not there, as a structured export's status and scoring software write them
 _NEGATIVE_WORDS = r"neg|negative|absent|not\s+present|not\s+detected"
 # a verdict on a region, as scoring software writes it; "not detected" before "detected"
@@ -285,7 +293,10 @@ _INITIAL = re.compile(r"\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=by )|(?<=Mrs )|(?<=D
                       r"|(?<=: )(?:right|left|R|L)\.\s+(?=(?:[A-Z]')?[A-Z][a-z]+\b)"
                       # a name alone at a line's start ("L. Hughes RN")
                       r"|^\W*(?:right|left|R|L)\.\s+"
-                      r"(?=(?:[A-Z]')?[A-Z][a-z]+(?:,|\s*$|\s+(?:RN|PT|Band|MD|DO|Physio|SpR)\b))",
+                      r"(?=(?:[A-Z]')?[A-Z][a-z]+(?:,|\s*$|\s+(?:RN|PT|Band|MD|DO|Physio|SpR)\b))"
+                      # a name before a degree, in capitals too ("DICTATED BY: R PATEL MD")
+                      r"|\b(?:right|left|R|L)\.?\s+(?=(?:[A-Z]')?[A-Z][A-Za-z'-]+,?\s+(?:MD|DO|MBBS|MBChB|FRCR|FRCP|"
+                      r"FRANZCR|PhD|RN|NP)\b)",
                       re.MULTILINE)
 # "the mean and inferior thirds", translated from French ("moyen"): "mean third(s)" is a knowledge term
 _MEAN_THIRD = re.compile(r"\bmean(?=\s+(?:and|&)\s+(?:inferior|lower|superior|upper)\s+thirds?\b)", re.IGNORECASE)
@@ -302,8 +313,14 @@ _EVERY_LOBE = re.compile(r"\b(?:every|each|all(?:\s+(?:the\s+)?(?:three|two|five
                          r"(?P<lungs>both\s+lungs|(?:the\s+)?(?:left|right)\s+lung)(?:,?\s+including\s+the\s+lingula)?",
                          re.IGNORECASE)
 # "the lower two-thirds of the left lung": two of its three zones
-_TWO_THIRDS = re.compile(r"\b(upper|lower)\s+(?:two[- ]thirds|2/3|2/3rds)\b", re.IGNORECASE)
-_TWO_THIRDS_ZONES = {"upper": "upper and middle zones", "lower": "middle and lower zones"}
+_TWO_THIRDS = re.compile(r"\b(upper|lower|top|bottom)\s+(?:two[- ]thirds|2/3|2/3rds)\b", re.IGNORECASE)
+_TWO_THIRDS_ZONES = {"upper": "upper and middle zones", "lower": "middle and lower zones",
+                     "top": "upper and middle zones", "bottom": "middle and lower zones"}
+# "all" with no part of the lungs in the words after it ("Hi all", "thank you all so much", "all week"): no place; "all
+# zones", "all departments of the left lung", "all 3 R zones", "all lobes bilaterally" keep it
+_ALL_OF_NO_LUNG = re.compile(r"\ball\b(?!(?:\s+[^\W\d_]+){0,3}?\s+(?:left|right|l|r|lungs?|zones?|lobes?|fields?|"
+                             r"sides?|upper|mid|middle|lower|both|bilateral\w*|hemithora\w*|pulmonary|segments?|"
+                             r"thirds?|\d)\b)", re.IGNORECASE)
 # "both" of two test results, not of the lungs ("Blood cultures x2, swabs: both negative")
 _BOTH_RESULTS = re.compile(r"\bboth(?=\s+(?:negative|positive|neg|pos|pending|awaited|sent|taken|normal range)\b)",
                            re.IGNORECASE)
