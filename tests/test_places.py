@@ -577,6 +577,7 @@ def test_misspellings_and_region_words(chest, text, expected):
      {"right lower"}),
     ("Shadowing low down on the right. The top two thirds of the right lung are clear.", {"right lower"}),
     ("OPACITY IN THE LEFT LOWER ZONE.\nDICTATED BY: R PATEL MD", {"left lower"}),
+    ("Resident: Mrs R.N., 86F\nReported: opacity in the lowest third of the left lung.", {"left lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

@@ -294,6 +294,8 @@ _INITIAL = re.compile(r"\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=by )|(?<=Mrs )|(?<=D
                       # a name alone at a line's start ("L. Hughes RN")
                       r"|^\W*(?:right|left|R|L)\.\s+"
                       r"(?=(?:[A-Z]')?[A-Z][a-z]+(?:,|\s*$|\s+(?:RN|PT|Band|MD|DO|Physio|SpR)\b))"
+                      # initials after a title ("Resident: Mrs R.N., 86F")
+                      r"|\b(?:(?<=Mr )|(?<=Mrs )|(?<=Ms )|(?<=Miss )|(?<=Dr ))(?:right|left|R|L)\.(?=[A-Z]\.)"
                       # a name before a degree, in capitals too ("DICTATED BY: R PATEL MD")
                       r"|\b(?:right|left|R|L)\.?\s+(?=(?:[A-Z]')?[A-Z][A-Za-z'-]+,?\s+(?:MD|DO|MBBS|MBChB|FRCR|FRCP|"
                       r"FRANZCR|PhD|RN|NP)\b)",
