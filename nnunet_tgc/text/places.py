@@ -372,32 +372,13 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
     it is a heading that names a place and states nothing ("Left lung: lower zone opacity. Right lung: clear."):
     the clause then starts with the heading, given again on its own; a row heading is read with each cell of its
     row; every place of a line that lists what is normal is free."""
-    clauses, hypotheses, context_next = [], False, False
+    clauses, hypotheses = [], False
     section = ""  # a place alone on its line as a heading ("RIGHT LUNG:"): the lines under it that name no side are its
-    legend = False
-    for line in text.split("\n"):
-        heading = _SECTION_HEADING.match(line)
-        label = _LABEL.match(line)  # "Classic/Probable COVID-19: ..."
-        legend = legend and bool(label) and not _FINDINGS_HEADING.match(line) and not _is_heading(
-            label.group(1), knowledge)
-        if legend or heading and _LEGEND.match(line):
-            legend = legend or not line[heading.end():].strip()
-            continue
-        if context_next and not heading:  # "Clinical details:" alone on its line: the request opens the next line
-            context_next = not line.strip()
-            line = _after_context(line)
-            if not line.strip():
-                continue
-        context_next = False
-        context = CONTEXT_HEADING.match(line)
-        if context:
+    for line in _this_films_lines(text, knowledge):
+        if line is None:  # a context heading ended the section before it
             hypotheses, section = False, ""
-            content = line[context.end():]
-            context_next = not content.strip()
-            line = _after_context(content)
-            if not line.strip():
-                continue
-            heading = _SECTION_HEADING.match(line)
+            continue
+        heading = _SECTION_HEADING.match(line)
         if heading:  # a differential diagnosis or a recommendation names diseases and tests, not findings
             hypotheses = bool(_HYPOTHESES.match(line))
             title = line[:heading.end() - 1]
@@ -426,8 +407,37 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
                     clauses.append((clause, bool(normal), heading))
                     clause, heading = part, ""
             clauses.append((clause, bool(normal), heading))
-    clauses = [(_stated(c), free, heading) for c, free, heading in _answered(clauses, knowledge)]
+    clauses = [(_stated(c), free, heading) for c, free, heading in _answered(clauses)]
     return [(c, free, heading) for c, free, heading in clauses if c.strip()]
+
+
+def _this_films_lines(text: str, knowledge: KnowledgeBase):
+    """The lines of ``text`` that may state this film's findings: a legend's lines left out, and the context's (the
+    request, an earlier film) up to its line's next heading or first sentence, with None before where a context
+    heading was."""
+    legend = context_next = False
+    for line in text.split("\n"):
+        label = _LABEL.match(line)  # "Classic/Probable COVID-19: ..." under "Categories:"
+        legend = legend and bool(label) and not _FINDINGS_HEADING.match(line) and not _is_heading(
+            label.group(1), knowledge)
+        opened = _LEGEND.match(line)
+        if legend or opened:
+            legend = legend or not line[opened.end():].strip()
+            continue
+        context = CONTEXT_HEADING.match(line)
+        if context:
+            yield None
+            context_next = not line[context.end():].strip()  # "Clinical details:" alone: the request is the next line
+            line = line[context.end():]
+        elif context_next and not _SECTION_HEADING.match(line):
+            context_next = not line.strip()
+        else:
+            context_next = False
+            yield line
+            continue
+        line = _after_context(line)
+        if line.strip():
+            yield line
 
 
 def _after_context(content: str) -> str:
@@ -453,7 +463,7 @@ def _general(sentence: str) -> bool:
     return bool(_GENERAL.search(sentence)) and not _THIS_PATIENT.search(sentence)
 
 
-def _answered(clauses: list, knowledge: KnowledgeBase) -> list:
+def _answered(clauses: list) -> list:
     """The clauses with a question the next one answers read as what the answer says of it: "Is there consolidation
     in the left lower zone? Yes." -> "consolidation in the left lower zone"; a no leaves the question out."""
     out = list(clauses)

@@ -318,11 +318,12 @@ _EVERY_LOBE = re.compile(r"\b(?:every|each|all(?:\s+(?:the\s+)?(?:three|two|five
 _TWO_THIRDS = re.compile(r"\b(upper|lower|top|bottom)\s+(?:two[- ]thirds|2/3|2/3rds)\b", re.IGNORECASE)
 _TWO_THIRDS_ZONES = {"upper": "upper and middle zones", "lower": "middle and lower zones",
                      "top": "upper and middle zones", "bottom": "middle and lower zones"}
-# "all" with no part of the lungs in the words after it ("Hi all", "thank you all so much", "all week"): no place; "all
-# zones", "all departments of the left lung", "all 3 R zones", "all lobes bilaterally" keep it
-_ALL_OF_NO_LUNG = re.compile(r"\ball\b(?!(?:\s+[^\W\d_]+){0,3}?\s+(?:left|right|l|r|lungs?|zones?|lobes?|fields?|"
-                             r"sides?|upper|mid|middle|lower|both|bilateral\w*|hemithora\w*|pulmonary|segments?|"
-                             r"thirds?|\d)\b)", re.IGNORECASE)
+# "all" with no part of the lungs in the words after it, up to a punctuation mark ("Hi all, ...", "thank you all so
+# much", "all week"): no place; "all zones", "all departments of the left lung", "all three (R) zones", "all lobes
+# bilaterally" keep it
+_ALL_OF_NO_LUNG = re.compile(r"\ball\b(?![^.;,:!?\n]{0,30}?\b(?:left|right|l|r|lungs?|zones?|lobes?|fields?|sides?|"
+                             r"upper|mid|middle|lower|both|bilateral\w*|hemithora\w*|pulmonary|segments?|thirds?|\d)"
+                             r"\b)", re.IGNORECASE)
 # "both" of two test results, not of the lungs ("Blood cultures x2, swabs: both negative")
 _BOTH_RESULTS = re.compile(r"\bboth(?=\s+(?:negative|positive|neg|pos|pending|awaited|sent|taken|normal range)\b)",
                            re.IGNORECASE)
