@@ -60,6 +60,8 @@ from nnunet_tgc.text.normalize import normalize_report, normalize_reports
      "Clinical details: fever, cough\nOpacity in the left base"),
     ("Indication:\n?pneumonia\nOpacity in the left base", "Indication:\n?pneumonia\nOpacity in the left base"),
     ("(Total 2 lesions)\nLeft base opacity", "(Total 2 lesions)\nLeft base opacity"),
+    # Markdown's bold and heading marks
+    ("## Findings\n- **Lungs:** opacity in the left base", "Findings\n- Lungs: opacity in the left base"),
     ("Cafe\u0301", "Caf\u00e9"),  # NFC: the same text compares (and caches) equal
     ("", ""),
 ])

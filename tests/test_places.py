@@ -578,6 +578,12 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("Shadowing low down on the right. The top two thirds of the right lung are clear.", {"right lower"}),
     ("OPACITY IN THE LEFT LOWER ZONE.\nDICTATED BY: R PATEL MD", {"left lower"}),
     ("Resident: Mrs R.N., 86F\nReported: opacity in the lowest third of the left lung.", {"left lower"}),
+    # a sign of the chest's examination is no finding of the film
+    ("O: RS: good air entry bilat, few crackles L mid zone. CXR (my read): opacity R lower zone. L lung clear.",
+     {"right lower"}),
+    # a Markdown table crossing zones with sides
+    ("**Indication:** ?right basal pneumonia\n| Zone | Right | Left |\n|:-----|:-----:|:----:|\n| Upper | \u2014 | "
+     "\u2714 opacity |\n| Mid | Clear | Clear |\n| Lower | \u2014 | \u2014 |", {"left upper"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

@@ -2,14 +2,15 @@
 
 The reports are the model's second input, so the converters must not change what they say: only
 layout artefacts are repaired (runs of spaces and tabs, blank lines, a doubled final period such as
-MosMedData+'s "lung..", the underscores that mark words underlined in a transcribed note: "_R lower zone_"). A line
+MosMedData+'s "lung..", the underscores that mark words underlined in a transcribed note: "_R lower zone_", Markdown's
+marks of bold text and headings: "**Indication:**", "## Findings"). A line
 break that ends a statement stays one: in a structured report it ends a heading's line or a table row ("Normal: ..."
 on one line, the findings on the next), which the reader of places (``places.py``) needs. It ends a statement after
 ``. : ; ! ?`` or before a line that opens as a list item, a note's symbol, a heading or a field of a structured
 export ("- ", "2) ", "(b) ", "Ø ", "↑ ", "[08:10] ", "B - ", "CXR (PA) - ", "Right lung: ", "CXR 22.01.22: ",
 "No. of lesions: ", "observation[2].bodySite = "), after the line of a request or an earlier film ("Clinical
 details: fever, cough", or the line under "Indication:" alone), after a line in brackets ("(Total 2 lesions)"), after a
-table row (" | ", or three or more tabs, pipes or
+table row or before one (" | ", or three or more tabs, pipes or
 semicolons, or quoted comma-separated fields: a delimited export's header and rows; its tabs become " | ", the visible column separator,
 so that its columns survive the collapsed whitespace), after a line that opens with the period that right-to-left
 text moved there (".Heart size is normal"), and where the script changes (a bilingual report's translation on its own
@@ -41,6 +42,9 @@ CONTEXT_HEADING = re.compile(r"^\s*(?:(?:admission|previous|prior|earlier|old|ba
                              r"referral(?:\s+(?:reason|question|details))?|reasons?\s+for\s+(?:the\s+)?"
                              r"(?:exam(?:ination)?|study|request|referral|imaging|x-?ray|film|radiograph))\s*:",
                              re.IGNORECASE)
+# Markdown's marks of bold text and of a heading ("**Indication:** ...", "## Findings")
+_MARKDOWN_BOLD = re.compile(r"\*\*(?=\S)([^*\n]*?\S)\*\*")
+_MARKDOWN_HEADING = re.compile(r"(?m)^[ \t]*#{1,6}[ \t]+")
 # a word hyphenated at a line's end ("PER-\nIPHERALLY"; not a list's dash: "opacity -\n- heart normal"); the hyphen
 # stays where what precedes it is a word that heads compounds ("left-\nsided", "ground-\nglass")
 _HYPHENATED = re.compile(r"\b([^\W\d_]+)-[^\S\n]*\n[^\S\n]*([^\W\d_]+)")
@@ -74,6 +78,7 @@ def normalize_report(text: str) -> str:
         raise TypeError(f"a report must be a string, got {type(text).__name__}: {text!r}")
     text = unicodedata.normalize("NFC", text)
     text = text.strip()
+    text = _MARKDOWN_HEADING.sub("", _MARKDOWN_BOLD.sub(r"\1", text))
     text = _TABBED_LINE.sub(lambda m: m.group(0).replace("\t", " | "), _UNDERLINED.sub(r"\1", text))
     text = _HYPHENATED.sub(_unhyphenated, text)
     text = _SPACE.sub(" ", _LINE_BREAK.sub(lambda m: _line_break(text, m), text))
@@ -92,7 +97,8 @@ def _line_break(text: str, m: re.Match) -> str:
     line = text[_line_start(text, m.start()):m.start()]
     ends = (bool(_STATEMENT_END.search(line)) or _context_line(text, m.start(), line)
             or bool(_LINE_OPENING.match(text[m.end():])) or " | " in line
-            or bool(_TABLE_ROW.match(line)) or _rows_alike(line, text, m.end())
+            or bool(_TABLE_ROW.match(line)) or bool(_TABLE_ROW.match(text, m.end()))
+            or _rows_alike(line, text, m.end())
             or bool(_MOVED_PERIOD.match(line))
             or _latin(_last_letter(text, m.start())) != _latin(_first_letter(text, m.end())))
     return "\n" if ends else " "

@@ -173,6 +173,11 @@ _CONTEXT_SENTENCE = re.compile(r"(?<=[.?!])\s+(?!\?)")
 # six weeks to ensure resolution of the left upper zone opacity"
 _CONDITION = re.compile(r"\b(?:if|unless|should\s+(?:the|there|it|this|these)|to\s+(?:ensure|confirm|document|check|"
                         r"assess|exclude|rule\s+out|look\s+for|evaluate))\b[^,]*", re.IGNORECASE)
+# a sign of the chest's examination, not of the film: "few crackles L mid zone", "quiet L base", "dull R base
+# clinically"
+_SIGN = re.compile(r"\b(?:crackles?|creps?|crepitations?|rales?|rhonchi|wheezes?|wheezy|air\s+entry|AE|breath\s+sounds|"
+                   r"bronchial\s+breathing|dull(?:ness)?|percussion|egophony|vocal\s+(?:resonance|fremitus)|"
+                   r"tactile\s+fremitus|quiet|auscultat\w*|on\s+listening)\b", re.IGNORECASE)
 # what an earlier film showed ("Previous film showed right basal consolidation, now resolved", "the film of 01/02,
 # which showed right lower zone opacity, ...", "Comparison: 12/03/2020, when there was ..."): to the comma after which
 # the report speaks of this film again, else to the clause's end
@@ -453,9 +458,15 @@ def _after_context(content: str) -> str:
 
 def _stated(clause: str) -> str:
     """The clause without what it does not state of this film: a condition ("if the left upper zone opacity does not
-    clear"), a purpose ("to ensure resolution of ..."), what an earlier film showed."""
+    clear"), a purpose ("to ensure resolution of ..."), what an earlier film showed, a sign of the examination."""
     blank = lambda m: " " * len(m.group(0))  # noqa: E731 -- positions stay those of the clause
-    return _PRIOR.sub(blank, _CONDITION.sub(blank, clause))
+    clause = _PRIOR.sub(blank, _CONDITION.sub(blank, clause))
+    for sign in _SIGN.finditer(clause):  # the examination's sign, from the comma before it to the one after it
+        start = clause.rfind(",", 0, sign.start()) + 1
+        end = clause.find(",", sign.end())
+        end = len(clause) if end < 0 else end
+        clause = clause[:start] + " " * (end - start) + clause[end:]
+    return clause
 
 
 def _general(sentence: str) -> bool:

@@ -102,7 +102,7 @@ def _tables_as_fields(text: str) -> str:
     per zone) as one field per line, "Right upper: present" or "Right upper: absent", which :func:`_verdicts_as_words`
     then reads: its header alone names every zone, and its cells name none. A table without such cells (a problem
     list whose rows name their own places) stays as it is."""
-    lines = text.split("\n")
+    lines = [line for line in text.split("\n") if not _TABLE_RULE.fullmatch(line)]
     out, i = [], 0
     while i < len(lines):
         header = _cells(lines[i])
@@ -112,7 +112,11 @@ def _tables_as_fields(text: str) -> str:
             if row is None or row[0] != header[0] or len(row[1]) != len(header[1]):
                 break
             rows.append(row[1])
-        if rows and any(cell.strip().lower() in _YES_NO for row in rows for cell in row):
+        if rows and _crosses_places(_framed(header[1])):
+            out += [f"{row[0]} {name}: {_CROSS_VERDICT.get(cell.lower(), cell)}"
+                    for row in map(_framed, rows) for name, cell in zip(_framed(header[1])[1:], row[1:]) if cell]
+            i += 1 + len(rows)
+        elif rows and any(cell.strip().lower() in _YES_NO for row in rows for cell in row):
             out += [f"{name.strip()}: {_YES_NO.get(cell.strip().lower(), cell.strip())}"
                     for row in rows for name, cell in zip(header[1], row) if cell.strip()]
             i += 1 + len(rows)
@@ -120,6 +124,20 @@ def _tables_as_fields(text: str) -> str:
             out.append(lines[i])
             i += 1
     return "\n".join(out)
+
+
+def _framed(cells: list) -> list:
+    """A row's cells without the empty ones its outer pipes make ("| Zone | Right | Left |")."""
+    start = 1 if cells and not cells[0] else 0
+    end = -1 if len(cells) > start and not cells[-1] else len(cells)
+    return cells[start:end]
+
+
+def _crosses_places(header: list) -> bool:
+    """Whether a table's header names sides or zones after a label column ("| Zone | Right | Left |"): its rows then
+    name the other ("| Upper | Clear | Involved |"), and each cell is the place of its row and column."""
+    names = [name for name in header[1:] if name]
+    return len(names) >= 2 and all(_PLACE_NAME.fullmatch(name) for name in names)
 
 
 def _cells(line: str):
@@ -236,6 +254,12 @@ _JSON_MEMBER = re.compile(r'"(?P<label>[^"\n]+)"\s*:\s*\{(?P<body>[^{}]*)\},?')
 # delimiters (a tab-separated export whose tabs were collapsed)
 _YES_NO = {"yes": "present", "y": "present", "true": "present", "1": "present",
            "no": "absent", "n": "absent", "false": "absent", "0": "absent"}
+# a Markdown table's rule under its header ("|:-----|:----:|"), and a table crossing sides with zones: its column names,
+# and the cells that say yes or no by a sign ("\u2714", "\u2014", "+", "0")
+_TABLE_RULE = re.compile(r"\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)+\|?\s*")
+_PLACE_NAME = re.compile(r"(?i:right|left|r|l|rt|lt|upper|mid|middle|lower|apex|base)(?:\s+(?i:zones?|lung|side))?")
+_CROSS_VERDICT = {"\u2714": "involved", "\u2713": "involved", "+": "involved", "yes": "involved", "y": "involved",
+                  "\u2014": "clear", "\u2013": "clear", "-": "clear", "0": "clear", "no": "clear", "n": "clear"}
 _QUOTED_CELLS = re.compile(r'\s*(?:"(?:[^"]|"")*"\s*){4,}')
 # a column's zone cut short after its side: "rt up", "L low"
 _SHORT_ZONE_AFTER_SIDE = re.compile(r"\b(rt|lt|r|l|right|left)\s+(up|low)\b", re.IGNORECASE)
