@@ -581,6 +581,11 @@ def test_misspellings_and_region_words(chest, text, expected):
     # a sign of the chest's examination is no finding of the film
     ("O: RS: good air entry bilat, few crackles L mid zone. CXR (my read): opacity R lower zone. L lung clear.",
      {"right lower"}),
+    # an e-mail thread: the quoted and the earlier messages are not this reply's read
+    ("On 3 May, Dr A wrote:\n> I think there is change in the right upper zone.\n\nReviewed properly: scrap what I "
+     "said about the right upper zone. Opacity in the left lower zone only.", {"left lower"}),
+    ("Final read: opacity in both lower zones.\n\n-----Original Message-----\nFrom: Dr A\nSent: Monday\n"
+     "Quick look: the right upper zone is involved.", {"left lower", "right lower"}),
     # a Markdown table crossing zones with sides
     ("**Indication:** ?right basal pneumonia\n| Zone | Right | Left |\n|:-----|:-----:|:----:|\n| Upper | \u2014 | "
      "\u2714 opacity |\n| Mid | Clear | Clear |\n| Lower | \u2014 | \u2014 |", {"left upper"}),

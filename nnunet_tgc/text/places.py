@@ -83,7 +83,8 @@ _SEPARATOR = re.compile(r",|&|\+|/|\?|\b(and|with|as well as|plus|or|query)\b", 
 _NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)|not|nothing|without|negative for|free of|absence of|"
                               r"resolution of|clearance of|clear of|"
                               r"(?:don'?t|doesn'?t|didn'?t|can'?t|cannot|couldn'?t)\s+(?:see|show|identify|appreciate)|"
-                              r"sparing|spares?|nil|disregard|(?:erroneously|incorrectly|wrongly|mistakenly)\s+"
+                              r"sparing|spares?|nil|disregard|(?:scrap|ignore|forget)\s+what\s+I\s+said\s+about|"
+                              r"(?:erroneously|incorrectly|wrongly|mistakenly)\s+"
                               r"(?:stated|reported|described|dictated))\b",  # an amendment takes a place back
                               re.IGNORECASE)
 _NEGATION_AFTER = re.compile(r"\b(clear|clr|cleared|normal|natural|unremarkable|healthy|preserved|spared|unaffected|"
@@ -207,6 +208,12 @@ _THIS_PATIENT = re.compile(r"\b(?:this\s+(?:patient|case|film|study|radiograph|e
 # ..."); a legend alone on its line holds the lines under it that are headed too, up to a heading of findings or places
 _LEGEND = re.compile(r"^\s*(?:categories|(?:category\s+)?(?:definitions?|key|legend)|guide|guidance|reminder|"
                      r"teaching(?:\s+points?)?|glossary)\s*:", re.IGNORECASE)
+# an e-mail thread: a quoted line of an earlier message ("> I think there is change in the left upper zone"), and
+# where the earlier messages below a reply begin ("-----Original Message-----", "On 24 Sep, Dr K wrote:", "From: ...\n
+# Sent: ...")
+_QUOTED_LINE = re.compile(r"^\s*>")
+_EARLIER_MESSAGE = re.compile(r"^\s*(?:-{3,}\s*original message\s*-{3,}|on\s.{3,80}\swrote:)\s*$", re.IGNORECASE)
+_MESSAGE_HEADER = re.compile(r"^\s*from:.*\n\s*(?:sent|date):", re.IGNORECASE)
 _LABEL = re.compile(r"^\s*([^:\n]{1,40}?)(?::|\s[-\u2013\u2014=]\s)")
 _FINDINGS_HEADING = re.compile(r"^\s*(?:(?:lung\s+)?findings?|impression|conclusions?|report|opinion|comments?|summary|"
                                r"results?|interpretation|assessment|[\w ]{0,20}category)\s*:", re.IGNORECASE)
@@ -417,11 +424,17 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
 
 
 def _this_films_lines(text: str, knowledge: KnowledgeBase):
-    """The lines of ``text`` that may state this film's findings: a legend's lines left out, and the context's (the
-    request, an earlier film) up to its line's next heading or first sentence, with None before where a context
-    heading was."""
+    """The lines of ``text`` that may state this film's findings: a legend's lines, an e-mail's quoted lines and the
+    earlier messages below a reply left out, and the context's (the request, an earlier film) up to its line's next
+    heading or first sentence, with None before where a context heading was."""
     legend = context_next = False
-    for line in text.split("\n"):
+    lines = text.split("\n")
+    for k, line in enumerate(lines):
+        following = lines[k + 1] if k + 1 < len(lines) else ""
+        if _QUOTED_LINE.match(line) or _EARLIER_MESSAGE.match(line) and _QUOTED_LINE.match(following):
+            continue  # an earlier message quoted in a reply, and the line that introduces it
+        if _EARLIER_MESSAGE.match(line) or _MESSAGE_HEADER.match(line + "\n" + following):
+            return  # a reply's earlier messages below it, unquoted
         label = _LABEL.match(line)  # "Classic/Probable COVID-19: ..." under "Categories:"
         legend = legend and bool(label) and not _FINDINGS_HEADING.match(line) and not _is_heading(
             label.group(1), knowledge)
