@@ -572,6 +572,8 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("Shadow in the right lower lung field. The left lower lung field and the upper to middle lung fields of both "
      "sides is no abnormality. Both CPA sharp.", {"right lower"}),
     ("Opacity at the Lt. whole lung.", {"left upper", "left middle", "left lower"}),
+    ("Hazy densities in the left middle lung field. Hemidiaphragms and costophrenic sulci are intact.",
+     {"left middle"}),
     # lay and hurried text: "all" of no lung, "left" as a verb, the top two thirds, an initial before a degree
     ("Hi all, the X-ray shows infection in the bottom of my right lung. My husband hasn't left my side.",
      {"right lower"}),

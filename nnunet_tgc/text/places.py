@@ -88,7 +88,7 @@ _NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)|not|nothing|withou
                               r"(?:stated|reported|described|dictated))\b",  # an amendment takes a place back
                               re.IGNORECASE)
 _NEGATION_AFTER = re.compile(r"\b(clear|clr|cleared|normal|natural|unremarkable|healthy|preserved|spared|unaffected|"
-                             r"uninvolved|(?:is|are)\s+open|"
+                             r"uninvolved|(?:is|are)\s+(?:open|intact)|"
                              r"free|nad|ok|okay|not involved|well[- ]aerated|normally aerated|"
                              r"(?:well|normally|regularly)\s+ventilated|"
                              r"not affected|not obscured|not blunted|not effaced|(?:is|are) sharp|"
