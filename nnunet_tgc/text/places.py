@@ -427,12 +427,14 @@ def _this_films_lines(text: str, knowledge: KnowledgeBase):
     """The lines of ``text`` that may state this film's findings: a legend's lines, an e-mail's quoted lines and the
     earlier messages below a reply left out, and the context's (the request, an earlier film) up to its line's next
     heading or first sentence, with None before where a context heading was."""
-    legend = context_next = False
+    legend = context_next = quoting = False
     lines = text.split("\n")
     for k, line in enumerate(lines):
         following = lines[k + 1] if k + 1 < len(lines) else ""
-        if _QUOTED_LINE.match(line) or _EARLIER_MESSAGE.match(line) and _QUOTED_LINE.match(following):
-            continue  # an earlier message quoted in a reply, and the line that introduces it
+        # an earlier message quoted in a reply after the line that introduces it ("> ..." elsewhere is a bullet)
+        quoting |= bool(_EARLIER_MESSAGE.match(line) and _QUOTED_LINE.match(following))
+        if quoting and (_QUOTED_LINE.match(line) or _EARLIER_MESSAGE.match(line)):
+            continue
         if _EARLIER_MESSAGE.match(line) or _MESSAGE_HEADER.match(line + "\n" + following):
             return  # a reply's earlier messages below it, unquoted
         label = _LABEL.match(line)  # "Classic/Probable COVID-19: ..." under "Categories:"
