@@ -100,8 +100,10 @@ def _unticked_left_out(text: str) -> str:
 def _tables_as_fields(text: str) -> str:
     """A delimited table with yes/no cells (a registry's export: a header line, then a row per record with a column
     per zone) as one field per line, "Right upper: present" or "Right upper: absent", which :func:`_verdicts_as_words`
-    then reads: its header alone names every zone, and its cells name none. A table without such cells (a problem
-    list whose rows name their own places) stays as it is."""
+    then reads: its header alone names every zone, and its cells name none. A table crossing zones with sides (a
+    Markdown zone map: "| Zone | Right | Left |", then "| Upper | Clear | \u2714 opacity |") as a field per cell, "Upper
+    Left: \u2714 opacity", its signs as words. A table without such cells (a problem list whose rows name their own
+    places) stays as it is."""
     lines = [line for line in text.split("\n") if not _TABLE_RULE.fullmatch(line)]
     out, i = [], 0
     while i < len(lines):
