@@ -184,7 +184,7 @@ def _asides_left_out(text: str) -> str:
     ("Hi all", "all week"), how doctors divide the lungs into zones (a
     glossary of a letter to the patient), a patient's rotation, a hedge of certainty, the sharpness of a shadow's
     edges ("without clear contours"), a first impression taken back ("At first I thought ..., but")."""
-    text = _LEFT_AT.sub("went", text)
+    text = _LEFT_AS_VERB.sub("went", text)
     text = _INITIAL.sub("", text)
     text = _BOTH_RESULTS.sub("", text)
     text = _ALL_OF_NO_LUNG.sub("every one", text)
@@ -226,7 +226,7 @@ _NIL_BEFORE = re.compile(r"[\u00d8\u2205][ \t]*(?=[A-Za-z])")
 # the last heading of an SBAR handover (Situation, Background, Assessment, Recommendation), and "left" as a verb
 _SBAR_R = re.compile(r"(?m)^(\s*)(?:R|right)(\s*[-:\u2013])")  # "R" as the knowledge base spelled it out
 # ... "left" as a verb: "left at 14:00", "the dog hasn't left my side", "left for work"
-_LEFT_AT = re.compile(r"\bleft(?=\s+at\s+\d)"
+_LEFT_AS_VERB = re.compile(r"\bleft(?=\s+at\s+\d)"
                       r"|(?:(?<=\bhas )|(?<=\bhad )|(?<=\bhave )|(?<=n't ))left(?!\s+(?:lung|side|sided|base|apex|zone|"
                       r"lobe|upper|lower|mid|middle|hemithorax|chest)\b)"
                       r"|\bleft(?=\s+(?:my|his|her|their|our|your|me|him|them|us|it|home|school|work|for)\b)",
