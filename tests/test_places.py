@@ -591,6 +591,14 @@ def test_misspellings_and_region_words(chest, text, expected):
     # a Markdown table crossing zones with sides
     ("**Indication:** ?right basal pneumonia\n| Zone | Right | Left |\n|:-----|:-----:|:----:|\n| Upper | \u2014 | "
      "\u2714 opacity |\n| Mid | Clear | Clear |\n| Lower | \u2014 | \u2014 |", {"left upper"}),
+    # zones that continue a side's phrase are that side's, not those a later side word frees
+    ("Shadowing involving the right lung base. The right upper and mid zones and the left lung are clear.",
+     {"right lower"}),
+    # what a word means, and a first read taken back, are no finding of this film
+    ('Opacity in the left lower zone.\n\u2022 Each lung is divided into upper, middle and lower "zones".\n'
+     '\u2022 "Base" means the bottom part of a lung.', {"left lower"}),
+    ("Opacity in the right base. I had initially queried opacity in the left apical region, but on review this was "
+     "the breast shadow.", {"right lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

@@ -191,8 +191,11 @@ _PRIOR = re.compile(r"\b(?:(?:previous|prior|earlier|last|old|preceding|former|i
                     r"there\s+(?:is|are)|this\s+(?:film|study|exam)|on\s+(?:this|today)|the\s+current|new)\b|$)",
                     re.IGNORECASE)
 # a statement about a disease in general, not this film ("COVID-19 typically affects both lower zones", "The typical
-# distribution of COVID-19 is bilateral, peripheral and basal"), unless it says it is about this patient
-_GENERAL = re.compile(r"\b(?:typically|classically|characteristically|usually|commonly|frequently|tends?\s+to|"
+# distribution of COVID-19 is bilateral, peripheral and basal"), or a word's meaning ('"Base" means the bottom part of a
+# lung', "each lung is divided into upper, middle and lower zones"), unless it says it is about this patient
+_GENERAL = re.compile(r"[\"\u201c][^\"\u201d]{1,40}[\"\u201d]\s*(?:means|refers\s+to|is\s+(?:the\s+)?(?:word|term|name)\s+for)\b"
+                      r"|\b(?:(?:is|are)\s+divided\s+into|typically|classically|characteristically|usually|commonly|"
+                      r"frequently|tends?\s+to|"
                       r"would\s+(?:favou?r|place|make|indicate|point\s+to)|"
                       r"(?:is|are)\s+known\s+to|(?:less|more|most|least)\s+typical|atypical|more\s+often|"
                       r"(?:typical|classic(?:al)?|characteristic|usual|expected|recogni[sz]ed)"
@@ -294,7 +297,9 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
         # side takes the free zones beside it ("Upper zones: no opacity on both sides")
         clause_sides = {s for seg in positive for s in seg.sides | _sides_of(seg.cells)}
         report_sides |= clause_sides
-        free_zones = {z for seg in negative if not seg.sides and not seg.cells for z in seg.zones}
+        # ... but not zones that continue a side's phrase ("The right upper and mid zones and the left lung are clear")
+        free_zones = {z for i, seg in enumerate(negative) if _zones_only(seg) and not _continued_sides(negative, i)
+                      for z in seg.zones}
         for i, seg in enumerate(negative):
             if seg.cells and not seg.sides:  # "no RUL opacity", "no opacity in the superior segment of the RLL"
                 free |= seg.cells
@@ -819,16 +824,24 @@ def _borrowed_sides(segs, i: int) -> set:
         k += 1
     if k < len(segs) and k > i and segs[k].continues and segs[k].sides and not segs[k].side_first:
         return segs[k].sides
-    j = i  # back over zones that continue one phrase: "left upper, middle and lower"
-    while j > 0 and segs[j].continues and _zones_only(segs[j - 1]):
-        j -= 1
-    if j > 0 and segs[j].continues and segs[j - 1].sides and segs[j - 1].side_first:
-        return segs[j - 1].sides
+    continued = _continued_sides(segs, i)
+    if continued:
+        return continued
     for j in list(range(i + 1, len(segs))) + list(range(i - 1, -1, -1)):
         if segs[j].sides:
             return segs[j].sides
         if segs[j].cells:
             return _sides_of(segs[j].cells)
+    return set()
+
+
+def _continued_sides(segs, i: int) -> set:
+    """The sides of a side-first phrase that segment ``i``'s zones continue ("left upper, middle and lower")."""
+    j = i  # back over zones that continue one phrase
+    while j > 0 and segs[j].continues and _zones_only(segs[j - 1]):
+        j -= 1
+    if j > 0 and segs[j].continues and segs[j - 1].sides and segs[j - 1].side_first:
+        return segs[j - 1].sides
     return set()
 
 

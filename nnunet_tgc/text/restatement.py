@@ -354,11 +354,15 @@ _ALL_OF_NO_LUNG = re.compile(r"\ball\b(?![^.;,:!?\n]{0,30}?\b(?:left|right|l|r|l
 _BOTH_RESULTS = re.compile(r"\bboth(?=\s+(?:negative|positive|neg|pos|pending|awaited|sent|taken|normal range)\b)",
                            re.IGNORECASE)
 # a glossary's "doctors divide each lung into upper, middle and lower zones ...": how zones are named, no finding
-_ZONES_EXPLAINED = re.compile(r"\b(?:divides?|divided|dividing|splits?|split)\b[^.;\n]*?\binto\b[^.;\n]*",
+# (the whole sentence where what it is divided into is zones: "each lung is divided into upper, middle and lower zones")
+_ZONES_EXPLAINED = re.compile(r"(?:[^.;\n]*(?=\b(?:divides?|divided|dividing|splits?|split)\b[^.;\n]*?\binto\b"
+                              r"[^.;\n]*?\b(?:zones|thirds|lobes|parts|regions|fields|areas|sections)\b))?"
+                              r"\b(?:divides?|divided|dividing|splits?|split)\b[^.;\n]*?\binto\b[^.;\n]*",
                               re.IGNORECASE)
 # a first impression taken back in the same sentence: "At first I thought the left apex looked hazy, but it is the
-# clavicle" states only what follows the "but"
-_RETRACTED = re.compile(r"\b(?:at first|initially|originally)\b[^.;\n]{0,20}?\b(?:thought|wondered|suspected)\b"
+# clavicle", "I had initially queried opacity in the left base, but on review ..." state only what follows the "but"
+_RETRACTED = re.compile(r"\b(?:at first|initially|originally)\b[^.;\n]{0,20}?\b(?:thought|wondered|suspected|queried|"
+                        r"called|felt|believed|considered|flagged|mistook|misread)\b"
                         r"[^.;\n]*?(?=\bbut\b)", re.IGNORECASE)
 _UNSURE = re.compile(r"\(?\s*\bnot\s+(?:\d+\s*%\s*|entirely\s+|completely\s+|totally\s+|quite\s+)?"
                      r"(?:sure|certain)\b\s*\)?", re.IGNORECASE)
