@@ -591,17 +591,39 @@ def test_misspellings_and_region_words(chest, text, expected):
     # a Markdown table crossing zones with sides
     ("**Indication:** ?right basal pneumonia\n| Zone | Right | Left |\n|:-----|:-----:|:----:|\n| Upper | \u2014 | "
      "\u2714 opacity |\n| Mid | Clear | Clear |\n| Lower | \u2014 | \u2014 |", {"left upper"}),
-    # zones that continue a side's phrase are that side's, not those a later side word frees
-    ("Shadowing involving the right lung base. The right upper and mid zones and the left lung are clear.",
-     {"right lower"}),
     # what a word means, and a first read taken back, are no finding of this film
     ('Opacity in the left lower zone.\n\u2022 Each lung is divided into upper, middle and lower "zones".\n'
      '\u2022 "Base" means the bottom part of a lung.', {"left lower"}),
     ("Opacity in the right base. I had initially queried opacity in the left apical region, but on review this was "
      "the breast shadow.", {"right lower"}),
+    # translated reports: fractions, a list parted by semicolons, sides after the zones, Latin and Spanish word order
+    ("Full name: VO THI L.  Age: 39\n- Appear 1 opaque cluster at middle 1/3 of right lung field.\n- 1/3 upper and "
+     "1/3 lower of right lung field; left lung field not yet see lesion.", {"right middle"}),
+    ("Blurred lesion, boundary not clear, at 2/3 lower of two lung fields.",
+     {"left middle", "left lower", "right middle", "right lower"}),
+    ("Infiltrate at lower lung field right and left. Sinus costophrenicus right left sharp.",
+     {"left lower", "right lower"}),
+    ("Opacities in both pulmonary bases and the middle third of the left hemithorax. Right hemithorax with adequate "
+     "aeration. Catheter with distal tip in superior cava vein.", {"left lower", "left middle", "right lower"}),
+    ("Opacities in the three thirds of both pulmonary fields, denser in the right upper zone.",
+     {"left upper", "left middle", "left lower", "right upper", "right middle", "right lower"}),
+    ("- Consolidation at the right upper, mid and lower zones beside the left lower zone.\n- Normal both hilar shadows.",
+     {"right upper", "right middle", "right lower", "left lower"}),
+    ("[8:12 am] Dr Sneha R.: 2 patches dikh rahe, dono bases aur left mid zone mein\n[8:12 am] Dr Sneha R.: Right "
+     "side kuch nahi hai", {"left lower", "left middle", "right lower"}),
+    ("[9:01 am] Dr Sneha R.: Left side apex se base tak mein haziness hai", {"left upper", "left middle", "left lower"}),
+    ("Patient: Mrs. A. R.    Age: 68 Y\n- Opacity in the left lower zone.\n- Both C.P. angles are clear.",
+     {"left lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected
+
+
+def test_zones_that_continue_a_sides_phrase_are_not_freed_on_the_side_named_after_them(chest):
+    places = read_places("Shadowing at the right lung base. The right upper and mid zones and the left lung are clear.",
+                         chest)
+    assert {f"{s} {z}" for s, z in places.free} == {"right upper", "right middle", "left upper", "left middle",
+                                                     "left lower"}
 
 
 def test_a_finding_placed_nowhere_places_nothing(chest):

@@ -78,8 +78,9 @@ assert len(CELLS) == PLACE_CELLS and len(CELLS) + 1 == PLACE_VECTOR_SIZE
 _CLAUSE_END = re.compile(r"(?:[;\n]|(?<!\d)\.|\.(?!\d))+|(?<=\?)(?=\s+[A-Z]|\s*$)"
                          r"|\b(?:but|while|whereas|full stop|period|colon|semicolon|new (?:paragraph|line)|"
                          r"next (?:paragraph|line))\b", re.IGNORECASE)
-# "?" and "query": a queried item of a run-on list ("?consolidation L base ?patchy shadowing R mid zone")
-_SEPARATOR = re.compile(r",|&|\+|/|\?|\b(and|with|as well as|plus|or|query)\b", re.IGNORECASE)
+# "?" and "query": a queried item of a run-on list ("?consolidation L base ?patchy shadowing R mid zone"); "beside" and
+# "in addition to" join places ("the right lower zone beside the left mid and lower zones")
+_SEPARATOR = re.compile(r",|&|\+|/|\?|\b(and|with|as well as|plus|or|query|in addition to|besides?)\b", re.IGNORECASE)
 _NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)|not|nothing|without|negative for|free of|absence of|"
                               r"resolution of|clearance of|clear of|"
                               r"(?:don'?t|doesn'?t|didn'?t|can'?t|cannot|couldn'?t)\s+(?:see|show|identify|appreciate)|"
@@ -90,17 +91,18 @@ _NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)|not|nothing|withou
 _NEGATION_AFTER = re.compile(r"\b(clear|clr|cleared|normal|natural|unremarkable|healthy|preserved|spared|unaffected|"
                              r"uninvolved|(?:is|are)\s+(?:open|intact)|"
                              r"free|nad|ok|okay|not involved|well[- ]aerated|normally aerated|"
-                             r"(?:well|normally|regularly)\s+ventilated|"
-                             r"not affected|not obscured|not blunted|not effaced|(?:is|are) sharp|"
+                             r"(?:well|normally|regularly)\s+ventilated|(?:with\s+)?(?:adequate|normal|good|preserved)\s+aeration|"
+                             r"not affected|not obscured|not blunted|not effaced|(?:(?:is|are)\s+)?sharp|"
                              r"(?:looks?|looking|is|are|seems?)\s+(?:fine|ok|okay|clean|good)|"
-                             r"no longer (?:seen|visible)|(?<!partially )(?<!partly )resolved)\b",
+                             r"no longer (?:seen|visible)|not\s+(?:yet\s+)?see[n]?\s+(?:any\s+)?(?:lesions?|abnormal\w*)|"
+                             r"(?<!partially )(?<!partly )resolved)\b",
                              re.IGNORECASE)
 # ... except where only part of it has gone
 _PARTLY = re.compile(r"\b(?:partially|partly|largely|mostly|almost|nearly|incompletely|substantially|much|somewhat|"
                      r"not\s+(?:yet\s+)?(?:fully|completely|entirely))\s+(?:been\s+)?$", re.IGNORECASE)
 # ... and the same words opening a stretch, before what they clear: "Clear left lung, right basal opacity.", "Free
-# costophrenic recesses" ("free of" is a negation cue of its own)
-_CLEAR_BEFORE = re.compile(r"(?:^|(?<=,))\s*(?:clear|normal|unremarkable|free)\b(?!\s+of\b)", re.IGNORECASE)
+# costophrenic recesses", "- Normal both hilar shadows" ("free of" is a negation cue of its own)
+_CLEAR_BEFORE = re.compile(r"(?:^[\s\-\u2022*]*|(?<=,)\s*)(?:clear|normal|unremarkable|free)\b(?!\s+of\b)", re.IGNORECASE)
 # the sides a clearing word is said of, after it: "Costophrenic sinus free on both sides", "apices clear bilaterally"
 _TRAILING_SIDES = re.compile(r"\s*(?:(?:on|in|at)\s+(?:the\s+)?)?(?:both\s+sides|both|bilaterally|bilateral|"
                              r"(?:left|right)(?:\s+side)?)\b(?=\s*(?:[,;.]|$))", re.IGNORECASE)
@@ -118,7 +120,7 @@ _RANGE = re.compile(r"^\s*(?:(?:down\s+)?(?:to|through|thru|till|until)\s+(?:the
 _WITH = re.compile(r"(?<!together )(?<!along )\bwith\b", re.IGNORECASE)
 # between a word naming both sides and zones that are both sides' ("in both lungs from the mid zones to the bases"),
 # not those of a side named after them ("Bilateral infection of the middle and lower parts of the right lung")
-_OWN_ZONES = re.compile(r"\s*(?:(?:from|in|at|within|throughout)\s+)?(?:the\s+)?(?:lungs?\s+)?$", re.IGNORECASE)
+_OWN_ZONES = re.compile(r"\s*(?:(?:from|in|at|within|throughout)\s+)?(?:the\s+)?(?:(?:lungs?|pulmonary)\s+)?$", re.IGNORECASE)
 # a new subject where a dictation has no stop: "the" right after a place ("in the left base the right lung is clear")
 _NEW_SUBJECT = re.compile(r"\s+\bthe\b", re.IGNORECASE)
 # nothing but a bracketed aside between two phrases ("R lower zone (1 patch) L lung clear")
@@ -341,6 +343,8 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
                 cells = _cells_of(seg, sides, seg.zones)
             elif seg.bare_side and i + 1 < len(segs) and segs[i + 1].zones and not segs[i + 1].cells:
                 cells = _cells_of(seg, sides, _shared_zones(segs, i + 1))
+            elif seg.bare_side and seg.continues and i > 0 and _side_after_zones(segs[i - 1]):
+                cells = _cells_of(seg, sides, segs[i - 1].zones)  # "lower lung field right and left"
             elif seg.sides:
                 summaries.append(seg)
             involved |= cells | seg.cells
@@ -390,6 +394,7 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
     the clause then starts with the heading, given again on its own; a row heading is read with each cell of its
     row; every place of a line that lists what is normal is free."""
     clauses, hypotheses = [], False
+    placed = False  # a line before named a place: a list of places parted by semicolons may follow (_lists_joined)
     section = ""  # a place alone on its line as a heading ("RIGHT LUNG:"): the lines under it that name no side are its
     for line in _this_films_lines(text, knowledge):
         if line is None:  # a context heading ended the section before it
@@ -411,7 +416,7 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
         line = _SENTENCE.sub(lambda m: "" if _general(m.group(0)) else m.group(0), line)
         normal = _NORMAL_LINE.match(line)
         line = _spread_row(line[normal.end():] if normal else line, knowledge)
-        for sentence in _CLAUSE_END.split(line):
+        for sentence in _CLAUSE_END.split(_lists_joined(line, knowledge) if placed else line):
             parts = sentence.split(":")
             clause, heading = parts[0], ""
             for part in parts[1:]:
@@ -424,8 +429,33 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
                     clauses.append((clause, bool(normal), heading))
                     clause, heading = part, ""
             clauses.append((clause, bool(normal), heading))
+        placed = placed or any(e.sides or e.zones for _, _, e in knowledge.find(line))
     clauses = [(_stated(c), free, heading) for c, free, heading in _answered(clauses)]
     return [(c, free, heading) for c, free, heading in clauses if c.strip()]
+
+
+def _lists_joined(line: str, knowledge: KnowledgeBase) -> str:
+    """A semicolon that parts the items of one list of places as a comma: in "1/3 upper of right lung field; left lung
+    field not yet see lesion" what follows is said of both; a semicolon after a statement ends it as before. Only
+    after a line that named a place: a report's first "Left lower zone; right lung clear." states its finding first."""
+    parts = line.split(";")
+    return "".join(part + ("," if k + 1 < len(parts) and _bare_places(part, knowledge) else ";" if k + 1 < len(parts)
+                           else "") for k, part in enumerate(parts))
+
+
+def _bare_places(text: str, knowledge: KnowledgeBase) -> bool:
+    """Whether ``text`` names places and nothing else ("- Right lung field", "third upper and third middle of the left
+    lung")."""
+    found = [(s, e) for s, e, entry in knowledge.find(text) if entry.sides or entry.zones]
+    rest = text
+    for start, end in reversed(found):
+        rest = rest[:start] + " " + rest[end:]
+    return bool(found) and not _NOT_A_PLACE_WORD.sub(" ", rest).strip()
+
+
+# what a list of places holds besides them
+_NOT_A_PLACE_WORD = re.compile(r"[\W\d_]+|\b(?:the|of|and|in|at|on|a|lungs?|fields?|zones?|thirds?|regions?|parts?|"
+                               r"lobes?|sides?|whole|all|entire)\b", re.IGNORECASE)
 
 
 def _this_films_lines(text: str, knowledge: KnowledgeBase):
@@ -799,6 +829,11 @@ def _shared_zones(segs, i: int) -> set:
             break
         zones |= seg.zones
     return zones
+
+
+def _side_after_zones(seg: _Segment) -> bool:
+    """Whether a segment names its zones, then its side ("lower lung field right")."""
+    return bool(seg.zones and seg.sides and not seg.cells and not seg.side_first)
 
 
 def _zones_between(zones: set) -> set:

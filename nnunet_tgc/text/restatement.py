@@ -37,12 +37,12 @@ def undotted(text: str) -> str:
 
 
 def _shorthand_as_words(text: str) -> str:
-    """"each" before a zone as "both"; the empty-set sign of ward notes as "no" before what it denies and "clear"
+    """Hinglish function words as English; "each" before a zone as "both"; the empty-set sign of ward notes as "no" before what it denies and "clear"
     after a place; an SBAR handover's "R -" as its recommendation; what an amendment says was "previously
     reported" as erroneously reported; a translated "mean" before another third as "middle"; "from the apices to the
-    diaphragm" as "... to the bases"; a translated "three floors" as "all zones", "all 6 zones" as both lungs' zones,
-    "every lobe of both lungs" as their zones, "the lower two-thirds" as the middle and lower zones."""
-    text = _EACH.sub("both", text)
+    diaphragm" as "... to the bases"; a translated "three floors" or "the three thirds" as "all zones", "all 6 zones" as both lungs' zones,
+    "every lobe of both lungs" as their zones, "the lower two-thirds" as the middle and lower zones, "1/3" as "third"."""
+    text = _EACH.sub("both", _hindi_as_english(text))
     text = _NIL_BEFORE.sub("no ", _NIL_AFTER.sub(" clear", text))
     if all(re.search(rf"(?m)^\s*{letter}\s*[-:\u2013]", text) for letter in "SBA"):
         text = _SBAR_R.sub(r"\1Recommendation\2", text)
@@ -52,8 +52,18 @@ def _shorthand_as_words(text: str) -> str:
     text = _THREE_FLOORS.sub("all zones", text)
     text = _SIX_ZONES.sub("all zones of both lungs", text)
     text = _EVERY_LOBE.sub(lambda m: f"all zones of {m.group('lungs')}", text)
-    text = _TWO_THIRDS.sub(lambda m: _TWO_THIRDS_ZONES[m.group(1).lower()], text)
-    return _MEAN_THIRD.sub("middle", text)
+    text = _TWO_THIRDS.sub(lambda m: _TWO_THIRDS_ZONES[(m.group(1) or m.group(2)).lower()], text)
+    return _ONE_THIRD.sub("third", _MEAN_THIRD.sub("middle", text))
+
+
+def _hindi_as_english(text: str) -> str:
+    """Hindi function words of a Hinglish message written in Latin letters ("dono bases aur left mid zone mein",
+    "right side apex se base tak", "Left side kuch nahi hai") as the English words they are, where the text holds two
+    or more of them: "and", "both", "whole", "all three", "nothing", "from ... to"."""
+    if len({m.group(0).lower() for m in _HINDI_WORD.finditer(text)}) < 2:
+        return text
+    text = _HINDI_RANGE.sub(r"\1 to \2", text)
+    return _HINDI_WORD.sub(lambda m: _HINDI_WORDS[m.group(0).lower()], text)
 
 
 def _corrections_applied(text: str) -> str:
@@ -180,12 +190,12 @@ def _verdict_statement(label: str, rest: str, as_written: str, around: str) -> s
 def _asides_left_out(text: str) -> str:
     """Without what states no place: "left" as a verb ("left at 19:30"), "right" as an adverb ("right through") or
     meaning correct ("that's right", restated "correct"), an initial before a name ("Dr R. Patel", "Dr L
-    Kowalski"), "both" of two test results ("swabs x2: both negative"), an "all" that names no part of the lungs
+    Kowalski") and a name field ("Full name: VO THI L."), "both" of two test results ("swabs x2: both negative"), an "all" that names no part of the lungs
     ("Hi all", "all week"), how doctors divide the lungs into zones (a
     glossary of a letter to the patient), a patient's rotation, a hedge of certainty, the sharpness of a shadow's
-    edges ("without clear contours"), a first impression taken back ("At first I thought ..., but")."""
+    edges ("without clear contours", "boundary not clear"), a first impression taken back ("At first I thought ..., but")."""
     text = _LEFT_AS_VERB.sub("went", text)
-    text = _INITIAL.sub("", text)
+    text = _NAME_FIELD.sub("name:", _INITIAL.sub("", text))
     text = _BOTH_RESULTS.sub("", text)
     text = _ALL_OF_NO_LUNG.sub("every one", text)
     text = _ZONES_EXPLAINED.sub("", text)
@@ -216,7 +226,9 @@ _EACH = re.compile(r"\beach(?=\s+(?:upper|mid|middle|lower|lung|side|base|apex)\
 _ROTATED = re.compile(r"\b(rotat\w*)\s+(?:to(?:wards)?\s+)?(?:the\s+)?(?:left|right|l|r)\b", re.IGNORECASE)
 # how sharp a shadow's edges are, not whether it is there: "infiltration without clear contours"
 _MARGINS = re.compile(r"\bwithout\s+(?:clear|sharp|distinct|definite|well[- ]defined|defined)\s+"
-                      r"(?:contours?|margins?|borders?|boundaries|edges?|outlines?)\b", re.IGNORECASE)
+                      r"(?:contours?|margins?|borders?|boundaries|edges?|outlines?)\b"
+                      r"|\b(?:contours?|margins?|borders?|boundary|boundaries|edges?|outlines?)\s+(?:(?:is|are)\s+)?"
+                      r"(?:not\s+(?:clear|sharp|distinct|well[- ]defined)|unclear|indistinct)\b", re.IGNORECASE)
 # the empty-set sign of ward notes: "nil" before what it denies ("Ø effusion"), "clear" after a place ("apices Ø")
 # (a line's last sign denies nothing on the next); and "nil" that ends its part of a list ("MID - NIL / LOWER -
 # OPACITY": the mid zone is clear)
@@ -310,6 +322,12 @@ _SR_ITEM_START = re.compile(
 # throughout the pulmonary field"
 _RIGHT_AS_ADVERB = re.compile(r"(?<!\bthe )\bright(?=\s+(?:through|down|across|round|around|along)\b)", re.IGNORECASE)
 # an initial before a name ("Dr R. Patel", "L. Hughes RN"), spelled out as a side by the knowledge base
+# a name field's value up to the next label ("Full name: VO THI L.  Age: 39"): a name, whatever its initials are
+# ("Patient: Mrs. A. R.    Age: 68 Y"), and a title's name ended by an initial ("[8:12 am] Dr Sneha R.: Rest clear")
+_NAME_FIELD = re.compile(r"\b(?:(?:full\s+|patient'?s?\s+|first\s+|last\s+|sur)?name\s*:|"
+                         r"patient\s*:(?=\s*(?:Mrs?|Ms|Miss|Dr)\b))[^:\n]*?(?=\s+[A-Za-z]+\s*:|$)"
+                         r"|\b(?:Dr|Mr|Mrs|Ms|Miss|Prof)\.?\s+[A-Z][a-z]+\s+(?:right|left|R|L)\.?(?=\s*:)",
+                         re.IGNORECASE | re.MULTILINE)
 _INITIAL = re.compile(r"\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=by )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\.\s+"
                       r"(?=[A-Z][a-z]|[A-Z]'[A-Z])"
                       r"|\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\s+"
@@ -333,7 +351,7 @@ _TO_THE_DIAPHRAGM = re.compile(r"(?:(?<=\bapex to the )|(?<=\bapices to the ))(?
                                re.IGNORECASE)
 # "the three floors of the right lung" (French "étages"), kept out of the knowledge base, where "three" would
 # become a place word that "There" is one slip from
-_THREE_FLOORS = re.compile(r"\b(?:the\s+)?three\s+floors\b", re.IGNORECASE)
+_THREE_FLOORS = re.compile(r"\b(?:the\s+)?(?:three|3)\s+(?:floors|thirds)\b", re.IGNORECASE)
 # "all 6 zones": the three zones of both lungs
 _SIX_ZONES = re.compile(r"\ball\s+(?:6|six)\s+(?:lung\s+)?zones\b", re.IGNORECASE)
 # "every lobe of both lungs including the lingula", "both lobes of the left lung": the whole of those lungs
@@ -341,7 +359,16 @@ _EVERY_LOBE = re.compile(r"\b(?:every|each|all(?:\s+(?:the\s+)?(?:three|two|five
                          r"(?P<lungs>both\s+lungs|(?:the\s+)?(?:left|right)\s+lung)(?:,?\s+including\s+the\s+lingula)?",
                          re.IGNORECASE)
 # "the lower two-thirds of the left lung": two of its three zones
-_TWO_THIRDS = re.compile(r"\b(upper|lower|top|bottom)\s+(?:two[- ]thirds|2/3|2/3rds)\b", re.IGNORECASE)
+# (the fraction first in translations: "2/3 lower of two lung fields"); "1/3" before a zone or "of" is "third" (its slash
+# is no separator), elsewhere a score ("R upper 1/3")
+_TWO_THIRDS = re.compile(r"\b(?:(upper|lower|top|bottom)\s+(?:two[- ]thirds|2/3|2/3rds)|(?:2/3|2/3rds)\s+(upper|lower))\b",
+                         re.IGNORECASE)
+_ONE_THIRD = re.compile(r"(?<![\d/])1/3(?:rds?)?(?=\s+(?:of|upper|middle|mid|lower|superior|inferior)\b)", re.IGNORECASE)
+_HINDI_WORDS = {"aur": "and", "dono": "both", "poore": "whole", "poora": "whole", "pura": "whole", "poori": "whole",
+                "teeno": "all three", "saare": "all", "kuch nahi": "nothing", "mein": "in", "hai": "is", "hain": "are"}
+_HINDI_WORD = re.compile(r"\b(?:" + "|".join(_HINDI_WORDS) + r")\b", re.IGNORECASE)
+# "apex se base tak": from the apex to the base
+_HINDI_RANGE = re.compile(r"\b(\w+(?:\s+zones?)?)\s+se\s+(\w+(?:\s+zones?)?)\s+tak\b", re.IGNORECASE)
 _TWO_THIRDS_ZONES = {"upper": "upper and middle zones", "lower": "middle and lower zones",
                      "top": "upper and middle zones", "bottom": "middle and lower zones"}
 # "all" with no part of the lungs in the words after it, up to a punctuation mark ("Hi all, ...", "thank you all so
@@ -374,8 +401,8 @@ _ZERO_PERCENT = re.compile(r"(?P<place>\b(?:right|left|r|l)\b[^:=\n|/;,.\d%]{0,2
                            r"(?:~\s*|approx(?:imately|\.)?\s+|about\s+)?0\s*%", re.IGNORECASE)
 # "10% of both lungs": a share of all the lung, not a statement that both are involved
 _SHARE_OF_BOTH = re.compile(r"(?<=%)(\s+of\s+)(?:both|the|all)\s+lungs?\b", re.IGNORECASE)
-# dotted abbreviations are no sentence end ("all zones, i.e. upper, middle and lower")
-_DOTTED = re.compile(r"\b(?:i\.e|e\.g|viz|approx|incl|esp|cf|vs)\.", re.IGNORECASE)
+# dotted abbreviations are no sentence end ("all zones, i.e. upper, middle and lower", "Both C.P. angles")
+_DOTTED = re.compile(r"\b(?:i\.e|e\.g|viz|approx|incl|esp|cf|vs|c\.p)\.", re.IGNORECASE)
 # the silhouette sign: an opacity that obscures a side's heart border lies in its middle zone (middle lobe,
 # lingula), one that effaces its hemidiaphragm in its lower zone; a border that is sharp or not obscured places nothing
 _OBSCURING = re.compile(r"\b(?:obscur\w*|effac\w*|silhouett\w*|blurr\w*|indistinct|loss of|lost)\b", re.IGNORECASE)
