@@ -60,6 +60,9 @@ from nnunet_tgc.text.normalize import normalize_report, normalize_reports
      "Clinical details: fever, cough\nOpacity in the left base"),
     ("Indication:\n?pneumonia\nOpacity in the left base", "Indication:\n?pneumonia\nOpacity in the left base"),
     ("(Total 2 lesions)\nLeft base opacity", "(Total 2 lesions)\nLeft base opacity"),
+    # a note's line that opens with a side and a zone in shorthand, unless the line before wants what follows
+    ("+ opac R LZ, x3 foci\nR UZ+MZ clear", "+ opac R LZ, x3 foci\nR UZ+MZ clear"),
+    ("opacity in the\nR LZ", "opacity in the R LZ"),
     # Markdown's bold and heading marks
     ("## Findings\n- **Lungs:** opacity in the left base", "Findings\n- Lungs: opacity in the left base"),
     ("Cafe\u0301", "Caf\u00e9"),  # NFC: the same text compares (and caches) equal

@@ -614,6 +614,15 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("[9:01 am] Dr Sneha R.: Left side apex se base tak mein haziness hai", {"left upper", "left middle", "left lower"}),
     ("Patient: Mrs. A. R.    Age: 68 Y\n- Opacity in the left lower zone.\n- Both C.P. angles are clear.",
      {"left lower"}),
+    # questions asked and not answered yes or no; what a pronoun clears; an expectation; a note's signed zones
+    ("A. In the right base. Q. You're not saying the right lower zone was affected, are you? A. The right lower zone "
+     "was involved. Q. Isn't it true that there was also disease in the left upper zone? A. It was clear. Q. So the "
+     "left lower zone was normal? A. The left lower zone was not normal.", {"right lower", "left lower"}),
+    ("Right, your turn. You can see consolidation in the left lower zone. Now look at the right upper and lower zones. "
+     "You can see they are clear. You might expect change in the right mid zone as well, but you don't.",
+     {"left lower"}),
+    ("Opac: R: up\u2212 mid\u2212 low+ | L: up\u2212 mid+ low+", {"right lower", "left middle", "left lower"}),
+    ("+ patchy consol R upper + lower, R mid \u2212 & L LZ, x3 foci", {"right upper", "right lower", "left lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

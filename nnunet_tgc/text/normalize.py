@@ -8,7 +8,7 @@ break that ends a statement stays one: in a structured report it ends a heading'
 on one line, the findings on the next), which the reader of places (``places.py``) needs. It ends a statement after
 ``. : ; ! ?`` or before a line that opens as a list item, a note's symbol, a heading or a field of a structured
 export ("- ", "2) ", "(b) ", "Ø ", "↑ ", "[08:10] ", "B - ", "CXR (PA) - ", "Right lung: ", "CXR 22.01.22: ",
-"No. of lesions: ", "observation[2].bodySite = "), after the line of a request or an earlier film ("Clinical
+"No. of lesions: ", "observation[2].bodySite = ", a note's "R UZ+MZ"), after the line of a request or an earlier film ("Clinical
 details: fever, cough", or the line under "Indication:" alone), after a line in brackets ("(Total 2 lesions)"), after a
 table row or before one (" | ", or three or more tabs, pipes or
 semicolons, or quoted comma-separated fields: a delimited export's header and rows; its tabs become " | ", the visible column separator,
@@ -64,6 +64,10 @@ _UNDERLINED = re.compile(r"(?<![\w_])_(?=\S)([^_\n]*?\S)_(?![\w_])")
 _TABBED_LINE = re.compile(r"(?m)^[^\n\t]*\t[^\n\t]*\t[^\n]*$")
 # a period at a line's start that ends the line's statement, where right-to-left text moved it (".Heart size is normal")
 _MOVED_PERIOD = re.compile(r"\.[^\W\d_]")
+# a note's line that opens with a side and a zone in shorthand ("x3 foci\nR UZ+MZ, lingula clear"), unless the line
+# before it ends in a word that wants what follows ("opacity in the\nR LZ")
+_NOTE_PLACE = re.compile(r"(?:R|L|Rt|Lt|b/l)\s+[ULM]Z\b")
+_OPEN_END = re.compile(r"\b(?:in|at|on|of|the|and|or|with|to|from|both|no|not)\s*$", re.IGNORECASE)
 # exactly two periods; three or more are an ellipsis and are left alone
 _DOUBLE_PERIOD = re.compile(r"(?<!\.)\.\.(?!\.)")
 
@@ -100,6 +104,7 @@ def _line_break(text: str, m: re.Match) -> str:
             or bool(_TABLE_ROW.match(line)) or bool(_TABLE_ROW.match(text, m.end()))
             or _rows_alike(line, text, m.end())
             or bool(_MOVED_PERIOD.match(line))
+            or bool(_NOTE_PLACE.match(text, m.end())) and not _OPEN_END.search(line)
             or _latin(_last_letter(text, m.start())) != _latin(_first_letter(text, m.end())))
     return "\n" if ends else " "
 

@@ -88,10 +88,12 @@ _NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)|not|nothing|withou
                               r"(?:erroneously|incorrectly|wrongly|mistakenly)\s+"
                               r"(?:stated|reported|described|dictated))\b",  # an amendment takes a place back
                               re.IGNORECASE)
-_NEGATION_AFTER = re.compile(r"\b(clear|clr|cleared|normal|natural|unremarkable|healthy|preserved|spared|unaffected|"
-                             r"uninvolved|(?:is|are)\s+(?:open|intact)|"
+# the words after a place that clear it ("not normal", "isn't clear" clear nothing)
+_NEGATION_AFTER = re.compile(r"(?<!not )(?<!n't )\b(clear|clr|cleared|normal|natural|unremarkable|healthy|preserved|spared|"
+                             r"unaffected|uninvolved|(?:is|are)\s+(?:open|intact)|"
                              r"free|nad|ok|okay|not involved|well[- ]aerated|normally aerated|"
-                             r"(?:well|normally|regularly)\s+ventilated|(?:with\s+)?(?:adequate|normal|good|preserved)\s+aeration|"
+                             r"(?:well|normally|regularly)\s+ventilated|"
+                             r"(?:with\s+)?(?:adequate|normal|good|preserved)\s+aeration|"
                              r"not affected|not obscured|not blunted|not effaced|(?:(?:is|are)\s+)?sharp|"
                              r"(?:looks?|looking|is|are|seems?)\s+(?:fine|ok|okay|clean|good)|"
                              r"no longer (?:seen|visible)|not\s+(?:yet\s+)?see[n]?\s+(?:any\s+)?(?:lesions?|abnormal\w*)|"
@@ -141,11 +143,17 @@ _NOTHING_ELSE = re.compile(r"(?:nothing|no)\s+(?:else|other|further)\b", re.IGNO
 _CONTRAST = re.compile(r"not\s+(?:in\s+)?(?:the\s+)?", re.IGNORECASE)
 # a question that asks whether, in talk ('"Is it in both lungs?" "No, just the right lung."'); its answer's "no" before
 # "just" or "only" denies the question, not a place
-_QUESTION_OPENING = (r"^\W*(?:any\b|(?:is|are|does|do|did|could|can|has|have|was|were|will|would|should)\s+"
-                     r"(?:it|that|this|the|any|there|they|she|he)\b)")
-# ... or whatever is asked and then answered on its line ("?right apical pneumonia - present? -> No, ...")
+# ("Isn't it true that ...", "Would you agree that ...")
+_QUESTION_OPENING = (r"^\W*(?:any\b|(?:is|are|does|do|did|could|can|has|have|was|were|will|would|should)(?:n't)?\s+"
+                     r"(?:it|that|this|the|any|there|they|she|he|you|we)\b)")
+# ... or whatever is asked and then answered on its line ("?right apical pneumonia - present? -> No, ...");  a statement
+# asked ("So the right lower zone was normal?") and one with a question tag ("You saw abnormality in the right upper zone,
+# didn't you?") are asked too
 _YES_NO_QUESTION = re.compile(_QUESTION_OPENING + r"[^?]*(?:\?|$)"
-                              r"|^.*?\?(?=\s*(?:->|\u2192|=>|[:-])?\s*(?:yes|no|nothing|none)\b)", re.IGNORECASE)
+                              r"|^.*?\?(?=\s*(?:->|\u2192|=>|[:-])?\s*(?:yes|no|nothing|none)\b)"
+                              r"|^\W*so\b[^?]*\?"
+                              r"|^[^?]*,\s*(?:(?:is|are|was|were|do|does|did|have|has|would|could|can|will)(?:n't)?\s+"
+                              r"(?:you|it|they|there|he|she|we|I)|right|correct|true)\s*\?", re.IGNORECASE)
 # the answer to a question the report puts: a bare yes states the question's places ("Is there consolidation in the
 # left lower zone? Yes."), a no takes them back ("R effusion? No effusion on either side"; a question may name a
 # place for another reason: "Any effusion (dull right base clinically)? No.")
@@ -198,10 +206,14 @@ _PRIOR = re.compile(r"\b(?:(?:previous|prior|earlier|last|old|preceding|former|i
 _GENERAL = re.compile(r"[\"\u201c][^\"\u201d]{1,40}[\"\u201d]\s*(?:means|refers\s+to|is\s+(?:the\s+)?(?:word|term|name)\s+for)\b"
                       r"|\b(?:(?:is|are)\s+divided\s+into|typically|classically|characteristically|usually|commonly|"
                       r"frequently|tends?\s+to|"
-                      r"would\s+(?:favou?r|place|make|indicate|point\s+to)|"
+                      r"would\s+(?:favou?r|place|make|indicate|point\s+to)|(?:might|would|could|may)\s+expect|"
                       r"(?:is|are)\s+known\s+to|(?:less|more|most|least)\s+typical|atypical|more\s+often|"
                       r"(?:typical|classic(?:al)?|characteristic|usual|expected|recogni[sz]ed)"
                       r"\s+(?:distribution|pattern|locations?|sites?|predilection))\b", re.IGNORECASE)
+# "they are clear", "You can see these are normal": what a pronoun stands for is cleared (_referred)
+_PRONOUN_CLEARED = re.compile(r"^\W*(?:(?:\w+\s+){0,3}?(?:see|note|notice|agree)\s+(?:that\s+)?)?(?:they|these|those|both|"
+                              r"all\s+of\s+them|these\s+zones|those\s+zones)\s+(?:are|were|look|appear|seem)\s+"
+                              r"(?:\w+\s+)?(?:clear|normal|unremarkable|clean|fine|free)\b", re.IGNORECASE)
 # a sentence: what a statement about a disease in general reaches ("...; unilateral upper zone change is less typical")
 _SENTENCE = re.compile(r"[^.?!\n]+(?:[.?!]+|$)")
 _THIS_PATIENT = re.compile(r"\b(?:this\s+(?:patient|case|film|study|radiograph|exam\w*|image)|here|today|"
@@ -430,8 +442,21 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
                     clause, heading = part, ""
             clauses.append((clause, bool(normal), heading))
         placed = placed or any(e.sides or e.zones for _, _, e in knowledge.find(line))
-    clauses = [(_stated(c), free, heading) for c, free, heading in _answered(clauses)]
+    clauses = [(_stated(c), free, heading) for c, free, heading in _referred(_answered(clauses), knowledge)]
     return [(c, free, heading) for c, free, heading in clauses if c.strip()]
+
+
+def _referred(clauses: list, knowledge: KnowledgeBase) -> list:
+    """A clause that clears the places before it by a pronoun ("Now look at the right upper zone and the left lung. You
+    can see they are clear.") as that clearing said of them, where the clause before names places and states no
+    finding."""
+    out = list(clauses)
+    for i, (clause, free, heading) in enumerate(clauses[1:], 1):
+        before = out[i - 1][0]
+        if (_PRONOUN_CLEARED.match(clause) and not any(e.sides or e.zones for _, _, e in knowledge.find(clause))
+                and not any(_states_a_finding(e) for _, _, e in knowledge.find(before))):
+            out[i - 1] = (f"{before} clear", out[i - 1][1], out[i - 1][2])
+    return out
 
 
 def _lists_joined(line: str, knowledge: KnowledgeBase) -> str:

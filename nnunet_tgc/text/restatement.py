@@ -37,12 +37,13 @@ def undotted(text: str) -> str:
 
 
 def _shorthand_as_words(text: str) -> str:
-    """Hinglish function words as English; "each" before a zone as "both"; the empty-set sign of ward notes as "no" before what it denies and "clear"
+    """A note's zones marked + or minus as statements; Hinglish function words as English; "each" before a zone as
+    "both"; the empty-set sign of ward notes as "no" before what it denies and "clear"
     after a place; an SBAR handover's "R -" as its recommendation; what an amendment says was "previously
     reported" as erroneously reported; a translated "mean" before another third as "middle"; "from the apices to the
     diaphragm" as "... to the bases"; a translated "three floors" or "the three thirds" as "all zones", "all 6 zones" as both lungs' zones,
     "every lobe of both lungs" as their zones, "the lower two-thirds" as the middle and lower zones, "1/3" as "third"."""
-    text = _EACH.sub("both", _hindi_as_english(text))
+    text = _EACH.sub("both", _hindi_as_english(_signed_zones_as_words(text)))
     text = _NIL_BEFORE.sub("no ", _NIL_AFTER.sub(" clear", text))
     if all(re.search(rf"(?m)^\s*{letter}\s*[-:\u2013]", text) for letter in "SBA"):
         text = _SBAR_R.sub(r"\1Recommendation\2", text)
@@ -54,6 +55,15 @@ def _shorthand_as_words(text: str) -> str:
     text = _EVERY_LOBE.sub(lambda m: f"all zones of {m.group('lungs')}", text)
     text = _TWO_THIRDS.sub(lambda m: _TWO_THIRDS_ZONES[(m.group(1) or m.group(2)).lower()], text)
     return _ONE_THIRD.sub("third", _MEAN_THIRD.sub("middle", text))
+
+
+def _signed_zones_as_words(text: str) -> str:
+    """A note's zones marked + or \u2212 as statements: "R: up\u2212 mid\u2212 low+" -> "right upper clear; right middle
+    clear; right lower opacity;", "R mid \u2212 & L LZ" -> "right mid clear & L LZ"."""
+    def grid(m: re.Match) -> str:
+        return " ".join(f"{m.group(1)} {_SIGNED_ZONE_WORDS.get(zone.lower(), zone)} "
+                        f"{'opacity' if sign == '+' else 'clear'};" for zone, sign in _SIGNED_ZONE.findall(m.group(2)))
+    return _MINUS_AFTER_ZONE.sub(r"\1 clear", _SIGNED_GRID.sub(grid, text))
 
 
 def _hindi_as_english(text: str) -> str:
@@ -300,7 +310,10 @@ _RIGHT_AS_CORRECT = re.compile(r"(?:(?<=\bthat's )|(?<=\bthat is )|(?<=\bis that
                                r"(?<=\bexactly )|(?<=\byou're )|(?<=\byou are )|(?<=\bgot it )|(?<=\bsounds ))right\b"
                                r"(?=\s*(?:[.,;:!?\n]|$))"
                                r"|(?<=\bthe )right(?=\s+(?:patient|person|film|study|clinical|answer|one|way|time|"
-                               r"track|direction|context|call|place|thing|idea|approach|question|number|bed|ward)\b)",
+                               r"track|direction|context|call|place|thing|idea|approach|question|number|bed|ward)\b)"
+                               # an interjection opening a sentence ("Right, your turn.")
+                               r"|(?:^|(?<=\n)|(?<=[.!?] ))right(?=,\s*(?:your|let'?s|so|now|ok|okay|then|good|well|we|I|"
+                               r"you|next|first)\b)",
                                re.IGNORECASE)
 # an HL7 CDA document's sections and their narrative blocks
 _CDA_SECTION = re.compile(r"<section\b[^>]*>", re.IGNORECASE)
@@ -321,13 +334,13 @@ _SR_ITEM_START = re.compile(
 # "right" as an adverb: "in both lungs right through", "right down to the bases"; not the side in "on the right
 # throughout the pulmonary field"
 _RIGHT_AS_ADVERB = re.compile(r"(?<!\bthe )\bright(?=\s+(?:through|down|across|round|around|along)\b)", re.IGNORECASE)
-# an initial before a name ("Dr R. Patel", "L. Hughes RN"), spelled out as a side by the knowledge base
 # a name field's value up to the next label ("Full name: VO THI L.  Age: 39"): a name, whatever its initials are
 # ("Patient: Mrs. A. R.    Age: 68 Y"), and a title's name ended by an initial ("[8:12 am] Dr Sneha R.: Rest clear")
 _NAME_FIELD = re.compile(r"\b(?:(?:full\s+|patient'?s?\s+|first\s+|last\s+|sur)?name\s*:|"
                          r"patient\s*:(?=\s*(?:Mrs?|Ms|Miss|Dr)\b))[^:\n]*?(?=\s+[A-Za-z]+\s*:|$)"
                          r"|\b(?:Dr|Mr|Mrs|Ms|Miss|Prof)\.?\s+[A-Z][a-z]+\s+(?:right|left|R|L)\.?(?=\s*:)",
                          re.IGNORECASE | re.MULTILINE)
+# an initial before a name ("Dr R. Patel", "L. Hughes RN"), spelled out as a side by the knowledge base
 _INITIAL = re.compile(r"\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=by )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\.\s+"
                       r"(?=[A-Z][a-z]|[A-Z]'[A-Z])"
                       r"|\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\s+"
@@ -364,6 +377,13 @@ _EVERY_LOBE = re.compile(r"\b(?:every|each|all(?:\s+(?:the\s+)?(?:three|two|five
 _TWO_THIRDS = re.compile(r"\b(?:(upper|lower|top|bottom)\s+(?:two[- ]thirds|2/3|2/3rds)|(?:2/3|2/3rds)\s+(upper|lower))\b",
                          re.IGNORECASE)
 _ONE_THIRD = re.compile(r"(?<![\d/])1/3(?:rds?)?(?=\s+(?:of|upper|middle|mid|lower|superior|inferior)\b)", re.IGNORECASE)
+# a side's zones marked + (involved) or minus (clear) in a row: "R: up\u2212 mid\u2212 low+"
+_SIGNED_ZONE = re.compile(r"\b(up|upper|mid|middle|low|lower)\s*([+\u2212-])", re.IGNORECASE)
+_SIGNED_GRID = re.compile(r"\b(right|left|R|L)\s*:?\s*((?:(?:up|upper|mid|middle|low|lower)\s*[+\u2212-]\s*){2,3})(?!\w)",
+                          re.IGNORECASE)
+_SIGNED_ZONE_WORDS = {"up": "upper", "low": "lower"}
+# a zone marked clear by a minus sign: "R mid \u2212 & L LZ"
+_MINUS_AFTER_ZONE = re.compile(r"\b((?:right|left|R|L)\s+(?:upper|mid|middle|lower|[ULM]Z))\s*\u2212(?=\s|$)", re.IGNORECASE)
 _HINDI_WORDS = {"aur": "and", "dono": "both", "poore": "whole", "poora": "whole", "pura": "whole", "poori": "whole",
                 "teeno": "all three", "saare": "all", "kuch nahi": "nothing", "mein": "in", "hai": "is", "hain": "are"}
 _HINDI_WORD = re.compile(r"\b(?:" + "|".join(_HINDI_WORDS) + r")\b", re.IGNORECASE)
