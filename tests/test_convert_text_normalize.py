@@ -63,6 +63,9 @@ from nnunet_tgc.text.normalize import normalize_report, normalize_reports
     # a note's line that opens with a side and a zone in shorthand, unless the line before wants what follows
     ("+ opac R LZ, x3 foci\nR UZ+MZ clear", "+ opac R LZ, x3 foci\nR UZ+MZ clear"),
     ("opacity in the\nR LZ", "opacity in the R LZ"),
+    # a slide's nested bullets
+    ("\u2022 Hazy change\n\u25e6 Right lung: spared\no Left lung lower zone", "\u2022 Hazy change\n\u25e6 Right lung: "
+     "spared\no Left lung lower zone"),
     # Markdown's bold and heading marks
     ("## Findings\n- **Lungs:** opacity in the left base", "Findings\n- Lungs: opacity in the left base"),
     ("Cafe\u0301", "Caf\u00e9"),  # NFC: the same text compares (and caches) equal

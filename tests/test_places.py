@@ -623,9 +623,30 @@ def test_misspellings_and_region_words(chest, text, expected):
      {"left lower"}),
     ("Opac: R: up\u2212 mid\u2212 low+ | L: up\u2212 mid+ low+", {"right lower", "left middle", "left lower"}),
     ("+ patchy consol R upper + lower, R mid \u2212 & L LZ, x3 foci", {"right upper", "right lower", "left lower"}),
+    # a double read's consensus, a slide's nested bullets, a shift log's other patients, a poster's authors
+    ("Reader 2 did not record the left lower zone; confirmed at joint review.\nCONSENSUS (final, both readers):\n"
+     "Involved: right base, left lower zone\nNot involved: right upper zone, right mid zone, left upper zone",
+     {"right lower", "left lower"}),
+    ("02:10 bed 11: right-sided chest drain swinging. Likely MSK (tender left costal margin).\n02:40 CXR: patchy "
+     "opacities right lower zone", {"right lower"}),
+    ("Authors: R. Kowalski, M. Haddad, L. Osei\nImaging: consolidation in the right lower lobe.", {"right lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected
+
+
+def test_an_extraction_tools_json_reads_as_its_flags_and_the_report_it_quotes(chest):
+    import json
+    flags = {"zone_involvement": {"right_upper": False, "right_lower": True, "left_middle": False},
+             "evidence": ["Patchy opacity in the right lower lung field."], "pleural_effusion": False}
+    nested = {"lungs": {"left": {"upper": {"involved": True, "evidence": "Opacity at the left apex."},
+                                 "lower": {"involved": False, "evidence": "The left base is clear."}}}}
+    listed = {"findings": [{"label": "COVID-19 pneumonia", "present": True, "locations": ["right mid zone"]},
+                           {"label": "effusion", "present": False, "locations": ["left base"]}]}
+    assert cells(json.dumps(flags), chest) == {"right lower"}
+    assert cells(json.dumps(nested), chest) == {"left upper"}
+    assert cells(json.dumps(listed), chest) == {"right middle"}
+    assert cells("{not json: right lower zone opacity", chest) == {"right lower"}
 
 
 def test_zones_that_continue_a_sides_phrase_are_not_freed_on_the_side_named_after_them(chest):

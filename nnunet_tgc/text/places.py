@@ -27,7 +27,10 @@ Rules (documentation/text.md, "Places", gives an example of each):
   "Reminder:" and the labelled lines under one alone on its line); a statement of a disease in general ("COVID-19
   typically affects both lower zones", unless it says it is this film's: "in keeping with", "here"); a condition or
   a purpose ("if the left upper zone opacity does not clear", "to ensure resolution of ..."); a question, unless
-  answered by a bare yes ("Is there consolidation in the left lower zone? Yes.");
+  answered by a bare yes ("Is there consolidation in the left lower zone? Yes."), also one asked as a statement or
+  with a tag ("So the right lower zone was normal?", "..., didn't you?"); a word's meaning ('"Base" means the bottom
+  part of a lung') and an expectation ("You might expect change in ...");
+* "they are clear" after a clause that names places and states no finding clears those places;
 * a side that only weighs findings its clause placed before it ("..., more marked on the left", "...,
   predominantly on the left") places nothing, and a
   side or zone right before a term of something that is no lung ("the lower superior vena cava", the
@@ -81,7 +84,9 @@ _CLAUSE_END = re.compile(r"(?:[;\n]|(?<!\d)\.|\.(?!\d))+|(?<=\?)(?=\s+[A-Z]|\s*$
 # "?" and "query": a queried item of a run-on list ("?consolidation L base ?patchy shadowing R mid zone"); "beside" and
 # "in addition to" join places ("the right lower zone beside the left mid and lower zones")
 _SEPARATOR = re.compile(r",|&|\+|/|\?|\b(and|with|as well as|plus|or|query|in addition to|besides?)\b", re.IGNORECASE)
-_NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)|not|nothing|without|negative for|free of|absence of|"
+# (a reader who "did not record" a place says nothing of the film)
+_NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)|not(?!\s+record)|"
+                              r"nothing|without|negative for|free of|absence of|"
                               r"resolution of|clearance of|clear of|"
                               r"(?:don'?t|doesn'?t|didn'?t|can'?t|cannot|couldn'?t)\s+(?:see|show|identify|appreciate)|"
                               r"sparing|spares?|nil|disregard|(?:scrap|ignore|forget)\s+what\s+I\s+said\s+about|"
@@ -161,8 +166,9 @@ _ANSWER = re.compile(r"^\W*(?:(yes|yep|affirmative|correct)\W*$|(?:no|nope|nil|n
                      re.IGNORECASE)
 # "rest clear", "the remainder of the lungs is clear": what is cleared is what the report has not named
 _REST = re.compile(r"\b(rest|remainder|remaining|otherwise|o/w|elsewhere|other)\b", re.IGNORECASE)
-# a line listing what is normal ("Normal: the top and middle parts of the right lung; heart size.")
-_NORMAL_LINE = re.compile(r"^\W*(?:what (?:looks|is) )?(?:(?:normal|unremarkable|negative|clear|no abnormality)"
+# a line listing what is normal ("Normal: the top and middle parts of the right lung; heart size.", "Not involved: ...")
+_NORMAL_LINE = re.compile(r"^\W*(?:what (?:looks|is) )?(?:(?:normal|unremarkable|negative|clear|no abnormality|not involved|"
+                          r"uninvolved|not affected|unaffected|spared)"
                           r"(?:\s+(?:findings?|regions?|areas?|zones?|parts?))?"
                           r"|(?:regions?|areas?|zones?|parts?)\s+(?:normal|clear|unremarkable|not involved|negative|"
                           r"below\s+(?:the\s+)?threshold(?:\s*\((?:negative|neg)\))?|"
@@ -214,8 +220,9 @@ _GENERAL = re.compile(r"[\"\u201c][^\"\u201d]{1,40}[\"\u201d]\s*(?:means|refers\
 _PRONOUN_CLEARED = re.compile(r"^\W*(?:(?:\w+\s+){0,3}?(?:see|note|notice|agree)\s+(?:that\s+)?)?(?:they|these|those|both|"
                               r"all\s+of\s+them|these\s+zones|those\s+zones)\s+(?:are|were|look|appear|seem)\s+"
                               r"(?:\w+\s+)?(?:clear|normal|unremarkable|clean|fine|free)\b", re.IGNORECASE)
-# a sentence: what a statement about a disease in general reaches ("...; unilateral upper zone change is less typical")
-_SENTENCE = re.compile(r"[^.?!\n]+(?:[.?!]+|$)")
+# a sentence or its part after a semicolon: what a statement about a disease in general reaches ("The classic pattern is
+# bilateral and basal; note that in this case ...": the first part)
+_SENTENCE = re.compile(r"[^.?!;\n]+(?:[.?!;]+|$)")
 _THIS_PATIENT = re.compile(r"\b(?:this\s+(?:patient|case|film|study|radiograph|exam\w*|image)|here|today|"
                            r"current(?:ly)?|now|there\s+(?:is|are)|"
                            r"(?:is|are)\s+(?:seen|noted|present|demonstrated|visible)|"
@@ -298,6 +305,9 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     # a whole side freed ("... but not in the right", "The right lung is clear"): not against a cell a statement
     # places with a side of its own ("both lower zones", "RLL"), only against sides borrowed or assumed
     side_free, explicit = set(), set()
+    # a free zone on its clause's sides ("Opacities in the right lung, sparing the apex", "left upper and middle field and
+    # right lower field (middle field not seen abnormal)"): not against a cell stated with a side of its own either
+    guessed_free = set()
     # abbreviations are read as the words they stand for ("R lung, all zones and LLZ": "all zones" is the right lung's)
     spelled = restate(knowledge.spell_out(undotted(text or "")))
     for clause, all_free, heading in _clauses(_unglued(spelled, knowledge), knowledge):
@@ -318,11 +328,14 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
             if seg.cells and not seg.sides:  # "no RUL opacity", "no opacity in the superior segment of the RLL"
                 free |= seg.cells
                 continue
-            sides = seg.sides or _borrowed_sides(negative, i) or clause_sides
+            stated = seg.sides or _borrowed_sides(negative, i)
+            sides = stated or clause_sides
             zones = seg.zones or (free_zones if seg.sides else set())
             cells = _cells_of(seg, sides or set(SIDES), zones or set(ZONES))
             if not sides:
                 vague_free |= cells
+            elif not stated:
+                guessed_free |= cells
             elif seg.sides and not zones:
                 side_free |= cells
             else:
@@ -368,6 +381,7 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
                 involved |= {(side, z) for z in ZONES}  # not explicit: "The left lung is clear" frees it
                 whole_sides.add(side)
     free |= side_free - explicit
+    free |= guessed_free - explicit
     free |= vague_free - involved
     involved -= free
     if not involved and finding_asserted:
@@ -462,10 +476,14 @@ def _referred(clauses: list, knowledge: KnowledgeBase) -> list:
 def _lists_joined(line: str, knowledge: KnowledgeBase) -> str:
     """A semicolon that parts the items of one list of places as a comma: in "1/3 upper of right lung field; left lung
     field not yet see lesion" what follows is said of both; a semicolon after a statement ends it as before. Only
-    after a line that named a place: a report's first "Left lower zone; right lung clear." states its finding first."""
+    after a line that named a place (a report's first "Left lower zone; right lung clear." states its finding first)
+    and where the line states no finding before it ("CXR: shadowing B/L LZ; left upper + mid zones; RUL spared" lists
+    findings)."""
     parts = line.split(";")
-    return "".join(part + ("," if k + 1 < len(parts) and _bare_places(part, knowledge) else ";" if k + 1 < len(parts)
-                           else "") for k, part in enumerate(parts))
+    joined = [k + 1 < len(parts) and _bare_places(part, knowledge) and not any(
+        _states_a_finding(e) for before in parts[:k] for _, _, e in knowledge.find(before)) for k, part in enumerate(parts)]
+    return "".join(part + ("," if join else ";" if k + 1 < len(parts) else "")
+                   for k, (part, join) in enumerate(zip(parts, joined)))
 
 
 def _bare_places(text: str, knowledge: KnowledgeBase) -> bool:

@@ -11,6 +11,7 @@ The rewritten text is read for places only: the text towers read the report as i
 from __future__ import annotations
 
 import csv
+import json
 import re
 
 from .knowledge import ZONES
@@ -18,10 +19,11 @@ from .knowledge import ZONES
 
 def restate(text: str) -> str:
     """``text`` (its abbreviations spelled out) as a report's text where it came wrapped (an HL7 message's OBX
-    segments, a PDF's page break inside a sentence), with records, scores, shares and landmarks restated as plain
+    segments, an extraction tool's JSON, a PDF's page break inside a sentence), with records, scores, shares and landmarks restated as plain
     statements of places, the shorthand of notes and amendments as the words it stands for, and asides that state
     no place left out."""
-    text = _corrections_applied(_without_page_breaks(_sr_as_sentences(_cda_as_text(_hl7_as_text(text)))))
+    text = _sr_as_sentences(_cda_as_text(_hl7_as_text(_json_as_text(text))))
+    text = _corrections_applied(_without_page_breaks(text))
     text = _verdicts_as_words(_unticked_left_out(_tables_as_fields(text)))
     return _landmarks_as_zones(_scores_as_words(_records_as_sentences(_asides_left_out(_shorthand_as_words(text)))))
 
@@ -336,8 +338,8 @@ _SR_ITEM_START = re.compile(
 _RIGHT_AS_ADVERB = re.compile(r"(?<!\bthe )\bright(?=\s+(?:through|down|across|round|around|along)\b)", re.IGNORECASE)
 # a name field's value up to the next label ("Full name: VO THI L.  Age: 39"): a name, whatever its initials are
 # ("Patient: Mrs. A. R.    Age: 68 Y"), and a title's name ended by an initial ("[8:12 am] Dr Sneha R.: Rest clear")
-_NAME_FIELD = re.compile(r"\b(?:(?:full\s+|patient'?s?\s+|first\s+|last\s+|sur)?name\s*:|"
-                         r"patient\s*:(?=\s*(?:Mrs?|Ms|Miss|Dr)\b))[^:\n]*?(?=\s+[A-Za-z]+\s*:|$)"
+_NAME_FIELD = re.compile(r"(?:^[^\S\n]*|(?<=\s\s))(?:(?:(?:full|patient'?s?|first|last|family|given)\s+|sur)?name\s*:|"
+                         r"patient\s*:(?=\s*(?:Mrs?|Ms|Miss|Dr)\b))(?:\s*[\w.'-]+){1,5}?(?=\s+[A-Za-z]+\s*:|[^\S\n]*$)"
                          r"|\b(?:Dr|Mr|Mrs|Ms|Miss|Prof)\.?\s+[A-Z][a-z]+\s+(?:right|left|R|L)\.?(?=\s*:)",
                          re.IGNORECASE | re.MULTILINE)
 # an initial before a name ("Dr R. Patel", "L. Hughes RN"), spelled out as a side by the knowledge base
@@ -345,9 +347,10 @@ _INITIAL = re.compile(r"\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=by )|(?<=Mrs )|(?<=D
                       r"(?=[A-Z][a-z]|[A-Z]'[A-Z])"
                       r"|\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\s+"
                       r"(?=(?:[A-Z]')?[A-Z][a-z]+\b)"
-                      # after a label ("Claimant: R. Morrison"): a dot is left there only before a word that names no
+                      # after a label or in a list of names ("Claimant: R. Morrison", "Authors: R. Kowalski, L. Osei"): a
+                      # dot is left there only before a word that names no
                       # place (undotted() takes it away before "lower", "base", "lung", ...)
-                      r"|(?<=: )(?:right|left|R|L)\.\s+(?=(?:[A-Z]')?[A-Z][a-z]+\b)"
+                      r"|(?:(?<=: )|(?<=, ))(?:right|left|R|L)\.\s+(?=(?:[A-Z]')?[A-Z][a-z]+\b)"
                       # a name alone at a line's start ("L. Hughes RN")
                       r"|^\W*(?:right|left|R|L)\.\s+"
                       r"(?=(?:[A-Z]')?[A-Z][a-z]+(?:,|\s*$|\s+(?:RN|PT|Band|MD|DO|Physio|SpR)\b))"
@@ -397,8 +400,11 @@ _TWO_THIRDS_ZONES = {"upper": "upper and middle zones", "lower": "middle and low
 _ALL_OF_NO_LUNG = re.compile(r"\ball\b(?![^.;,:!?\n]{0,30}?\b(?:left|right|l|r|lungs?|zones?|lobes?|fields?|sides?|"
                              r"upper|mid|middle|lower|both|bilateral\w*|hemithora\w*|pulmonary|segments?|thirds?|\d)"
                              r"\b)", re.IGNORECASE)
-# "both" of two test results, not of the lungs ("Blood cultures x2, swabs: both negative")
-_BOTH_RESULTS = re.compile(r"\bboth(?=\s+(?:negative|positive|neg|pos|pending|awaited|sent|taken|normal range)\b)",
+# "both" of two test results, readers or views, not of the lungs ("Blood cultures x2, swabs: both negative", "both
+# readers", "seen on both views")
+_BOTH_RESULTS = re.compile(r"\bboth(?=\s+(?:negative|positive|neg|pos|pending|awaited|sent|taken|normal range|"
+                           r"(?:the\s+)?(?:readers?|reviewers?|observers?|radiologists?|doctors?|clinicians?|parties|"
+                           r"views|projections|films|images|studies|reports)|of\s+(?:us|them|you))\b)",
                            re.IGNORECASE)
 # a glossary's "doctors divide each lung into upper, middle and lower zones ...": how zones are named, no finding
 # (the whole sentence where what it is divided into is zones: "each lung is divided into upper, middle and lower zones")
@@ -471,6 +477,49 @@ def _hl7_as_text(text: str) -> str:
     for value in parts:
         out += ("\n" if not value or re.search(r"[.:;]$", out) else " ") + value
     return out.strip()
+
+
+def _json_as_text(text: str) -> str:
+    """A JSON document (an extraction tool's output) as statements: a true or false under keys that name places
+    ("zone_involvement": {"right_upper": true}, "lungs": {"left": {"lower": {"involved": false}}}) as "right upper:
+    opacity." or "left lower: clear."; the report's own words it quotes (keys that name evidence, quotes, text or an
+    impression) as they are; a finding's locations ("locations": ["right mid zone"]) as "opacity in right mid zone.";
+    a finding stated absent ("present": false) and everything else left out. Any other text is returned as it is."""
+    if not text.lstrip().startswith(("{", "[")):
+        return text
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return text
+    return "\n".join(_json_statements(document, ()))
+
+
+def _json_statements(value, path: tuple):
+    if isinstance(value, dict):
+        if value.get("present") is False:
+            return
+        for key, item in value.items():
+            yield from _json_statements(item, path + (str(key),))
+    elif isinstance(value, list):
+        for item in value:
+            yield from _json_statements(item, path)
+    elif isinstance(value, bool):
+        places = [w for key in path for w in re.split(r"[_\W]+", key.lower()) if w in _JSON_PLACE_WORDS]
+        if places:
+            yield f"{' '.join(places)}: {'opacity' if value else 'clear'}."
+    elif isinstance(value, str) and path:
+        key = path[-1].lower()
+        if _JSON_LOCATION_KEY.search(key):
+            yield f"opacity in {value}."
+        elif _JSON_QUOTE_KEY.search(key):
+            yield value
+
+
+# the words of a JSON key that name a place, the keys whose strings are locations and those that quote the report
+_JSON_PLACE_WORDS = frozenset({"right", "left", "upper", "middle", "mid", "lower", "apex", "base", "lingula", "rul",
+                               "rml", "rll", "lul", "lll"})
+_JSON_LOCATION_KEY = re.compile(r"^(?:locations?|sites?|regions?|zones?|body_?sites?)$")
+_JSON_QUOTE_KEY = re.compile(r"evidence|quote|^text$|impression|summary|^findings?_text$|^report")
 
 
 def _cda_as_text(text: str) -> str:
