@@ -7,8 +7,9 @@ marks of bold text and headings: "**Indication:**", "## Findings"). A line
 break that ends a statement stays one: in a structured report it ends a heading's line or a table row ("Normal: ..."
 on one line, the findings on the next), which the reader of places (``places.py``) needs. It ends a statement after
 ``. : ; ! ?`` or before a line that opens as a list item, a note's symbol, a heading or a field of a structured
-export ("- ", "2) ", "(b) ", "Ø ", "↑ ", "◦ ", "o " before a capital, "[08:10] ", "B - ", "CXR (PA) - ", "Right lung: ", "CXR 22.01.22: ",
-"No. of lesions: ", "observation[2].bodySite = ", a note's "R UZ+MZ"), after the line of a request or an earlier film ("Clinical
+export ("- ", "2) ", "(b) ", "Ø ", "↑ ", "◦ ", "o " before a capital, "[08:10] ", "B - ", "CXR (PA) - ",
+"Right lung: ", "CXR 22.01.22: ", "No. of lesions: ", "observation[2].bodySite = ", a note's "R UZ+MZ"), after the
+line of a request or an earlier film ("Clinical
 details: fever, cough", or the line under "Indication:" alone), after a line in brackets ("(Total 2 lesions)"), after a
 table row or before one (" | ", or three or more tabs, pipes or
 semicolons, or quoted comma-separated fields: a delimited export's header and rows; its tabs become " | ", the visible column separator,
@@ -26,7 +27,8 @@ import unicodedata
 _SPACE = re.compile(r"[^\S\r\n]+")
 _LINE_BREAK = re.compile(r"\s*[\r\n]\s*")
 _STATEMENT_END = re.compile(r"[.:;!?]$|^\([^()]*\)$")  # ... or a line in brackets: "(Total 2 lesions)"
-_LINE_OPENING = re.compile(r"^(?:[-\u2022*\u00d8\u2205\u2191\u2193\u0394\u25e6\u25aa\u2023\u25cf\u25a0]|o\s(?=[A-Z])|\.(?=[^\W\d_])|\[\d|\d+[.)]|\(\w{1,3}\)\s"
+_LINE_OPENING = re.compile(r"^(?:[-\u2022*\u00d8\u2205\u2191\u2193\u0394\u25e6\u25aa\u2023\u25cf\u25a0]|o\s(?=[A-Z])"
+                           r"|\.(?=[^\W\d_])|\[\d|\d+[.)]|\(\w{1,3}\)\s"
                            r"|[A-Za-z][.)]\s"
                            r"|[A-Z][\w /&().]{0,24}\s[-\u2013\u2014]\s|[A-Z][\w /&(),.-]{0,40}:"
                            r"|[A-Z][a-z]{0,3}\.\s[\w /&(),-]{0,36}:"

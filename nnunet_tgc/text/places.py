@@ -94,14 +94,16 @@ _NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)|not(?!\s+record)|"
                               r"(?:stated|reported|described|dictated))\b",  # an amendment takes a place back
                               re.IGNORECASE)
 # the words after a place that clear it ("not normal", "isn't clear" clear nothing)
-_NEGATION_AFTER = re.compile(r"(?<!not )(?<!n't )\b(clear|clr|cleared|normal|natural|unremarkable|healthy|preserved|spared|"
+_NEGATION_AFTER = re.compile(r"(?<!not )(?<!n't )\b(clear|clr|cleared|normal|natural|unremarkable|healthy|preserved|"
+                             r"spared|"
                              r"unaffected|uninvolved|(?:is|are)\s+(?:open|intact)|"
                              r"free|nad|ok|okay|not involved|well[- ]aerated|normally aerated|"
                              r"(?:well|normally|regularly)\s+ventilated|"
                              r"(?:with\s+)?(?:adequate|normal|good|preserved)\s+aeration|"
                              r"not affected|not obscured|not blunted|not effaced|(?:(?:is|are)\s+)?sharp|"
                              r"(?:looks?|looking|is|are|seems?)\s+(?:fine|ok|okay|clean|good)|"
-                             r"no longer (?:seen|visible)|not\s+(?:yet\s+)?see[n]?\s+(?:any\s+)?(?:lesions?|abnormal\w*)|"
+                             r"no longer (?:seen|visible)|"
+                             r"not\s+(?:yet\s+)?see[n]?\s+(?:any\s+)?(?:lesions?|abnormal\w*)|"
                              r"(?<!partially )(?<!partly )resolved)\b",
                              re.IGNORECASE)
 # ... except where only part of it has gone
@@ -109,7 +111,8 @@ _PARTLY = re.compile(r"\b(?:partially|partly|largely|mostly|almost|nearly|incomp
                      r"not\s+(?:yet\s+)?(?:fully|completely|entirely))\s+(?:been\s+)?$", re.IGNORECASE)
 # ... and the same words opening a stretch, before what they clear: "Clear left lung, right basal opacity.", "Free
 # costophrenic recesses", "- Normal both hilar shadows" ("free of" is a negation cue of its own)
-_CLEAR_BEFORE = re.compile(r"(?:^[\s\-\u2022*]*|(?<=,)\s*)(?:clear|normal|unremarkable|free)\b(?!\s+of\b)", re.IGNORECASE)
+_CLEAR_BEFORE = re.compile(r"(?:^[\s\-\u2022*]*|(?<=,)\s*)(?:clear|normal|unremarkable|free)\b(?!\s+of\b)",
+                           re.IGNORECASE)
 # the sides a clearing word is said of, after it: "Costophrenic sinus free on both sides", "apices clear bilaterally"
 _TRAILING_SIDES = re.compile(r"\s*(?:(?:on|in|at)\s+(?:the\s+)?)?(?:both\s+sides|both|bilaterally|bilateral|"
                              r"(?:left|right)(?:\s+side)?)\b(?=\s*(?:[,;.]|$))", re.IGNORECASE)
@@ -127,7 +130,8 @@ _RANGE = re.compile(r"^\s*(?:(?:down\s+)?(?:to|through|thru|till|until)\s+(?:the
 _WITH = re.compile(r"(?<!together )(?<!along )\bwith\b", re.IGNORECASE)
 # between a word naming both sides and zones that are both sides' ("in both lungs from the mid zones to the bases"),
 # not those of a side named after them ("Bilateral infection of the middle and lower parts of the right lung")
-_OWN_ZONES = re.compile(r"\s*(?:(?:from|in|at|within|throughout)\s+)?(?:the\s+)?(?:(?:lungs?|pulmonary)\s+)?$", re.IGNORECASE)
+_OWN_ZONES = re.compile(r"\s*(?:(?:from|in|at|within|throughout)\s+)?(?:the\s+)?(?:(?:lungs?|pulmonary)\s+)?$",
+                        re.IGNORECASE)
 # a new subject where a dictation has no stop: "the" right after a place ("in the left base the right lung is clear")
 _NEW_SUBJECT = re.compile(r"\s+\bthe\b", re.IGNORECASE)
 # nothing but a bracketed aside between two phrases ("R lower zone (1 patch) L lung clear")
@@ -151,9 +155,9 @@ _CONTRAST = re.compile(r"not\s+(?:in\s+)?(?:the\s+)?", re.IGNORECASE)
 # ("Isn't it true that ...", "Would you agree that ...")
 _QUESTION_OPENING = (r"^\W*(?:any\b|(?:is|are|does|do|did|could|can|has|have|was|were|will|would|should)(?:n't)?\s+"
                      r"(?:it|that|this|the|any|there|they|she|he|you|we)\b)")
-# ... or whatever is asked and then answered on its line ("?right apical pneumonia - present? -> No, ...");  a statement
-# asked ("So the right lower zone was normal?") and one with a question tag ("You saw abnormality in the right upper zone,
-# didn't you?") are asked too
+# ... or whatever is asked and then answered on its line ("?right apical pneumonia - present? -> No, ..."); a statement
+# asked ("So the right lower zone was normal?") and one with a question tag ("You saw abnormality in the right upper
+# zone, didn't you?") are asked too
 _YES_NO_QUESTION = re.compile(_QUESTION_OPENING + r"[^?]*(?:\?|$)"
                               r"|^.*?\?(?=\s*(?:->|\u2192|=>|[:-])?\s*(?:yes|no|nothing|none)\b)"
                               r"|^\W*so\b[^?]*\?"
@@ -167,8 +171,8 @@ _ANSWER = re.compile(r"^\W*(?:(yes|yep|affirmative|correct)\W*$|(?:no|nope|nil|n
 # "rest clear", "the remainder of the lungs is clear": what is cleared is what the report has not named
 _REST = re.compile(r"\b(rest|remainder|remaining|otherwise|o/w|elsewhere|other)\b", re.IGNORECASE)
 # a line listing what is normal ("Normal: the top and middle parts of the right lung; heart size.", "Not involved: ...")
-_NORMAL_LINE = re.compile(r"^\W*(?:what (?:looks|is) )?(?:(?:normal|unremarkable|negative|clear|no abnormality|not involved|"
-                          r"uninvolved|not affected|unaffected|spared)"
+_NORMAL_LINE = re.compile(r"^\W*(?:what (?:looks|is) )?(?:(?:normal|unremarkable|negative|clear|no abnormality|"
+                          r"not involved|uninvolved|not affected|unaffected|spared)"
                           r"(?:\s+(?:findings?|regions?|areas?|zones?|parts?))?"
                           r"|(?:regions?|areas?|zones?|parts?)\s+(?:normal|clear|unremarkable|not involved|negative|"
                           r"below\s+(?:the\s+)?threshold(?:\s*\((?:negative|neg)\))?|"
@@ -209,7 +213,8 @@ _PRIOR = re.compile(r"\b(?:(?:previous|prior|earlier|last|old|preceding|former|i
 # a statement about a disease in general, not this film ("COVID-19 typically affects both lower zones", "The typical
 # distribution of COVID-19 is bilateral, peripheral and basal"), or a word's meaning ('"Base" means the bottom part of a
 # lung', "each lung is divided into upper, middle and lower zones"), unless it says it is about this patient
-_GENERAL = re.compile(r"[\"\u201c][^\"\u201d]{1,40}[\"\u201d]\s*(?:means|refers\s+to|is\s+(?:the\s+)?(?:word|term|name)\s+for)\b"
+_GENERAL = re.compile(r"[\"\u201c][^\"\u201d]{1,40}[\"\u201d]\s*"
+                      r"(?:means|refers\s+to|is\s+(?:the\s+)?(?:word|term|name)\s+for)\b"
                       r"|\b(?:(?:is|are)\s+divided\s+into|typically|classically|characteristically|usually|commonly|"
                       r"frequently|tends?\s+to|"
                       r"would\s+(?:favou?r|place|make|indicate|point\s+to)|(?:might|would|could|may)\s+expect|"
@@ -217,7 +222,8 @@ _GENERAL = re.compile(r"[\"\u201c][^\"\u201d]{1,40}[\"\u201d]\s*(?:means|refers\
                       r"(?:typical|classic(?:al)?|characteristic|usual|expected|recogni[sz]ed)"
                       r"\s+(?:distribution|pattern|locations?|sites?|predilection))\b", re.IGNORECASE)
 # "they are clear", "You can see these are normal": what a pronoun stands for is cleared (_referred)
-_PRONOUN_CLEARED = re.compile(r"^\W*(?:(?:\w+\s+){0,3}?(?:see|note|notice|agree)\s+(?:that\s+)?)?(?:they|these|those|both|"
+_PRONOUN_CLEARED = re.compile(r"^\W*(?:(?:\w+\s+){0,3}?(?:see|note|notice|agree)\s+(?:that\s+)?)?"
+                              r"(?:they|these|those|both|"
                               r"all\s+of\s+them|these\s+zones|those\s+zones)\s+(?:are|were|look|appear|seem)\s+"
                               r"(?:\w+\s+)?(?:clear|normal|unremarkable|clean|fine|free)\b", re.IGNORECASE)
 # a sentence or its part after a semicolon: what a statement about a disease in general reaches ("The classic pattern is
@@ -305,8 +311,8 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     # a whole side freed ("... but not in the right", "The right lung is clear"): not against a cell a statement
     # places with a side of its own ("both lower zones", "RLL"), only against sides borrowed or assumed
     side_free, explicit = set(), set()
-    # a free zone on its clause's sides ("Opacities in the right lung, sparing the apex", "left upper and middle field and
-    # right lower field (middle field not seen abnormal)"): not against a cell stated with a side of its own either
+    # a free zone on its clause's sides ("Opacities in the right lung, sparing the apex", "left upper and middle field
+    # and right lower field (middle field not seen abnormal)"): not against a cell stated with a side of its own either
     guessed_free = set()
     # abbreviations are read as the words they stand for ("R lung, all zones and LLZ": "all zones" is the right lung's)
     spelled = restate(knowledge.spell_out(undotted(text or "")))
@@ -481,7 +487,8 @@ def _lists_joined(line: str, knowledge: KnowledgeBase) -> str:
     findings)."""
     parts = line.split(";")
     joined = [k + 1 < len(parts) and _bare_places(part, knowledge) and not any(
-        _states_a_finding(e) for before in parts[:k] for _, _, e in knowledge.find(before)) for k, part in enumerate(parts)]
+        _states_a_finding(e) for before in parts[:k] for _, _, e in knowledge.find(before))
+        for k, part in enumerate(parts)]
     return "".join(part + ("," if join else ";" if k + 1 < len(parts) else "")
                    for k, (part, join) in enumerate(zip(parts, joined)))
 

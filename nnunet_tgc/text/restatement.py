@@ -19,9 +19,9 @@ from .knowledge import ZONES
 
 def restate(text: str) -> str:
     """``text`` (its abbreviations spelled out) as a report's text where it came wrapped (an HL7 message's OBX
-    segments, an extraction tool's JSON, a PDF's page break inside a sentence), with records, scores, shares and landmarks restated as plain
-    statements of places, the shorthand of notes and amendments as the words it stands for, and asides that state
-    no place left out."""
+    segments, an extraction tool's JSON, a PDF's page break inside a sentence), with records, scores, shares and
+    landmarks restated as plain statements of places, the shorthand of notes and amendments as the words it stands
+    for, and asides that state no place left out."""
     text = _sr_as_sentences(_cda_as_text(_hl7_as_text(_json_as_text(text))))
     text = _corrections_applied(_without_page_breaks(text))
     text = _verdicts_as_words(_unticked_left_out(_tables_as_fields(text)))
@@ -40,11 +40,12 @@ def undotted(text: str) -> str:
 
 def _shorthand_as_words(text: str) -> str:
     """A note's zones marked + or minus as statements; Hinglish function words as English; "each" before a zone as
-    "both"; the empty-set sign of ward notes as "no" before what it denies and "clear"
-    after a place; an SBAR handover's "R -" as its recommendation; what an amendment says was "previously
-    reported" as erroneously reported; a translated "mean" before another third as "middle"; "from the apices to the
-    diaphragm" as "... to the bases"; a translated "three floors" or "the three thirds" as "all zones", "all 6 zones" as both lungs' zones,
-    "every lobe of both lungs" as their zones, "the lower two-thirds" as the middle and lower zones, "1/3" as "third"."""
+    "both"; the empty-set sign of ward notes as "no" before what it denies and "clear" after a place; an SBAR
+    handover's "R -" as its recommendation; what an amendment says was "previously reported" as erroneously
+    reported; a translated "mean" before another third as "middle"; "from the apices to the diaphragm" as "... to the
+    bases"; a translated "three floors" or "the three thirds" as "all zones", "all 6 zones" as both lungs' zones,
+    "every lobe of both lungs" as their zones, "the lower two-thirds" as the middle and lower zones, "1/3" as
+    "third"."""
     text = _EACH.sub("both", _hindi_as_english(_signed_zones_as_words(text)))
     text = _NIL_BEFORE.sub("no ", _NIL_AFTER.sub(" clear", text))
     if all(re.search(rf"(?m)^\s*{letter}\s*[-:\u2013]", text) for letter in "SBA"):
@@ -202,10 +203,11 @@ def _verdict_statement(label: str, rest: str, as_written: str, around: str) -> s
 def _asides_left_out(text: str) -> str:
     """Without what states no place: "left" as a verb ("left at 19:30"), "right" as an adverb ("right through") or
     meaning correct ("that's right", restated "correct"), an initial before a name ("Dr R. Patel", "Dr L
-    Kowalski") and a name field ("Full name: VO THI L."), "both" of two test results ("swabs x2: both negative"), an "all" that names no part of the lungs
-    ("Hi all", "all week"), how doctors divide the lungs into zones (a
-    glossary of a letter to the patient), a patient's rotation, a hedge of certainty, the sharpness of a shadow's
-    edges ("without clear contours", "boundary not clear"), a first impression taken back ("At first I thought ..., but")."""
+    Kowalski") and a name field ("Full name: VO THI L."), "both" of two test results ("swabs x2: both negative"), an
+    "all" that names no part of the lungs ("Hi all", "all week"), how doctors divide the lungs into zones (a glossary
+    of a letter to the patient), a patient's rotation, a hedge of certainty, the sharpness of a shadow's edges
+    ("without clear contours", "boundary not clear"), a first impression taken back ("At first I thought ...,
+    but")."""
     text = _LEFT_AS_VERB.sub("went", text)
     text = _NAME_FIELD.sub("name:", _INITIAL.sub("", text))
     text = _BOTH_RESULTS.sub("", text)
@@ -314,8 +316,8 @@ _RIGHT_AS_CORRECT = re.compile(r"(?:(?<=\bthat's )|(?<=\bthat is )|(?<=\bis that
                                r"|(?<=\bthe )right(?=\s+(?:patient|person|film|study|clinical|answer|one|way|time|"
                                r"track|direction|context|call|place|thing|idea|approach|question|number|bed|ward)\b)"
                                # an interjection opening a sentence ("Right, your turn.")
-                               r"|(?:^|(?<=\n)|(?<=[.!?] ))right(?=,\s*(?:your|let'?s|so|now|ok|okay|then|good|well|we|I|"
-                               r"you|next|first)\b)",
+                               r"|(?:^|(?<=\n)|(?<=[.!?] ))right"
+                               r"(?=,\s*(?:your|let'?s|so|now|ok|okay|then|good|well|we|I|you|next|first)\b)",
                                re.IGNORECASE)
 # an HL7 CDA document's sections and their narrative blocks
 _CDA_SECTION = re.compile(r"<section\b[^>]*>", re.IGNORECASE)
@@ -347,9 +349,9 @@ _INITIAL = re.compile(r"\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=by )|(?<=Mrs )|(?<=D
                       r"(?=[A-Z][a-z]|[A-Z]'[A-Z])"
                       r"|\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\s+"
                       r"(?=(?:[A-Z]')?[A-Z][a-z]+\b)"
-                      # after a label or in a list of names ("Claimant: R. Morrison", "Authors: R. Kowalski, L. Osei"): a
-                      # dot is left there only before a word that names no
-                      # place (undotted() takes it away before "lower", "base", "lung", ...)
+                      # after a label or in a list of names ("Claimant: R. Morrison", "Authors: R. Kowalski, L.
+                      # Osei"): a dot is left there only before a word that names no place (undotted() takes it away
+                      # before "lower", "base", "lung", ...)
                       r"|(?:(?<=: )|(?<=, ))(?:right|left|R|L)\.\s+(?=(?:[A-Z]')?[A-Z][a-z]+\b)"
                       # a name alone at a line's start ("L. Hughes RN")
                       r"|^\W*(?:right|left|R|L)\.\s+"
@@ -375,18 +377,21 @@ _EVERY_LOBE = re.compile(r"\b(?:every|each|all(?:\s+(?:the\s+)?(?:three|two|five
                          r"(?P<lungs>both\s+lungs|(?:the\s+)?(?:left|right)\s+lung)(?:,?\s+including\s+the\s+lingula)?",
                          re.IGNORECASE)
 # "the lower two-thirds of the left lung": two of its three zones
-# (the fraction first in translations: "2/3 lower of two lung fields"); "1/3" before a zone or "of" is "third" (its slash
-# is no separator), elsewhere a score ("R upper 1/3")
-_TWO_THIRDS = re.compile(r"\b(?:(upper|lower|top|bottom)\s+(?:two[- ]thirds|2/3|2/3rds)|(?:2/3|2/3rds)\s+(upper|lower))\b",
-                         re.IGNORECASE)
-_ONE_THIRD = re.compile(r"(?<![\d/])1/3(?:rds?)?(?=\s+(?:of|upper|middle|mid|lower|superior|inferior)\b)", re.IGNORECASE)
+# (the fraction first in translations: "2/3 lower of two lung fields"); "1/3" before a zone or "of" is "third" (its
+# slash is no separator), elsewhere a score ("R upper 1/3")
+_TWO_THIRDS = re.compile(r"\b(?:(upper|lower|top|bottom)\s+(?:two[- ]thirds|2/3|2/3rds)|(?:2/3|2/3rds)\s+(upper|lower))"
+                         r"\b", re.IGNORECASE)
+_ONE_THIRD = re.compile(r"(?<![\d/])1/3(?:rds?)?(?=\s+(?:of|upper|middle|mid|lower|superior|inferior)\b)",
+                        re.IGNORECASE)
 # a side's zones marked + (involved) or minus (clear) in a row: "R: up\u2212 mid\u2212 low+"
 _SIGNED_ZONE = re.compile(r"\b(up|upper|mid|middle|low|lower)\s*([+\u2212-])", re.IGNORECASE)
-_SIGNED_GRID = re.compile(r"\b(right|left|R|L)\s*:?\s*((?:(?:up|upper|mid|middle|low|lower)\s*[+\u2212-]\s*){2,3})(?!\w)",
+_SIGNED_GRID = re.compile(r"\b(right|left|R|L)\s*:?\s*((?:(?:up|upper|mid|middle|low|lower)\s*[+\u2212-]\s*){2,3})"
+                          r"(?!\w)",
                           re.IGNORECASE)
 _SIGNED_ZONE_WORDS = {"up": "upper", "low": "lower"}
 # a zone marked clear by a minus sign: "R mid \u2212 & L LZ"
-_MINUS_AFTER_ZONE = re.compile(r"\b((?:right|left|R|L)\s+(?:upper|mid|middle|lower|[ULM]Z))\s*\u2212(?=\s|$)", re.IGNORECASE)
+_MINUS_AFTER_ZONE = re.compile(r"\b((?:right|left|R|L)\s+(?:upper|mid|middle|lower|[ULM]Z))\s*\u2212(?=\s|$)",
+                               re.IGNORECASE)
 _HINDI_WORDS = {"aur": "and", "dono": "both", "poore": "whole", "poora": "whole", "pura": "whole", "poori": "whole",
                 "teeno": "all three", "saare": "all", "kuch nahi": "nothing", "mein": "in", "hai": "is", "hain": "are"}
 _HINDI_WORD = re.compile(r"\b(?:" + "|".join(_HINDI_WORDS) + r")\b", re.IGNORECASE)
