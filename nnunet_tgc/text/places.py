@@ -486,17 +486,18 @@ def _lists_joined(line: str, knowledge: KnowledgeBase) -> str:
     and where the line states no finding before it ("CXR: shadowing B/L LZ; left upper + mid zones; RUL spared" lists
     findings)."""
     parts = line.split(";")
-    joined = [k + 1 < len(parts) and _bare_places(part, knowledge) and not any(
-        _states_a_finding(e) for before in parts[:k] for _, _, e in knowledge.find(before))
-        for k, part in enumerate(parts)]
-    return "".join(part + ("," if join else ";" if k + 1 < len(parts) else "")
-                   for k, (part, join) in enumerate(zip(parts, joined)))
+    out, finding_before = [], False
+    for part in parts[:-1]:
+        found = knowledge.find(part)
+        out.append(part + ("," if not finding_before and _bare_places(part, found) else ";"))
+        finding_before = finding_before or any(_states_a_finding(e) for _, _, e in found)
+    return "".join(out) + parts[-1]
 
 
-def _bare_places(text: str, knowledge: KnowledgeBase) -> bool:
-    """Whether ``text`` names places and nothing else ("- Right lung field", "third upper and third middle of the left
-    lung")."""
-    found = [(s, e) for s, e, entry in knowledge.find(text) if entry.sides or entry.zones]
+def _bare_places(text: str, found) -> bool:
+    """Whether ``text`` (its knowledge terms ``found``) names places and nothing else ("- Right lung field", "third
+    upper and third middle of the left lung")."""
+    found = [(s, e) for s, e, entry in found if entry.sides or entry.zones]
     rest = text
     for start, end in reversed(found):
         rest = rest[:start] + " " + rest[end:]

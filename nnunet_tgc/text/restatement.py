@@ -64,7 +64,7 @@ def _signed_zones_as_words(text: str) -> str:
     """A note's zones marked + or \u2212 as statements: "R: up\u2212 mid\u2212 low+" -> "right upper clear; right middle
     clear; right lower opacity;", "R mid \u2212 & L LZ" -> "right mid clear & L LZ"."""
     def grid(m: re.Match) -> str:
-        return " ".join(f"{m.group(1)} {_SIGNED_ZONE_WORDS.get(zone.lower(), zone)} "
+        return " ".join(f"{m.group(1)} {_WRITTEN_OUT.get(zone.lower(), zone)} "
                         f"{'opacity' if sign == '+' else 'clear'};" for zone, sign in _SIGNED_ZONE.findall(m.group(2)))
     return _MINUS_AFTER_ZONE.sub(r"\1 clear", _SIGNED_GRID.sub(grid, text))
 
@@ -227,8 +227,8 @@ _DOTTED_WORD = re.compile(r"(?<!b/)\b((?i:rt|lt|r|l|bil|bilat|mid|abn|sup|upp|in
                           r"\.(?=\s*(?:[&/+,(]|$|(?i:lungs?|upper|upp|mid|middle|lower|low|inf|sup|bases?|basal|apex|"
                           r"zones?|z|sides?|hemithorax|lobes?|whole|entire|clear|normal|spared|involved)\b)"
                           r"|(?<=abn\.)(?=\s*(?i:left|right|rt|lt|r|l)\b))")  # "no abn. Lt lung"
-_WRITTEN_OUT = {"sup": "upper", "upp": "upper", "inf": "lower", "low": "lower", "z": "zone", "bil": "bilateral",
-                "bilat": "bilateral", "abn": "abnormality"}
+_WRITTEN_OUT = {"sup": "upper", "upp": "upper", "up": "upper", "inf": "lower", "low": "lower", "z": "zone",
+                "bil": "bilateral", "bilat": "bilateral", "abn": "abnormality"}
 # "sup zone", "inf zones": the zone words they abbreviate
 _ZONE_SHORT = re.compile(r"\b(sup|upp|inf)(?=\s+zones?\b)", re.IGNORECASE)
 # "MZ/LZ": two zone abbreviations joined by a slash, which in "mg/L" or "2 L/min" keeps a letter from being a side
@@ -388,7 +388,6 @@ _SIGNED_ZONE = re.compile(r"\b(up|upper|mid|middle|low|lower)\s*([+\u2212-])", r
 _SIGNED_GRID = re.compile(r"\b(right|left|R|L)\s*:?\s*((?:(?:up|upper|mid|middle|low|lower)\s*[+\u2212-]\s*){2,3})"
                           r"(?!\w)",
                           re.IGNORECASE)
-_SIGNED_ZONE_WORDS = {"up": "upper", "low": "lower"}
 # a zone marked clear by a minus sign: "R mid \u2212 & L LZ"
 _MINUS_AFTER_ZONE = re.compile(r"\b((?:right|left|R|L)\s+(?:upper|mid|middle|lower|[ULM]Z))\s*\u2212(?=\s|$)",
                                re.IGNORECASE)
