@@ -630,6 +630,38 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("02:10 bed 11: right-sided chest drain swinging. Likely MSK (tender left costal margin).\n02:40 CXR: patchy "
      "opacities right lower zone", {"right lower"}),
     ("Authors: R. Kowalski, M. Haddad, L. Osei\nImaging: consolidation in the right lower lobe.", {"right lower"}),
+    # change over time: stable is still there, cleared is gone, an earlier film's column or relative clause is not now
+    ("No significant change in the consolidation in the left lower zone. Complete clearing of the right upper zone.",
+     {"left lower"}),
+    ("The right base, which was clear on the previous film, now shows patchy opacity.", {"right lower"}),
+    ("Zone | Prior (1 May) | Current (9 May)\n------------------------\nRight upper | opacity | clear\n"
+     "Right lower | clear | opacity\nLeft lower | opacity | opacity", {"right lower", "left lower"}),
+    ("PRIOR 02/04/2020: Patchy opacities in both upper zones.\nCurrent: opacity in the left mid zone.", {"left middle"}),
+    ("The ground-glass opacity in the left mid zone has progressed to involve the left base.",
+     {"left middle", "left lower"}),
+    # what is no disease of this film: old changes at rest, densities explained away, a symptom
+    ("Old healed scarring at the left apex, unchanged. Calcified granuloma in the right mid zone. New consolidation "
+     "in the right lower zone, on a background of old inactive changes.", {"right lower"}),
+    ("Clear-cut consolidation in the left lower lobe. The density over the right upper zone is a bony overlap. An ECG "
+     "electrode projects over the right mid zone. Nipple shadow at the right base.", {"left lower"}),
+    ("Clinical details: 50 year old. Pleuritic pain right side.\nFindings: opacity in the left mid zone.",
+     {"left middle"}),
+    # exceptions, relations between sides, ranges and extents
+    ("The right lung is clear except for the base, and all of the opposite lung except the apex is clear.",
+     {"right lower", "left upper"}),
+    ("Opacification in all zones except the left apex.",
+     {"right upper", "right middle", "right lower", "left middle", "left lower"}),
+    ("The left lung is involved save for the apex, which is clear. The right lung is clear from apex to base.",
+     {"left middle", "left lower"}),
+    ("Consolidation in the right lower zone with similar change in the corresponding zone of the contralateral lung. "
+     "All other zones are clear.", {"right lower", "left lower"}),
+    ("Hazy shadowing throughout both lungs, with no zone spared.", {f"{s} {z}" for s in ("left", "right") for z in ALL}),
+    ("Opacity extending from the right apex down to the right costophrenic angle. Neither the left apex nor the left "
+     "mid zone is involved; left base clear.", {"right upper", "right middle", "right lower"}),
+    ("Bilateral peripheral opacities (right: lower zone; left: mid zone).", {"right lower", "left middle"}),
+    ("CHEST (PA and left lateral): opacity in the right 5th anterior intercostal space and in both lingular segments.",
+     {"right lower", "left middle"}),
+    ("Shadowing from the level of the right hilum down to the hemidiaphragm.", {"right middle", "right lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

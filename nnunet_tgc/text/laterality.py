@@ -54,6 +54,7 @@ _UPPER_LOWER = _bijection([
     ("luz", "llz"),
     ("suprahilar", "infrahilar"),
     ("biapical", "bibasal"),
+    ("upr", "lwr"),
 ])
 
 

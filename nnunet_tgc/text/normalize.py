@@ -34,10 +34,12 @@ _LINE_OPENING = re.compile(r"^(?:[-\u2022*\u00d8\u2205\u2191\u2193\u0394\u25e6\u
                            r"|[A-Z][a-z]{0,3}\.\s[\w /&(),-]{0,36}:"
                            r"|[A-Za-z_][\w.\[\]]{0,60}\s*=\s)")  # ... or a field of a structured export: "site = ..."
 # the heading of the film's context, not its findings: the request, what the referrer asks or tells ("Clinical
-# details:", "Indication:", "History:"), or an earlier film ("Admission CXR 17/05/2020:"); the line it opens, or the
-# line under it when it stands alone, is the context's, not wrapped into the report's findings
+# details:", "Indication:", "History:"), or an earlier film ("Admission CXR 17/05/2020:", "PRIOR 02/04/2020:", "Previous
+# examination (2020-11-22) - findings at that time:"); the line it opens, or the line under it when it stands alone,
+# is the context's, not wrapped into the report's findings
 CONTEXT_HEADING = re.compile(r"^\s*(?:(?:admission|previous|prior|earlier|old|baseline|preceding|initial|last)\s+"
                              r"(?:chest\s+)?(?:film|study|cxr|x-?ray|radiograph|exam(?:ination)?|imaging)\b[^:\n]{0,30}"
+                             r"|(?:previous|prior|earlier|baseline)\b[^:\n\d]{0,30}\d[^:\n]{0,30}"
                              r"|clinical\s+(?:details?|history|hx|information|info|indications?|notes?|questions?|"
                              r"query|background|summary)|history|hx|indications?|c/?i|presenting\s+complaint|query|"
                              r"questions?(?:\s+asked)?|requests?(?:\s+details)?|"

@@ -84,17 +84,20 @@ _CLAUSE_END = re.compile(r"(?:[;\n]|(?<!\d)\.|\.(?!\d))+|(?<=\?)(?=\s+[A-Z]|\s*$
 # "?" and "query": a queried item of a run-on list ("?consolidation L base ?patchy shadowing R mid zone"); "beside" and
 # "in addition to" join places ("the right lower zone beside the left mid and lower zones")
 _SEPARATOR = re.compile(r",|&|\+|/|\?|\b(and|with|as well as|plus|or|query|in addition to|besides?)\b", re.IGNORECASE)
+# "No significant change in the consolidation affecting the right lower zone": the finding is still there
+_NO_CHANGE = (r"\s+(?:\w+\s+){0,2}?change\s+(?:in|to)\s+(?:the\s+)?(?:\S+\s+){0,3}?"
+              r"(?:opacit|opacif|consolidat|shadow|infiltrat|ground|haz|airspace|changes|disease|pneumonia|lesion)")
 # (a reader who "did not record" a place says nothing of the film)
-_NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)|not(?!\s+record)|"
-                              r"nothing|without|negative for|free of|absence of|"
-                              r"resolution of|clearance of|clear of|"
+_NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)(?!" + _NO_CHANGE + r")|not(?!\s+record)|"
+                              r"nothing|without|negative for|free of|absence of|neither|nor|"
+                              r"resolution of|clearance of|clear of|(?<!partial )(?<!partly )clearing of|"
                               r"(?:don'?t|doesn'?t|didn'?t|can'?t|cannot|couldn'?t)\s+(?:see|show|identify|appreciate)|"
                               r"sparing|spares?|nil|disregard|(?:scrap|ignore|forget)\s+what\s+I\s+said\s+about|"
                               r"(?:erroneously|incorrectly|wrongly|mistakenly)\s+"
                               r"(?:stated|reported|described|dictated))\b",  # an amendment takes a place back
                               re.IGNORECASE)
 # the words after a place that clear it ("not normal", "isn't clear" clear nothing)
-_NEGATION_AFTER = re.compile(r"(?<!not )(?<!n't )\b(clear|clr|cleared|normal|natural|unremarkable|healthy|preserved|"
+_NEGATION_AFTER = re.compile(r"(?<!not )(?<!n't )\b(clear(?!-cut)|clr|cleared|normal|natural|unremarkable|healthy|preserved|"
                              r"spared|"
                              r"unaffected|uninvolved|(?:is|are)\s+(?:open|intact)|"
                              r"free|nad|ok|okay|not involved|well[- ]aerated|normally aerated|"
@@ -111,11 +114,19 @@ _PARTLY = re.compile(r"\b(?:partially|partly|largely|mostly|almost|nearly|incomp
                      r"not\s+(?:yet\s+)?(?:fully|completely|entirely))\s+(?:been\s+)?$", re.IGNORECASE)
 # ... and the same words opening a stretch, before what they clear: "Clear left lung, right basal opacity.", "Free
 # costophrenic recesses", "- Normal both hilar shadows" ("free of" is a negation cue of its own)
-_CLEAR_BEFORE = re.compile(r"(?:^[\s\-\u2022*]*|(?<=,)\s*)(?:clear|normal|unremarkable|free)\b(?!\s+of\b)",
+_CLEAR_BEFORE = re.compile(r"(?:^[\s\-\u2022*]*|(?<=,)\s*)(?:clear(?!-cut)|normal|unremarkable|free)\b(?!\s+of\b)",
                            re.IGNORECASE)
-# the sides a clearing word is said of, after it: "Costophrenic sinus free on both sides", "apices clear bilaterally"
+# the sides a clearing word is said of, after it: "Costophrenic sinus free on both sides", "apices clear bilaterally",
+# and its extent: "The right lung is clear from apex to base"
 _TRAILING_SIDES = re.compile(r"\s*(?:(?:on|in|at)\s+(?:the\s+)?)?(?:both\s+sides|both|bilaterally|bilateral|"
-                             r"(?:left|right)(?:\s+side)?)\b(?=\s*(?:[,;.]|$))", re.IGNORECASE)
+                             r"(?:left|right)(?:\s+side)?|(?:from\s+)?(?:the\s+)?(?:apex|apices|top)\s+to\s+(?:the\s+)?"
+                             r"(?:base|bases|bottom)|throughout|in\s+(?:all|every)\s+(?:(?:all|three|3|six|6)\s+)?"
+                             r"(?:zones?|parts?|areas?|thirds?))\b"
+                             r"(?=\s*(?:[,;.]|$))", re.IGNORECASE)
+# ... and zones right after it: what lies between the clearing word and the first zone, between the zones, after them
+_ZONE_GAP = re.compile(r"\s+(?:(?:in|at|of|over)\s+)?(?:the\s+)?", re.IGNORECASE)
+_ZONE_LIST_GAP = re.compile(r"(?:\s+(?:zones?|thirds?|fields?))?\s*(?:,|and|&)\s*(?:the\s+)?|\s+", re.IGNORECASE)
+_CLAUSE_REST = re.compile(r"(?:\s+(?:zones?|thirds?|fields?))?[\s.]*", re.IGNORECASE)
 # places stated only where something is there: a clear costophrenic angle says no pleural fluid, not a clear zone
 _PLACES_WHEN_INVOLVED = frozenset({"costophrenic_angle", "hilum"})
 # ... and of those, places that only a clause stating a finding places ("Hila N", "prominent right hilum": vessels and
@@ -123,8 +134,10 @@ _PLACES_WHEN_INVOLVED = frozenset({"costophrenic_angle", "hilum"})
 _PLACES_ONLY_WITH_A_FINDING = frozenset({"hilum"})
 # a lateral view shows no side: a clause about it places nothing that the frontal findings have not placed
 _LATERAL_VIEW = re.compile(r"\blateral\s+(?:view|projection|film|radiograph|image)s?\b", re.IGNORECASE)
-# "from apex to base", "from the hilum to the base", "from apex till base", "apex\u2192base": every zone between
-_RANGE = re.compile(r"^\s*(?:(?:down\s+)?(?:to|through|thru|till|until)\s+(?:the\s+)?|\u2192|->|-->|=>)\s*$",
+# "from apex to base", "from the hilum to the base", "from apex till base", "apex\u2192base", "from the right apex
+# down to the right costophrenic angle": every zone between
+_RANGE = re.compile(r"^\s*(?:(?:down\s+)?(?:to|through|thru|till|until)\s+(?:the\s+)?(?:(?:right|left)\s+)?|\u2192|->|"
+                    r"-->|=>)\s*$",
                     re.IGNORECASE)
 # "..., with the middle third spared"; "together with" and "along with" only join places to the list
 _WITH = re.compile(r"(?<!together )(?<!along )\bwith\b", re.IGNORECASE)
@@ -194,11 +207,12 @@ _CONTEXT_SENTENCE = re.compile(r"(?<=[.?!])\s+(?!\?)")
 # six weeks to ensure resolution of the left upper zone opacity"
 _CONDITION = re.compile(r"\b(?:if|unless|should\s+(?:the|there|it|this|these)|to\s+(?:ensure|confirm|document|check|"
                         r"assess|exclude|rule\s+out|look\s+for|evaluate))\b[^,]*", re.IGNORECASE)
-# a sign of the chest's examination, not of the film: "few crackles L mid zone", "quiet L base", "dull R base
-# clinically"
+# a sign of the chest's examination or a symptom, not of the film: "few crackles L mid zone", "quiet L base", "dull R
+# base clinically", "pleuritic pain right side"
 _SIGN = re.compile(r"\b(?:crackles?|creps?|crepitations?|rales?|rhonchi|wheezes?|wheezy|air\s+entry|AE|breath\s+sounds|"
                    r"bronchial\s+breathing|dull(?:ness)?|percussion|egophony|vocal\s+(?:resonance|fremitus)|"
-                   r"tactile\s+fremitus|quiet|auscultat\w*|on\s+listening)\b", re.IGNORECASE)
+                   r"tactile\s+fremitus|quiet|auscultat\w*|on\s+listening|pain|painful|tender(?:ness)?)\b",
+                   re.IGNORECASE)
 # what an earlier film showed ("Previous film showed right basal consolidation, now resolved", "the film of 01/02,
 # which showed right lower zone opacity, ...", "Comparison: 12/03/2020, when there was ..."): to the comma after which
 # the report speaks of this film again, else to the clause's end
@@ -210,6 +224,45 @@ _PRIOR = re.compile(r"\b(?:(?:previous|prior|earlier|last|old|preceding|former|i
                     r"|when\s+there\s+(?:was|were))\b.*?(?=,\s*(?:(?:but|and)\s+)?(?:now|today|currently|"
                     r"there\s+(?:is|are)|this\s+(?:film|study|exam)|on\s+(?:this|today)|the\s+current|new)\b|$)",
                     re.IGNORECASE)
+# a density that is no disease of this film: one explained away as something outside the lung or as the technique ("The
+# apparent right basal haze is accounted for by overlying breast tissue", "An ECG electrode projects over the left mid
+# zone", "Crossing rib shadows simulate a density in the right mid zone"), or an old change at rest ("Old healed scar at
+# the left base", "Small calcified granuloma at the right apex, stable since 2018"); what the clause states before
+# the cue still counts ("Opacity in the left lower zone, on a background of old inactive changes")
+_NO_DISEASE = re.compile(
+    r"\b(?:simulat\w*|mimic\w*|mistaken\s+for|pseudo-?\w+|arte?i?fact\w*|nipples?|electrodes?|"
+    r"not\s+(?:an?\s+)?(?:true\s+)?(?:lung|pulmonary|parenchymal)\b|"
+    r"(?:(?:due|related|attributable|secondary)\s+to|relates?\s+to|accounted\s+for\s+by|accounts?\s+for|explained\s+by|"
+    r"caused\s+by)[^.;,]{0,30}?\b(?:overl\w+|superimpos\w*|summation|rotat\w*|"
+    r"soft[- ]tissues?|breasts?|pectoral\w*|muscles?|bon[ey]\w*|ribs?|clavic\w*|scapul\w*|cartilage|underpenetrat\w*|"
+    r"under-?exposure|technique|technical|projection|positioning|vessels?|vascular\w*|skin|hair|clothing)\b|"
+    r"(?:is|are)\s+(?:an?\s+)?(?:\w+\s+)?(?:overlap\w*|superimpos\w*|summation|bon[ey]|costal|vascular|vessels)\b|"
+    r"(?<![-\w])(?<!year\s)(?<!years\s)old(?!\s+(?:chest\s+)?(?:films?|stud(?:y|ies)|radiographs?|x-?rays?|cxrs?|"
+    r"images?|imaging|ones?|reports?|exam\w*|notes?|records?))\b|healed|inactive|long-?standing|calcified|"
+    r"of\s+no\s+(?:clinical\s+)?significance)", re.IGNORECASE)
+# a word that states a place involved, as a finding does
+_INVOLVED_WORD = re.compile(r"(?<!not )(?<!n't )\b(?:involved|affected|involving|involves|diseased)\b", re.IGNORECASE)
+# "except (for)", "save for", "apart from", "other than": the places after it are the exception to what the clause says
+# of the others
+_EXCEPT = re.compile(r"\b(?:except(?:\s+for)?|save\s+for|apart\s+from|other\s+than|with\s+the\s+exception\s+of|"
+                     r"excluding)\b", re.IGNORECASE)
+# where an exception's places end: a comma, or the verb of a clause that names the exception before it ("All of the
+# right lung except the base is clear")
+_EXCEPTION_END = re.compile(r",|\s(?:is|are|was|were|which|that|shows?|has|have)\b", re.IGNORECASE)
+# the exception said clear after it: "The left lung is involved save for the apex, which is clear"
+_WHICH_CLEAR = re.compile(r"\s*,?\s*(?:which|that)\s+(?:is|are|was|were)\s+(?:\w+\s+)?(?:clear|normal|spared|uninvolved|"
+                          r"unaffected|free)\b", re.IGNORECASE)
+# the parts of a clause that may each hold an exception: "The right lung is clear except for the base, and all of the
+# left lung except the base is clear"
+_EXCEPTION_PARTS = re.compile(r",\s*(?:and|while|whereas)\s+", re.IGNORECASE)
+# the findings that are the disease
+_DISEASE = frozenset({"infection", "covid19", "pneumonia", "ground_glass_opacity", "consolidation", "opacity",
+                      "crazy_paving"})
+# a relative clause about an earlier film: "The left lower zone, which was clear on the admission film, now shows ..."
+_EARLIER_STATE = re.compile(r"\b(?:which|that)\s+(?:was|were|had\s+been|looked|appeared)\s+[^,;]{0,40}?\b(?:on|in|at)\s+"
+                            r"(?:the\s+)?(?:previous|prior|earlier|admission|last|baseline|old|initial|preceding|"
+                            r"first)\s+(?:chest\s+)?(?:film|study|exam(?:ination)?|radiograph|x-?ray|cxr|image)s?\b",
+                            re.IGNORECASE)
 # a statement about a disease in general, not this film ("COVID-19 typically affects both lower zones", "The typical
 # distribution of COVID-19 is bilateral, peripheral and basal"), or a word's meaning ('"Base" means the bottom part of a
 # lung', "each lung is divided into upper, middle and lower zones"), unless it says it is about this patient
@@ -462,7 +515,8 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
                     clause, heading = part, ""
             clauses.append((clause, bool(normal), heading))
         placed = placed or any(e.sides or e.zones for _, _, e in knowledge.find(line))
-    clauses = [(_stated(c), free, heading) for c, free, heading in _referred(_answered(clauses), knowledge)]
+    clauses = [(spelled, free, heading) for c, free, heading in _referred(_answered(clauses), knowledge)
+               for spelled in _exceptions_spelled("" if _of_no_disease(c, knowledge) else _stated(c), knowledge)]
     return [(c, free, heading) for c, free, heading in clauses if c.strip()]
 
 
@@ -559,15 +613,74 @@ def _after_context(content: str) -> str:
 
 def _stated(clause: str) -> str:
     """The clause without what it does not state of this film: a condition ("if the left upper zone opacity does not
-    clear"), a purpose ("to ensure resolution of ..."), what an earlier film showed, a sign of the examination."""
+    clear"), a purpose ("to ensure resolution of ..."), what an earlier film showed or how a place looked on it, a
+    sign of the examination."""
     blank = lambda m: " " * len(m.group(0))  # noqa: E731 -- positions stay those of the clause
-    clause = _PRIOR.sub(blank, _CONDITION.sub(blank, clause))
+    clause = _EARLIER_STATE.sub(blank, _PRIOR.sub(blank, _CONDITION.sub(blank, clause)))
     for sign in _SIGN.finditer(clause):  # the examination's sign, from the comma before it to the one after it
         start = clause.rfind(",", 0, sign.start()) + 1
         end = clause.find(",", sign.end())
         end = len(clause) if end < 0 else end
         clause = clause[:start] + " " * (end - start) + clause[end:]
     return clause
+
+
+def _exceptions_spelled(clause: str, knowledge: KnowledgeBase) -> list:
+    """A clause that states places with an exception ("The right lung is clear except for the base", "Opacity in all
+    zones except the left apex", "The left lung is involved save for the apex, which is clear") as clauses that name
+    each cell, what the clause says of the others first ("right upper zone, right middle zone clear", "right lower zone
+    involved"); [clause] where it holds none."""
+    if not _EXCEPT.search(clause):
+        return [clause]
+    return [spelled for part in _EXCEPTION_PARTS.split(clause) for spelled in _exception_spelled(part, knowledge)]
+
+
+def _exception_spelled(part: str, knowledge: KnowledgeBase) -> list:
+    cue = _EXCEPT.search(part)
+    if not cue:
+        return [part]
+    end = _EXCEPTION_END.search(part, cue.end())
+    stop = end.start() if end else len(part)
+    said_clear = _WHICH_CLEAR.match(part, stop)
+    rest = part[:cue.start()] + " " + part[said_clear.end() if said_clear else stop:]
+    named = _cells_named(rest, knowledge, set(SIDES), set(ZONES))
+    exception = _cells_named(part[cue.end():stop], knowledge, _sides_of(named) or set(SIDES), set())
+    if not exception:
+        return [part]
+    others = named - exception
+    clearing = not said_clear and bool(_NEGATION_BEFORE.search(rest) or _NEGATION_AFTER.search(rest)
+                                       or _CLEAR_BEFORE.search(rest))
+    words = lambda cells: ", ".join(f"{side} {zone} zone" for side, zone in sorted(cells))  # noqa: E731
+    return [f"{words(others)} {'clear' if clearing else 'involved'}" if others else "",
+            f"{words(exception)} {'involved' if clearing else 'clear'}"]
+
+
+def _cells_named(text: str, knowledge: KnowledgeBase, default_sides: set, side_only_zones: set) -> set:
+    """The cells a stretch of a clause names: its lobes, and its sides with its zones (``default_sides`` where it names
+    a zone of no side: an exception's "except the base" is the base of the sides the clause names). A side named alone
+    is the whole side (``side_only_zones``: the zones of such a side; none in an exception, "all zones except the
+    left" is not read)."""
+    found = [e for _, _, e in knowledge.find(text) if e.sides or e.zones]
+    cells = {(s, z) for e in found if e.sides and e.zones and len(e.sides) == 1 for s in e.sides for z in e.zones}
+    sides = {s for e in found if e.sides and not (e.zones and len(e.sides) == 1) for s in e.sides}
+    zones = {z for e in found if e.zones and not (e.sides and len(e.sides) == 1) for z in e.zones}
+    if not (sides or zones):
+        return cells
+    return cells | {(s, z) for s in (sides or default_sides) for z in (zones or side_only_zones)}
+
+
+def _of_no_disease(clause: str, knowledge: KnowledgeBase) -> bool:
+    """Whether a clause speaks of a density that is no disease of this film (_NO_DISEASE), states the disease, not
+    negated, nowhere before it says so, and frees no place itself."""
+    cue = _NO_DISEASE.search(clause)
+    if not cue:
+        return False
+    found = knowledge.find(clause)
+    negated, cleared = _negated_spans(clause, found)
+    if any(a <= s < b for s, _, e in found if e.sides or e.zones for a, b in negated + cleared):
+        return False  # "right upper zone judged NOT involved (nipple shadow)": the clause frees its place itself
+    return not any(e.id in _DISEASE and s < cue.start() and not any(a <= s < b for a, b in negated)
+                   for s, _, e in found)
 
 
 def _general(sentence: str) -> bool:
@@ -639,6 +752,7 @@ def _negated_spans(clause: str, found) -> tuple:
     commas = [m.start() for m in re.finditer(r",|\s/\s", clause)]  # " / " parts a list as a comma does
     bounds = [0] + commas + [len(clause)]
     stated = [start for start, _, entry in found if _states_a_finding(entry)]
+    stated += [m.start() for m in _INVOLVED_WORD.finditer(clause)]  # "The right lung is involved, and the left clear"
 
     def states(a, b):
         return any(a <= s < b for s in stated)
@@ -680,8 +794,22 @@ def _negated_spans(clause: str, found) -> tuple:
         if opened is not None:
             starts.append(opened)  # "opacification L UZ + LZ (L MZ spared)": what the brackets hold
         trailing = _TRAILING_SIDES.match(clause, cue.end())
-        cleared.append((max(starts, default=0), trailing.end() if trailing else cue.start()))
+        zones_after = _zones_after(clause, found, cue.end())
+        cleared.append((max(starts, default=0), trailing.end() if trailing else zones_after or cue.start()))
     return negated, cleared
+
+
+def _zones_after(clause: str, found, at: int) -> Optional[int]:
+    """Where the zones that end a clause right after its clearing word end ("The right lung is clear upper zone and
+    lower zone", "Right lung clear in the upper zone"): zones without a side of their own, joined by "and" or commas,
+    and nothing else to the clause's end; None otherwise ("Left lung clear right base" places the right base)."""
+    after = [(s, e, x) for s, e, x in found if s >= at]
+    if not after or any(x.sides or not x.zones for _, _, x in after):
+        return None
+    gaps = [clause[a:b] for a, b in zip([at] + [e for _, e, _ in after], [s for s, _, _ in after])]
+    if not _ZONE_GAP.fullmatch(gaps[0]) or not all(_ZONE_LIST_GAP.fullmatch(g) for g in gaps[1:]):
+        return None
+    return after[-1][1] if _CLAUSE_REST.fullmatch(clause, after[-1][1]) else None
 
 
 def _side_phrase_starts(clause: str, found) -> list:
@@ -718,6 +846,7 @@ def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
     asserts = any(_states_a_finding(e) and not any(a <= s < b for a, b in negated) for s, _, e in found)
     positive, negative, count = [], [], None
     previous_end = {True: None, False: None}
+    previous_zone_end = {True: None, False: None}
     pleural_only = []  # free stretches that name only a costophrenic angle
     for k, (start, end, entry) in enumerate(found):
         if entry.id in _COUNT_VALUES:
@@ -745,9 +874,12 @@ def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
             # "both lower zones", "the bilateral lower lobes", "both lungs from the mid zones to the bases": the zones'
             # own sides
             segments[-1].summary = False
-        if last is not None and entry.zones and _RANGE.match(clause[last:start]):
+        zone_before = previous_zone_end[is_free]  # "from the right apex down to the right costophrenic angle"
+        if zone_before is not None and entry.zones and _RANGE.match(clause[zone_before:start]):
             segments[-1].zones |= _zones_between(segments[-1].zones)
         previous_end[is_free] = end
+        if entry.zones:
+            previous_zone_end[is_free] = end
     _negate_headings(clause, found, negated, asserts, positive, negative)
     _leave_sides_of_other_structures(clause, found, positive)
     return positive, negative, count, asserts

@@ -24,8 +24,9 @@ def restate(text: str) -> str:
     for, and asides that state no place left out."""
     text = _sr_as_sentences(_cda_as_text(_hl7_as_text(_json_as_text(text))))
     text = _corrections_applied(_without_page_breaks(text))
-    text = _verdicts_as_words(_unticked_left_out(_tables_as_fields(text)))
-    return _landmarks_as_zones(_scores_as_words(_records_as_sentences(_asides_left_out(_shorthand_as_words(text)))))
+    text = _verdicts_as_words(_unticked_left_out(_tables_as_fields(_current_column(text))))
+    text = _records_as_sentences(_opposite_sides(_asides_left_out(_shorthand_as_words(text))))
+    return _landmarks_as_zones(_scores_as_words(text))
 
 
 def undotted(text: str) -> str:
@@ -43,7 +44,7 @@ def _shorthand_as_words(text: str) -> str:
     "both"; the empty-set sign of ward notes as "no" before what it denies and "clear" after a place; an SBAR
     handover's "R -" as its recommendation; what an amendment says was "previously reported" as erroneously
     reported; a translated "mean" before another third as "middle"; "from the apices to the diaphragm" as "... to the
-    bases"; a translated "three floors" or "the three thirds" as "all zones", "all 6 zones" as both lungs' zones,
+    bases" (and "down to the hemidiaphragm" as "... to the base"); a translated "three floors" or "the three thirds" as "all zones", "all 6 zones" as both lungs' zones,
     "every lobe of both lungs" as their zones, "the lower two-thirds" as the middle and lower zones, "1/3" as
     "third"."""
     text = _EACH.sub("both", _hindi_as_english(_signed_zones_as_words(text)))
@@ -52,7 +53,7 @@ def _shorthand_as_words(text: str) -> str:
         text = _SBAR_R.sub(r"\1Recommendation\2", text)
     if _AMENDED.search(text):  # "laterality corrected. The opacity was previously reported in the left lower zone"
         text = _PREVIOUSLY_REPORTED.sub("erroneously reported", text)
-    text = _TO_THE_DIAPHRAGM.sub("bases", text)
+    text = _DOWN_TO_THE_DIAPHRAGM.sub(r"\1\2base", _TO_THE_DIAPHRAGM.sub("bases", text))
     text = _THREE_FLOORS.sub("all zones", text)
     text = _SIX_ZONES.sub("all zones of both lungs", text)
     text = _EVERY_LOBE.sub(lambda m: f"all zones of {m.group('lungs')}", text)
@@ -151,6 +152,28 @@ def _tables_as_fields(text: str) -> str:
     return "\n".join(out)
 
 
+def _current_column(text: str) -> str:
+    """A table that sets an earlier film beside this one ("Zone | Prior (6 Mar 2020) | Current (14 Mar 2020)", then
+    "Left mid | involved | normal") as one field per row with this film's cell ("Left mid: normal"): the earlier
+    film's column states nothing of this film."""
+    lines = [line for line in text.split("\n") if not _TABLE_RULE.fullmatch(line) and not _RULE_LINE.fullmatch(line)]
+    out, i = [], 0
+    while i < len(lines):
+        header = _framed([c.strip() for c in lines[i].split("|")]) if lines[i].count("|") >= 2 else []
+        current = [k for k, name in enumerate(header) if _CURRENT_COLUMN.match(name)]
+        if not (current and any(_EARLIER_COLUMN.match(name) for name in header)):
+            out.append(lines[i])
+            i += 1
+            continue
+        i += 1
+        while i < len(lines) and lines[i].count("|") >= 2:
+            row = _framed([c.strip() for c in lines[i].split("|")])
+            if len(row) == len(header):
+                out.append(f"{row[0]}: {row[current[0]]}")
+            i += 1
+    return "\n".join(out)
+
+
 def _framed(cells: list) -> list:
     """A row's cells without the empty ones its outer pipes make ("| Zone | Right | Left |")."""
     start = 1 if cells and not cells[0] else 0
@@ -207,7 +230,10 @@ def _asides_left_out(text: str) -> str:
     "all" that names no part of the lungs ("Hi all", "all week"), how doctors divide the lungs into zones (a glossary
     of a letter to the patient), a patient's rotation, a hedge of certainty, the sharpness of a shadow's edges
     ("without clear contours", "boundary not clear"), a first impression taken back ("At first I thought ...,
-    but")."""
+    but"), the "all" of "all other zones" (what is not named), "no zone spared" (the places stated are all there
+    is), the colons and semicolons of a list in brackets ("(right: lower zone; left: lower zone)", one list), the side
+    of a lateral view ("PA and left lateral"), the "both" of a lobe's segments ("both lingular segments") and the depth
+    of inspiration in ribs ("six anterior ribs visible above the right hemidiaphragm")."""
     text = _LEFT_AS_VERB.sub("went", text)
     text = _NAME_FIELD.sub("name:", _INITIAL.sub("", text))
     text = _BOTH_RESULTS.sub("", text)
@@ -217,7 +243,34 @@ def _asides_left_out(text: str) -> str:
     text = _RETRACTED.sub("", text)
     text = _RIGHT_AS_ADVERB.sub("", _RIGHT_AS_CORRECT.sub("correct", text))
     text = _ROTATED.sub(r"\1", text)
-    return _UNSURE.sub(" ", text)
+    text = _NONE_SPARED.sub("", _ALL_OTHER.sub("", text))
+    text = _BOTH_SEGMENTS.sub("the two", _SIDED_LATERAL.sub("lateral", _INSPIRATION.sub("", text)))
+    return _UNSURE.sub(" ", _BRACKETED_LIST.sub(_bracket_as_list, text))
+
+
+def _opposite_sides(text: str) -> str:
+    """A side named by its relation to the last one named before it, as that side's word: "opacity in the right lower
+    zone with similar change in the corresponding zone of the contralateral lung" -> "... in the lower zone of the
+    left lung"; "the opposite lung", "the other side", "the contralateral base", "the ipsilateral apex"."""
+    out, pos, side, zone, side_at = [], 0, None, None, -1
+    for m in _SIDE_OR_RELATION.finditer(text):
+        word = m.group(0).lower()
+        if word in ("left", "right"):
+            side, side_at = word, m.start()
+        elif word in _ZONE_WORD:
+            zone = _ZONE_WORD[word]
+        elif word in ("opposite", "contralateral", "other", "ipsilateral") and side and len(
+                _SENTENCE_BREAK.findall(text, side_at, m.start())) <= 1:  # only a side named this sentence or the last
+            out.append(text[pos:m.start()] + (side if word == "ipsilateral" else _OTHER_SIDE[side]))
+            pos = m.end()
+        elif zone and word not in ("opposite", "contralateral", "other", "ipsilateral"):  # "the corresponding zone"
+            out.append(text[pos:m.start()] + zone)
+            pos = m.end()
+    return "".join(out) + text[pos:]
+
+
+def _bracket_as_list(m: re.Match) -> str:
+    return m.group(0).replace(";", ",").replace(":", " ")
 
 
 # hurried abbreviations whose dot ends no sentence ("Rt. lung clear", "Lt upp. & mid zones", "R./L. lower z."),
@@ -284,6 +337,10 @@ _YES_NO = {"yes": "present", "y": "present", "true": "present", "1": "present",
            "no": "absent", "n": "absent", "false": "absent", "0": "absent"}
 # a Markdown table's rule under its header ("|:-----|:----:|"), and a table crossing sides with zones: its column names,
 # and the cells that say yes or no by a sign ("\u2714", "\u2014", "+", "0")
+# the columns of a table that sets an earlier film beside this one
+_EARLIER_COLUMN = re.compile(r"(?:prior|previous|earlier|baseline|admission|old|then)\b", re.IGNORECASE)
+_CURRENT_COLUMN = re.compile(r"(?:current|today|now|this\s+film|latest|present|follow-?up)\b", re.IGNORECASE)
+_RULE_LINE = re.compile(r"\s*[-=+|:]{10,}\s*")
 _TABLE_RULE = re.compile(r"\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)+\|?\s*")
 _PLACE_NAME = re.compile(r"(?i:right|left|r|l|rt|lt|upper|mid|middle|lower|apex|base)(?:\s+(?i:zones?|lung|side))?")
 _CROSS_VERDICT = {"\u2714": "involved", "\u2713": "involved", "+": "involved", "yes": "involved", "y": "involved",
@@ -365,6 +422,9 @@ _INITIAL = re.compile(r"\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=by )|(?<=Mrs )|(?<=D
 # "the mean and inferior thirds", translated from French ("moyen"): "mean third(s)" is a knowledge term
 _MEAN_THIRD = re.compile(r"\bmean(?=\s+(?:and|&)\s+(?:inferior|lower|superior|upper)\s+thirds?\b)", re.IGNORECASE)
 # the diaphragm as the lower end of a range of zones: "in both lungs from the apices to the diaphragm"
+# "from the level of the right hilum down to the hemidiaphragm": the base the range ends at
+_DOWN_TO_THE_DIAPHRAGM = re.compile(r"\b((?:down\s+)?to\s+the\s+)((?:right|left)\s+)?(?:hemi-?)?diaphragm\b",
+                                    re.IGNORECASE)
 _TO_THE_DIAPHRAGM = re.compile(r"(?:(?<=\bapex to the )|(?<=\bapices to the ))(?:hemi-?)?diaphragms?\b",
                                re.IGNORECASE)
 # "the three floors of the right lung" (French "étages"), kept out of the knowledge base, where "three" would
@@ -401,6 +461,35 @@ _TWO_THIRDS_ZONES = {"upper": "upper and middle zones", "lower": "middle and low
 # "all" with no part of the lungs in the words after it, up to a punctuation mark ("Hi all, ...", "thank you all so
 # much", "all week"): no place; "all zones", "all departments of the left lung", "all three (R) zones", "all lobes
 # bilaterally" keep it
+# a side or zone word, and a word that names a side or zone by its relation to the last one named ("the contralateral
+# lung", "the other side", "the corresponding zone")
+_SIDE_OR_RELATION = re.compile(r"\b(?:left|right|upper|mid|middle|lower|apex|apical|base|basal)\b"
+                               r"|\b(?:opposite|contralateral|ipsilateral)\b(?=\s+(?:\w+\s+){0,2}?(?:lungs?|sides?|"
+                               r"hemithorax|bases?|apex|zones?|lobes?|fields?)\b)"
+                               r"|\bother\b(?=\s+(?:lung|side|hemithorax)\b)"
+                               r"|\b(?:corresponding|same|equivalent|matching)\b(?=\s+(?:zone|region|area|level)\b)",
+                               re.IGNORECASE)
+_SENTENCE_BREAK = re.compile(r"[.!?\n]+")
+_ZONE_WORD = {"upper": "upper", "apex": "upper", "apical": "upper", "mid": "middle", "middle": "middle",
+              "lower": "lower", "base": "lower", "basal": "lower"}
+_OTHER_SIDE = {"left": "right", "right": "left"}
+# "All other zones are clear", "every other zone": the zones not named, not every zone
+_ALL_OTHER = re.compile(r"\b(?:all|every)\s+(?:of\s+)?(?:the\s+)?(?=(?:other|remaining)\b)", re.IGNORECASE)
+# "with no zone spared", "without sparing of any zone": nothing beyond what the places already state
+_NONE_SPARED = re.compile(r",?\s*(?:with\s+)?no\s+(?:zones?|areas?|regions?|parts?|lobes?|fields?)\s+(?:is\s+|are\s+|"
+                          r"being\s+)?spared|,?\s*without\s+(?:any\s+)?sparing(?:\s+of\s+any\s+(?:zones?|areas?|"
+                          r"regions?|parts?|lobes?|fields?))?", re.IGNORECASE)
+# the depth of inspiration counted in ribs: "six anterior ribs visible above the right hemidiaphragm"
+_INSPIRATION = re.compile(r"\b(?:\d{1,2}|five|six|seven|eight|nine|ten|eleven)\s+(?:anterior|posterior)\s+ribs\s+"
+                          r"(?:are\s+)?(?:visible|seen|projected)?\s*(?:above|over)\s+the\s+(?:(?:right|left)\s+)?"
+                          r"(?:hemi-?)?diaphragms?\b", re.IGNORECASE)
+# the side a lateral view is taken from ("PA and left lateral", "left lateral view"): no side of the lungs
+_SIDED_LATERAL = re.compile(r"\b(?:left|right)\s+lateral\b(?=\s*(?:\)|$|,|\.|views?|projections?|films?|radiographs?|"
+                            r"images?|decubitus))", re.IGNORECASE | re.MULTILINE)
+# "both lingular segments", "both segments of the right middle lobe": the lobe's two segments, not both lungs
+_BOTH_SEGMENTS = re.compile(r"\bboth(?=\s+(?:lingular\s+|middle\s+lobe\s+)?segments\b)", re.IGNORECASE)
+# a list in brackets whose items a colon and semicolons part ("opacification (right: lower zone; left: lower zone)")
+_BRACKETED_LIST = re.compile(r"\([^()\n]{1,150}?[:;][^()\n]{0,150}\)")
 _ALL_OF_NO_LUNG = re.compile(r"\ball\b(?![^.;,:!?\n]{0,30}?\b(?:left|right|l|r|lungs?|zones?|lobes?|fields?|sides?|"
                              r"upper|mid|middle|lower|both|bilateral\w*|hemithora\w*|pulmonary|segments?|thirds?|\d)"
                              r"\b)", re.IGNORECASE)
@@ -443,7 +532,8 @@ _LANDMARK = re.compile(r"\b(?P<side>left|right)\s+(?P<mark>heart border|cardiac 
 # rib"): the zones' boundaries on a frontal film lie at the 2nd and the 4th anterior rib
 _RIB_LEVEL = re.compile(r"\b(?P<rel>(?:below|beneath|under|above)\s+(?:the\s+)?(?:level\s+of\s+(?:the\s+)?)?)?"
                         r"(?P<side>(?:left|right)\s+)?(?P<a>\d{1,2})(?:st|nd|rd|th)?"
-                        r"(?:\s*(?:and|to|-|\u2013|/|,)\s*(?P<b>\d{1,2})(?:st|nd|rd|th)?)?\s+anterior\s+ribs?(?:\s+ends?)?\b",
+                        r"(?:\s*(?:and|to|-|\u2013|/|,)\s*(?P<b>\d{1,2})(?:st|nd|rd|th)?)?\s+anterior\s+"
+                        r"(?:ribs?(?:\s+ends?)?|(?P<space>intercostal\s+spaces?|ics))\b",
                         re.IGNORECASE)
 # a record of a structured export, one field per line ("observation[2].bodySite = Left lung, upper zone",
 # "observation[2].interpretation = N"): its fields are read together, as one statement
@@ -656,6 +746,8 @@ def _rib_zones(m: re.Match) -> str:
     if _ZONE_IN_BRACKETS.match(m.string, m.end()):  # "(left upper zone)": the report's own zone
         return m.group("side") or ""
     ribs = sorted({int(m.group("a")), int(m.group("b") or m.group("a"))})
+    if m.group("space"):  # the n-th intercostal space lies below the n-th rib
+        ribs = [r + 1 for r in ribs]
     rel = (m.group("rel") or "").lower()
     if rel.startswith("above"):
         ribs = [max(1, ribs[0] - 1)]
