@@ -662,6 +662,9 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("CHEST (PA and left lateral): opacity in the right 5th anterior intercostal space and in both lingular segments.",
      {"right lower", "left middle"}),
     ("Shadowing from the level of the right hilum down to the hemidiaphragm.", {"right middle", "right lower"}),
+    ("Right lower zone consolidation. Also the left. None in the upper zones.", {"right lower", "left lower"}),
+    ("Portable CXR - compared with previous\n\nPrevious examination (2020-04-02) - findings at that time: opacity in "
+     "both upper zones.\nToday's examination - findings now: opacity in the right lwr zone.", {"right lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

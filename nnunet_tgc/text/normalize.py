@@ -39,7 +39,7 @@ _LINE_OPENING = re.compile(r"^(?:[-\u2022*\u00d8\u2205\u2191\u2193\u0394\u25e6\u
 # is the context's, not wrapped into the report's findings
 CONTEXT_HEADING = re.compile(r"^\s*(?:(?:admission|previous|prior|earlier|old|baseline|preceding|initial|last)\s+"
                              r"(?:chest\s+)?(?:film|study|cxr|x-?ray|radiograph|exam(?:ination)?|imaging)\b[^:\n]{0,30}"
-                             r"|(?:previous|prior|earlier|baseline)\b[^:\n\d]{0,30}\d[^:\n]{0,30}"
+                             r"|(?:previous|prior|earlier|baseline)\b[^:\n\d]{0,30}\d[^:\n]{0,40}"
                              r"|clinical\s+(?:details?|history|hx|information|info|indications?|notes?|questions?|"
                              r"query|background|summary)|history|hx|indications?|c/?i|presenting\s+complaint|query|"
                              r"questions?(?:\s+asked)?|requests?(?:\s+details)?|"
@@ -101,10 +101,11 @@ def _unhyphenated(m: re.Match) -> str:
 
 
 def _line_break(text: str, m: re.Match) -> str:
-    """One line break where a statement ends, a space where a sentence is only wrapped."""
+    """One line break where a statement ends (also before a line that opens an earlier film's or the request's context),
+    a space where a sentence is only wrapped."""
     line = text[_line_start(text, m.start()):m.start()]
     ends = (bool(_STATEMENT_END.search(line)) or _context_line(text, m.start(), line)
-            or bool(_LINE_OPENING.match(text[m.end():])) or " | " in line
+            or bool(_LINE_OPENING.match(text[m.end():]) or CONTEXT_HEADING.match(text[m.end():])) or " | " in line
             or bool(_TABLE_ROW.match(line)) or bool(_TABLE_ROW.match(text, m.end()))
             or _rows_alike(line, text, m.end())
             or bool(_MOVED_PERIOD.match(line))

@@ -88,7 +88,7 @@ _SEPARATOR = re.compile(r",|&|\+|/|\?|\b(and|with|as well as|plus|or|query|in ad
 _NO_CHANGE = (r"\s+(?:\w+\s+){0,2}?change\s+(?:in|to)\s+(?:the\s+)?(?:\S+\s+){0,3}?"
               r"(?:opacit|opacif|consolidat|shadow|infiltrat|ground|haz|airspace|changes|disease|pneumonia|lesion)")
 # (a reader who "did not record" a place says nothing of the film)
-_NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)(?!" + _NO_CHANGE + r")|not(?!\s+record)|"
+_NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)(?!" + _NO_CHANGE + r")|not(?!\s+record)|none|"
                               r"nothing|without|negative for|free of|absence of|neither|nor|"
                               r"resolution of|clearance of|clear of|(?<!partial )(?<!partly )clearing of|"
                               r"(?:don'?t|doesn'?t|didn'?t|can'?t|cannot|couldn'?t)\s+(?:see|show|identify|appreciate)|"
@@ -274,6 +274,10 @@ _GENERAL = re.compile(r"[\"\u201c][^\"\u201d]{1,40}[\"\u201d]\s*"
                       r"(?:is|are)\s+known\s+to|(?:less|more|most|least)\s+typical|atypical|more\s+often|"
                       r"(?:typical|classic(?:al)?|characteristic|usual|expected|recogni[sz]ed)"
                       r"\s+(?:distribution|pattern|locations?|sites?|predilection))\b", re.IGNORECASE)
+# the same said of another side: "Also the left", "Same on the left", "Likewise on the right side"
+_SAME_ON_SIDE = re.compile(r"^\W*((?:also|same|likewise|similar(?:ly)?|ditto|the\s+same)(?:\s+(?:change|appearances?|"
+                           r"findings?|is\s+seen|seen))?\s+(?:on|in|at|for)?\s*(?:the\s+)?)(left|right)(?:\s+(?:side|"
+                           r"lung))?\W*$", re.IGNORECASE)
 # "they are clear", "You can see these are normal": what a pronoun stands for is cleared (_referred)
 _PRONOUN_CLEARED = re.compile(r"^\W*(?:(?:\w+\s+){0,3}?(?:see|note|notice|agree)\s+(?:that\s+)?)?"
                               r"(?:they|these|those|both|"
@@ -521,12 +525,19 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
 
 
 def _referred(clauses: list, knowledge: KnowledgeBase) -> list:
-    """A clause that clears the places before it by a pronoun ("Now look at the right upper zone and the left lung. You
+    """A clause that says the same of another side ("Right lower zone consolidation. Also the left.") as said of the
+    zones the clause before names; a clause that clears the places before it by a pronoun ("Now look at the right upper zone and the left lung. You
     can see they are clear.") as that clearing said of them, where the clause before names places and states no
     finding."""
     out = list(clauses)
     for i, (clause, free, heading) in enumerate(clauses[1:], 1):
         before = out[i - 1][0]
+        same = _SAME_ON_SIDE.match(clause)
+        zones = [z for _, _, e in knowledge.find(before) if not e.sides for z in e.zones]
+        if same and zones and not any(e.sides or e.zones for _, _, e in knowledge.find(same.group(1))):
+            # "Right lower zone consolidation. Also the left.": the zones said before, on this side
+            out[i] = (f"{clause[:same.start(2)]}{same.group(2)} {' and '.join(dict.fromkeys(zones))} zone", free, heading)
+            continue
         if (_PRONOUN_CLEARED.match(clause) and not any(e.sides or e.zones for _, _, e in knowledge.find(clause))
                 and not any(_states_a_finding(e) for _, _, e in knowledge.find(before))):
             out[i - 1] = (f"{before} clear", out[i - 1][1], out[i - 1][2])
