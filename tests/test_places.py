@@ -636,7 +636,8 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("The right base, which was clear on the previous film, now shows patchy opacity.", {"right lower"}),
     ("Zone | Prior (1 May) | Current (9 May)\n------------------------\nRight upper | opacity | clear\n"
      "Right lower | clear | opacity\nLeft lower | opacity | opacity", {"right lower", "left lower"}),
-    ("PRIOR 02/04/2020: Patchy opacities in both upper zones.\nCurrent: opacity in the left mid zone.", {"left middle"}),
+    ("PRIOR 02/04/2020: Patchy opacities in both upper zones.\nCurrent: opacity in the left mid zone.",
+     {"left middle"}),
     ("The ground-glass opacity in the left mid zone has progressed to involve the left base.",
      {"left middle", "left lower"}),
     # what is no disease of this film: old changes at rest, densities explained away, a symptom
@@ -655,7 +656,8 @@ def test_misspellings_and_region_words(chest, text, expected):
      {"left middle", "left lower"}),
     ("Consolidation in the right lower zone with similar change in the corresponding zone of the contralateral lung. "
      "All other zones are clear.", {"right lower", "left lower"}),
-    ("Hazy shadowing throughout both lungs, with no zone spared.", {f"{s} {z}" for s in ("left", "right") for z in ALL}),
+    ("Hazy shadowing throughout both lungs, with no zone spared.",
+     {f"{s} {z}" for s in ("left", "right") for z in ALL}),
     ("Opacity extending from the right apex down to the right costophrenic angle. Neither the left apex nor the left "
      "mid zone is involved; left base clear.", {"right upper", "right middle", "right lower"}),
     ("Bilateral peripheral opacities (right: lower zone; left: mid zone).", {"right lower", "left middle"}),

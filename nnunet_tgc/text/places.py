@@ -88,8 +88,9 @@ _SEPARATOR = re.compile(r",|&|\+|/|\?|\b(and|with|as well as|plus|or|query|in ad
 _NO_CHANGE = (r"\s+(?:\w+\s+){0,2}?change\s+(?:in|to)\s+(?:the\s+)?(?:\S+\s+){0,3}?"
               r"(?:opacit|opacif|consolidat|shadow|infiltrat|ground|haz|airspace|changes|disease|pneumonia|lesion)")
 # (a reader who "did not record" a place says nothing of the film)
-_NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)(?!" + _NO_CHANGE + r")|not(?!\s+record)|none|"
-                              r"nothing|without|negative for|free of|absence of|neither|nor|"
+_NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)(?!" + _NO_CHANGE + r")|not(?!\s+record)|"
+                              r"none(?=\s+(?:on|in|at|of)\s)|nothing|without|negative for|free of|absence of|"
+                              r"neither|nor|"
                               r"resolution of|clearance of|clear of|(?<!partial )(?<!partly )clearing of|"
                               r"(?:don'?t|doesn'?t|didn'?t|can'?t|cannot|couldn'?t)\s+(?:see|show|identify|appreciate)|"
                               r"sparing|spares?|nil|disregard|(?:scrap|ignore|forget)\s+what\s+I\s+said\s+about|"
@@ -97,7 +98,8 @@ _NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)(?!" + _NO_CHANGE +
                               r"(?:stated|reported|described|dictated))\b",  # an amendment takes a place back
                               re.IGNORECASE)
 # the words after a place that clear it ("not normal", "isn't clear" clear nothing)
-_NEGATION_AFTER = re.compile(r"(?<!not )(?<!n't )\b(clear(?!-cut)|clr|cleared|normal|natural|unremarkable|healthy|preserved|"
+_NEGATION_AFTER = re.compile(r"(?<!not )(?<!n't )\b(clear(?!-cut)|clr|cleared|normal|natural|unremarkable|healthy|"
+                             r"preserved|"
                              r"spared|"
                              r"unaffected|uninvolved|(?:is|are)\s+(?:open|intact)|"
                              r"free|nad|ok|okay|not involved|well[- ]aerated|normally aerated|"
@@ -236,7 +238,8 @@ _NO_DISEASE = re.compile(
     r"caused\s+by)[^.;,]{0,30}?\b(?:overl\w+|superimpos\w*|summation|rotat\w*|"
     r"soft[- ]tissues?|breasts?|pectoral\w*|muscles?|bon[ey]\w*|ribs?|clavic\w*|scapul\w*|cartilage|underpenetrat\w*|"
     r"under-?exposure|technique|technical|projection|positioning|vessels?|vascular\w*|skin|hair|clothing)\b|"
-    r"(?:is|are)\s+(?:an?\s+)?(?:\w+\s+)?(?:overlap\w*|superimpos\w*|summation|bon[ey]|costal|vascular|vessels)\b|"
+    r"(?:is|are)\s+(?:an?\s+)?(?:\w+\s+)?(?:overl\w+|superimpos\w*|summation|bon[ey]|costal|vascular|vessels)\b|"
+    r"(?:ecg|ekg)\s+(?:leads?|wires?)|"
     r"(?<![-\w])(?<!year\s)(?<!years\s)old(?!\s+(?:chest\s+)?(?:films?|stud(?:y|ies)|radiographs?|x-?rays?|cxrs?|"
     r"images?|imaging|ones?|reports?|exam\w*|notes?|records?))\b|healed|inactive|long-?standing|calcified|"
     r"of\s+no\s+(?:clinical\s+)?significance)", re.IGNORECASE)
@@ -250,8 +253,8 @@ _EXCEPT = re.compile(r"\b(?:except(?:\s+for)?|save\s+for|apart\s+from|other\s+th
 # right lung except the base is clear")
 _EXCEPTION_END = re.compile(r",|\s(?:is|are|was|were|which|that|shows?|has|have)\b", re.IGNORECASE)
 # the exception said clear after it: "The left lung is involved save for the apex, which is clear"
-_WHICH_CLEAR = re.compile(r"\s*,?\s*(?:which|that)\s+(?:is|are|was|were)\s+(?:\w+\s+)?(?:clear|normal|spared|uninvolved|"
-                          r"unaffected|free)\b", re.IGNORECASE)
+_WHICH_CLEAR = re.compile(r"\s*,?\s*(?:which|that)\s+(?:is|are|was|were)\s+(?:\w+\s+)?"
+                          r"(?:clear|normal|spared|uninvolved|unaffected|free)\b", re.IGNORECASE)
 # the parts of a clause that may each hold an exception: "The right lung is clear except for the base, and all of the
 # left lung except the base is clear"
 _EXCEPTION_PARTS = re.compile(r",\s*(?:and|while|whereas)\s+", re.IGNORECASE)
@@ -259,7 +262,8 @@ _EXCEPTION_PARTS = re.compile(r",\s*(?:and|while|whereas)\s+", re.IGNORECASE)
 _DISEASE = frozenset({"infection", "covid19", "pneumonia", "ground_glass_opacity", "consolidation", "opacity",
                       "crazy_paving"})
 # a relative clause about an earlier film: "The left lower zone, which was clear on the admission film, now shows ..."
-_EARLIER_STATE = re.compile(r"\b(?:which|that)\s+(?:was|were|had\s+been|looked|appeared)\s+[^,;]{0,40}?\b(?:on|in|at)\s+"
+_EARLIER_STATE = re.compile(r"\b(?:which|that)\s+(?:was|were|had\s+been|looked|appeared)\s+[^,;]{0,40}?"
+                            r"\b(?:on|in|at)\s+"
                             r"(?:the\s+)?(?:previous|prior|earlier|admission|last|baseline|old|initial|preceding|"
                             r"first)\s+(?:chest\s+)?(?:film|study|exam(?:ination)?|radiograph|x-?ray|cxr|image)s?\b",
                             re.IGNORECASE)
@@ -526,9 +530,9 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
 
 def _referred(clauses: list, knowledge: KnowledgeBase) -> list:
     """A clause that says the same of another side ("Right lower zone consolidation. Also the left.") as said of the
-    zones the clause before names; a clause that clears the places before it by a pronoun ("Now look at the right upper zone and the left lung. You
-    can see they are clear.") as that clearing said of them, where the clause before names places and states no
-    finding."""
+    zones the clause before names; a clause that clears the places before it by a pronoun ("Now look at the right
+    upper zone and the left lung. You can see they are clear.") as that clearing said of them, where the clause
+    before names places and states no finding."""
     out = list(clauses)
     for i, (clause, free, heading) in enumerate(clauses[1:], 1):
         before = out[i - 1][0]
@@ -536,7 +540,8 @@ def _referred(clauses: list, knowledge: KnowledgeBase) -> list:
         zones = [z for _, _, e in knowledge.find(before) if not e.sides for z in e.zones]
         if same and zones and not any(e.sides or e.zones for _, _, e in knowledge.find(same.group(1))):
             # "Right lower zone consolidation. Also the left.": the zones said before, on this side
-            out[i] = (f"{clause[:same.start(2)]}{same.group(2)} {' and '.join(dict.fromkeys(zones))} zone", free, heading)
+            said = " and ".join(dict.fromkeys(zones))
+            out[i] = (f"{clause[:same.start(2)]}{same.group(2)} {said} zone", free, heading)
             continue
         if (_PRONOUN_CLEARED.match(clause) and not any(e.sides or e.zones for _, _, e in knowledge.find(clause))
                 and not any(_states_a_finding(e) for _, _, e in knowledge.find(before))):

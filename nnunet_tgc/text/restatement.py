@@ -44,9 +44,9 @@ def _shorthand_as_words(text: str) -> str:
     "both"; the empty-set sign of ward notes as "no" before what it denies and "clear" after a place; an SBAR
     handover's "R -" as its recommendation; what an amendment says was "previously reported" as erroneously
     reported; a translated "mean" before another third as "middle"; "from the apices to the diaphragm" as "... to the
-    bases" (and "down to the hemidiaphragm" as "... to the base"); a translated "three floors" or "the three thirds" as "all zones", "all 6 zones" as both lungs' zones,
-    "every lobe of both lungs" as their zones, "the lower two-thirds" as the middle and lower zones, "1/3" as
-    "third"."""
+    bases" (and "down to the hemidiaphragm" as "... to the base"); a translated "three floors" or "the three
+    thirds" as "all zones", "all 6 zones" as both lungs' zones, "every lobe of both lungs" as their zones, "the
+    lower two-thirds" as the middle and lower zones, "1/3" as "third"."""
     text = _EACH.sub("both", _hindi_as_english(_signed_zones_as_words(text)))
     text = _NIL_BEFORE.sub("no ", _NIL_AFTER.sub(" clear", text))
     if all(re.search(rf"(?m)^\s*{letter}\s*[-:\u2013]", text) for letter in "SBA"):
