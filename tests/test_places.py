@@ -667,6 +667,48 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("Right lower zone consolidation. Also the left. None in the upper zones.", {"right lower", "left lower"}),
     ("Portable CXR - compared with previous\n\nPrevious examination (2020-04-02) - findings at that time: opacity in "
      "both upper zones.\nToday's examination - findings now: opacity in the right lwr zone.", {"right lower"}),
+    # exceptions that pair each zone with its side, "everything but", "no zone of the left lung is spared"
+    ("The lungs are clear apart from patchy consolidation in the left mid zone and the right lower zone.",
+     {"left middle", "right lower"}),
+    ("Airspace shadowing involves everything but the right upper zone.",
+     {"right middle", "right lower", "left upper", "left middle", "left lower"}),
+    ("The right lung is involved everywhere but the apex; no zone of the contralateral lung is spared.",
+     {"right middle", "right lower", "left upper", "left middle", "left lower"}),
+    ("Opacification in all zones but the left upper.",
+     {"right upper", "right middle", "right lower", "left middle", "left lower"}),
+    # zones before the sides they share; a hilum's or an angle's side frees no lung
+    ("Patchy opacities in the mid and lower zones, right and left. Left and right hila normal. Right costophrenic "
+     "angle clear.", {"right middle", "right lower", "left middle", "left lower"}),
+    ("Two hazy patches at the bottom of the left and the right lung.", {"left lower", "right lower"}),
+    ("Opacity in the right upper and mid zones and the left lung.",
+     {"right upper", "right middle", "left upper", "left middle", "left lower"}),
+    # adjectives, extents and ranges
+    ("Bibasal and left midzonal consolidation, with apical sparing.", {"right lower", "left lower", "left middle"}),
+    ("Bilateral apical-to-basal ground-glass opacity.", {f"{s} {z}" for s in ("left", "right") for z in ALL}),
+    ("The process extends from the left base up into the left mid zone, stopping short of the left apex. It skips "
+     "the right lung.", {"left lower", "left middle"}),
+    ("Opacity spreads down from the right upper zone to the right mid zone, stopping above the right lower zone.",
+     {"right upper", "right middle"}),
+    ("Consolidation is seen, on the right, in the lower zone only; on the left, none is seen.", {"right lower"}),
+    ("RUZ-RLZ opacity.", {"right upper", "right middle", "right lower"}),
+    # zones counted out of a lung's three or both lungs' six
+    ("Patchy consolidation affecting 6/6 zones.", {f"{s} {z}" for s in ("left", "right") for z in ALL}),
+    ("Opacity involves two of the three left zones, the upper and lower, and 0 of 3 right zones.",
+     {"left upper", "left lower"}),
+    ("Right lung: 1 of 3 zones (the lower).\nLeft lung: 0 of 3 zones.", {"right lower"}),
+    ("Ground-glass opacity affecting the lower two of the three right zones.", {"right middle", "right lower"}),
+    # places stated as not seen after them; prompts written for a text-guided segmenter
+    ("Infiltration in the part inferior of lung right. In the zones upper and middle of lung right opacity is not "
+     "seen.", {"right lower"}),
+    ("a chest X-ray with hazy opacity in the left base\na chest X-ray with a clear right lung\n"
+     "NEG a chest X-ray with clear lung in the left upper and mid zones", {"left lower"}),
+    ("the hazy patch at the bottom of the right lung comment: left lung looks clear to me", {"right lower"}),
+    # negation and clearing words of other languages mixed into English reports, and their findings
+    ("Opacidades parcheadas en la left base. Right lung limpio, sin infiltrados en left upper zone.", {"left lower"}),
+    ("Milchglastrübungen in the right mid zone. Keine Verdichtungen right upper zone, left lung frei.",
+     {"right middle"}),
+    ("Kuna consolidation kwenye left lower zone. Hakuna opacities kwenye right lung; left upper zone ni safi.",
+     {"left lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected
@@ -684,6 +726,16 @@ def test_an_extraction_tools_json_reads_as_its_flags_and_the_report_it_quotes(ch
     assert cells(json.dumps(nested), chest) == {"left upper"}
     assert cells(json.dumps(listed), chest) == {"right middle"}
     assert cells("{not json: right lower zone opacity", chest) == {"right lower"}
+
+
+def test_a_label_studio_export_reads_as_its_notes_and_the_zones_chosen(chest):
+    import json
+    export = {"id": 1, "annotations": [{"result": [
+        {"type": "polygonlabels", "from_name": "lesion", "value": {"polygonlabels": ["Opacity"]}},
+        {"type": "textarea", "from_name": "region_note", "value": {"text": ["RUZ-RMZ"]}},
+        {"type": "choices", "from_name": "zones", "value": {"choices": ["R-upper", "R-middle", "L-lower"]}},
+        {"type": "textarea", "from_name": "notes", "value": {"text": ["n=2"]}}]}]}
+    assert cells(json.dumps(export, indent=2), chest) == {"right upper", "right middle", "left lower"}
 
 
 def test_zones_that_continue_a_sides_phrase_are_not_freed_on_the_side_named_after_them(chest):

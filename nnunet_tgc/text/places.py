@@ -78,8 +78,11 @@ assert len(CELLS) == PLACE_CELLS and len(CELLS) + 1 == PLACE_VECTOR_SIZE
 
 # "full stop", "period", "new paragraph": dictated punctuation; a decimal point ends nothing ("score 0.72"); a "?"
 # that ends a question ("... haze in the right mid zone as well? The heart is normal."), kept with it
+# "but" parts clauses, except as an exception: "everywhere but the apex", "all but the left apex"
 _CLAUSE_END = re.compile(r"(?:[;\n]|(?<!\d)\.|\.(?!\d))+|(?<=\?)(?=\s+[A-Z]|\s*$)"
-                         r"|\b(?:but|while|whereas|full stop|period|colon|semicolon|new (?:paragraph|line)|"
+                         r"|\b(?:(?<!\beverywhere\s)(?<!\beverything\s)(?<!\ball\s)(?<!\ball\szones\s)but|"
+                         r"while|whereas|"
+                         r"full stop|period|colon|semicolon|new (?:paragraph|line)|"
                          r"next (?:paragraph|line))\b", re.IGNORECASE)
 # "?" and "query": a queried item of a run-on list ("?consolidation L base ?patchy shadowing R mid zone"); "beside" and
 # "in addition to" join places ("the right lower zone beside the left mid and lower zones")
@@ -90,7 +93,9 @@ _NO_CHANGE = (r"\s+(?:\w+\s+){0,2}?change\s+(?:in|to)\s+(?:the\s+)?(?:\S+\s+){0,
 # (a reader who "did not record" a place says nothing of the film)
 _NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)(?!" + _NO_CHANGE + r")|not(?!\s+record)|"
                               r"none(?=\s+(?:on|in|at|of)\s)|nothing|without|negative for|free of|absence of|"
-                              r"neither|nor|"
+                              r"neither|nor|stop(?:s|ped|ping)?\s+(?:short\s+of|above|below|before)|skips|skipping|"
+                              # the same in words of other languages mixed into English reports
+                              r"kein(?:e[nmrs]?)?|ohne|sin|sem|sans|senza|pas\s+de|hakuna|no\s+hay|"
                               r"resolution of|clearance of|clear of|(?<!partial )(?<!partly )clearing of|"
                               r"(?:don'?t|doesn'?t|didn'?t|can'?t|cannot|couldn'?t)\s+(?:see|show|identify|appreciate)|"
                               r"sparing|spares?|nil|disregard|(?:scrap|ignore|forget)\s+what\s+I\s+said\s+about|"
@@ -100,7 +105,13 @@ _NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)(?!" + _NO_CHANGE +
 # the words after a place that clear it ("not normal", "isn't clear" clear nothing)
 _NEGATION_AFTER = re.compile(r"(?<!not )(?<!n't )\b(clear(?!-cut)|clr|cleared|normal|natural|unremarkable|healthy|"
                              r"preserved|"
-                             r"spared|"
+                             r"spared|sparing(?=\s*(?:[,;.)\]]|$))|"
+                             r"(?:none|nothing)(?:\s+(?:is|are)\s+(?:seen|present|noted|identified))?"
+                             r"(?=\s*(?:[,;.)]|$))|"
+                             r"frei|unauff(?:ä|ae|a)llig|safi|limpi[oa]s?|libres?|livres?|limpos?|liberi|libero|"
+                             r"indenne|"
+                             r"(?:opacit\w*|involvement|infiltrat\w*|consolidation|lesions?|abnormalit\w*|changes?)\s+"
+                             r"(?:is|are|was|were)\s+not\s+(?:seen|visible|identified|noted|observed|present|evident)|"
                              r"unaffected|uninvolved|(?:is|are)\s+(?:open|intact)|"
                              r"free|nad|ok|okay|not involved|well[- ]aerated|normally aerated|"
                              r"(?:well|normally|regularly)\s+ventilated|"
@@ -114,9 +125,16 @@ _NEGATION_AFTER = re.compile(r"(?<!not )(?<!n't )\b(clear(?!-cut)|clr|cleared|no
 # ... except where only part of it has gone
 _PARTLY = re.compile(r"\b(?:partially|partly|largely|mostly|almost|nearly|incompletely|substantially|much|somewhat|"
                      r"not\s+(?:yet\s+)?(?:fully|completely|entirely))\s+(?:been\s+)?$", re.IGNORECASE)
+# a place's first word, right after a clearing word before it
+_PLACE_NEXT = r"(?:left|right|both|bilateral|lungs?|upper|mid|middle|lower|apex|apices|bases?|zones?)\b"
 # ... and the same words opening a stretch, before what they clear: "Clear left lung, right basal opacity.", "Free
 # costophrenic recesses", "- Normal both hilar shadows" ("free of" is a negation cue of its own)
-_CLEAR_BEFORE = re.compile(r"(?:^[\s\-\u2022*]*|(?<=,)\s*)(?:clear(?!-cut)|normal|unremarkable|free)\b(?!\s+of\b)",
+_CLEAR_BEFORE = re.compile(r"(?:^[\s\-\u2022*\"]*|(?<=,)\s*)(?:(?:an?|the)\s+(?=\S+\s+" + _PLACE_NEXT + r"))?"
+                           r"(?:clear(?!-cut)|normal|unremarkable|free|healthy)\b(?!\s+of\b)"
+                           # ... after "with" only right before a place: "a chest X-ray with a clear left lung", not
+                           # "consolidation with clear margins in the left base"
+                           r"|\bwith\s+(?:an?\s+|the\s+)?(?:clear|normal|healthy)\s+(?=" + _PLACE_NEXT + r")"
+                           r"|(?:^[\s\-\u2022*\"]*|\bwith\s+)(?:normal|good|preserved)\s+aeration\s+(?:of|in)\b",
                            re.IGNORECASE)
 # the sides a clearing word is said of, after it: "Costophrenic sinus free on both sides", "apices clear bilaterally",
 # and its extent: "The right lung is clear from apex to base"
@@ -137,9 +155,10 @@ _PLACES_ONLY_WITH_A_FINDING = frozenset({"hilum"})
 # a lateral view shows no side: a clause about it places nothing that the frontal findings have not placed
 _LATERAL_VIEW = re.compile(r"\blateral\s+(?:view|projection|film|radiograph|image)s?\b", re.IGNORECASE)
 # "from apex to base", "from the hilum to the base", "from apex till base", "apex\u2192base", "from the right apex
-# down to the right costophrenic angle": every zone between
-_RANGE = re.compile(r"^\s*(?:(?:down\s+)?(?:to|through|thru|till|until)\s+(?:the\s+)?(?:(?:right|left)\s+)?|\u2192|->|"
-                    r"-->|=>)\s*$",
+# down to the right costophrenic angle", "LUZ-LLZ": every zone between
+_RANGE = re.compile(r"^[\s-]*(?:(?:down\s+)?(?:to|through|thru|till|until)(?:\s+|-)(?:the\s+)?(?:(?:right|left)\s+)?|"
+                    r"\u2192|->|"
+                    r"-->|=>|[-\u2013]\s*(?:(?:right|left)\s+)?)\s*$",
                     re.IGNORECASE)
 # "..., with the middle third spared"; "together with" and "along with" only join places to the list
 _WITH = re.compile(r"(?<!together )(?<!along )\bwith\b", re.IGNORECASE)
@@ -161,8 +180,12 @@ _LIST_JOIN = re.compile(r"(?:\s*(?:lung\s+)?(?:fields?|zones?|regions?|areas?|pa
                         re.IGNORECASE)
 # what joins zones that continue one phrase ("left mid and lower zones"), not a new phrase ("..., and in the ...")
 _BARE_JOIN = re.compile(r"\s*(?:,|&|\+|/|and|or|,\s*and|,\s*or)\s*", re.IGNORECASE)
+# ... and before a side word also with "the": "the bottom of the left and the right lung"
+_BARE_JOIN_THE = re.compile(r"\s*(?:,|&|and|,\s*and)\s*the\s+", re.IGNORECASE)
 # a negation of what the report has not named: "..., nothing else acute", "no other abnormality"
 _NOTHING_ELSE = re.compile(r"(?:nothing|no)\s+(?:else|other|further)\b", re.IGNORECASE)
+# a negation that spares what follows it and says nothing of the places before it
+_SPARING = re.compile(r"(?:stop\w*\s+(?:short\s+of|above|below|before)|skip\w*|spar\w*)\b", re.IGNORECASE)
 # "X, not Y" in a clause without a finding: the "not" is said of the place right after it only
 _CONTRAST = re.compile(r"not\s+(?:in\s+)?(?:the\s+)?", re.IGNORECASE)
 # a question that asks whether, in talk ('"Is it in both lungs?" "No, just the right lung."'); its answer's "no" before
@@ -195,6 +218,9 @@ _NORMAL_LINE = re.compile(r"^\W*(?:what (?:looks|is) )?(?:(?:normal|unremarkable
                           r"|(?:lesion|disease)[- ]free\s+(?:regions?|areas?|zones?)|uninvolved\s+(?:regions?|areas?|zones?))"
                           r"\s*:",
                           re.IGNORECASE)
+# a line of negative prompts for a text-guided segmenter: what the image does not show ("NEG a chest X-ray with a
+# clear left lung", "neg_prompts = [...]")
+_NEGATIVE_PROMPTS = re.compile(r"^\W*(?:NEG\b|(?i:neg(?:ative)?[_ ](?:prompts?|texts?|class(?:es)?)\b))\s*[=:\-]?")
 # a section heading ("FINDINGS:", "Differential diagnosis:", "1) Right lung:" is no section) and the sections that
 # name hypotheses and advice rather than findings ("DDx: ... diffuse alveolar haemorrhage", "Suggest: CT chest")
 _SECTION_HEADING = re.compile(r"^\s*[A-Za-z][A-Za-z /&-]{0,40}:")
@@ -248,10 +274,13 @@ _INVOLVED_WORD = re.compile(r"(?<!not )(?<!n't )\b(?:involved|affected|involving
 # "except (for)", "save for", "apart from", "other than": the places after it are the exception to what the clause says
 # of the others
 _EXCEPT = re.compile(r"\b(?:except(?:\s+for)?|save\s+for|apart\s+from|other\s+than|with\s+the\s+exception\s+of|"
-                     r"excluding)\b", re.IGNORECASE)
+                     r"excluding|(?:(?<=\beverywhere\s)|(?<=\beverything\s)|(?<=\ball\s)|(?<=\ball\szones\s))but)\b",
+                     re.IGNORECASE)
 # where an exception's places end: a comma, or the verb of a clause that names the exception before it ("All of the
 # right lung except the base is clear")
 _EXCEPTION_END = re.compile(r",|\s(?:is|are|was|were|which|that|shows?|has|have)\b", re.IGNORECASE)
+# the whole chest before an exception that names no place itself
+_EVERYWHERE_BEFORE = re.compile(r"\b(?:everywhere|everything|all)\s*$", re.IGNORECASE)
 # the exception said clear after it: "The left lung is involved save for the apex, which is clear"
 _WHICH_CLEAR = re.compile(r"\s*,?\s*(?:which|that)\s+(?:is|are|was|were)\s+(?:\w+\s+)?"
                           r"(?:clear|normal|spared|uninvolved|unaffected|free)\b", re.IGNORECASE)
@@ -435,8 +464,8 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
                 cells = _cells_of(seg, sides, seg.zones)
             elif seg.bare_side and i + 1 < len(segs) and segs[i + 1].zones and not segs[i + 1].cells:
                 cells = _cells_of(seg, sides, _shared_zones(segs, i + 1))
-            elif seg.bare_side and seg.continues and i > 0 and _side_after_zones(segs[i - 1]):
-                cells = _cells_of(seg, sides, segs[i - 1].zones)  # "lower lung field right and left"
+            elif seg.bare_side and seg.continues and _zones_before_sides(segs, i):
+                cells = _cells_of(seg, sides, _zones_before_sides(segs, i))  # "lower lung field right and left"
             elif seg.sides:
                 summaries.append(seg)
             involved |= cells | seg.cells
@@ -507,7 +536,7 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
         if section and not any(e.sides for _, _, e in knowledge.find(line)):
             line = f"{section}: {line}"
         line = _SENTENCE.sub(lambda m: "" if _general(m.group(0)) else m.group(0), line)
-        normal = _NORMAL_LINE.match(line)
+        normal = _NORMAL_LINE.match(line) or _NEGATIVE_PROMPTS.match(line)
         line = _spread_row(line[normal.end():] if normal else line, knowledge)
         for sentence in _CLAUSE_END.split(_lists_joined(line, knowledge) if placed else line):
             parts = sentence.split(":")
@@ -660,7 +689,9 @@ def _exception_spelled(part: str, knowledge: KnowledgeBase) -> list:
     said_clear = _WHICH_CLEAR.match(part, stop)
     rest = part[:cue.start()] + " " + part[said_clear.end() if said_clear else stop:]
     named = _cells_named(rest, knowledge, set(SIDES), set(ZONES))
-    exception = _cells_named(part[cue.end():stop], knowledge, _sides_of(named) or set(SIDES), set())
+    if not named and _EVERYWHERE_BEFORE.search(part, 0, cue.start()):
+        named = {(side, zone) for side in SIDES for zone in ZONES}  # "involves everything but the left upper zone"
+    exception = _exception_cells(part[cue.end():stop], knowledge, _sides_of(named) or set(SIDES))
     if not exception:
         return [part]
     others = named - exception
@@ -669,6 +700,15 @@ def _exception_spelled(part: str, knowledge: KnowledgeBase) -> list:
     words = lambda cells: ", ".join(f"{side} {zone} zone" for side, zone in sorted(cells))  # noqa: E731
     return [f"{words(others)} {'clear' if clearing else 'involved'}" if others else "",
             f"{words(exception)} {'involved' if clearing else 'clear'}"]
+
+
+def _exception_cells(text: str, knowledge: KnowledgeBase, default_sides: set) -> set:
+    """The cells an exception names: read as a statement where it names a side ("apart from opacity in the left mid
+    zone and the right lower zone" pairs each zone with its side), else its zones on ``default_sides`` ("except the
+    base" is the base of the sides the clause names)."""
+    if any(entry.sides for _, _, entry in knowledge.find(text)):
+        return set(read_places(text, knowledge).involved)
+    return _cells_named(text, knowledge, default_sides, set())
 
 
 def _cells_named(text: str, knowledge: KnowledgeBase, default_sides: set, side_only_zones: set) -> set:
@@ -733,9 +773,18 @@ def _spread_sentence(line: str, knowledge: KnowledgeBase) -> str:
 
 
 def _is_heading(text: str, knowledge: KnowledgeBase) -> bool:
-    """Places and no finding ("Right lung", "Mid zone L")."""
+    """Places and no finding ("Right lung", "Mid zone L"), ending with its places: "the hazy patch at the bottom of the
+    right lung comment: the left lung looks clear" is a statement and a remark, not a heading."""
     places, finding = _places_and_finding(text, knowledge)
-    return places and finding is False
+    if not places or finding is not False:
+        return False
+    last = max(end for _, end, entry in knowledge.find(text) if entry.sides or entry.zones)
+    return bool(_HEADING_END.fullmatch(text[last:]))
+
+
+# what may follow a heading's places: "Right lung:", "Mid zone - L:", "Left lower zone (PA view):"
+_HEADING_END = re.compile(r"(?:[\W\d_]|\([^()]*\)|"
+                          r"\b(?:zones?|fields?|lungs?|sides?|lobes?|regions?|findings?|only)\b)*")
 
 
 def _finding_heading(text: str, knowledge: KnowledgeBase) -> bool:
@@ -880,10 +929,14 @@ def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
             continue
         if is_free and not entry.zones and any(a <= start and end <= b for a, b in pleural_only):
             continue  # "... sinus free on both sides": the sides of that statement
+        if is_free and not entry.zones and _sides_of_hilum_or_angle(clause, found, k):
+            continue  # "Left and right hila normal", "Right costophrenic angle clear": no lung zone freed
         segments = negative if is_free else positive
         last = previous_end[is_free]
         if not segments or last is None or _SEPARATOR.search(clause[last:start]):
-            joined = last is not None and bool(_BARE_JOIN.fullmatch(clause[last:start]))
+            gap = clause[last:start] if last is not None else None
+            joined = gap is not None and bool(_BARE_JOIN.fullmatch(gap) or (
+                entry.sides and not entry.zones and _BARE_JOIN_THE.fullmatch(gap)))
             segments.append(_Segment(set(), set(), set(), True, continues=joined))
         _add(segments[-1], entry, start, end)
         if entry.zones and segments[-1].summary and _OWN_ZONES.match(clause[segments[-1].summary_end:start]):
@@ -923,6 +976,8 @@ def _negate_headings(clause: str, found, negated, asserts: bool, positive: list,
         return
     first = min(a for a, _ in negated)
     if _NOTHING_ELSE.match(clause, first):  # "the right lung base, nothing else acute": the rest is clear, not it
+        return
+    if _SPARING.match(clause, first):  # "... extends into the left mid zone, stopping short of the left apex"
         return
     contrast = _CONTRAST.match(clause, first)  # "The left upper zone, not the right upper zone": only the latter
     if contrast and any(s == contrast.end() and (e.sides or e.zones) for s, _, e in found):
@@ -968,6 +1023,25 @@ def _names_no_lung(clause: str, found, k: int) -> bool:
             and not any(c in w for w in words for c in ",;:"))  # "both LZs, creps. Calves SNT": another statement
 
 
+def _sides_of_hilum_or_angle(clause: str, found, k: int) -> bool:
+    """Whether the k-th term is a side word of a hilum or a costophrenic angle named right after it, also through other
+    side words ("Left and right hila", "both costophrenic angles")."""
+    j = k + 1
+    while _side_word(clause, found[j - 1]) and j < len(found) and _SIDES_JOIN.fullmatch(
+            clause[found[j - 1][1]:found[j][0]]):
+        if found[j][2].id in _PLACES_WHEN_INVOLVED:
+            return True
+        j += 1
+    return False
+
+
+def _side_word(clause: str, term) -> bool:
+    """Whether a term is a side word alone ("left", "R", "both"), not a side's lung ("right lung", "both lungs")."""
+    start, end, entry = term
+    return bool(entry.sides) and not entry.zones and not any(c.isspace() for c in clause[start:end])
+
+
+_SIDES_JOIN = re.compile(r"\s*(?:,|&|and|/)?\s*", re.IGNORECASE)
 _GAP_WORD = re.compile(r"[^\s]+")
 # side and level words that modify what follows them ("upper left central incisor"); "base", "apex" name places
 _MODIFIERS = {"upper", "lower", "left", "right", "mid", "middle"}
@@ -1061,11 +1135,36 @@ def _borrowed_sides(segs, i: int) -> set:
     continued = _continued_sides(segs, i)
     if continued:
         return continued
+    trailing = _trailing_sides(segs, k) if k > i else set()
+    if trailing:
+        return trailing
     for j in list(range(i + 1, len(segs))) + list(range(i - 1, -1, -1)):
         if segs[j].sides:
             return segs[j].sides
         if segs[j].cells:
             return _sides_of(segs[j].cells)
+    return set()
+
+
+def _trailing_sides(segs, k: int) -> set:
+    """The sides named alone right after zones, from segment ``k`` on: "the lower zones, right and left"."""
+    sides = set()
+    while k < len(segs) and segs[k].continues and segs[k].bare_side:
+        sides |= segs[k].sides
+        k += 1
+    return sides
+
+
+def _zones_before_sides(segs, i: int) -> set:
+    """The zones that a side named alone after them shares: "lower lung field right and left", "the mid and lower
+    zones, right and left"."""
+    j = i
+    while j > 0 and segs[j].continues and segs[j].bare_side:
+        j -= 1
+        if _side_after_zones(segs[j]):
+            return segs[j].zones
+        if _zones_only(segs[j]):  # not the zones of a side-first phrase: "the right upper and mid zones and the left"
+            return set() if _continued_sides(segs, j) else _shared_zones(segs, j)
     return set()
 
 

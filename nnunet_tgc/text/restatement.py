@@ -43,10 +43,12 @@ def _shorthand_as_words(text: str) -> str:
     """A note's zones marked + or minus as statements; Hinglish function words as English; "each" before a zone as
     "both"; the empty-set sign of ward notes as "no" before what it denies and "clear" after a place; an SBAR
     handover's "R -" as its recommendation; what an amendment says was "previously reported" as erroneously
-    reported; a translated "mean" before another third as "middle"; "from the apices to the diaphragm" as "... to the
-    bases" (and "down to the hemidiaphragm" as "... to the base"); a translated "three floors" or "the three
-    thirds" as "all zones", "all 6 zones" as both lungs' zones, "every lobe of both lungs" as their zones, "the
-    lower two-thirds" as the middle and lower zones, "1/3" as "third"."""
+    reported; a translated "mean" before another third as "middle"; "from the apices to the diaphragm" as "... to
+    the bases" (and "down to the hemidiaphragm" as "... to the base"); a translated "three floors" or "the three
+    thirds" as "all zones", "all 6 zones" and "6/6 zones" as both lungs' zones, zones counted out of three or six as
+    the zones ("two of the three left zones, the upper and lower"), "every lobe of both lungs" as their zones, "the
+    lower two-thirds" as the middle and lower zones, "1/3" as "third", a side letter joined to its zone ("L-upper")
+    as its word."""
     text = _EACH.sub("both", _hindi_as_english(_signed_zones_as_words(text)))
     text = _NIL_BEFORE.sub("no ", _NIL_AFTER.sub(" clear", text))
     if all(re.search(rf"(?m)^\s*{letter}\s*[-:\u2013]", text) for letter in "SBA"):
@@ -56,8 +58,13 @@ def _shorthand_as_words(text: str) -> str:
     text = _DOWN_TO_THE_DIAPHRAGM.sub(r"\1\2base", _TO_THE_DIAPHRAGM.sub("bases", text))
     text = _THREE_FLOORS.sub("all zones", text)
     text = _SIX_ZONES.sub("all zones of both lungs", text)
+    text = _TWO_OF_THREE.sub(lambda m: "upper and mid " if m.group(1).lower() == "upper" else "mid and lower ", text)
+    text = _EACH_OF_THREE.sub(r"all zones of the \1 lung", text)
+    text = _ZONES_COUNTED.sub("", _NO_ZONE_COUNTED.sub(r"\1zones clear", text))
+    text = _SIDE_ZONES_NAMED.sub(r"\1 ", text)
     text = _EVERY_LOBE.sub(lambda m: f"all zones of {m.group('lungs')}", text)
     text = _TWO_THIRDS.sub(lambda m: _TWO_THIRDS_ZONES[(m.group(1) or m.group(2)).lower()], text)
+    text = _SIDE_LETTER.sub(lambda m: "left " if m.group(1) in "Ll" else "right ", text)
     return _ONE_THIRD.sub("third", _MEAN_THIRD.sub("middle", text))
 
 
@@ -243,7 +250,7 @@ def _asides_left_out(text: str) -> str:
     text = _RETRACTED.sub("", text)
     text = _RIGHT_AS_ADVERB.sub("", _RIGHT_AS_CORRECT.sub("correct", text))
     text = _ROTATED.sub(r"\1", text)
-    text = _NONE_SPARED.sub("", _ALL_OTHER.sub("", text))
+    text = _NONE_SPARED.sub("", _ALL_OTHER.sub("", _NONE_OF_SPARED.sub(r"all zones of \1 involved", text)))
     text = _BOTH_SEGMENTS.sub("the two", _SIDED_LATERAL.sub("lateral", _INSPIRATION.sub("", text)))
     return _UNSURE.sub(" ", _BRACKETED_LIST.sub(_bracket_as_list, text))
 
@@ -304,6 +311,8 @@ _NIL_AFTER = re.compile(r"[ \t]*(?:[\u00d8\u2205](?![ \t]*[A-Za-z])|\bnil(?=[ \t
 _NIL_BEFORE = re.compile(r"[\u00d8\u2205][ \t]*(?=[A-Za-z])")
 # the last heading of an SBAR handover (Situation, Background, Assessment, Recommendation), and "left" as a verb
 _SBAR_R = re.compile(r"(?m)^(\s*)(?:R|right)(\s*[-:\u2013])")  # "R" as the knowledge base spelled it out
+# a side letter hyphenated to a zone: "L-upper", "R-base" (an annotation tool's choices)
+_SIDE_LETTER = re.compile(r"\b([LRlr])-(?=(?:upper|mid|middle|lower|base|apex|zone|lung)\b)", re.IGNORECASE)
 # ... "left" as a verb: "left at 14:00", "the dog hasn't left my side", "left for work"
 _LEFT_AS_VERB = re.compile(r"\bleft(?=\s+at\s+\d)"
                       r"|(?:(?<=\bhas )|(?<=\bhad )|(?<=\bhave )|(?<=n't ))left(?!\s+(?:lung|side|sided|base|apex|zone|"
@@ -431,7 +440,22 @@ _TO_THE_DIAPHRAGM = re.compile(r"(?:(?<=\bapex to the )|(?<=\bapices to the ))(?
 # become a place word that "There" is one slip from
 _THREE_FLOORS = re.compile(r"\b(?:the\s+)?(?:three|3)\s+(?:floors|thirds)\b", re.IGNORECASE)
 # "all 6 zones": the three zones of both lungs
-_SIX_ZONES = re.compile(r"\ball\s+(?:6|six)\s+(?:lung\s+)?zones\b", re.IGNORECASE)
+_SIX_ZONES = re.compile(r"\b(?:all\s+(?:6|six)|(?:6|six)\s*(?:/|of|out\s+of)\s*(?:6|six))\s+(?:lung\s+)?zones\b",
+                        re.IGNORECASE)
+# zones counted out of a lung's three or both lungs' six, with the zones named after it: "two of the three left zones,
+# the upper and lower", "1 of 3 zones (the lower)"; none of them: "0 of 3 left zones", "none of the three right zones"
+_ZONES_COUNTED = re.compile(r"\b(?:[1-5]|one|two|three|four|five|a\s+single)\s+(?:of|out\s+of)\s+(?:the\s+)?"
+                            r"(?:3|three|6|six)\s+(?=(?:(?:left|right)\s+)?zones?\b)", re.IGNORECASE)
+_NO_ZONE_COUNTED = re.compile(r"\b(?:0|none|zero)\s+(?:of|out\s+of)\s+(?:the\s+)?(?:3|three|6|six)\s+"
+                              r"((?:left|right)\s+)?zones?\b", re.IGNORECASE)
+# ... and the zones named after a side's counted zones: "left zones, the upper and lower", "right zones (the lower)"
+_SIDE_ZONES_NAMED = re.compile(r"\b(left|right)\s+zones?\s*(?:,\s*|\(\s*)(?:the\s+)?(?=(?:upper|mid|middle|lower)\b)",
+                               re.IGNORECASE)
+# "the lower two of the three left zones": the mid and lower; "each of the three right zones": all of them
+_TWO_OF_THREE = re.compile(r"\b(upper|lower)\s+two\s+(?:of\s+)?(?:the\s+)?(?:3|three)\s+"
+                           r"(?=(?:(?:left|right)\s+)?zones\b)", re.IGNORECASE)
+_EACH_OF_THREE = re.compile(r"\b(?:each|all|every\s+one)\s+of\s+the\s+(?:3|three)\s+(left|right)\s+zones\b",
+                            re.IGNORECASE)
 # "every lobe of both lungs including the lingula", "both lobes of the left lung": the whole of those lungs
 _EVERY_LOBE = re.compile(r"\b(?:every|each|all(?:\s+(?:the\s+)?(?:three|two|five|3|2|5))?|both)\s+lobes?\s+(?:of|in)\s+"
                          r"(?P<lungs>both\s+lungs|(?:the\s+)?(?:left|right)\s+lung)(?:,?\s+including\s+the\s+lingula)?",
@@ -479,6 +503,9 @@ _ALL_OTHER = re.compile(r"\b(?:all|every)\s+(?:of\s+)?(?:the\s+)?(?=(?:other|rem
 _NONE_SPARED = re.compile(r",?\s*(?:with\s+)?no\s+(?:zones?|areas?|regions?|parts?|lobes?|fields?)\s+(?:is\s+|are\s+|"
                           r"being\s+)?spared|,?\s*without\s+(?:any\s+)?sparing(?:\s+of\s+any\s+(?:zones?|areas?|"
                           r"regions?|parts?|lobes?|fields?))?", re.IGNORECASE)
+# "no zone of the left lung is spared": every zone of it is involved
+_NONE_OF_SPARED = re.compile(r"\bno\s+(?:zones?|areas?|regions?|parts?|lobes?|fields?)\s+of\s+([^,.;:()]{1,40}?)\s+"
+                             r"(?:is\s+|are\s+|being\s+)?spared\b", re.IGNORECASE)
 # the depth of inspiration counted in ribs: "six anterior ribs visible above the right hemidiaphragm"
 _INSPIRATION = re.compile(r"\b(?:\d{1,2}|five|six|seven|eight|nine|ten|eleven)\s+(?:anterior|posterior)\s+ribs\s+"
                           r"(?:are\s+)?(?:visible|seen|projected)?\s*(?:above|over)\s+the\s+(?:(?:right|left)\s+)?"
@@ -490,7 +517,8 @@ _SIDED_LATERAL = re.compile(r"\b(?:left|right)\s+lateral\b(?=\s*(?:\)|$|,|\.|vie
 _BOTH_SEGMENTS = re.compile(r"\bboth(?=\s+(?:lingular\s+|middle\s+lobe\s+)?segments\b)", re.IGNORECASE)
 # a list in brackets whose items a colon and semicolons part ("opacification (right: lower zone; left: lower zone)")
 _BRACKETED_LIST = re.compile(r"\([^()\n]{1,150}?[:;][^()\n]{0,150}\)")
-_ALL_OF_NO_LUNG = re.compile(r"\ball\b(?![^.;,:!?\n]{0,30}?\b(?:left|right|l|r|lungs?|zones?|lobes?|fields?|sides?|"
+_ALL_OF_NO_LUNG = re.compile(r"\ball\b(?!\s+but\b)"
+                             r"(?![^.;,:!?\n]{0,30}?\b(?:left|right|l|r|lungs?|zones?|lobes?|fields?|sides?|"
                              r"upper|mid|middle|lower|both|bilateral\w*|hemithora\w*|pulmonary|segments?|thirds?|\d)"
                              r"\b)", re.IGNORECASE)
 # "both" of two test results, readers or views, not of the lungs ("Blood cultures x2, swabs: both negative", "both
@@ -592,6 +620,11 @@ def _json_statements(value, path: tuple):
     if isinstance(value, dict):
         if value.get("present") is False:
             return
+        control = value.get("from_name")
+        if isinstance(control, str) and _JSON_LOCATION_KEY.search(control.lower()):
+            # a Label Studio result whose control lists places: {"from_name": "zones", "value": {"choices": [...]}}
+            yield from (f"opacity in {place}." for place in _json_strings(value.get("value")))
+            return
         for key, item in value.items():
             yield from _json_statements(item, path + (str(key),))
     elif isinstance(value, list):
@@ -607,6 +640,14 @@ def _json_statements(value, path: tuple):
             yield f"opacity in {value}."
         elif _JSON_QUOTE_KEY.search(key):
             yield value
+
+
+def _json_strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (list, dict)):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _json_strings(item)
 
 
 # the words of a JSON key that name a place, the keys whose strings are locations and those that quote the report
