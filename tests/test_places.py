@@ -117,9 +117,10 @@ def test_zone_words_typed_without_a_space_read_as_the_words_they_are(chest):
     assert cells("Bilateral pulmonary infection, upperlower left lung and lower right lung.", chest) == \
         {"left upper", "left lower", "right lower"}
     assert cells("Opacity in the middlelower right lung.", chest) == {"right middle", "right lower"}
-    # only a word made entirely of zone words is split: "Flowers", "uppermost" stay what they are
+    # only a word made entirely of zone words is split: "Flowers" stays what it is, "uppermost" is a word of its own
     assert cells("Flowers in the upper left lung.", chest) == {"left upper"}
-    assert read_places("Uppermost opacity.", chest).involved == frozenset()
+    assert cells("Opacity in the uppermost part of the right lung.", chest) == {"right upper"}
+    assert cells("Opacity in the lowermost part of the left lung.", chest) == {"left lower"}
 
 
 def test_both_lungs_names_both_sides_in_the_chest_domain_only(chest):
@@ -709,6 +710,26 @@ def test_misspellings_and_region_words(chest, text, expected):
      {"right middle"}),
     ("Kuna consolidation kwenye left lower zone. Hakuna opacities kwenye right lung; left upper zone ni safi.",
      {"left lower"}),
+    # annotations: what holds no mask, numbered items, " | " between a worker's remarks, a side marker on the image
+    ("One mask drawn, over the lower third of the left lung field. Not involved: left top and left middle third; "
+     "right lung field.", {"left lower"}),
+    ("Regions: lower third of the right lung\n# No mask: left lung field; right upper and middle thirds.",
+     {"right lower"}),
+    ("two patches to segment - (1) in the left lung, top middle and bottom (2) at the bottom of the right lung",
+     {"left upper", "left middle", "left lower", "right lower"}),
+    ("mark the hazy area in the middle part of the left lung | right lung looks clear to me", {"left middle"}),
+    ("Opacity in both lungs in their entirety. A side marker is visible near the top corner of the image.",
+     {f"{s} {z}" for s in ("left", "right") for z in ALL}),
+    # "both the ... and ...", a side after its lung, codes after the words, "mpaka" (Swahili: up to), a colleague's name
+    ("Hazy opacity in both the apex and the base of the left lung.", {"left upper", "left lower"}),
+    ("Opacity in the middle regions of both the left and right lungs.", {"left middle", "right middle"}),
+    ("Infiltration is seen in zone lower of lung right and lung left. Catheter tip in vena cava superior.",
+     {"right lower", "left lower"}),
+    ("Hazy opacity [RadLex:RID28530] in the right [RadLex:RID5825] lower [RadLex:RID5821] zone [RadLex:RID34696].",
+     {"right lower"}),
+    ("Kuna opacities kwenye left lung, upper mpaka lower zones.", {"left upper", "left middle", "left lower"}),
+    ("Right basal (basal rechts): consolidation.\nLeft apical (apikal links): clear.\nDr. med. L. Bianchi",
+     {"right lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

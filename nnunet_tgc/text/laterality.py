@@ -55,6 +55,8 @@ _UPPER_LOWER = _bijection([
     ("suprahilar", "infrahilar"),
     ("biapical", "bibasal"),
     ("upr", "lwr"),
+    ("uppermost", "lowermost"),
+    ("topmost", "bottommost"),
 ])
 
 

@@ -78,8 +78,11 @@ assert len(CELLS) == PLACE_CELLS and len(CELLS) + 1 == PLACE_VECTOR_SIZE
 
 # "full stop", "period", "new paragraph": dictated punctuation; a decimal point ends nothing ("score 0.72"); a "?"
 # that ends a question ("... haze in the right mid zone as well? The heart is normal."), kept with it
-# "but" parts clauses, except as an exception: "everywhere but the apex", "all but the left apex"
+# a " | " parts clauses, as a numbered item's "(2)" does ("(1) in the left lung, top, middle and bottom (2) at the
+# bottom of the right lung"); "but" parts clauses, except as an exception: "everywhere but the apex", "all but the left
+# apex"
 _CLAUSE_END = re.compile(r"(?:[;\n]|(?<!\d)\.|\.(?!\d))+|(?<=\?)(?=\s+[A-Z]|\s*$)"
+                         r"|\s\|\s|\(\d{1,2}\)(?=\s+[A-Za-z])"
                          r"|\b(?:(?<!\beverywhere\s)(?<!\beverything\s)(?<!\ball\s)(?<!\ball\szones\s)but|"
                          r"while|whereas|"
                          r"full stop|period|colon|semicolon|new (?:paragraph|line)|"
@@ -155,8 +158,10 @@ _PLACES_ONLY_WITH_A_FINDING = frozenset({"hilum"})
 # a lateral view shows no side: a clause about it places nothing that the frontal findings have not placed
 _LATERAL_VIEW = re.compile(r"\blateral\s+(?:view|projection|film|radiograph|image)s?\b", re.IGNORECASE)
 # "from apex to base", "from the hilum to the base", "from apex till base", "apex\u2192base", "from the right apex
-# down to the right costophrenic angle", "LUZ-LLZ": every zone between
-_RANGE = re.compile(r"^[\s-]*(?:(?:down\s+)?(?:to|through|thru|till|until)(?:\s+|-)(?:the\s+)?(?:(?:right|left)\s+)?|"
+# down to the right costophrenic angle", "LUZ-LLZ", "upper mpaka lower zones" (Swahili; "hasta", "bis"): every zone
+# between
+_RANGE = re.compile(r"^[\s-]*(?:(?:down\s+)?(?:to|through|thru|till|until|hasta|bis|mpaka)(?:\s+|-)(?:the\s+)?"
+                    r"(?:(?:right|left)\s+)?|"
                     r"\u2192|->|"
                     r"-->|=>|[-\u2013]\s*(?:(?:right|left)\s+)?)\s*$",
                     re.IGNORECASE)
@@ -209,15 +214,19 @@ _ANSWER = re.compile(r"^\W*(?:(yes|yep|affirmative|correct)\W*$|(?:no|nope|nil|n
 # "rest clear", "the remainder of the lungs is clear": what is cleared is what the report has not named
 _REST = re.compile(r"\b(rest|remainder|remaining|otherwise|o/w|elsewhere|other)\b", re.IGNORECASE)
 # a line listing what is normal ("Normal: the top and middle parts of the right lung; heart size.", "Not involved: ...")
-_NORMAL_LINE = re.compile(r"^\W*(?:what (?:looks|is) )?(?:(?:normal|unremarkable|negative|clear|no abnormality|"
-                          r"not involved|uninvolved|not affected|unaffected|spared)"
-                          r"(?:\s+(?:findings?|regions?|areas?|zones?|parts?))?"
-                          r"|(?:regions?|areas?|zones?|parts?)\s+(?:normal|clear|unremarkable|not involved|negative|"
-                          r"below\s+(?:the\s+)?threshold(?:\s*\((?:negative|neg)\))?|"
-                          r"(?:without|free of)\s+(?:lesions?|opacit\w+|disease|involvement|findings?))"
-                          r"|(?:lesion|disease)[- ]free\s+(?:regions?|areas?|zones?)|uninvolved\s+(?:regions?|areas?|zones?))"
-                          r"\s*:",
-                          re.IGNORECASE)
+_NORMAL_HEAD = (r"(?:what (?:looks|is) )?(?:(?:normal|unremarkable|negative|clear|no abnormality|"
+                # an annotation's list of what holds no lesion ("No mask:", "Unlabelled (clear):")
+                r"no\s+(?:masks?|labels?|annotations?|lesions?)|unlabell?ed(?:\s*\([^()]*\))?|"
+                r"not involved|uninvolved|not affected|unaffected|spared)"
+                r"(?:\s+(?:findings?|regions?|areas?|zones?|parts?))?"
+                r"|(?:regions?|areas?|zones?|parts?)\s+(?:normal|clear|unremarkable|not involved|negative|"
+                r"below\s+(?:the\s+)?threshold(?:\s*\((?:negative|neg)\))?|"
+                r"(?:without|free of)\s+(?:lesions?|opacit\w+|disease|involvement|findings?))"
+                r"|(?:lesion|disease)[- ]free\s+(?:regions?|areas?|zones?)|uninvolved\s+(?:regions?|areas?|zones?))"
+                r"\s*:")
+_NORMAL_LINE = re.compile(r"^\W*" + _NORMAL_HEAD, re.IGNORECASE)
+# ... also after a sentence on the line: "One mask drawn, over the left base. Not involved: left top; right lung."
+_NORMAL_INLINE = re.compile(r"(?<=[.;])\s+(?=" + _NORMAL_HEAD + ")", re.IGNORECASE)
 # a line of negative prompts for a text-guided segmenter: what the image does not show ("NEG a chest X-ray with a
 # clear left lung", "neg_prompts = [...]")
 _NEGATIVE_PROMPTS = re.compile(r"^\W*(?:NEG\b|(?i:neg(?:ative)?[_ ](?:prompts?|texts?|class(?:es)?)\b))\s*[=:\-]?")
@@ -518,7 +527,8 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
     clauses, hypotheses = [], False
     placed = False  # a line before named a place: a list of places parted by semicolons may follow (_lists_joined)
     section = ""  # a place alone on its line as a heading ("RIGHT LUNG:"): the lines under it that name no side are its
-    for line in _this_films_lines(text, knowledge):
+    for line in [part for whole in _this_films_lines(text, knowledge)
+                 for part in ([None] if whole is None else _NORMAL_INLINE.split(whole))]:
         if line is None:  # a context heading ended the section before it
             hypotheses, section = False, ""
             continue
@@ -782,8 +792,9 @@ def _is_heading(text: str, knowledge: KnowledgeBase) -> bool:
     return bool(_HEADING_END.fullmatch(text[last:]))
 
 
-# what may follow a heading's places: "Right lung:", "Mid zone - L:", "Left lower zone (PA view):"
-_HEADING_END = re.compile(r"(?:[\W\d_]|\([^()]*\)|"
+# what may follow a heading's places: "Right lung:", "Mid zone - L:", "Left lower zone (PA view):", the rest of a
+# bracket its last place is in ("Left apical (apikal links):")
+_HEADING_END = re.compile(r"(?:[^()]*\))?(?:[\W\d_]|\([^()]*\)|"
                           r"\b(?:zones?|fields?|lungs?|sides?|lobes?|regions?|findings?|only)\b)*")
 
 

@@ -232,16 +232,18 @@ def _verdict_statement(label: str, rest: str, as_written: str, around: str) -> s
 
 def _asides_left_out(text: str) -> str:
     """Without what states no place: "left" as a verb ("left at 19:30"), "right" as an adverb ("right through") or
-    meaning correct ("that's right", restated "correct"), an initial before a name ("Dr R. Patel", "Dr L
-    Kowalski") and a name field ("Full name: VO THI L."), "both" of two test results ("swabs x2: both negative"), an
-    "all" that names no part of the lungs ("Hi all", "all week"), how doctors divide the lungs into zones (a glossary
-    of a letter to the patient), a patient's rotation, a hedge of certainty, the sharpness of a shadow's edges
-    ("without clear contours", "boundary not clear"), a first impression taken back ("At first I thought ...,
-    but"), the "all" of "all other zones" (what is not named), "no zone spared" (the places stated are all there
-    is), the colons and semicolons of a list in brackets ("(right: lower zone; left: lower zone)", one list), the side
-    of a lateral view ("PA and left lateral"), the "both" of a lobe's segments ("both lingular segments") and the depth
-    of inspiration in ribs ("six anterior ribs visible above the right hemidiaphragm")."""
-    text = _LEFT_AS_VERB.sub("went", text)
+    meaning correct ("that's right", restated "correct"), an initial before a name ("Dr R. Patel", "Dr L Kowalski")
+    and a name field ("Full name: VO THI L."), "both" of two test results ("swabs x2: both negative"), an "all" that
+    names no part of the lungs ("Hi all", "all week"), how doctors divide the lungs into zones (a glossary of a
+    letter to the patient), a patient's rotation, a hedge of certainty, the sharpness of a shadow's edges ("without
+    clear contours", "boundary not clear"), a first impression taken back ("At first I thought ..., but"), the "all"
+    of "all other zones" (what is not named), "no zone spared" (the places stated are all there is), the colons and
+    semicolons of a list in brackets ("(right: lower zone; left: lower zone)", one list), the side of a lateral view
+    ("PA and left lateral"), the "both" of a lobe's segments ("both lingular segments") or of two places ("both the
+    apex and the base of the left lung") and the depth of inspiration in ribs ("six anterior ribs visible above the
+    right hemidiaphragm"), a side after its lung ("lung right" as "right lung"), and a terminology's codes inserted
+    after the words ("opacity [RadLex:RID28530]")."""
+    text = _LEFT_AS_VERB.sub("went", _TERMINOLOGY_CODE.sub("", _LUNG_SIDE.sub(r"\1 lung", text)))
     text = _NAME_FIELD.sub("name:", _INITIAL.sub("", text))
     text = _BOTH_RESULTS.sub("", text)
     text = _ALL_OF_NO_LUNG.sub("every one", text)
@@ -252,6 +254,7 @@ def _asides_left_out(text: str) -> str:
     text = _ROTATED.sub(r"\1", text)
     text = _NONE_SPARED.sub("", _ALL_OTHER.sub("", _NONE_OF_SPARED.sub(r"all zones of \1 involved", text)))
     text = _BOTH_SEGMENTS.sub("the two", _SIDED_LATERAL.sub("lateral", _INSPIRATION.sub("", text)))
+    text = _BOTH_OF_TWO.sub("", text)
     return _UNSURE.sub(" ", _BRACKETED_LIST.sub(_bracket_as_list, text))
 
 
@@ -410,8 +413,15 @@ _NAME_FIELD = re.compile(r"(?:^[^\S\n]*|(?<=\s\s))(?:(?:(?:full|patient'?s?|firs
                          r"patient\s*:(?=\s*(?:Mrs?|Ms|Miss|Dr)\b))(?:\s*[\w.'-]+){1,5}?(?=\s+[A-Za-z]+\s*:|[^\S\n]*$)"
                          r"|\b(?:Dr|Mr|Mrs|Ms|Miss|Prof)\.?\s+[A-Z][a-z]+\s+(?:right|left|R|L)\.?(?=\s*:)",
                          re.IGNORECASE | re.MULTILINE)
+# a side after its lung, as translations put it: "in zone lower of lung right and lung left"
+_LUNG_SIDE = re.compile(r"\blung\s+(right|left)\b(?!\s*(?:side|sided|lung|lobe|zone|upper|middle|mid|lower)\b)",
+                        re.IGNORECASE)
+# a terminology's code in square brackets after a word ("zone [RadLex:RID34696]", "[SNOMED: 233604007]")
+_TERMINOLOGY_CODE = re.compile(r"\s*\[(?:RadLex|SNOMED(?:[\s-]?CT)?|SCTID|ICD-?1[01](?:-CM)?|UMLS|CUI|LOINC|RID)\b"
+                               r"[^\[\]\n]{0,40}\]", re.IGNORECASE)
 # an initial before a name ("Dr R. Patel", "L. Hughes RN"), spelled out as a side by the knowledge base
-_INITIAL = re.compile(r"\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=by )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\.\s+"
+_INITIAL = re.compile(r"\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=by )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof )|(?<=med\. ))"
+                      r"(?:right|left|R|L)\.\s+"
                       r"(?=[A-Z][a-z]|[A-Z]'[A-Z])"
                       r"|\b(?:(?<=Dr )|(?<=Mr )|(?<=Ms )|(?<=Mrs )|(?<=Dr\. )|(?<=Prof ))(?:right|left|R|L)\s+"
                       r"(?=(?:[A-Z]')?[A-Z][a-z]+\b)"
@@ -514,6 +524,10 @@ _INSPIRATION = re.compile(r"\b(?:\d{1,2}|five|six|seven|eight|nine|ten|eleven)\s
 _SIDED_LATERAL = re.compile(r"\b(?:left|right)\s+lateral\b(?=\s*(?:\)|$|,|\.|views?|projections?|films?|radiographs?|"
                             r"images?|decubitus))", re.IGNORECASE | re.MULTILINE)
 # "both lingular segments", "both segments of the right middle lobe": the lobe's two segments, not both lungs
+# "both the ... and ...": the two places it pairs, not both lungs ("both the apex and the base of the left lung", "both
+# left and right"); "both mid and lower zones" is both lungs' zones
+_BOTH_OF_TWO = re.compile(r"\bboth\s+(?=the\s+(?:left|right|apex|apices|base|bases|upper|middle|mid|lower|top|"
+                          r"bottom)\s+and\b|(?:left|right)\s+and\b)", re.IGNORECASE)
 _BOTH_SEGMENTS = re.compile(r"\bboth(?=\s+(?:lingular\s+|middle\s+lobe\s+)?segments\b)", re.IGNORECASE)
 # a list in brackets whose items a colon and semicolons part ("opacification (right: lower zone; left: lower zone)")
 _BRACKETED_LIST = re.compile(r"\([^()\n]{1,150}?[:;][^()\n]{0,150}\)")
