@@ -730,6 +730,10 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("Kuna opacities kwenye left lung, upper mpaka lower zones.", {"left upper", "left middle", "left lower"}),
     ("Right basal (basal rechts): consolidation.\nLeft apical (apikal links): clear.\nDr. med. L. Bianchi",
      {"right lower"}),
+    # back references and sides in brackets after the zones
+    ("The right lower zone and the left base were compared: the former shows consolidation, whereas the latter is "
+     "clear.", {"right lower"}),
+    ("Opacity involves the upper zones (right and left) and the left base.", {"right upper", "left upper", "left lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

@@ -185,8 +185,9 @@ _LIST_JOIN = re.compile(r"(?:\s*(?:lung\s+)?(?:fields?|zones?|regions?|areas?|pa
                         re.IGNORECASE)
 # what joins zones that continue one phrase ("left mid and lower zones"), not a new phrase ("..., and in the ...")
 _BARE_JOIN = re.compile(r"\s*(?:,|&|\+|/|and|or|,\s*and|,\s*or)\s*", re.IGNORECASE)
-# ... and before a side word also with "the": "the bottom of the left and the right lung"
-_BARE_JOIN_THE = re.compile(r"\s*(?:,|&|and|,\s*and)\s*the\s+", re.IGNORECASE)
+# ... and before a side word also with "the" or a bracket: "the bottom of the left and the right lung", "the upper zones
+# (right and left)"
+_BARE_JOIN_THE = re.compile(r"\s*(?:,|&|and|,\s*and)\s*the\s+|\s*\(\s*", re.IGNORECASE)
 # a negation of what the report has not named: "..., nothing else acute", "no other abnormality"
 _NOTHING_ELSE = re.compile(r"(?:nothing|no)\s+(?:else|other|further)\b", re.IGNORECASE)
 # a negation that spares what follows it and says nothing of the places before it
@@ -471,10 +472,12 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
             cells = set()
             if seg.zones:
                 cells = _cells_of(seg, sides, seg.zones)
+            elif (seg.bare_side and seg.continues and _zones_before_sides(segs, i)
+                  and not (i + 1 < len(segs) and segs[i + 1].continues)):
+                # "lower lung field right and left", "the upper zones (right and left) and the left base"
+                cells = _cells_of(seg, sides, _zones_before_sides(segs, i))
             elif seg.bare_side and i + 1 < len(segs) and segs[i + 1].zones and not segs[i + 1].cells:
                 cells = _cells_of(seg, sides, _shared_zones(segs, i + 1))
-            elif seg.bare_side and seg.continues and _zones_before_sides(segs, i):
-                cells = _cells_of(seg, sides, _zones_before_sides(segs, i))  # "lower lung field right and left"
             elif seg.sides:
                 summaries.append(seg)
             involved |= cells | seg.cells
@@ -572,7 +575,7 @@ def _referred(clauses: list, knowledge: KnowledgeBase) -> list:
     zones the clause before names; a clause that clears the places before it by a pronoun ("Now look at the right
     upper zone and the left lung. You can see they are clear.") as that clearing said of them, where the clause
     before names places and states no finding."""
-    out = list(clauses)
+    out = _former_and_latter(list(clauses), knowledge)
     for i, (clause, free, heading) in enumerate(clauses[1:], 1):
         before = out[i - 1][0]
         same = _SAME_ON_SIDE.match(clause)
@@ -586,6 +589,41 @@ def _referred(clauses: list, knowledge: KnowledgeBase) -> list:
                 and not any(_states_a_finding(e) for _, _, e in knowledge.find(before))):
             out[i - 1] = (f"{before} clear", out[i - 1][1], out[i - 1][2])
     return out
+
+
+def _former_and_latter(clauses: list, knowledge: KnowledgeBase) -> list:
+    """"The former" and "the latter" as the two places a clause before names and states nothing of ("The right lower
+    zone and the left base were compared: the former shows opacification, whereas the latter is clear."); that clause
+    is then left out, its places being stated by what refers to them."""
+    for i, (clause, free, heading) in enumerate(clauses):
+        if not _FORMER_LATTER.search(clause):
+            continue
+        for j in range(i - 1, max(i - 3, -1), -1):
+            pair = _two_places(clauses[j][0], knowledge)
+            if pair:
+                for k in range(j + 1, min(j + 4, len(clauses))):
+                    text, *rest = clauses[k]
+                    text = _FORMER_LATTER.sub(lambda m: pair[m.group(1).lower() == "latter"], text)
+                    clauses[k] = (text, *rest)
+                clauses[j] = ("", clauses[j][1], clauses[j][2])
+                break
+    return clauses
+
+
+def _two_places(clause: str, knowledge: KnowledgeBase) -> Optional[tuple]:
+    """The two places a clause names, parted by "and", where it states no finding: ("right lower zone", "left base")."""
+    found = knowledge.find(clause)
+    if any(_states_a_finding(e) for _, _, e in found):
+        return None
+    places = [(s, e) for s, e, entry in found if entry.sides or entry.zones]
+    parts = [k for k in range(len(places) - 1) if re.search(r"\band\b", clause[places[k][1]:places[k + 1][0]])]
+    if len(parts) != 1:
+        return None
+    k = parts[0]
+    return clause[places[0][0]:places[k][1]], clause[places[k + 1][0]:places[-1][1]]
+
+
+_FORMER_LATTER = re.compile(r"\bthe\s+(former|latter)\b", re.IGNORECASE)
 
 
 def _lists_joined(line: str, knowledge: KnowledgeBase) -> str:
