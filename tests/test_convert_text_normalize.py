@@ -66,6 +66,12 @@ from nnunet_tgc.text.normalize import normalize_report, normalize_reports
     # a slide's nested bullets
     ("\u2022 Hazy change\n\u25e6 Right lung: spared\no Left lung lower zone", "\u2022 Hazy change\n\u25e6 Right lung: "
      "spared\no Left lung lower zone"),
+    # a line that starts at a bullet item's column, not under its text, is a statement of its own; one under the
+    # item's text continues it
+    ("CXR:\n  - opacity at the left base\n  right lung clear", "CXR:\n- opacity at the left base\nright lung clear"),
+    ("CXR:\n  - opacity at the left base\n    and in the left mid zone",
+     "CXR:\n- opacity at the left base and in the left mid zone"),
+    ("1. Asthma\n2. Gout\nI reviewed her today", "1. Asthma\n2. Gout\nI reviewed her today"),
     # Markdown's bold and heading marks
     ("## Findings\n- **Lungs:** opacity in the left base", "Findings\n- Lungs: opacity in the left base"),
     ("Cafe\u0301", "Caf\u00e9"),  # NFC: the same text compares (and caches) equal

@@ -26,6 +26,7 @@ import unicodedata
 # a run of whitespace within a line (spaces, tabs, non-breaking spaces), and one holding a line break
 _SPACE = re.compile(r"[^\S\r\n]+")
 _LINE_BREAK = re.compile(r"\s*[\r\n]\s*")
+_BULLET_ITEM = re.compile(r"^([ \t]*)(?:[-\u2022*]|\d+[.)])[ \t]+\S")
 _STATEMENT_END = re.compile(r"[.:;!?]$|^\([^()]*\)$")  # ... or a line in brackets: "(Total 2 lesions)"
 _LINE_OPENING = re.compile(r"^(?:[-\u2022*\u00d8\u2205\u2191\u2193\u0394\u25e6\u25aa\u2023\u25cf\u25a0]|o\s(?=[A-Z])"
                            r"|\.(?=[^\W\d_])|\[\d|\d+[.)]|\(\w{1,3}\)\s"
@@ -108,10 +109,19 @@ def _line_break(text: str, m: re.Match) -> str:
             or bool(_LINE_OPENING.match(text[m.end():]) or CONTEXT_HEADING.match(text[m.end():])) or " | " in line
             or bool(_TABLE_ROW.match(line)) or bool(_TABLE_ROW.match(text, m.end()))
             or _rows_alike(line, text, m.end())
-            or bool(_MOVED_PERIOD.match(line))
+            or bool(_MOVED_PERIOD.match(line)) or _after_bullet_item(line, text, m)
             or bool(_NOTE_PLACE.match(text, m.end())) and not _OPEN_END.search(line)
             or _latin(_last_letter(text, m.start())) != _latin(_first_letter(text, m.end())))
     return "\n" if ends else " "
+
+
+def _after_bullet_item(line: str, text: str, m: re.Match) -> bool:
+    """Whether ``line`` is a bullet item and the next line (after the line break ``m``) starts at its bullet's column,
+    not under its text: a statement of its own ("  - opacity at the left base\n  right lung clear"), not the item
+    wrapped."""
+    item = _BULLET_ITEM.match(line)
+    indent = m.end() - max(text.rfind("\n", m.start(), m.end()), text.rfind("\r", m.start(), m.end())) - 1
+    return bool(item) and indent == len(item.group(1)) and text[m.end():m.end() + 1].isalpha()
 
 
 def _line_start(text: str, end: int) -> int:
