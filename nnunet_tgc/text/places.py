@@ -592,9 +592,9 @@ def _referred(clauses: list, knowledge: KnowledgeBase) -> list:
 
 
 def _former_and_latter(clauses: list, knowledge: KnowledgeBase) -> list:
-    """"The former" and "the latter" as the two places a clause before names and states nothing of ("The right lower
-    zone and the left base were compared: the former shows opacification, whereas the latter is clear."); that clause
-    is then left out, its places being stated by what refers to them."""
+    """The clauses with "the former" and "the latter" read as the two places a clause before names and states nothing
+    of ("The right lower zone and the left base were compared: the former shows opacification, whereas the latter is
+    clear."); that clause is then left out, its places being stated by what refers to them."""
     for i, (clause, free, heading) in enumerate(clauses):
         if not _FORMER_LATTER.search(clause):
             continue

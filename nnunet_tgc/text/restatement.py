@@ -414,8 +414,8 @@ _NAME_FIELD = re.compile(r"(?:^[^\S\n]*|(?<=\s\s))(?:(?:(?:full|patient'?s?|firs
                          r"|\b(?:Dr|Mr|Mrs|Ms|Miss|Prof)\.?\s+[A-Z][a-z]+\s+(?:right|left|R|L)\.?(?=\s*:)",
                          re.IGNORECASE | re.MULTILINE)
 # a side after its lung, as translations put it: "in zone lower of lung right and lung left"
-_LUNG_SIDE = re.compile(r"\blung\s+(right|left)\b(?!\s*(?:side|sided|lung|lobe|zone|upper|middle|mid|lower)\b)",
-                        re.IGNORECASE)
+_LUNG_SIDE = re.compile(r"\blung\s+(right|left)\b(?!\s*(?:side|sided|lung|lobe|zone|upper|middle|mid|lower|base|apex|"
+                        r"hil\w*|costophrenic|hemi\w*|heart|pleura\w*)\b)", re.IGNORECASE)
 # a terminology's code in square brackets after a word ("zone [RadLex:RID34696]", "[SNOMED: 233604007]")
 _TERMINOLOGY_CODE = re.compile(r"\s*\[(?:RadLex|SNOMED(?:[\s-]?CT)?|SCTID|ICD-?1[01](?:-CM)?|UMLS|CUI|LOINC|RID)\b"
                                r"[^\[\]\n]{0,40}\]", re.IGNORECASE)
