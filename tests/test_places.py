@@ -681,6 +681,8 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("Patchy opacities in the mid and lower zones, right and left. Left and right hila normal. Right costophrenic "
      "angle clear.", {"right middle", "right lower", "left middle", "left lower"}),
     ("Two hazy patches at the bottom of the left and the right lung.", {"left lower", "right lower"}),
+    ("Opacities in the right upper, mid and lower zones and the left lower zone.",
+     {"right upper", "right middle", "right lower", "left lower"}),
     ("Opacity in the right upper and mid zones and the left lung.",
      {"right upper", "right middle", "left upper", "left middle", "left lower"}),
     # adjectives, extents and ranges

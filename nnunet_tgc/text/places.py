@@ -185,9 +185,11 @@ _LIST_JOIN = re.compile(r"(?:\s*(?:lung\s+)?(?:fields?|zones?|regions?|areas?|pa
                         re.IGNORECASE)
 # what joins zones that continue one phrase ("left mid and lower zones"), not a new phrase ("..., and in the ...")
 _BARE_JOIN = re.compile(r"\s*(?:,|&|\+|/|and|or|,\s*and|,\s*or)\s*", re.IGNORECASE)
-# ... and before a side word also with "the" or a bracket: "the bottom of the left and the right lung", "the upper zones
-# (right and left)"
-_BARE_JOIN_THE = re.compile(r"\s*(?:,|&|and|,\s*and)\s*the\s+|\s*\(\s*", re.IGNORECASE)
+# ... and before a side's lung also with "the" ("the bottom of the left and the right lung"; not before a side word,
+# "the right upper, mid and lower zones and the left lower zone"), before any side word with a bracket ("the upper
+# zones (right and left)")
+_BARE_JOIN_THE = re.compile(r"\s*(?:,|&|and|,\s*and)\s*the\s+", re.IGNORECASE)
+_BRACKET_JOIN = re.compile(r"\s*\(\s*")
 # a negation of what the report has not named: "..., nothing else acute", "no other abnormality"
 _NOTHING_ELSE = re.compile(r"(?:nothing|no)\s+(?:else|other|further)\b", re.IGNORECASE)
 # a negation that spares what follows it and says nothing of the places before it
@@ -984,8 +986,10 @@ def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
         last = previous_end[is_free]
         if not segments or last is None or _SEPARATOR.search(clause[last:start]):
             gap = clause[last:start] if last is not None else None
-            joined = gap is not None and bool(_BARE_JOIN.fullmatch(gap) or (
-                entry.sides and not entry.zones and _BARE_JOIN_THE.fullmatch(gap)))
+            side_alone = bool(entry.sides) and not entry.zones
+            joined = gap is not None and bool(
+                _BARE_JOIN.fullmatch(gap) or side_alone and _BRACKET_JOIN.fullmatch(gap)
+                or side_alone and not _side_word(clause, (start, end, entry)) and _BARE_JOIN_THE.fullmatch(gap))
             segments.append(_Segment(set(), set(), set(), True, continues=joined))
         _add(segments[-1], entry, start, end)
         if entry.zones and segments[-1].summary and _OWN_ZONES.match(clause[segments[-1].summary_end:start]):
