@@ -712,14 +712,13 @@ def test_misspellings_and_region_words(chest, text, expected):
      {"right middle"}),
     ("Kuna consolidation kwenye left lower zone. Hakuna opacities kwenye right lung; left upper zone ni safi.",
      {"left lower"}),
-    # annotations: what holds no mask, numbered items, " | " between a worker's remarks, a side marker on the image
+    # annotations: what holds no mask, numbered items, a side marker on the image
     ("One mask drawn, over the lower third of the left lung field. Not involved: left top and left middle third; "
      "right lung field.", {"left lower"}),
     ("Regions: lower third of the right lung\n# No mask: left lung field; right upper and middle thirds.",
      {"right lower"}),
     ("two patches to segment - (1) in the left lung, top middle and bottom (2) at the bottom of the right lung",
      {"left upper", "left middle", "left lower", "right lower"}),
-    ("mark the hazy area in the middle part of the left lung | right lung looks clear to me", {"left middle"}),
     ("Opacity in both lungs in their entirety. A side marker is visible near the top corner of the image.",
      {f"{s} {z}" for s in ("left", "right") for z in ALL}),
     # "both the ... and ...", a side after its lung, codes after the words, "mpaka" (Swahili: up to), a colleague's name

@@ -78,11 +78,11 @@ assert len(CELLS) == PLACE_CELLS and len(CELLS) + 1 == PLACE_VECTOR_SIZE
 
 # "full stop", "period", "new paragraph": dictated punctuation; a decimal point ends nothing ("score 0.72"); a "?"
 # that ends a question ("... haze in the right mid zone as well? The heart is normal."), kept with it
-# a " | " parts clauses, as a numbered item's "(2)" does ("(1) in the left lung, top, middle and bottom (2) at the
-# bottom of the right lung"); "but" parts clauses, except as an exception: "everywhere but the apex", "all but the left
-# apex"
+# a numbered item's "(2)" parts clauses ("(1) in the left lung, top, middle and bottom (2) at the bottom of the right
+# lung"; a " | " does not: it parts a table row's cells, which _spread_row reads); "but" parts clauses, except as an
+# exception: "everywhere but the apex", "all but the left apex"
 _CLAUSE_END = re.compile(r"(?:[;\n]|(?<!\d)\.|\.(?!\d))+|(?<=\?)(?=\s+[A-Z]|\s*$)"
-                         r"|\s\|\s|\(\d{1,2}\)(?=\s+[A-Za-z])"
+                         r"|\(\d{1,2}\)(?=\s+[A-Za-z])"
                          r"|\b(?:(?<!\beverywhere\s)(?<!\beverything\s)(?<!\ball\s)(?<!\ball\szones\s)but|"
                          r"while|whereas|"
                          r"full stop|period|colon|semicolon|new (?:paragraph|line)|"
