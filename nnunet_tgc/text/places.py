@@ -64,7 +64,7 @@ from __future__ import annotations
 
 import re
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Optional
 
@@ -404,57 +404,93 @@ class _Segment:
         return self.last_side_at is not None and (self.first_zone_at is None or self.last_side_at < self.first_zone_at)
 
 
-def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
-    """The places ``text`` (internal convention) states, read with ``knowledge``'s terms."""
-    involved, free, count = set(), set(), None
-    finding_asserted = False  # a finding stated, not negated, somewhere in the report
-    segments_by_clause, report_sides = [], set()
-    vague_free = set()  # freed by a statement that names no side ("Hila of normal size"): not against an explicit one
+@dataclass
+class _Freed:
+    """Cells a report states free, kept apart by how the statement names them, because each kind yields to a
+    different kind of involved cell."""
+    stated: set = field(default_factory=set)   # with a side and a zone of their own: "no right lower zone opacity"
     # a whole side freed ("... but not in the right", "The right lung is clear"): not against a cell a statement
     # places with a side of its own ("both lower zones", "RLL"), only against sides borrowed or assumed
-    side_free, explicit = set(), set()
+    sides: set = field(default_factory=set)
     # a free zone on its clause's sides ("Opacities in the right lung, sparing the apex", "left upper and middle field
     # and right lower field (middle field not seen abnormal)"): not against a cell stated with a side of its own either
-    guessed_free = set()
+    guessed: set = field(default_factory=set)
+    vague: set = field(default_factory=set)    # no side at all ("Hila of normal size"): not against any involved cell
+
+    def cells(self, involved: set, explicit: set) -> set:
+        return self.stated | (self.sides - explicit) | (self.guessed - explicit) | (self.vague - involved)
+
+
+@dataclass
+class _Clause:
+    positive: list        # its segments stating places involved
+    heading_sides: set    # the sides of its heading ("Right lung: upper and mid zones spared, lower zone opacity")
+    lateral_view: bool    # it speaks of the lateral view, where no zone has a side
+
+
+def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
+    """The places ``text`` (internal convention) states, read with ``knowledge``'s terms."""
+    clauses, freed, report_sides, count = [], _Freed(), set(), None
+    finding_asserted = False  # a finding stated, not negated, somewhere in the report
     # abbreviations are read as the words they stand for ("R lung, all zones and LLZ": "all zones" is the right lung's)
     spelled = restate(knowledge.spell_out(undotted(text or "")))
     for clause, all_free, heading in _clauses(_unglued(spelled, knowledge), knowledge):
         positive, negative, clause_count, asserts = _read_clause(clause, knowledge, all_free)
         finding_asserted |= asserts
-        # "Right lung: upper and mid zones spared, lower zone opacity": the heading's side is its zones'
         heading_sides = {s for _, _, e in knowledge.find(heading) for s in e.sides}
-        segments_by_clause.append((positive, heading_sides, bool(_LATERAL_VIEW.search(clause))))
+        clauses.append(_Clause(positive, heading_sides, bool(_LATERAL_VIEW.search(clause))))
         # a free zone takes the side of the free places beside it ("no opacity in the right upper, middle or lower
         # zones"), else of its clause's involved places ("the right lung, with the middle third spared"); a free
         # side takes the free zones beside it ("Upper zones: no opacity on both sides")
         clause_sides = {s for seg in positive for s in seg.sides | _sides_of(seg.cells)}
         report_sides |= clause_sides
-        # ... but not zones that continue a side's phrase ("The right upper and mid zones and the left lung are clear")
-        free_zones = {z for i, seg in enumerate(negative) if _zones_only(seg) and not _continued_sides(negative, i)
-                      for z in seg.zones}
-        for i, seg in enumerate(negative):
-            if seg.cells and not seg.sides:  # "no RUL opacity", "no opacity in the superior segment of the RLL"
-                free |= seg.cells
-                continue
-            stated = seg.sides or _borrowed_sides(negative, i)
-            sides = stated or clause_sides
-            zones = seg.zones or (free_zones if seg.sides else set())
-            cells = _cells_of(seg, sides or set(SIDES), zones or set(ZONES))
-            if not sides:
-                vague_free |= cells
-            elif not stated:
-                guessed_free |= cells
-            elif seg.sides and not zones:
-                side_free |= cells
-            else:
-                free |= cells
+        _free(negative, clause_sides, freed)
         if count is None:
             count = clause_count
-    summaries, whole_sides = [], set()
-    for segs, heading_sides, lateral_view in segments_by_clause:
+    involved, explicit, whole_sides = _involved(clauses, report_sides)
+    free = freed.cells(involved, explicit)
+    involved -= free
+    if not involved and finding_asserted:
+        # a finding stated and placed nowhere ("consolidation in the left lung base The right lung is clear", one
+        # unpunctuated dictation): the reads contradict each other, so the report places nothing rather than
+        # telling the network that the lesion it states is nowhere
+        free = set()
+    return Places(frozenset(involved), frozenset(free), count,
+                  frozenset(side for side in whole_sides if any(s == side for s, _ in involved)))
+
+
+def _free(negative: list, clause_sides: set, freed: _Freed) -> None:
+    """Add the cells one clause's negated segments free to ``freed``, each by how it names its side."""
+    # ... but not zones that continue a side's phrase ("The right upper and mid zones and the left lung are clear")
+    free_zones = {z for i, seg in enumerate(negative) if _zones_only(seg) and not _continued_sides(negative, i)
+                  for z in seg.zones}
+    for i, seg in enumerate(negative):
+        if seg.cells and not seg.sides:  # "no RUL opacity", "no opacity in the superior segment of the RLL"
+            freed.stated |= seg.cells
+            continue
+        stated = seg.sides or _borrowed_sides(negative, i)
+        sides = stated or clause_sides
+        zones = seg.zones or (free_zones if seg.sides else set())
+        cells = _cells_of(seg, sides or set(SIDES), zones or set(ZONES))
+        if not sides:
+            freed.vague |= cells
+        elif not stated:
+            freed.guessed |= cells
+        elif seg.sides and not zones:
+            freed.sides |= cells
+        else:
+            freed.stated |= cells
+
+
+def _involved(clauses: list, report_sides: set) -> tuple:
+    """The involved cells of every clause's positive segments, those of them placed with a side the report states
+    (explicit), and the sides read whole (a side named without zones)."""
+    involved, explicit, summaries = set(), set(), []
+    for clause in clauses:
+        segs = clause.positive
         for i, seg in enumerate(segs):
             own = seg.sides
-            if lateral_view and not own and not seg.cells:
+            if clause.lateral_view and not own and not seg.cells:
                 continue  # "On the lateral view the opacity projects over the lower lobe": no side, nothing new
             if (seg.summary and seg.zones and seg.side_first
                     and any(o.sides and not o.summary for o in segs if o is not seg)):
@@ -467,40 +503,38 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
                 involved |= seg.cells
                 explicit |= seg.cells
                 continue
-            borrowed = _borrowed_sides(segs, i) or heading_sides  # from the phrase or its heading: stated
-            sides = own or borrowed or report_sides or set(SIDES)
-            if seg.whole and not seg.zones:
-                seg.zones = set(ZONES)
-            cells = set()
-            if seg.zones:
-                cells = _cells_of(seg, sides, seg.zones)
-            elif (seg.bare_side and seg.continues and _zones_before_sides(segs, i)
-                  and not (i + 1 < len(segs) and segs[i + 1].continues)):
-                # "lower lung field right and left", "the upper zones (right and left) and the left base"
-                cells = _cells_of(seg, sides, _zones_before_sides(segs, i))
-            elif seg.bare_side and i + 1 < len(segs) and segs[i + 1].zones and not segs[i + 1].cells:
-                cells = _cells_of(seg, sides, _shared_zones(segs, i + 1))
-            elif seg.sides:
+            borrowed = _borrowed_sides(segs, i) or clause.heading_sides  # from the phrase or its heading: stated
+            cells = _segment_cells(segs, i, own or borrowed or report_sides or set(SIDES))
+            if cells is None:
                 summaries.append(seg)
+                cells = set()
             involved |= cells | seg.cells
             if own or borrowed:
                 explicit |= cells | seg.cells
+    whole_sides = set()
     for seg in summaries:  # a side named without zones: the whole side, unless zones are named on it elsewhere
         for side in seg.sides:
             if not any(s == side for s, _ in involved):
                 involved |= {(side, z) for z in ZONES}  # not explicit: "The left lung is clear" frees it
                 whole_sides.add(side)
-    free |= side_free - explicit
-    free |= guessed_free - explicit
-    free |= vague_free - involved
-    involved -= free
-    if not involved and finding_asserted:
-        # a finding stated and placed nowhere ("consolidation in the left lung base The right lung is clear", one
-        # unpunctuated dictation): the reads contradict each other, so the report places nothing rather than
-        # telling the network that the lesion it states is nowhere
-        free = set()
-    return Places(frozenset(involved), frozenset(free), count,
-                  frozenset(side for side in whole_sides if any(s == side for s, _ in involved)))
+    return involved, explicit, whole_sides
+
+
+def _segment_cells(segs: list, i: int, sides: set) -> Optional[set]:
+    """The cells segment ``i`` places on ``sides``: its zones, or zones it shares with its neighbours; None for
+    side words alone, which name the whole side unless the report places zones on it elsewhere."""
+    seg = segs[i]
+    if seg.whole and not seg.zones:
+        seg.zones = set(ZONES)
+    if seg.zones:
+        return _cells_of(seg, sides, seg.zones)
+    if seg.bare_side and seg.continues and not (i + 1 < len(segs) and segs[i + 1].continues):
+        zones = _zones_before_sides(segs, i)
+        if zones:  # "lower lung field right and left", "the upper zones (right and left) and the left base"
+            return _cells_of(seg, sides, zones)
+    if seg.bare_side and i + 1 < len(segs) and segs[i + 1].zones and not segs[i + 1].cells:
+        return _cells_of(seg, sides, _shared_zones(segs, i + 1))
+    return None if seg.sides else set()
 
 
 def _unglued(text: str, knowledge: KnowledgeBase) -> str:
