@@ -8,7 +8,7 @@ from nnunet_tgc.text.normalize import normalize_report, normalize_reports
     ("Bilateral pulmonary infection, two infected areas,  middle lower left lung.",
      "Bilateral pulmonary infection, two infected areas, middle lower left lung."),
     ("all left lung and all right lung..", "all left lung and all right lung."),
-    ("  line one\nline\ttwo\u00a0three  ", "line one line two three"),  # a wrapped sentence
+    ("  line one\nline\ttwo\u00a0three.  ", "line one line two three."),  # a wrapped sentence
     ("Opacity in the left\nlower zone.\nRight lung: clear.", "Opacity in the left lower zone.\nRight lung: clear."),
     ("Lungs:\n- Upper zones: clear\n- Lower zone \u2014 R: opacity",
      "Lungs:\n- Upper zones: clear\n- Lower zone \u2014 R: opacity"),
@@ -72,6 +72,14 @@ from nnunet_tgc.text.normalize import normalize_report, normalize_reports
     ("CXR:\n  - opacity at the left base\n    and in the left mid zone",
      "CXR:\n- opacity at the left base and in the left mid zone"),
     ("1. Asthma\n2. Gout\nI reviewed her today", "1. Asthma\n2. Gout\nI reviewed her today"),
+    # a note without a single stop is written line by line: each line is a statement, unless it ends wanting more
+    ("PA CXR\nCONSOLIDATION IN RLZ ONE PATCH\nLEFT LUNG LOOKS OK\nNO PTX",
+     "PA CXR\nCONSOLIDATION IN RLZ ONE PATCH\nLEFT LUNG LOOKS OK\nNO PTX"),
+    ("patchy opacity in the\nleft lower zone\nheart ok", "patchy opacity in the left lower zone\nheart ok"),
+    ("Temp 38.4\nopacity in the left\nlower zone", "Temp 38.4\nopacity in the left lower zone"),
+    ("Patchy opacity in the right\nlower zone and the left base\nHeart ok",
+     "Patchy opacity in the right lower zone and the left base\nHeart ok"),
+    ("Opacity in the left\nlower zone.", "Opacity in the left lower zone."),
     # Markdown's bold and heading marks
     ("## Findings\n- **Lungs:** opacity in the left base", "Findings\n- Lungs: opacity in the left base"),
     ("Cafe\u0301", "Caf\u00e9"),  # NFC: the same text compares (and caches) equal

@@ -15,6 +15,12 @@ def test_left_right_keeps_case():
     assert swap_left_right("Left lung, RIGHT lung, left-sided, right.") == "Right lung, LEFT lung, right-sided, left."
 
 
+def test_glued_place_words_swap_part_by_part():
+    assert swap_left_right("consolidation Rightbase and LTUPPER zone, leftlung clear, the midline") == \
+        "consolidation Leftbase and RTUPPER zone, rightlung clear, the midline"
+    assert swap_upper_lower("bothbases and leftapex") == "bothapices and leftbase"
+
+
 def test_b_slash_l_is_bilateral_and_keeps_its_letter():
     assert swap_left_right("B/L LZ & L mid zone; b/l bases") == "B/L LZ & R mid zone; b/l bases"
 

@@ -735,6 +735,22 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("The right lower zone and the left base were compared: the former shows consolidation, whereas the latter is "
      "clear.", {"right lower"}),
     ("Opacity involves the upper zones (right and left) and the left base.", {"right upper", "left upper", "left lower"}),
+    # a run-on note without a single punctuation mark turns to the heart and the tubes: their "normal" and "no" are
+    # theirs, not the lobe's before them
+    ("TO MED REG AP CXR BED 25 PATCHY CONSOLIDATION RIGHT LOWER LOBE HEART NORMAL SIZE NO PTX ETT OK", {"right lower"}),
+    ("PA CXR CONSOLIDATION LLL AND RIGHT LOWER LOBE HEART NOT BIG", {"left lower", "right lower"}),
+    # ... but a punctuated sentence keeps its subject: "The superior mediastinum is not widened" names no upper zone
+    ("Consolidation in the left lower zone. The superior mediastinum is not widened.", {"left lower"}),
+    # "angles" alone are the costophrenic angles; an edge's word clears the angle, not the list before it
+    ("AIRSPACE SHADOWING IN RIGHT MID ZONE ONE PATCH ANGLES CLEAR NO COLLAPSE", {"right middle"}),
+    ("consolidation in left apex and left base, also right lower zone, costophrenic angles sharp",
+     {"left upper", "left lower", "right lower"}),
+    # place words glued by a missed space
+    ("hazy airspace opacity in whole r lung, also all of leftlung", {f"{s} {z}" for s in ("left", "right") for z in ALL}),
+    ("consolidation in l mid zone andbase and also rightmid and lower zones", {"left middle", "left lower",
+                                                                                "right middle", "right lower"}),
+    ("airspace opacity seenlower zones bilat", {"left lower", "right lower"}),
+    ("patchy shadowing bothbases, the midline and the baseline film unremarkable", {"left lower", "right lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

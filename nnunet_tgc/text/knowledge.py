@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from .glued import GluedReader
 from .typos import TypoReader, to_original
 
 _ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -193,6 +194,8 @@ class KnowledgeBase:
         self._spelled_out = {(e.id, _abbreviation_key(a)): words for e in self.entries for a, words in e.spelled_out}
         # misspelt place words: read against every word of every term, corrected only into the words
         # of terms that name a place (typos.py)
+        # place words glued to a neighbour by a missed space ("rightbase"): the one-word zone terms and side terms
+        self._glued = GluedReader({t for e in self.entries if bool(e.sides) != bool(e.zones) for t in e.terms})
         self._typos = TypoReader(
             places={w for e in self.entries if e.sides or e.zones for t in e.terms for w in _term_words(t)},
             known={w for t in owner for w in _term_words(t)},
@@ -246,6 +249,15 @@ class KnowledgeBase:
         """The place word (lower case) that ``word`` is read as a misspelling of, or None: a word one
         slip from exactly one known word of at least five letters, that word a place word (typos.py)."""
         return self._typos.reading(word)
+
+    def glued_parts(self, word: str) -> Optional[list]:
+        """The parts of ``word`` when it is place words typed without a space between them ("rightbase" ->
+        ["right", "base"]), else None (glued.py)."""
+        return self._glued.parts(word)
+
+    def unglue(self, report: str) -> str:
+        """``report`` with its glued place words written apart (glued.py)."""
+        return self._glued.unglue(report)
 
     def match(self, report: str) -> list[Entry]:
         """Entries whose terms occur in ``report``, in order of first occurrence, no duplicates."""

@@ -19,7 +19,8 @@ Every swap is a bijection applied in one pass, so applying it twice restores the
 Only whole words are touched ("leftover", "bright", "lowered" are not), and case is kept
 (Left -> Right, LEFT -> RIGHT).
 
-A misspelt side or zone word that the reader takes for one of these words (``typos.py``: "rigth",
+Place words glued by a missed space ("rightbase", ``glued.py``) swap part by part ("leftbase"), as the reader
+splits them. A misspelt side or zone word that the reader takes for one of these words (``typos.py``: "rigth",
 "uooer") swaps as that word does, spelt right ("rigth" -> "left"): left as it was, the mirrored report
 would still be read on the old side. Such a text comes back from two swaps spelt right, not as typed.
 """
@@ -65,10 +66,15 @@ _WORD_RE = re.compile(r"\b[^\W\d_]+\b")
 
 
 @lru_cache(maxsize=1)
-def _typo_reading():
-    """How the reader takes a misspelt word: the shipped knowledge base's rule (typos.py), all domains."""
+def _knowledge():
+    """The shipped knowledge base, all domains: how the reader takes a misspelt word (typos.py) or a glued one
+    (glued.py)."""
     from .knowledge import KnowledgeBase
-    return KnowledgeBase.load().typo_reading
+    return KnowledgeBase.load()
+
+
+def _typo_reading():
+    return _knowledge().typo_reading
 
 
 def _meant(word: str, mapping: dict[str, str]) -> Optional[str]:
@@ -96,8 +102,16 @@ def _swap(text: str, mapping: dict[str, str]) -> str:
         if m.string[max(0, m.start() - 2):m.start()].lower() == "b/":
             return word  # "B/L": bilateral, no side
         meant = _meant(word, mapping)
-        return word if meant is None else _same_case(word, mapping[meant])
+        if meant is None:
+            return "".join(_swap_part(part, mapping) for part in _knowledge().glued_parts(word) or [word])
+        return _same_case(word, mapping[meant])
     return _WORD_RE.sub(one, text)
+
+
+def _swap_part(part: str, mapping: dict[str, str]) -> str:
+    """A part of a glued word ("ltbase": "lt", "base") swapped as the word alone would be."""
+    swapped = mapping.get(part.lower())
+    return part if swapped is None else _same_case(part, swapped)
 
 
 def swap_left_right(text: str) -> str:

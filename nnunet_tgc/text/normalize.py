@@ -73,6 +73,12 @@ _MOVED_PERIOD = re.compile(r"\.[^\W\d_]")
 # before it ends in a word that wants what follows ("opacity in the\nR LZ")
 _NOTE_PLACE = re.compile(r"(?:R|L|Rt|Lt|b/l)\s+[ULM]Z\b")
 _OPEN_END = re.compile(r"\b(?:in|at|on|of|the|and|or|with|to|from|both|no|not)\s*$", re.IGNORECASE)
+# a stop that ends a statement (not the point of "38.4" or of "?consolidation")
+_SENTENCE_MARK = re.compile(r"[.;!?](?=\s|$)")
+# a side or a zone's word ends the line: the place goes on in the next ("opacity in the right\nlower zone")
+_PLACE_WORD_END = re.compile(r"\b(?:left|right|both|upper|mid|middle|lower|lt|rt)\s*$", re.IGNORECASE)
+# a line that goes on with the words of the one before it
+_GOES_ON = re.compile(r"(?:and|or|with|in|at|of|to|but|extending|involving|including)\b", re.IGNORECASE)
 # exactly two periods; three or more are an ellipsis and are left alone
 _DOUBLE_PERIOD = re.compile(r"(?<!\.)\.\.(?!\.)")
 
@@ -111,8 +117,24 @@ def _line_break(text: str, m: re.Match) -> str:
             or _rows_alike(line, text, m.end())
             or bool(_MOVED_PERIOD.match(line)) or _after_bullet_item(line, text, m)
             or bool(_NOTE_PLACE.match(text, m.end())) and not _OPEN_END.search(line)
+            or _unpunctuated(text) and _line_of_its_own(line, text, m)
             or _latin(_last_letter(text, m.start())) != _latin(_first_letter(text, m.end())))
     return "\n" if ends else " "
+
+
+def _line_of_its_own(line: str, text: str, m: re.Match) -> bool:
+    """Whether ``line`` of an unpunctuated note is a statement of its own: it does not end wanting more ("in the",
+    "right", "upper"), the next line does not go on with a joining word ("and in the left mid zone"), and it is no
+    bullet item whose text the next line continues under it."""
+    wrapped_item = bool(_BULLET_ITEM.match(line)) and not _after_bullet_item(line, text, m)
+    return not (_OPEN_END.search(line) or _PLACE_WORD_END.search(line) or _GOES_ON.match(text, m.end())
+                or wrapped_item)
+
+
+def _unpunctuated(text: str) -> bool:
+    """Whether no statement of ``text`` ends in a stop: a note written line by line ("PA CXR\nCONSOLIDATION IN RLZ\n
+    LEFT LUNG LOOKS OK", a phone's message), whose line breaks are the only ends its statements have."""
+    return not _SENTENCE_MARK.search(text)
 
 
 def _after_bullet_item(line: str, text: str, m: re.Match) -> bool:

@@ -63,7 +63,6 @@ Rules (documentation/text.md, "Places", gives an example of each):
 from __future__ import annotations
 
 import re
-import weakref
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Optional
@@ -87,6 +86,10 @@ _CLAUSE_END = re.compile(r"(?:[;\n]|(?<!\d)\.|\.(?!\d))+|(?<=\?)(?=\s+[A-Z]|\s*$
                          r"while|whereas|"
                          r"full stop|period|colon|semicolon|new (?:paragraph|line)|"
                          r"next (?:paragraph|line))\b", re.IGNORECASE)
+# a run-on note's turn to another organ or a device (not "right heart border", a landmark of the right middle zone)
+_TOPIC = re.compile(r"(?<!\bleft\s)(?<!\bright\s)(?<!\bl\s)(?<!\br\s)\b(?=(?:heart|cardiac|mediastinum|mediastinal|bones?|"
+                    r"ett|et\s+tube|ngt?|ng\s+tube|central\s+line|cvc|picc|pacemaker|trachea)\b)", re.IGNORECASE)
+_PUNCTUATION = re.compile(r"[.,;:!?()]")
 # "?" and "query": a queried item of a run-on list ("?consolidation L base ?patchy shadowing R mid zone"); "beside" and
 # "in addition to" join places ("the right lower zone beside the left mid and lower zones")
 _SEPARATOR = re.compile(r",|&|\+|/|\?|\b(and|with|as well as|plus|or|query|in addition to|besides?)\b", re.IGNORECASE)
@@ -125,6 +128,10 @@ _NEGATION_AFTER = re.compile(r"(?<!not )(?<!n't )\b(clear(?!-cut)|clr|cleared|no
                              r"not\s+(?:yet\s+)?see[n]?\s+(?:any\s+)?(?:lesions?|abnormal\w*)|"
                              r"(?<!partially )(?<!partly )resolved)\b",
                              re.IGNORECASE)
+# what may stand between a place and the clearing word after it that speaks of it alone ("angles are clear")
+_JUST_BEFORE = re.compile(r"\s*(?:(?:is|are|looks?|appears?|both)\s+)?")
+# the clearing words that speak of an edge (an angle, a border), not of a lung zone
+_EDGE_WORD = re.compile(r"(?:(?:is|are)\s+)?sharp|not blunted|not effaced", re.IGNORECASE)
 # ... except where only part of it has gone
 _PARTLY = re.compile(r"\b(?:partially|partly|largely|mostly|almost|nearly|incompletely|substantially|much|somewhat|"
                      r"not\s+(?:yet\s+)?(?:fully|completely|entirely))\s+(?:been\s+)?$", re.IGNORECASE)
@@ -434,7 +441,7 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     finding_asserted = False  # a finding stated, not negated, somewhere in the report
     # abbreviations are read as the words they stand for ("R lung, all zones and LLZ": "all zones" is the right lung's)
     spelled = restate(knowledge.spell_out(undotted(text or "")))
-    for clause, all_free, heading in _clauses(_unglued(spelled, knowledge), knowledge):
+    for clause, all_free, heading in _clauses(knowledge.unglue(spelled), knowledge):
         positive, negative, clause_count, asserts = _read_clause(clause, knowledge, all_free)
         finding_asserted |= asserts
         heading_sides = {s for _, _, e in knowledge.find(heading) for s in e.sides}
@@ -537,27 +544,6 @@ def _segment_cells(segs: list, i: int, sides: set) -> Optional[set]:
     return None if seg.sides else set()
 
 
-def _unglued(text: str, knowledge: KnowledgeBase) -> str:
-    """Zone words typed without a space between them read as the words they are ("upperlower left lung" ->
-    "upper lower left lung"): only a whole word made of two or more of the knowledge base's one-word zone
-    terms is split, so no other word changes."""
-    patterns = _ZONE_WORDS.get(knowledge)
-    if patterns is None:
-        words = sorted({t for e in knowledge.entries if e.zones and not e.sides for t in e.terms if t.isalpha()},
-                       key=len, reverse=True)
-        one = "(?:" + "|".join(map(re.escape, words)) + ")" if words else None
-        patterns = _ZONE_WORDS[knowledge] = (re.compile(one, re.IGNORECASE) if one else None,
-                                             re.compile(rf"\b{one}{{2,}}\b", re.IGNORECASE) if one else None)
-    word, glued = patterns
-    if glued is None:
-        return text
-    return glued.sub(lambda m: " ".join(word.findall(m.group(0))), text)
-
-
-# per knowledge base: (one zone word, a word glued from two or more of them)
-_ZONE_WORDS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
 def _clauses(text: str, knowledge: KnowledgeBase) -> list:
     """(clause, all free, heading) for the text's sentences and clauses. A colon ends a clause unless what precedes
     it is a heading that names a place and states nothing ("Left lung: lower zone opacity. Right lung: clear."):
@@ -587,7 +573,7 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
         line = _SENTENCE.sub(lambda m: "" if _general(m.group(0)) else m.group(0), line)
         normal = _NORMAL_LINE.match(line) or _NEGATIVE_PROMPTS.match(line)
         line = _spread_row(line[normal.end():] if normal else line, knowledge)
-        for sentence in _CLAUSE_END.split(_lists_joined(line, knowledge) if placed else line):
+        for sentence in _run_on_statements(line, _CLAUSE_END.split(_lists_joined(line, knowledge) if placed else line)):
             parts = sentence.split(":")
             clause, heading = parts[0], ""
             for part in parts[1:]:
@@ -604,6 +590,15 @@ def _clauses(text: str, knowledge: KnowledgeBase) -> list:
     clauses = [(spelled, free, heading) for c, free, heading in _referred(_answered(clauses), knowledge)
                for spelled in _exceptions_spelled("" if _of_no_disease(c, knowledge) else _stated(c), knowledge)]
     return [(c, free, heading) for c, free, heading in clauses if c.strip()]
+
+
+def _run_on_statements(line: str, sentences: list) -> list:
+    """The sentences of ``line``; where the line has not a single punctuation mark, parted where it turns to another
+    organ or a device: a run-on note's statements ("PATCHY CONSOLIDATION RIGHT LOWER LOBE HEART NORMAL SIZE NO PTX ETT
+    OK"), where "normal" and "no" belong to the heart and the tube, not to the lobe before them."""
+    if _PUNCTUATION.search(line):
+        return sentences
+    return [part for sentence in sentences for part in _TOPIC.split(sentence)]
 
 
 def _referred(clauses: list, knowledge: KnowledgeBase) -> list:
@@ -940,6 +935,13 @@ def _negated_spans(clause: str, found) -> tuple:
         # consol UZs clear" (a bullet and the line after it); "RLZ opacity has cleared" clears its place
         starts += [e for s, e, _ in found if s in stated and e < cue.start()
                    and any(e <= p < cue.start() and (x.sides or x.zones) for p, _, x in found)]
+        # the angles or hila it follows are all it clears: "RIGHT MID ZONE ONE PATCH ANGLES CLEAR" (a run-on note)
+        starts += [_with_sides_before(clause, found, a) for a, e, x in found
+                   if x.id in _PLACES_WHEN_INVOLVED and e <= cue.start() and _JUST_BEFORE.fullmatch(clause, e, cue.start())]
+        if _EDGE_WORD.fullmatch(cue.group(0)):
+            # an edge's word clears the angle or border named before it, not more of a list: "also right lower zone,
+            # costophrenic angles sharp"
+            starts += [c for c in commas if c < cue.start()][-1:]
         opened = _open_bracket(clause, cue.start())
         if opened is not None:
             starts.append(opened)  # "opacification L UZ + LZ (L MZ spared)": what the brackets hold
@@ -947,6 +949,14 @@ def _negated_spans(clause: str, found) -> tuple:
         zones_after = _zones_after(clause, found, cue.end())
         cleared.append((max(starts, default=0), trailing.end() if trailing else zones_after or cue.start()))
     return negated, cleared
+
+
+def _with_sides_before(clause: str, found, at: int) -> int:
+    """Where the place starting at ``at`` starts with the side words right before it ("Both costophrenic angles")."""
+    for start, end, entry in reversed(found):
+        if end <= at and entry.sides and not entry.zones and not clause[end:at].strip():
+            at = start
+    return at
 
 
 def _zones_after(clause: str, found, at: int) -> Optional[int]:
