@@ -746,7 +746,8 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("consolidation in left apex and left base, also right lower zone, costophrenic angles sharp",
      {"left upper", "left lower", "right lower"}),
     # place words glued by a missed space
-    ("hazy airspace opacity in whole r lung, also all of leftlung", {f"{s} {z}" for s in ("left", "right") for z in ALL}),
+    ("hazy airspace opacity in whole r lung, also all of leftlung",
+     {f"{s} {z}" for s in ("left", "right") for z in ALL}),
     ("consolidation in l mid zone andbase and also rightmid and lower zones", {"left middle", "left lower",
                                                                                 "right middle", "right lower"}),
     ("airspace opacity seenlower zones bilat", {"left lower", "right lower"}),

@@ -87,8 +87,9 @@ _CLAUSE_END = re.compile(r"(?:[;\n]|(?<!\d)\.|\.(?!\d))+|(?<=\?)(?=\s+[A-Z]|\s*$
                          r"full stop|period|colon|semicolon|new (?:paragraph|line)|"
                          r"next (?:paragraph|line))\b", re.IGNORECASE)
 # a run-on note's turn to another organ or a device (not "right heart border", a landmark of the right middle zone)
-_TOPIC = re.compile(r"(?<!\bleft\s)(?<!\bright\s)(?<!\bl\s)(?<!\br\s)\b(?=(?:heart|cardiac|mediastinum|mediastinal|bones?|"
-                    r"ett|et\s+tube|ngt?|ng\s+tube|central\s+line|cvc|picc|pacemaker|trachea)\b)", re.IGNORECASE)
+_TOPIC = re.compile(r"(?<!\bleft\s)(?<!\bright\s)(?<!\bl\s)(?<!\br\s)\b"
+                    r"(?=(?:heart|cardiac|mediastinum|mediastinal|bones?|ett|et\s+tube|ngt?|ng\s+tube|central\s+line|"
+                    r"cvc|picc|pacemaker|trachea)\b)", re.IGNORECASE)
 _PUNCTUATION = re.compile(r"[.,;:!?()]")
 # "?" and "query": a queried item of a run-on list ("?consolidation L base ?patchy shadowing R mid zone"); "beside" and
 # "in addition to" join places ("the right lower zone beside the left mid and lower zones")
@@ -936,8 +937,8 @@ def _negated_spans(clause: str, found) -> tuple:
         starts += [e for s, e, _ in found if s in stated and e < cue.start()
                    and any(e <= p < cue.start() and (x.sides or x.zones) for p, _, x in found)]
         # the angles or hila it follows are all it clears: "RIGHT MID ZONE ONE PATCH ANGLES CLEAR" (a run-on note)
-        starts += [_with_sides_before(clause, found, a) for a, e, x in found
-                   if x.id in _PLACES_WHEN_INVOLVED and e <= cue.start() and _JUST_BEFORE.fullmatch(clause, e, cue.start())]
+        starts += [_with_sides_before(clause, found, a) for a, e, x in found if x.id in _PLACES_WHEN_INVOLVED
+                   and e <= cue.start() and _JUST_BEFORE.fullmatch(clause, e, cue.start())]
         if _EDGE_WORD.fullmatch(cue.group(0)):
             # an edge's word clears the angle or border named before it, not more of a list: "also right lower zone,
             # costophrenic angles sharp"
