@@ -14,9 +14,10 @@ details: fever, cough", or the line under "Indication:" alone), after a line in 
 table row or before one (" | ", or three or more tabs, pipes or
 semicolons, or quoted comma-separated fields: a delimited export's header and rows; its tabs become " | ", the visible column separator,
 so that its columns survive the collapsed whitespace), after a line that opens with the period that right-to-left
-text moved there (".Heart size is normal"), and where the script changes (a bilingual report's translation on its own
-line); any other line break wraps a sentence and becomes a space ("opacity in the left\nlower zone"), and a word
-hyphenated at the line's end is whole again ("BAS-\nES", a compound keeping its hyphen: "left-\nsided"). The text
+text moved there (".Heart size is normal"), where the script changes (a bilingual report's translation on its own
+line), and in a note with no stop at all, where a line neither ends wanting more nor is continued by the next ("PA
+CXR\nCONSOLIDATION IN RLZ\nLEFT LUNG LOOKS OK"); any other line break wraps a sentence and becomes a space
+("opacity in the left\nlower zone"), and a word hyphenated at the line's end is whole again ("BAS-\nES", a compound keeping its hyphen: "left-\nsided"). The text
 towers' tokenizers read either as a space. Spelling, grammar ("one infected areas") and wording stay as written; the
 original text is always kept next to the normalised one (``reports_original.json``).
 """
