@@ -19,7 +19,8 @@ line), and in a note with no stop at all, where a line neither ends wanting more
 CXR\nCONSOLIDATION IN RLZ\nLEFT LUNG LOOKS OK"); any other line break wraps a sentence and becomes a space
 ("opacity in the left\nlower zone"), and a word hyphenated at the line's end is whole again ("BAS-\nES", a
 compound keeping its hyphen: "left-\nsided"). The text towers' tokenizers read either as a space. Spelling,
-grammar ("one infected areas") and wording stay as written; the original text is always kept next to the normalised one (``reports_original.json``).
+grammar ("one infected areas") and wording stay as written; the original text is always kept next to the normalised
+one (``reports_original.json``).
 """
 import re
 import unicodedata
