@@ -98,7 +98,8 @@ def normalize_report(text: str) -> str:
     text = _MARKDOWN_HEADING.sub("", _MARKDOWN_BOLD.sub(r"\1", text))
     text = _TABBED_LINE.sub(lambda m: m.group(0).replace("\t", " | "), _UNDERLINED.sub(r"\1", text))
     text = _HYPHENATED.sub(_unhyphenated, text)
-    text = _SPACE.sub(" ", _LINE_BREAK.sub(lambda m: _line_break(text, m), text))
+    unpunctuated = _unpunctuated(text)  # once per report, not once per line break
+    text = _SPACE.sub(" ", _LINE_BREAK.sub(lambda m: _line_break(text, m, unpunctuated), text))
     return _DOUBLE_PERIOD.sub(".", text)
 
 
@@ -109,7 +110,7 @@ def _unhyphenated(m: re.Match) -> str:
     return head + ("-" if compound else "") + tail
 
 
-def _line_break(text: str, m: re.Match) -> str:
+def _line_break(text: str, m: re.Match, unpunctuated: bool) -> str:
     """One line break where a statement ends (also before a line that opens an earlier film's or the request's context),
     a space where a sentence is only wrapped."""
     line = text[_line_start(text, m.start()):m.start()]
@@ -119,7 +120,7 @@ def _line_break(text: str, m: re.Match) -> str:
             or _rows_alike(line, text, m.end())
             or bool(_MOVED_PERIOD.match(line)) or _after_bullet_item(line, text, m)
             or bool(_NOTE_PLACE.match(text, m.end())) and not _OPEN_END.search(line)
-            or _unpunctuated(text) and _line_of_its_own(line, text, m)
+            or unpunctuated and _line_of_its_own(line, text, m)
             or _latin(_last_letter(text, m.start())) != _latin(_first_letter(text, m.end())))
     return "\n" if ends else " "
 
