@@ -752,6 +752,17 @@ def test_misspellings_and_region_words(chest, text, expected):
                                                                                 "right middle", "right lower"}),
     ("airspace opacity seenlower zones bilat", {"left lower", "right lower"}),
     ("patchy shadowing bothbases, the midline and the baseline film unremarkable", {"left lower", "right lower"}),
+    # a device's tip lies where it lies; the sides of devices, heart chambers, bones and clips place no lung
+    ("Consolidation in the right lower zone. A right intercostal chest drain is in situ with its tip directed "
+     "towards the right apex; no residual pneumothorax is seen.", {"right lower"}),
+    ("Right PICC, tip projected over the left mid zone. Consolidation right base.", {"right lower"}),
+    ("Lines: Right chest wall port-a-cath; catheter tip at the upper right atrium. Consolidation in the left lower "
+     "zone.", {"left lower"}),
+    ("CXR today:\n  - port (R) - tip in good position\n  - L humeral endoprosthesis\n  - R WLE clips\n"
+     "  - infective consolidation in the right lower zone", {"right lower"}),
+    # an apical cap is the pleura's: "no left apical cap" clears no lung zone
+    ("Consolidation in all zones of both lungs. No left apical cap.", {f"{s} {z}" for s in ("left", "right")
+                                                                        for z in ALL}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected
@@ -779,6 +790,55 @@ def test_a_label_studio_export_reads_as_its_notes_and_the_zones_chosen(chest):
         {"type": "choices", "from_name": "zones", "value": {"choices": ["R-upper", "R-middle", "L-lower"]}},
         {"type": "textarea", "from_name": "notes", "value": {"text": ["n=2"]}}]}]}
     assert cells(json.dumps(export, indent=2), chest) == {"right upper", "right middle", "left lower"}
+
+
+def test_a_fhir_bundle_reads_as_its_observations_values_and_the_reports_conclusion(chest):
+    """An Observation's code and body site are stated by its value: present or absent, true or false per component;
+    a Condition refuted, an entry in error and an Observation's own "text" words state nothing."""
+    import json
+
+    def concept(text):
+        return {"coding": [{"system": "http://snomed.info/sct", "display": text}], "text": text}
+
+    def observation(code, value=None, site=None, components=(), **extra):
+        resource = {"resourceType": "Observation", "status": "final", "code": concept(code), **extra}
+        if site:
+            resource["bodySite"] = concept(site)
+        if value is not None:
+            resource["valueCodeableConcept" if isinstance(value, str) else "valueBoolean"] = (
+                concept(value) if isinstance(value, str) else value)
+        resource["component"] = [{"code": {"text": text}, "valueBoolean": flag} for text, flag in components]
+        return resource
+
+    zones = [("Left upper zone involved", False), ("Left mid zone involved", False), ("Left lower zone involved", True)]
+    resources = [
+        {"resourceType": "DiagnosticReport", "code": {"text": "XR Chest PA"},
+         "conclusion": "Airspace opacity in the right mid zone. No effusion."},
+        observation("Patchy airspace opacification", "Present", "Left lung", zones),
+        observation("Consolidation", "Present", "Right lung - mid zone"),
+        observation("Consolidation", "Absent", "Right upper zone"),
+        observation("Pleural effusion", False),
+        {"resourceType": "Observation", "code": {"text": "Right lower zone"}, "valueString": "No focal opacity"},
+        {"resourceType": "Condition", "code": concept("Pneumonia of right lower lobe"),
+         "verificationStatus": {"coding": [{"code": "refuted"}]}},
+        observation("Consolidation", "Present", "Right lower zone", status="entered-in-error"),
+    ]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    assert cells(json.dumps(bundle, indent=2), chest) == {"left lower", "right middle"}
+    assert cells(json.dumps({"resourceType": "Condition", "code": concept("Pneumonia of left lower lobe")}),
+                 chest) == {"left lower"}
+
+
+@pytest.mark.parametrize("grid, expected", [
+    ("                 Right   Left\n   Upper zone      [ ]     [ ]\n   Middle zone     [ ]     [X]\n"
+     "   Lower zone      [X]     [X]\n", {"left middle", "left lower", "right lower"}),
+    ("           R    L\nUpper     [x]  [ ]\nMid       [ ]  [ ]\nLower     [ ]  [ ]\n", {"right upper"}),
+])
+def test_a_forms_grid_of_tick_boxes_reads_by_its_columns(chest, grid, expected):
+    """A screening worksheet's location grid: each box is its row's zone on its column's side, ticked or not."""
+    form = ("Abnormal chest x-ray [X]\n   [X] Infiltrate or consolidation\n   [ ] Cavitary lesion\n"
+            "Location of finding(s) in section A:\n" + grid + "Radiologist: Dr A. Reader")
+    assert cells(form, chest) == expected
 
 
 def test_zones_that_continue_a_sides_phrase_are_not_freed_on_the_side_named_after_them(chest):

@@ -1,26 +1,24 @@
 """Conservative clean-up of clinical report text.
 
-The reports are the model's second input, so the converters must not change what they say: only
-layout artefacts are repaired (runs of spaces and tabs, blank lines, a doubled final period such as
-MosMedData+'s "lung..", the underscores that mark words underlined in a transcribed note: "_R lower zone_", Markdown's
-marks of bold text and headings: "**Indication:**", "## Findings"). A line
-break that ends a statement stays one: in a structured report it ends a heading's line or a table row ("Normal: ..."
-on one line, the findings on the next), which the reader of places (``places.py``) needs. It ends a statement after
-``. : ; ! ?`` or before a line that opens as a list item, a note's symbol, a heading or a field of a structured
-export ("- ", "2) ", "(b) ", "Ø ", "↑ ", "◦ ", "o " before a capital, "[08:10] ", "B - ", "CXR (PA) - ",
-"Right lung: ", "CXR 22.01.22: ", "No. of lesions: ", "observation[2].bodySite = ", a note's "R UZ+MZ"), after the
-line of a request or an earlier film ("Clinical
-details: fever, cough", or the line under "Indication:" alone), after a line in brackets ("(Total 2 lesions)"), after a
-table row or before one (" | ", or three or more tabs, pipes or
-semicolons, or quoted comma-separated fields: a delimited export's header and rows; its tabs become " | ", the visible column separator,
-so that its columns survive the collapsed whitespace), after a line that opens with the period that right-to-left
-text moved there (".Heart size is normal"), where the script changes (a bilingual report's translation on its own
-line), and in a note with no stop at all, where a line neither ends wanting more nor is continued by the next ("PA
-CXR\nCONSOLIDATION IN RLZ\nLEFT LUNG LOOKS OK"); any other line break wraps a sentence and becomes a space
-("opacity in the left\nlower zone"), and a word hyphenated at the line's end is whole again ("BAS-\nES", a
-compound keeping its hyphen: "left-\nsided"). The text towers' tokenizers read either as a space. Spelling,
-grammar ("one infected areas") and wording stay as written; the original text is always kept next to the normalised
-one (``reports_original.json``).
+The reports are the model's second input, so the converters must not change what they say: only layout artefacts are
+repaired (runs of spaces and tabs, blank lines, a doubled final period such as MosMedData+'s "lung..", the underscores
+that mark words underlined in a transcribed note: "_R lower zone_", Markdown's marks of bold text and headings:
+"**Indication:**", "## Findings"). A line break that ends a statement stays one: in a structured report it ends a
+heading's line or a table row ("Normal: ..." on one line, the findings on the next), which the reader of places
+(``places.py``) needs. It ends a statement after ``. : ; ! ?`` or before a line that opens as a list item, a note's
+symbol, a heading or a field of a structured export ("- ", "2) ", "(b) ", "Ø ", "↑ ", "◦ ", "o " before a capital,
+"[08:10] ", "B - ", "CXR (PA) - ", "Right lung: ", "CXR 22.01.22: ", "No. of lesions: ", "observation[2].bodySite = ", a
+note's "R UZ+MZ"), after the line of a request or an earlier film ("Clinical details: fever, cough", or the line under
+"Indication:" alone), after a line in brackets ("(Total 2 lesions)"), after a table row or before one (" | ", or three
+or more tabs, pipes or semicolons, or quoted comma-separated fields: a delimited export's header and rows; its tabs
+become " | ", the visible column separator, so that its columns survive the collapsed whitespace; or a form's row of two
+or more tick boxes, "Lower zone [X] [ ]"), after a line that opens with the period that right-to-left text moved there
+(".Heart size is normal"), where the script changes (a bilingual report's translation on its own line), and in a note
+with no stop at all, where a line neither ends wanting more nor is continued by the next ("PA CXR\nCONSOLIDATION IN
+RLZ\nLEFT LUNG LOOKS OK"); any other line break wraps a sentence and becomes a space ("opacity in the left\nlower
+zone"), and a word hyphenated at the line's end is whole again ("BAS-\nES", a compound keeping its hyphen:
+"left-\nsided"). The text towers' tokenizers read either as a space. Spelling, grammar ("one infected areas") and
+wording stay as written; the original text is always kept next to the normalised one (``reports_original.json``).
 """
 import re
 import unicodedata
@@ -81,6 +79,9 @@ _SENTENCE_MARK = re.compile(r"[.;!?](?=\s|$)")
 _PLACE_WORD_END = re.compile(r"\b(?:left|right|both|upper|mid|middle|lower|lt|rt)\s*$", re.IGNORECASE)
 # a line that goes on with the words of the one before it
 _GOES_ON = re.compile(r"(?:and|or|with|in|at|of|to|but|extending|involving|including)\b", re.IGNORECASE)
+# a row of a form's grid of tick boxes ("Lower zone   [X]   [ ]"): two or more boxes on one line
+_BOX_ROW = re.compile(r"[^\n]*?(?:\[[\sxX\u2713\u2714]?\]|[\u2610\u2611\u2612])[^\n]*?"
+                      r"(?:\[[\sxX\u2713\u2714]?\]|[\u2610\u2611\u2612])")
 # exactly two periods; three or more are an ellipsis and are left alone
 _DOUBLE_PERIOD = re.compile(r"(?<!\.)\.\.(?!\.)")
 
@@ -119,6 +120,7 @@ def _line_break(text: str, m: re.Match, unpunctuated: bool) -> str:
             or bool(_TABLE_ROW.match(line)) or bool(_TABLE_ROW.match(text, m.end()))
             or _rows_alike(line, text, m.end())
             or bool(_MOVED_PERIOD.match(line)) or _after_bullet_item(line, text, m)
+            or bool(_BOX_ROW.match(line) or _BOX_ROW.match(text, m.end()))
             or bool(_NOTE_PLACE.match(text, m.end())) and not _OPEN_END.search(line)
             or unpunctuated and _line_of_its_own(line, text, m)
             or _latin(_last_letter(text, m.start())) != _latin(_first_letter(text, m.end())))

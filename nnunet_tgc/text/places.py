@@ -185,6 +185,8 @@ _NEW_SUBJECT = re.compile(r"\s+\bthe\b", re.IGNORECASE)
 _ASIDE = re.compile(r"\s*(?:\([^()]*\)\s*)?")
 # between a structure and the words that say where it is: "Trachea in the middle", "tube with its apex under ..."
 _POSITION_OF = re.compile(r"\s+(?:(?:is|are|lies|in|at|on|to|the|with|its)\s+)*", re.IGNORECASE)
+# a device's tip, whose place follows it
+_TIP = re.compile(r"\btips?\b", re.IGNORECASE)
 # what joins the places of one list: "the right upper, middle and lower zones and the left base"
 _LIST_JOIN = re.compile(r"(?:\s*(?:lung\s+)?(?:fields?|zones?|regions?|areas?|parts?|thirds?|lobes?|lungs?))?"
                         r"(?:\s*\([^()]*\))?"
@@ -1056,14 +1058,16 @@ def _leave_sides_of_other_structures(clause: str, found, positive: list) -> None
     """A clause about a structure outside the lungs that states no finding places no lung by side words alone
     ("The heart shadow is widened to the left", "Trachea deviated to the right", "Both domes of diaphragm are
     normal"), nor by a zone word without a side that says where the structure is ("Trachea in the middle"; not "from
-    the root to the diaphragm (middle and lower thirds)")."""
+    the root to the diaphragm (middle and lower thirds)"), nor where a device's tip lies ("A right chest drain is in
+    situ with its tip directed towards the right apex")."""
     structures = [end for _, end, e in found if e.category == "extrapulmonary"]
     if any(_states_a_finding(e) for _, _, e in found) or not structures:
         return
     positive[:] = [seg for seg in positive if not (
         not seg.zones and not seg.cells and not seg.whole
         or _zones_only(seg) and any(_POSITION_OF.fullmatch(clause, end, seg.start) for end in structures
-                                    if end <= seg.start))]
+                                    if end <= seg.start)
+        or any(_TIP.search(clause[end:seg.start]) for end in structures if end <= seg.start))]
 
 
 def _negate_headings(clause: str, found, negated, asserts: bool, positive: list, negative: list) -> None:

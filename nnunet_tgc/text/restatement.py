@@ -24,7 +24,7 @@ def restate(text: str) -> str:
     for, and asides that state no place left out."""
     text = _sr_as_sentences(_cda_as_text(_hl7_as_text(_json_as_text(text))))
     text = _corrections_applied(_without_page_breaks(text))
-    text = _verdicts_as_words(_unticked_left_out(_tables_as_fields(_current_column(text))))
+    text = _verdicts_as_words(_unticked_left_out(_tables_as_fields(_box_grid_as_fields(_current_column(text)))))
     text = _records_as_sentences(_opposite_sides(_asides_left_out(_shorthand_as_words(text))))
     return _landmarks_as_zones(_scores_as_words(text))
 
@@ -126,6 +126,26 @@ def _unticked_left_out(text: str) -> str:
     if not _TICKED.search(text):  # a form that ticks nothing: "[ ]" is then no box of an option
         return text
     return _TICKED.sub("", _UNTICKED_OPTION.sub("", text))
+
+
+def _box_grid_as_fields(text: str) -> str:
+    """A form's grid of tick boxes crossing sides with zones (a screening worksheet: "Right Left" over "Upper zone [ ]
+    [ ]", "Lower zone [X] [ ]") as a field per box, "Right Lower zone: present", "Left Lower zone: absent": a box
+    ticked or not says where, by its column, what the words of its row alone do not."""
+    lines, out, header = text.split("\n"), [], []
+    for i, line in enumerate(lines):
+        row = _BOX_GRID_ROW.match(line)
+        boxes = re.findall(_BOX, row.group("boxes")) if row else []
+        if header and len(boxes) == len(header):
+            out += [f"{name} {row.group('label')}: {'present' if _TICKED.fullmatch(box) else 'absent'}"
+                    for name, box in zip(header, boxes)]
+            continue
+        names = line.split()
+        grid_below = i + 1 < len(lines) and _BOX_GRID_ROW.match(lines[i + 1])
+        header = names if grid_below and len(names) >= 2 and all(map(_PLACE_NAME.fullmatch, names)) else []
+        if not header:  # the header's columns are said in each field below it
+            out.append(line)
+    return "\n".join(out)
 
 
 def _tables_as_fields(text: str) -> str:
@@ -329,6 +349,8 @@ _PREVIOUSLY_REPORTED = re.compile(r"\b(?:was|were)\s+previously\s+(?:reported|st
 # it, up to the next box, a colon's label or the line's end
 _TICKED = re.compile(r"\[\s*[xX\u2713\u2714]\s*\]|\(\s*[xX\u2713\u2714]\s*\)|[\u2611\u2612]")
 _BOX = r"\[\s*[xX\u2713\u2714]?\s*\]|\(\s*[xX\u2713\u2714]?\s*\)|[\u2610\u2611\u2612]"
+# a row of a grid of tick boxes: a label, then only boxes ("Middle zone [ ] [X]")
+_BOX_GRID_ROW = re.compile(rf"^\s*(?P<label>[^\W\d_][^\[\]\n\u2610-\u2612]*?)\s*(?P<boxes>(?:(?:{_BOX})\s*){{2,}})$")
 _UNTICKED_OPTION = re.compile(rf"(?:\[\s\]|\(\s\)|\u2610)(?:(?!{_BOX})[^\n:])*")  # with its brackets: "(bilateral)"
 # the words that say a finding is not there, as a structured export's status and scoring software write them
 _NEGATIVE_WORDS = r"neg|negative|absent|not\s+present|not\s+detected"
@@ -341,7 +363,7 @@ _POSITIVE_VERDICT = re.compile(r"\[\s*\+\s*\]|\(\s*\+\s*\)|\b(?:pos|positive|abo
 _JSON_VERDICT = re.compile(r'"?\b(?:positive|present|detected|abnormal|finding)"?\s*:\s*(true|false)\b', re.IGNORECASE)
 _VERDICT_KEYS = re.compile(r"\b(?:score|scores|result|confidence|probability|prob|p|threshold|value)\b", re.IGNORECASE)
 # a row or a field: a label, then a "|" or a colon and the rest of the line; a JSON member: '"label": {...}'
-_VERDICT_LINE = re.compile(r"(?m)^(?P<label>[^\n|:]*[^\W\d_][^\n|:]*?)\s*[|:]\s*(?P<rest>[^\n]*)$")
+_VERDICT_LINE = re.compile(r"(?m)^(?P<label>[^\n|:]*[^\W\d_][^\n|:]*?)[^\S\n]*[|:][^\S\n]*(?P<rest>[^\n]*)$")
 _JSON_MEMBER = re.compile(r'"(?P<label>[^"\n]+)"\s*:\s*\{(?P<body>[^{}]*)\},?')
 # a table's cells that say yes or no, as the verdicts _verdicts_as_words reads; a row of quoted cells without
 # delimiters (a tab-separated export whose tabs were collapsed)
@@ -634,6 +656,9 @@ def _json_statements(value, path: tuple):
     if isinstance(value, dict):
         if value.get("present") is False:
             return
+        if isinstance(value.get("resourceType"), str):
+            yield from _fhir_statements(value)
+            return
         control = value.get("from_name")
         if isinstance(control, str) and _JSON_LOCATION_KEY.search(control.lower()):
             # a Label Studio result whose control lists places: {"from_name": "zones", "value": {"choices": [...]}}
@@ -654,6 +679,68 @@ def _json_statements(value, path: tuple):
             yield f"opacity in {value}."
         elif _JSON_QUOTE_KEY.search(key):
             yield value
+
+
+def _fhir_statements(resource: dict):
+    """A FHIR resource as statements: a Bundle's resources each; a DiagnosticReport's conclusion, the radiologist's
+    own words; an Observation or a Condition as its code, body site and value ("Consolidation, Right lung - mid zone:
+    Present."), and each of its components the same way ("Left upper zone involved: absent."). A value true or false
+    is present or absent, a Condition refuted is absent; an entry in error states nothing."""
+    if resource.get("status") == "entered-in-error":
+        return
+    if resource["resourceType"] == "Bundle":
+        for entry in _json_list(resource.get("entry")):
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+                yield from _json_statements(entry["resource"], ())
+        return
+    for contained in _json_list(resource.get("contained")):
+        if isinstance(contained, dict):
+            yield from _json_statements(contained, ())
+    if resource["resourceType"] == "DiagnosticReport":
+        if isinstance(resource.get("conclusion"), str):
+            yield resource["conclusion"]
+        return
+    what = ", ".join(filter(None, (_fhir_concept(resource.get("code")), _fhir_concept(resource.get("bodySite")))))
+    value = _fhir_value(resource)
+    if what and (value or not any(key.startswith(("value", "component", "dataAbsent")) for key in resource)):
+        yield f"{what}: {value}." if value else f"{what}."
+    for component in _json_list(resource.get("component")):
+        if isinstance(component, dict) and _fhir_concept(component.get("code")) and _fhir_value(component):
+            yield f"{_fhir_concept(component['code'])}: {_fhir_value(component)}."
+
+
+def _fhir_concept(concept) -> str:
+    """A FHIR CodeableConcept's words: its text, else its first coding's display (a list of them, the first's)."""
+    if isinstance(concept, list):
+        concept = concept[0] if concept else None
+    if not isinstance(concept, dict):
+        return ""
+    if isinstance(concept.get("text"), str):
+        return concept["text"]
+    displays = [c["display"] for c in _json_list(concept.get("coding")) if isinstance(c, dict)
+                and isinstance(c.get("display"), str)]
+    return displays[0] if displays else ""
+
+
+def _fhir_value(element: dict) -> str:
+    """A FHIR element's value[x] in words ("valueBoolean": false -> "absent", a CodeableConcept's text, a string);
+    a Condition's verification status refuted as "absent"."""
+    status = element.get("verificationStatus")
+    if isinstance(status, dict) and "refuted" in (_fhir_concept(status).lower(), *(
+            c.get("code") for c in _json_list(status.get("coding")) if isinstance(c, dict))):
+        return "absent"
+    for key, value in element.items():
+        if key.startswith("value"):
+            if isinstance(value, bool):
+                return "present" if value else "absent"
+            if isinstance(value, str):
+                return value
+            return _fhir_concept(value)
+    return ""
+
+
+def _json_list(value) -> list:
+    return value if isinstance(value, list) else []
 
 
 def _json_strings(value):
