@@ -760,6 +760,10 @@ def test_misspellings_and_region_words(chest, text, expected):
      "zone.", {"left lower"}),
     ("CXR today:\n  - port (R) - tip in good position\n  - L humeral endoprosthesis\n  - R WLE clips\n"
      "  - infective consolidation in the right lower zone", {"right lower"}),
+    # "all" of something else than the lungs, with a number: no place
+    ("NG position ok - all 4 criteria met, tip in gastric bubble under L hemidiaphragm.\nAlso: consol in all three "
+     "right zones and the left mid and lower zones; no PTX.", {"right upper", "right middle", "right lower",
+                                                              "left middle", "left lower"}),
     # an apical cap is the pleura's: "no left apical cap" clears no lung zone
     ("Consolidation in all zones of both lungs. No left apical cap.", {f"{s} {z}" for s in ("left", "right")
                                                                         for z in ALL}),

@@ -515,8 +515,8 @@ _HINDI_RANGE = re.compile(r"\b(\w+(?:\s+zones?)?)\s+se\s+(\w+(?:\s+zones?)?)\s+t
 _TWO_THIRDS_ZONES = {"upper": "upper and middle zones", "lower": "middle and lower zones",
                      "top": "upper and middle zones", "bottom": "middle and lower zones"}
 # "all" with no part of the lungs in the words after it, up to a punctuation mark ("Hi all, ...", "thank you all so
-# much", "all week"): no place; "all zones", "all departments of the left lung", "all three (R) zones", "all lobes
-# bilaterally" keep it
+# much", "all week", "all 4 criteria met"): no place; "all zones", "all departments of the left lung", "all three (R)
+# zones", "all lobes bilaterally", "all 6/6" keep it
 # a side or zone word, and a word that names a side or zone by its relation to the last one named ("the contralateral
 # lung", "the other side", "the corresponding zone")
 _SIDE_OR_RELATION = re.compile(r"\b(?:left|right|upper|mid|middle|lower|apex|apical|base|basal)\b"
@@ -555,7 +555,7 @@ _BOTH_SEGMENTS = re.compile(r"\bboth(?=\s+(?:lingular\s+|middle\s+lobe\s+)?segme
 _BRACKETED_LIST = re.compile(r"\([^()\n]{1,150}?[:;][^()\n]{0,150}\)")
 _ALL_OF_NO_LUNG = re.compile(r"\ball\b(?!\s+but\b)"
                              r"(?![^.;,:!?\n]{0,30}?\b(?:left|right|l|r|lungs?|zones?|lobes?|fields?|sides?|"
-                             r"upper|mid|middle|lower|both|bilateral\w*|hemithora\w*|pulmonary|segments?|thirds?|\d)"
+                             r"upper|mid|middle|lower|both|bilateral\w*|hemithora\w*|pulmonary|segments?|thirds?|\d+\s*/\s*\d+)"
                              r"\b)", re.IGNORECASE)
 # "both" of two test results, readers or views, not of the lungs ("Blood cultures x2, swabs: both negative", "both
 # readers", "seen on both views")
