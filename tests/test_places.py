@@ -833,6 +833,32 @@ def test_a_fhir_bundle_reads_as_its_observations_values_and_the_reports_conclusi
                  chest) == {"left lower"}
 
 
+def test_sql_rows_and_log_records_read_as_their_findings_and_the_reports_words(chest):
+    """A reporting database's INSERT statements and a pipeline's logfmt lines: a finding's row or record places its
+    side and zone, one stated absent places nothing, a column or a section with the report's words reads as them, and
+    an XML element's attributes are no log's record."""
+    sql = ("BEGIN;\nINSERT INTO rad_report (accession_no, indication, findings, lesion_count) VALUES\n"
+           "  ('79874249', 'Known left lung cancer', E'Lines: None.\\nLungs: Patchy consolidation at the left base; "
+           "the right lung is clear.', 1);\n"
+           "INSERT INTO rad_finding (accession_no, seq, finding, laterality, zone, present) VALUES\n"
+           "  ('79874249', 1, 'CONSOLIDATION', 'LEFT', 'LOWER', 1),\n  ('79874249', 2, 'lung opacity', 'R', 'UPPER', 0),"
+           "\n  ('79874249', 3, 'pleural effusion', NULL, NULL, 0);\nCOMMIT;")
+    assert cells(sql, chest) == {"left lower"}
+    log = ("ts=2024-06-10T01:23:51Z level=info svc=ris event=report.section section=indication text=\"?RUL mass\"\n"
+           "ts=2024-06-10T01:23:51Z level=info svc=nlp event=finding.extracted finding=consolidation location=RLZ "
+           "negated=false\n"
+           "ts=2024-06-10T01:23:51Z level=info svc=nlp event=finding.extracted finding=airspace_opacity "
+           "laterality=left zones=mid negated=false\n"
+           "ts=2024-06-10T01:23:52Z level=info svc=nlp event=finding.extracted finding=lung_opacity laterality=right "
+           "zones=upper negated=true\n"
+           "ts=2024-06-10T01:23:53Z level=info svc=ris event=report.section section=impression "
+           "text=\"Consolidation in the right lower zone and the left mid zone.\"")
+    assert cells(log, chest) == {"right lower", "left middle"}
+    xml = ('<Report status="Final" reportedBy="Dr A" verified="2023">\n<ReportText>Consolidation in the right base.'
+           '</ReportText>\n<Exam code="XCHEST" modality="CR" projection="AP"/>\n</Report>')
+    assert cells(xml, chest) == {"right lower"}
+
+
 @pytest.mark.parametrize("grid, expected", [
     ("                 Right   Left\n   Upper zone      [ ]     [ ]\n   Middle zone     [ ]     [X]\n"
      "   Lower zone      [X]     [X]\n", {"left middle", "left lower", "right lower"}),

@@ -12,13 +12,14 @@ note's "R UZ+MZ"), after the line of a request or an earlier film ("Clinical det
 "Indication:" alone), after a line in brackets ("(Total 2 lesions)"), after a table row or before one (" | ", or three
 or more tabs, pipes or semicolons, or quoted comma-separated fields: a delimited export's header and rows; its tabs
 become " | ", the visible column separator, so that its columns survive the collapsed whitespace; or a form's row of two
-or more tick boxes, "Lower zone [X] [ ]"), after a line that opens with the period that right-to-left text moved there
-(".Heart size is normal"), where the script changes (a bilingual report's translation on its own line), and in a note
-with no stop at all, where a line neither ends wanting more nor is continued by the next ("PA CXR\nCONSOLIDATION IN
-RLZ\nLEFT LUNG LOOKS OK"); any other line break wraps a sentence and becomes a space ("opacity in the left\nlower
-zone"), and a word hyphenated at the line's end is whole again ("BAS-\nES", a compound keeping its hyphen:
-"left-\nsided"). The text towers' tokenizers read either as a space. Spelling, grammar ("one infected areas") and
-wording stay as written; the original text is always kept next to the normalised one (``reports_original.json``).
+or more tick boxes, "Lower zone [X] [ ]"; or a log's line of three or more key=value pairs), after a line that opens
+with the period that right-to-left text moved there (".Heart size is normal"), where the script changes (a bilingual
+report's translation on its own line), and in a note with no stop at all, where a line neither ends wanting more nor is
+continued by the next ("PA CXR\nCONSOLIDATION IN RLZ\nLEFT LUNG LOOKS OK"); any other line break wraps a sentence and
+becomes a space ("opacity in the left\nlower zone"), and a word hyphenated at the line's end is whole again ("BAS-\nES",
+a compound keeping its hyphen: "left-\nsided"). The text towers' tokenizers read either as a space. Spelling, grammar
+("one infected areas") and wording stay as written; the original text is always kept next to the normalised one
+(``reports_original.json``).
 """
 import re
 import unicodedata
@@ -82,6 +83,9 @@ _GOES_ON = re.compile(r"(?:and|or|with|in|at|of|to|but|extending|involving|inclu
 # a row of a form's grid of tick boxes ("Lower zone   [X]   [ ]"): two or more boxes on one line
 _BOX_ROW = re.compile(r"[^\n]*?(?:\[[\sxX\u2713\u2714]?\]|[\u2610\u2611\u2612])[^\n]*?"
                       r"(?:\[[\sxX\u2713\u2714]?\]|[\u2610\u2611\u2612])")
+# a log's record: a line of three or more key=value pairs ("ts=... level=info finding=consolidation location=RLZ"),
+# not an XML element's attributes
+_RECORD_LINE = re.compile(r'(?![^\n]*<[/A-Za-z?!])(?:[^\n]*?(?<!\S)[A-Za-z_][\w.-]*=(?:"[^"\n]*"|[^\s"]*)){3}')
 # exactly two periods; three or more are an ellipsis and are left alone
 _DOUBLE_PERIOD = re.compile(r"(?<!\.)\.\.(?!\.)")
 
@@ -121,6 +125,7 @@ def _line_break(text: str, m: re.Match, unpunctuated: bool) -> str:
             or _rows_alike(line, text, m.end())
             or bool(_MOVED_PERIOD.match(line)) or _after_bullet_item(line, text, m)
             or bool(_BOX_ROW.match(line) or _BOX_ROW.match(text, m.end()))
+            or bool(_RECORD_LINE.match(line) or _RECORD_LINE.match(text, m.end()))
             or bool(_NOTE_PLACE.match(text, m.end())) and not _OPEN_END.search(line)
             or unpunctuated and _line_of_its_own(line, text, m)
             or _latin(_last_letter(text, m.start())) != _latin(_first_letter(text, m.end())))

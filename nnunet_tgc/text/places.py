@@ -70,6 +70,7 @@ from typing import Optional
 from ..model.place_map import PLACE_CELLS, PLACE_VECTOR_SIZE
 from .knowledge import SIDES, ZONES, Entry, KnowledgeBase
 from .normalize import CONTEXT_HEADING
+from .records import records_as_text
 from .restatement import restate, undotted
 
 CELLS = tuple((side, zone) for side in SIDES for zone in ZONES)
@@ -442,8 +443,9 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     """The places ``text`` (internal convention) states, read with ``knowledge``'s terms."""
     clauses, freed, report_sides, count = [], _Freed(), set(), None
     finding_asserted = False  # a finding stated, not negated, somewhere in the report
-    # abbreviations are read as the words they stand for ("R lung, all zones and LLZ": "all zones" is the right lung's)
-    spelled = restate(knowledge.spell_out(undotted(text or "")))
+    # a report that came as data is read as its statements; abbreviations as the words they stand for ("R lung, all
+    # zones and LLZ": "all zones" is the right lung's)
+    spelled = restate(knowledge.spell_out(undotted(records_as_text(text or ""))))
     for clause, all_free, heading in _clauses(knowledge.unglue(spelled), knowledge):
         positive, negative, clause_count, asserts = _read_clause(clause, knowledge, all_free)
         finding_asserted |= asserts

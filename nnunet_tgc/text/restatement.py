@@ -11,7 +11,6 @@ The rewritten text is read for places only: the text towers read the report as i
 from __future__ import annotations
 
 import csv
-import json
 import re
 
 from .knowledge import ZONES
@@ -19,10 +18,10 @@ from .knowledge import ZONES
 
 def restate(text: str) -> str:
     """``text`` (its abbreviations spelled out) as a report's text where it came wrapped (an HL7 message's OBX
-    segments, an extraction tool's JSON, a PDF's page break inside a sentence), with records, scores, shares and
+    segments, a CDA document, a PDF's page break inside a sentence; data records are :mod:`.records`'), with records, scores, shares and
     landmarks restated as plain statements of places, the shorthand of notes and amendments as the words it stands
     for, and asides that state no place left out."""
-    text = _sr_as_sentences(_cda_as_text(_hl7_as_text(_json_as_text(text))))
+    text = _sr_as_sentences(_cda_as_text(_hl7_as_text(text)))
     text = _corrections_applied(_without_page_breaks(text))
     text = _verdicts_as_words(_unticked_left_out(_tables_as_fields(_box_grid_as_fields(_current_column(text)))))
     text = _records_as_sentences(_opposite_sides(_asides_left_out(_shorthand_as_words(text))))
@@ -635,127 +634,6 @@ def _hl7_as_text(text: str) -> str:
     for value in parts:
         out += ("\n" if not value or re.search(r"[.:;]$", out) else " ") + value
     return out.strip()
-
-
-def _json_as_text(text: str) -> str:
-    """A JSON document (an extraction tool's output) as statements: a true or false under keys that name places
-    ("zone_involvement": {"right_upper": true}, "lungs": {"left": {"lower": {"involved": false}}}) as "right upper:
-    opacity." or "left lower: clear."; the report's own words it quotes (keys that name evidence, quotes, text or an
-    impression) as they are; a finding's locations ("locations": ["right mid zone"]) as "opacity in right mid zone.";
-    a finding stated absent ("present": false) and everything else left out. Any other text is returned as it is."""
-    if not text.lstrip().startswith(("{", "[")):
-        return text
-    try:
-        document = json.loads(text)
-    except ValueError:
-        return text
-    return "\n".join(_json_statements(document, ()))
-
-
-def _json_statements(value, path: tuple):
-    if isinstance(value, dict):
-        if value.get("present") is False:
-            return
-        if isinstance(value.get("resourceType"), str):
-            yield from _fhir_statements(value)
-            return
-        control = value.get("from_name")
-        if isinstance(control, str) and _JSON_LOCATION_KEY.search(control.lower()):
-            # a Label Studio result whose control lists places: {"from_name": "zones", "value": {"choices": [...]}}
-            yield from (f"opacity in {place}." for place in _json_strings(value.get("value")))
-            return
-        for key, item in value.items():
-            yield from _json_statements(item, path + (str(key),))
-    elif isinstance(value, list):
-        for item in value:
-            yield from _json_statements(item, path)
-    elif isinstance(value, bool):
-        places = [w for key in path for w in re.split(r"[_\W]+", key.lower()) if w in _JSON_PLACE_WORDS]
-        if places:
-            yield f"{' '.join(places)}: {'opacity' if value else 'clear'}."
-    elif isinstance(value, str) and path:
-        key = path[-1].lower()
-        if _JSON_LOCATION_KEY.search(key):
-            yield f"opacity in {value}."
-        elif _JSON_QUOTE_KEY.search(key):
-            yield value
-
-
-def _fhir_statements(resource: dict):
-    """A FHIR resource as statements: a Bundle's resources each; a DiagnosticReport's conclusion, the radiologist's
-    own words; an Observation or a Condition as its code, body site and value ("Consolidation, Right lung - mid zone:
-    Present."), and each of its components the same way ("Left upper zone involved: absent."). A value true or false
-    is present or absent, a Condition refuted is absent; an entry in error states nothing."""
-    if resource.get("status") == "entered-in-error":
-        return
-    if resource["resourceType"] == "Bundle":
-        for entry in _json_list(resource.get("entry")):
-            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
-                yield from _json_statements(entry["resource"], ())
-        return
-    for contained in _json_list(resource.get("contained")):
-        if isinstance(contained, dict):
-            yield from _json_statements(contained, ())
-    if resource["resourceType"] == "DiagnosticReport":
-        if isinstance(resource.get("conclusion"), str):
-            yield resource["conclusion"]
-        return
-    what = ", ".join(filter(None, (_fhir_concept(resource.get("code")), _fhir_concept(resource.get("bodySite")))))
-    value = _fhir_value(resource)
-    if what and (value or not any(key.startswith(("value", "component", "dataAbsent")) for key in resource)):
-        yield f"{what}: {value}." if value else f"{what}."
-    for component in _json_list(resource.get("component")):
-        if isinstance(component, dict) and _fhir_concept(component.get("code")) and _fhir_value(component):
-            yield f"{_fhir_concept(component['code'])}: {_fhir_value(component)}."
-
-
-def _fhir_concept(concept) -> str:
-    """A FHIR CodeableConcept's words: its text, else its first coding's display (a list of them, the first's)."""
-    if isinstance(concept, list):
-        concept = concept[0] if concept else None
-    if not isinstance(concept, dict):
-        return ""
-    if isinstance(concept.get("text"), str):
-        return concept["text"]
-    displays = [c["display"] for c in _json_list(concept.get("coding")) if isinstance(c, dict)
-                and isinstance(c.get("display"), str)]
-    return displays[0] if displays else ""
-
-
-def _fhir_value(element: dict) -> str:
-    """A FHIR element's value[x] in words ("valueBoolean": false -> "absent", a CodeableConcept's text, a string);
-    a Condition's verification status refuted as "absent"."""
-    status = element.get("verificationStatus")
-    if isinstance(status, dict) and "refuted" in (_fhir_concept(status).lower(), *(
-            c.get("code") for c in _json_list(status.get("coding")) if isinstance(c, dict))):
-        return "absent"
-    for key, value in element.items():
-        if key.startswith("value"):
-            if isinstance(value, bool):
-                return "present" if value else "absent"
-            if isinstance(value, str):
-                return value
-            return _fhir_concept(value)
-    return ""
-
-
-def _json_list(value) -> list:
-    return value if isinstance(value, list) else []
-
-
-def _json_strings(value):
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, (list, dict)):
-        for item in value.values() if isinstance(value, dict) else value:
-            yield from _json_strings(item)
-
-
-# the words of a JSON key that name a place, the keys whose strings are locations and those that quote the report
-_JSON_PLACE_WORDS = frozenset({"right", "left", "upper", "middle", "mid", "lower", "apex", "base", "lingula", "rul",
-                               "rml", "rll", "lul", "lll"})
-_JSON_LOCATION_KEY = re.compile(r"^(?:locations?|sites?|regions?|zones?|body_?sites?)$")
-_JSON_QUOTE_KEY = re.compile(r"evidence|quote|^text$|impression|summary|^findings?_text$|^report")
 
 
 def _cda_as_text(text: str) -> str:
