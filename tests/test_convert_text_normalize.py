@@ -80,6 +80,13 @@ from nnunet_tgc.text.normalize import normalize_report, normalize_reports
     ("Patchy opacity in the right\nlower zone and the left base\nHeart ok",
      "Patchy opacity in the right lower zone and the left base\nHeart ok"),
     ("Opacity in the left\nlower zone.", "Opacity in the left lower zone."),
+    # a YAML export's keys, a form's row of tick boxes and a log's key=value line each keep their line
+    ("findings:\n  lungs:\n    right:\n      opacity: true\n      zones: [mid]\nimpression: Right mid zone opacity.",
+     "findings:\nlungs:\nright:\nopacity: true\nzones: [mid]\nimpression: Right mid zone opacity."),
+    ("Location of finding(s)\n      Right   Left\n  Upper zone  [ ]   [X]\n  Lower zone  [X]   [ ]\nRemarks: none",
+     "Location of finding(s)\nRight Left\nUpper zone [ ] [X]\nLower zone [X] [ ]\nRemarks: none"),
+    ("ts=1 level=info finding=consolidation location=RLZ\nts=2 level=info event=report.signed by=\"Dr A\"",
+     "ts=1 level=info finding=consolidation location=RLZ\nts=2 level=info event=report.signed by=\"Dr A\""),
     # Markdown's bold and heading marks
     ("## Findings\n- **Lungs:** opacity in the left base", "Findings\n- Lungs: opacity in the left base"),
     ("Cafe\u0301", "Caf\u00e9"),  # NFC: the same text compares (and caches) equal

@@ -859,6 +859,46 @@ def test_sql_rows_and_log_records_read_as_their_findings_and_the_reports_words(c
     assert cells(xml, chest) == {"right lower"}
 
 
+def test_a_ris_xml_export_reads_as_its_report_text_and_coded_lungs(chest):
+    """A lung element with a side is a finding's record, its zones named by the elements inside it; one not abnormal
+    places nothing; the report's text reads as written, its line breaks as character references."""
+    xml = ('<?xml version="1.0" encoding="UTF-8"?>\n<RISExport system="RIS" version="7.3">\n'
+           '<Order accession="RX1"><ClinicalHistory>?RUL collapse</ClinicalHistory></Order>\n'
+           '<Report status="Verified"><ReportText>XR CHEST AP&#13;&#10;Report: Hazy opacity at the right base and in '
+           'the left lung.</ReportText>\n<CodedFindings scheme="CXRZ-v2">\n'
+           '<Lung side="Right" abnormal="true"><Zone name="Lower">Consolidation</Zone></Lung>\n'
+           '<Lung side="Left" abnormal="true"><Zone name="Middle">Consolidation</Zone>'
+           '<Zone name="Lower">Consolidation</Zone></Lung>\n'
+           '<Finding term="Pleural effusion" present="N"/></CodedFindings></Report></RISExport>')
+    assert cells(xml, chest) == {"right lower", "left middle", "left lower"}
+    assert cells(xml.replace('<Lung side="Left" abnormal="true"><Zone name="Middle">Consolidation</Zone>'
+                             '<Zone name="Lower">Consolidation</Zone></Lung>', '<Lung side="Left" abnormal="false"/>')
+                 .replace(" and in the left lung", ""), chest) == {"right lower"}
+
+
+def test_a_yaml_export_reads_as_its_records_without_its_indentation(chest):
+    """Normalisation leaves a YAML export one "key: value" per line: a list item or a side's block is a finding's
+    record (its zones in a flow or a block list), a flag under a zone's key states that zone, and a comment is no
+    finding."""
+    yaml = ("report_id: SR-1\nclinical_indication: \"?RUL collapse\"\nfindings:\n  lung_findings:\n"
+            "    - type: airspace opacity\n      laterality: right\n      zones: [lower]\n      confidence: high\n"
+            "    - type: consolidation\n      laterality: left\n      zones:\n        - upper\n        - mid\n"
+            "  lesion_count: 2\n  pleura:\n    effusion: absent\nsigned:\n  by: Dr A. Reader\n")
+    assert cells(yaml, chest) == {"right lower", "left upper", "left middle"}
+    sides = ("findings:\n  lungs:\n    right:\n      opacity: true\n      zones: [mid]\n      pattern: consolidation\n"
+             "    left:\n      opacity: false\n      comment: no focal consolidation\n  lesion_count: 1\n"
+             "  heart_mediastinum: normal\n")
+    assert cells(sides, chest) == {"right middle"}
+    grid = ("findings:\n  lung_zones:   # R/L = right/left; U/M/L Z = upper/mid/lower zone\n    RUZ: false\n"
+            "    RMZ: false\n    RLZ: true\n    LUZ: false\n    LMZ: true\n    LLZ: false\n  pleura:\n"
+            "    effusion: none\n")
+    assert cells(grid, chest) == {"right lower", "left middle"}
+    # a report's headings are no YAML records: "Right:" over a line of another kind stays as written
+    headed = "Technique: PA\nComparison: none\nHeart: normal\nRight:\nLungs: clear\nLeft:\nOpacity: absent\n" \
+             "Zones: lower\nImpression: consolidation at the right base"
+    assert cells(headed, chest) == {"right lower"}
+
+
 @pytest.mark.parametrize("grid, expected", [
     ("                 Right   Left\n   Upper zone      [ ]     [ ]\n   Middle zone     [ ]     [X]\n"
      "   Lower zone      [X]     [X]\n", {"left middle", "left lower", "right lower"}),

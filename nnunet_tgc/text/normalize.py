@@ -34,7 +34,8 @@ _LINE_OPENING = re.compile(r"^(?:[-\u2022*\u00d8\u2205\u2191\u2193\u0394\u25e6\u
                            r"|[A-Za-z][.)]\s"
                            r"|[A-Z][\w /&().]{0,24}\s[-\u2013\u2014]\s|[A-Z][\w /&(),.-]{0,40}:"
                            r"|[A-Z][a-z]{0,3}\.\s[\w /&(),-]{0,36}:"
-                           r"|[A-Za-z_][\w.\[\]]{0,60}\s*=\s)")  # ... or a field of a structured export: "site = ..."
+                           r"|[A-Za-z_][\w.\[\]]{0,60}\s*=\s"  # ... or a field of a structured export: "site = ..."
+                           r"|[a-z_][\w.-]{0,60}:(?:\s|$))")  # ... or a YAML export's key: "laterality: right"
 # the heading of the film's context, not its findings: the request, what the referrer asks or tells ("Clinical
 # details:", "Indication:", "History:"), or an earlier film ("Admission CXR 17/05/2020:", "PRIOR 02/04/2020:", "Previous
 # examination (2020-11-22) - findings at that time:"); the line it opens, or the line under it when it stands alone,

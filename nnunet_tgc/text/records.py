@@ -1,22 +1,24 @@
 """Reports that come as data, restated as the statements the reader of places reads.
 
 A report pasted from a system's export states its places in fields, not sentences: an extraction tool's JSON, a FHIR
-R4 resource or bundle, the rows of SQL INSERT statements from a reporting database, or the logfmt lines of a reporting
-pipeline's log ("finding=consolidation laterality=right zones=lower negated=false"). :func:`records_as_text` restates
-such a text as one statement per line: a finding's record as "opacity in the right lower.", a record stated absent as
-nothing (absent is no place of the lesion, and what is absent may be no lung finding at all: an effusion), the report's
-own words as they are ("Impression: ...", "Indication: ..."), and the rest (identifiers, times, log levels) left out.
-Any other text is returned as it is. Like the rest of :mod:`.restatement`, the result is read for places only.
+R4 resource or bundle, a RIS's XML export, the rows of SQL INSERT statements from a reporting database, or the logfmt
+lines of a reporting pipeline's log ("finding=consolidation laterality=right zones=lower negated=false").
+:func:`records_as_text` restates such a text as one statement per line: a finding's record as "opacity in the right
+lower.", a record stated absent as nothing (absent is no place of the lesion, and what is absent may be no lung finding
+at all: an effusion), the report's own words as they are ("Impression: ...", "Indication: ..."), and the rest
+(identifiers, times, log levels) left out. Any other text is returned as it is. Like :mod:`.restatement`'s, the result
+is read for places only.
 """
 from __future__ import annotations
 
 import json
 import re
+from xml.etree import ElementTree
 
 
 def records_as_text(text: str) -> str:
-    """``text`` restated where it is a JSON document, SQL INSERT statements or logfmt lines; else as it is."""
-    return _logfmt_as_text(_sql_as_text(_json_as_text(text)))
+    """``text`` restated where it is a JSON or XML document, SQL INSERT statements or logfmt lines; else as it is."""
+    return _yaml_as_text(_logfmt_as_text(_sql_as_text(_xml_as_text(_json_as_text(text)))))
 
 
 def _stated_absent(record: dict) -> bool:
@@ -45,10 +47,11 @@ def _words(value: str) -> str:
 def _json_as_text(text: str) -> str:
     """A JSON document (an extraction tool's output, a FHIR resource) as statements: a true or false under keys that
     name places ("zone_involvement": {"right_upper": true}, "lungs": {"left": {"lower": {"involved": false}}}) as
-    "right upper: opacity." or "left lower: clear."; the report's own words it quotes (keys that name evidence, quotes, text or an
-    impression) as they are; a finding's locations ("locations": ["right mid zone"]) as "opacity in right mid zone.";
-    a finding with a side ("laterality": "right", "zones": ["lower"]) as "opacity in the right lower."; a finding stated
-    absent ("present": false, "negated": true) and everything else left out. Any other text is returned as it is."""
+    "right upper: opacity." or "left lower: clear."; the report's own words it quotes (keys that name evidence,
+    quotes, text or an impression) as they are; a finding's locations ("locations": ["right mid zone"]) as "opacity in
+    right mid zone."; a finding with a side ("laterality": "right", "zones": ["lower"]) as "opacity in the right
+    lower."; a finding stated absent ("present": false, "negated": true) and everything else left out. Any other text
+    is returned as it is."""
     if not text.lstrip().startswith(("{", "[")):
         return text
     try:
@@ -165,11 +168,40 @@ def _json_strings(value):
 
 # the words of a JSON key that name a place, the keys whose strings are locations and those that quote the report
 _JSON_PLACE_WORDS = frozenset({"right", "left", "upper", "middle", "mid", "lower", "apex", "base", "lingula", "rul",
-                               "rml", "rll", "lul", "lll"})
+                               "rml", "rll", "lul", "lll", "ruz", "rmz", "rlz", "luz", "lmz", "llz"})
 _LOCATION_KEY = re.compile(r"^(?:locations?|sites?|regions?|zones?|body_?sites?)$")
 _JSON_QUOTE_KEY = re.compile(r"evidence|quote|^text$|impression|summary|^findings?_text$|^report")
 
 
+
+
+def _xml_as_text(text: str) -> str:
+    """An XML export (a RIS's report with its coded findings) as statements: each element's own words under its tag's
+    ("Report Text: ...", "Clinical History: ..."), and an element with a side attribute as a finding's record, read
+    as a JSON object is, its zones named by the elements inside it ('<Lung side="Right" abnormal="true"><Zone
+    name="Lower">'). An HL7 CDA document is left as it is: :mod:`.restatement` reads its narrative blocks."""
+    if not text.lstrip().startswith("<"):
+        return text
+    try:
+        root = ElementTree.fromstring(text.strip())
+    except (ElementTree.ParseError, ValueError):
+        return text
+    if root.tag.endswith("ClinicalDocument"):
+        return text
+    return "\n".join(_xml_statements(root))
+
+
+def _xml_statements(element):
+    record = {_words(key).lower(): value for key, value in element.attrib.items()}
+    if any(key in record for key in _SIDE_KEYS):
+        zones = [child.get("name") or (child.text or "").strip() for child in element]
+        yield from _json_statements({**record, "zones": zones} if zones else record, ())
+        return
+    said = (element.text or "").strip()
+    if said:
+        yield f"{_CAMEL_HUMP.sub(' ', element.tag.rpartition('}')[2])}: {said}"
+    for child in element:
+        yield from _xml_statements(child)
 
 
 def _sql_as_text(text: str) -> str:
@@ -243,11 +275,67 @@ def _logfmt_as_text(text: str) -> str:
     return "\n".join(out)
 
 
+def _yaml_as_text(text: str) -> str:
+    """A YAML export, as normalisation leaves it (one "key: value" per line, its indentation gone), with its findings'
+    records restated: a list item ("- type: consolidation", then "laterality: right", "zones: [lower]") or a side's
+    block ("right:", then "opacity: true", "zones: [mid]"), read as a JSON object is. A record runs over the lines whose
+    keys a finding's record has; any other line, and a record's end, stay as they are, its keys as words
+    ("clinical_indication:" as "clinical indication:"), and its comments go."""
+    lines = text.split("\n")
+    if sum(bool(_YAML_FIELD.match(line)) for line in lines) < 5:
+        return text
+    out, record, opening, key = [], None, "", None
+    for line in (_YAML_COMMENT.sub("", line) for line in lines):  # a comment is YAML's legend, no finding
+        field, listed = _YAML_FIELD.match(line), _YAML_LIST_ITEM.match(line)
+        if listed and record is not None and isinstance(record.get(key), list):  # "zones:", then "- lower"
+            record[key].append(_yaml_value(listed.group("value")))
+            continue
+        key = field and field.group("key").lower()
+        if field and record is not None and _RECORD_KEY.fullmatch(key) and not field.group("item"):
+            record[key] = _yaml_value(field.group("value")) if field.group("value") else []
+            continue
+        out += _record_end(record, opening)
+        record, opening = None, line
+        if field and field.group("item"):
+            record = {key: _yaml_value(field.group("value"))}
+        elif field and not field.group("value") and key in ("left", "right"):
+            record = {"side": key}
+        else:
+            flag = _truth(field.group("value")) if field else None  # "RUZ: true", as a JSON object's member
+            as_words = field and f"{_words(field.group('key'))}: {field.group('value') or ''}".strip()
+            out += (list(_json_statements(flag, (key,))) if flag is not None else []) or [as_words or line]
+    return "\n".join(out + _record_end(record, opening))
+
+
+def _record_end(record, opening: str) -> list:
+    """The statements of a YAML record that ends; a side's block with nothing under it ("Right:" over a line of
+    another kind) as it was written."""
+    if record is None:
+        return []
+    return [opening] if record.keys() == {"side"} else list(_json_statements(record, ()))
+
+
+def _yaml_value(value):
+    """A YAML scalar or flow list as JSON would hold it: "[upper, mid]" -> ["upper", "mid"]; quotes taken off."""
+    value = (value or "").strip()
+    if value.startswith("[") and value.endswith("]"):
+        return [item.strip().strip("'\"") for item in value[1:-1].split(",") if item.strip()]
+    return value.strip("'\"")
+
+
 # a record's keys: the side of its finding, the flags that say it is there or not
 _SIDE_KEYS = ("laterality", "side")
-_PRESENT_KEYS = ("present", "positive", "detected")
+_PRESENT_KEYS = ("present", "positive", "detected", "abnormal", "opacity")
 _NEGATED_KEYS = ("negated", "negation", "absent")
-_YES_NO = {"true": True, "yes": True, "y": True, "1": True, "false": False, "no": False, "n": False, "0": False}
+_YES_NO = {"true": True, "yes": True, "y": True, "1": True, "present": True, "positive": True,
+           "false": False, "no": False, "n": False, "0": False, "absent": False, "negative": False}
+# a line of a YAML export ("laterality: right", "- type: consolidation", "right:"), and the keys a finding's record has
+_YAML_FIELD = re.compile(r"^\s*(?P<item>-\s+)?(?P<key>[A-Za-z_][\w.-]*):(?:\s+(?P<value>.*))?$")
+_YAML_COMMENT = re.compile(r"(?:^|\s)#(?:\s.*)?$")
+_YAML_LIST_ITEM = re.compile(r"^\s*-\s+(?P<value>[^:]+)$")
+_RECORD_KEY = re.compile(r"type|finding|label|laterality|side|zones?|locations?|sites?|regions?|lobes?|present|positive|"
+                         r"detected|abnormal|opacity|negated|confidence|certainty|descriptor|pattern|comment|severity|"
+                         r"size|extent|density")
 # an SQL INSERT statement up to its VALUES, and the tokens of its value tuples (a string, with PostgreSQL's E'...'
 # escapes, a keyword, a number, a mark)
 _SQL_INSERT = re.compile(r"\bINSERT\s+INTO\s+[\w.\"`\[\]]+\s*\((?P<columns>[^()]*)\)\s*VALUES\b", re.IGNORECASE)
@@ -256,6 +344,8 @@ _SQL_TOKEN = re.compile(r"\s*(?:([Ee]?'(?:[^'\\]|''|\\.)*')|\b(NULL|TRUE|FALSE)\
 # a column that holds the report's own words
 _REPORT_PART = re.compile(r"findings?|impression|conclusions?|indication|history|clinical_\w+|report(?:_text)?|text|"
                           r"comments?|remarks|narrative|summary")
+# where an XML tag's words part: "ClinicalHistory" -> "Clinical History"
+_CAMEL_HUMP = re.compile(r"(?<=[a-z])(?=[A-Z])")
 # a logfmt key=value pair; a value in quotes may hold spaces
 _XML_TAG = re.compile(r"<[/A-Za-z?!]")
 _LOGFMT_PAIR = re.compile(r'(?<![^\s])([A-Za-z_][\w.-]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
