@@ -25,6 +25,12 @@ def test_b_slash_l_is_bilateral_and_keeps_its_letter():
     assert swap_left_right("B/L LZ & L mid zone; b/l bases") == "B/L LZ & R mid zone; b/l bases"
 
 
+def test_words_of_a_records_keys_and_values_swap_a_digit_stays_part_of_its_word():
+    assert swap_left_right('location=left_lower_zone {"right_upper": true} L2 vertebra') == \
+        'location=right_lower_zone {"left_upper": true} L2 vertebra'
+    assert swap_upper_lower("zones=left_lower_zone") == "zones=left_upper_zone"
+
+
 def test_left_right_leaves_other_words():
     text = "leftover bright Wright copyright lefts righteous"
     assert swap_left_right(text) == text

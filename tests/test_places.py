@@ -756,6 +756,11 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("Consolidation in the right lower zone. A right intercostal chest drain is in situ with its tip directed "
      "towards the right apex; no residual pneumothorax is seen.", {"right lower"}),
     ("Right PICC, tip projected over the left mid zone. Consolidation right base.", {"right lower"}),
+    ("Drains removed (mediastinal + bilateral pleural) at 11:00. Left pleural drain in the left base. BUT "
+     "consolidation in the right lower lobe.", {"right lower"}),
+    ("Right ICD: swinging, no bubbling; lung up. L ACJ widened. Dx: right breast carcinoma; s/p right wide local "
+     "excision. L axillary clips. Consolidation in the left upper, mid and lower zones.", {"left upper", "left middle",
+                                                                                         "left lower"}),
     ("Lines: Right chest wall port-a-cath; catheter tip at the upper right atrium. Consolidation in the left lower "
      "zone.", {"left lower"}),
     ("CXR today:\n  - port (R) - tip in good position\n  - L humeral endoprosthesis\n  - R WLE clips\n"

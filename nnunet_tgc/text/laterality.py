@@ -61,8 +61,9 @@ _UPPER_LOWER = _bijection([
 ])
 
 
-# whole words of letters; a swap word is one of them (the knowledge base's patterns see the same words)
-_WORD_RE = re.compile(r"\b[^\W\d_]+\b")
+# whole words of letters; a swap word is one of them (the knowledge base's patterns see the same words); an underscore
+# parts words, as in a record's key or value ("left_lower_zone", "right_upper": true), a digit does not ("L2")
+_WORD_RE = re.compile(r"(?<![^\W_])[^\W\d_]+(?![^\W_])")
 
 
 @lru_cache(maxsize=1)

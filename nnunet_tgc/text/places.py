@@ -1059,17 +1059,16 @@ def _read_clause(clause: str, knowledge: KnowledgeBase, all_free: bool = False):
 def _leave_sides_of_other_structures(clause: str, found, positive: list) -> None:
     """A clause about a structure outside the lungs that states no finding places no lung by side words alone
     ("The heart shadow is widened to the left", "Trachea deviated to the right", "Both domes of diaphragm are
-    normal"), nor by a zone word without a side that says where the structure is ("Trachea in the middle"; not "from
-    the root to the diaphragm (middle and lower thirds)"), nor where a device's tip lies ("A right chest drain is in
-    situ with its tip directed towards the right apex")."""
+    normal"), nor by a place that says where the structure is ("Trachea in the middle", "Drain in the left base"; not
+    "from the root to the diaphragm (middle and lower thirds)"), nor where a device's tip lies ("A right chest drain
+    is in situ with its tip directed towards the right apex")."""
     structures = [end for _, end, e in found if e.category == "extrapulmonary"]
     if any(_states_a_finding(e) for _, _, e in found) or not structures:
         return
     positive[:] = [seg for seg in positive if not (
         not seg.zones and not seg.cells and not seg.whole
-        or _zones_only(seg) and any(_POSITION_OF.fullmatch(clause, end, seg.start) for end in structures
-                                    if end <= seg.start)
-        or any(_TIP.search(clause[end:seg.start]) for end in structures if end <= seg.start))]
+        or any(_POSITION_OF.fullmatch(clause, end, seg.start) or _TIP.search(clause[end:seg.start])
+               for end in structures if end <= seg.start))]
 
 
 def _negate_headings(clause: str, found, negated, asserts: bool, positive: list, negative: list) -> None:
