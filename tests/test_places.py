@@ -751,6 +751,16 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("consolidation in l mid zone andbase and also rightmid and lower zones", {"left middle", "left lower",
                                                                                 "right middle", "right lower"}),
     ("airspace opacity seenlower zones bilat", {"left lower", "right lower"}),
+    # a run-on entry without a full stop: a spaced dash or an "and" that opens what the film shows ends a negation's
+    # and an examination sign's stretch; a dash parts a place from a structure after it
+    ("bleeped 0420 re spiking temp, chest sounds wet, no wheeze and chest xray back and it shows patchy consolidation "
+     "in both lower zones which i think is infection - lines all ok", {"left lower", "right lower"}),
+    ("temp 39, chest has coarse crackles - cxr done and i have looked at it and there is what looks like "
+     "consolidation in left lower lobe, a single patch", {"left lower"}),
+    ("Seen at 0115, cxr from tonight shows patchy consolidation in left mid zone and left base - heart size ok - for "
+     "review on morning ward round", {"left middle", "left lower"}),
+    ("covid pos, sob. all 6 zonesairspace shadowing likely infective.bones ok",
+     {f"{s} {z}" for s in ("left", "right") for z in ALL}),
     ("patchy shadowing bothbases, the midline and the baseline film unremarkable", {"left lower", "right lower"}),
     # a device's tip lies where it lies; the sides of devices, heart chambers, bones and clips place no lung
     ("Consolidation in the right lower zone. A right intercostal chest drain is in situ with its tip directed "

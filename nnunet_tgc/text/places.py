@@ -186,6 +186,10 @@ _NEW_SUBJECT = re.compile(r"\s+\bthe\b", re.IGNORECASE)
 _ASIDE = re.compile(r"\s*(?:\([^()]*\)\s*)?")
 # between a structure and the words that say where it is: "Trachea in the middle", "tube with its apex under ..."
 _POSITION_OF = re.compile(r"\s+(?:(?:is|are|lies|in|at|on|to|the|with|its)\s+)*", re.IGNORECASE)
+# where a statement of a run-on note may end (a negation's stretch, a sign's): a comma, " / ", a spaced dash, and an
+# "and" (or "but", "so") that opens what the film shows ("and there is", "and cxr from tonight shows")
+_STATEMENT_PART = re.compile(r",|\s/\s|\s[-\u2013\u2014]\s|\s(?:and|but|so)\s+(?=(?:it|this|that|there)\s+(?:is|are)\b"
+                             r"|(?:[\w-]+\s+){0,4}?(?:shows?|showing|demonstrates?|reveals?)\b)", re.IGNORECASE)
 # a device's tip, whose place follows it
 _TIP = re.compile(r"\btips?\b", re.IGNORECASE)
 # what joins the places of one list: "the right upper, middle and lower zones and the left base"
@@ -746,10 +750,10 @@ def _stated(clause: str) -> str:
     sign of the examination."""
     blank = lambda m: " " * len(m.group(0))  # noqa: E731 -- positions stay those of the clause
     clause = _EARLIER_STATE.sub(blank, _PRIOR.sub(blank, _CONDITION.sub(blank, clause)))
-    for sign in _SIGN.finditer(clause):  # the examination's sign, from the comma before it to the one after it
-        start = clause.rfind(",", 0, sign.start()) + 1
-        end = clause.find(",", sign.end())
-        end = len(clause) if end < 0 else end
+    for sign in _SIGN.finditer(clause):  # the examination's sign, from the statement's part before it to the next
+        parts = list(_STATEMENT_PART.finditer(clause))
+        start = max((p.end() for p in parts if p.end() <= sign.start()), default=0)
+        end = min((p.start() for p in parts if p.start() >= sign.end()), default=len(clause))
         clause = clause[:start] + " " * (end - start) + clause[end:]
     return clause
 
@@ -899,7 +903,9 @@ def _negated_spans(clause: str, found) -> tuple:
     """(after each negation cue, before each clearing word): the (start, end) stretches of ``clause`` whose places are
     free. A stretch runs to the clause's end (back to its start), or to the nearest comma beyond which a
     finding is stated: a finding there is a statement of its own, not more of the negated list."""
-    commas = [m.start() for m in re.finditer(r",|\s/\s", clause)]  # " / " parts a list as a comma does
+    # " / " parts a list as a comma does, and a spaced dash or an "and" that opens what the film shows part a run-on
+    # note's statements ("no wheeze and cxr back and it shows consolidation in both lower zones - lines ok")
+    commas = [m.start() for m in _STATEMENT_PART.finditer(clause)]
     bounds = [0] + commas + [len(clause)]
     stated = [start for start, _, entry in found if _states_a_finding(entry)]
     stated += [m.start() for m in _INVOLVED_WORD.finditer(clause)]  # "The right lung is involved, and the left clear"
@@ -1123,7 +1129,8 @@ def _names_no_lung(clause: str, found, k: int) -> bool:
         return (not words and clause[found[k + 1][0]:found[k + 1][1]].lower() in _MODIFIERS
                 and _names_no_lung(clause, found, k + 1))
     return (len(words) <= 2 and not any(w.lower() in _RELATION_WORDS for w in words)
-            and not any(c in w for w in words for c in ",;:"))  # "both LZs, creps. Calves SNT": another statement
+            and not any(c in w for w in words for c in ",;:")  # "both LZs, creps. Calves SNT": another statement
+            and not any(w in ("-", "\u2013", "\u2014") for w in words))  # "left base - heart size ok": so is a dash
 
 
 def _sides_of_hilum_or_angle(clause: str, found, k: int) -> bool:

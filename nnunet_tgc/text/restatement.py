@@ -18,9 +18,9 @@ from .knowledge import ZONES
 
 def restate(text: str) -> str:
     """``text`` (its abbreviations spelled out) as a report's text where it came wrapped (an HL7 message's OBX
-    segments, a CDA document, a PDF's page break inside a sentence; data records are :mod:`.records`'), with records, scores, shares and
-    landmarks restated as plain statements of places, the shorthand of notes and amendments as the words it stands
-    for, and asides that state no place left out."""
+    segments, a CDA document, a PDF's page break inside a sentence; data records are :mod:`.records`'), with
+    records, scores, shares and landmarks restated as plain statements of places, the shorthand of notes and
+    amendments as the words it stands for, and asides that state no place left out."""
     text = _sr_as_sentences(_cda_as_text(_hl7_as_text(text)))
     text = _corrections_applied(_without_page_breaks(text))
     text = _verdicts_as_words(_unticked_left_out(_tables_as_fields(_box_grid_as_fields(_current_column(text)))))
@@ -515,7 +515,7 @@ _TWO_THIRDS_ZONES = {"upper": "upper and middle zones", "lower": "middle and low
                      "top": "upper and middle zones", "bottom": "middle and lower zones"}
 # "all" with no part of the lungs in the words after it, up to a punctuation mark ("Hi all, ...", "thank you all so
 # much", "all week", "all 4 criteria met"): no place; "all zones", "all departments of the left lung", "all three (R)
-# zones", "all lobes bilaterally", "all 6/6" keep it
+# zones", "all lobes bilaterally", "all 6/6", "all 6 zones" (also glued to the next word: "all 6 zonesairspace") keep it
 # a side or zone word, and a word that names a side or zone by its relation to the last one named ("the contralateral
 # lung", "the other side", "the corresponding zone")
 _SIDE_OR_RELATION = re.compile(r"\b(?:left|right|upper|mid|middle|lower|apex|apical|base|basal)\b"
@@ -553,9 +553,10 @@ _BOTH_SEGMENTS = re.compile(r"\bboth(?=\s+(?:lingular\s+|middle\s+lobe\s+)?segme
 # a list in brackets whose items a colon and semicolons part ("opacification (right: lower zone; left: lower zone)")
 _BRACKETED_LIST = re.compile(r"\([^()\n]{1,150}?[:;][^()\n]{0,150}\)")
 _ALL_OF_NO_LUNG = re.compile(r"\ball\b(?!\s+but\b)"
-                             r"(?![^.;,:!?\n]{0,30}?\b(?:left|right|l|r|lungs?|zones?|lobes?|fields?|sides?|"
-                             r"upper|mid|middle|lower|both|bilateral\w*|hemithora\w*|pulmonary|segments?|thirds?|\d+\s*/\s*\d+)"
-                             r"\b)", re.IGNORECASE)
+                             r"(?![^.;,:!?\n]{0,30}?\b(?:(?:left|right|l|r|lungs?|zones?|lobes?|fields?|sides?|"
+                             r"upper|mid|middle|lower|both|bilateral\w*|hemithora\w*|pulmonary|segments?|thirds?)\b"
+                             r"|\d+\s*/\s*\d+\b|\d+\s*(?:zone|lobe|field|area|region|third|part|segment)))",
+                             re.IGNORECASE)
 # "both" of two test results, readers or views, not of the lungs ("Blood cultures x2, swabs: both negative", "both
 # readers", "seen on both views")
 _BOTH_RESULTS = re.compile(r"\bboth(?=\s+(?:negative|positive|neg|pos|pending|awaited|sent|taken|normal range|"
