@@ -76,6 +76,9 @@ from nnunet_tgc.text.normalize import normalize_report, normalize_reports
     ("PA CXR\nCONSOLIDATION IN RLZ ONE PATCH\nLEFT LUNG LOOKS OK\nNO PTX",
      "PA CXR\nCONSOLIDATION IN RLZ ONE PATCH\nLEFT LUNG LOOKS OK\nNO PTX"),
     ("patchy opacity in the\nleft lower zone\nheart ok", "patchy opacity in the left lower zone\nheart ok"),
+    # ... also a chat whose only stops are questions
+    ("Raj 09:05\nanything on the right?\nNadia 09:06\nright totally clear\nheart size fine",
+     "Raj 09:05\nanything on the right?\nNadia 09:06\nright totally clear\nheart size fine"),
     ("Temp 38.4\nopacity in the left\nlower zone", "Temp 38.4\nopacity in the left lower zone"),
     ("Patchy opacity in the right\nlower zone and the left base\nHeart ok",
      "Patchy opacity in the right lower zone and the left base\nHeart ok"),

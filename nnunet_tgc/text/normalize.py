@@ -76,7 +76,9 @@ _MOVED_PERIOD = re.compile(r"\.[^\W\d_]")
 _NOTE_PLACE = re.compile(r"(?:R|L|Rt|Lt|b/l)\s+[ULM]Z\b")
 _OPEN_END = re.compile(r"\b(?:in|at|on|of|the|and|or|with|to|from|both|no|not)\s*$", re.IGNORECASE)
 # a stop that ends a statement (not the point of "38.4" or of "?consolidation")
-_SENTENCE_MARK = re.compile(r"[.;!?](?=\s|$)")
+# (not a question mark: a note whose only stops are questions is talk, "u around? cxr bed 8", "anything on the
+# right?", or queries, "?aspiration")
+_SENTENCE_MARK = re.compile(r"[.;!](?=\s|$)")
 # a side or a zone's word ends the line: the place goes on in the next ("opacity in the right\nlower zone")
 _PLACE_WORD_END = re.compile(r"\b(?:left|right|both|upper|mid|middle|lower|lt|rt)\s*$", re.IGNORECASE)
 # a line that goes on with the words of the one before it
@@ -143,8 +145,9 @@ def _line_of_its_own(line: str, text: str, m: re.Match) -> bool:
 
 
 def _unpunctuated(text: str) -> bool:
-    """Whether no statement of ``text`` ends in a stop: a note written line by line ("PA CXR\nCONSOLIDATION IN RLZ\n
-    LEFT LUNG LOOKS OK", a phone's message), whose line breaks are the only ends its statements have."""
+    """Whether no statement of ``text`` ends in a stop (a question mark is none): a note written line by line ("PA
+    CXR\nCONSOLIDATION IN RLZ\nLEFT LUNG LOOKS OK", a phone's message, a chat thread), whose line breaks are the only
+    ends its statements have."""
     return not _SENTENCE_MARK.search(text)
 
 
