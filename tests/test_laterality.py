@@ -29,6 +29,7 @@ def test_words_of_a_records_keys_and_values_swap_a_digit_stays_part_of_its_word(
     assert swap_left_right('location=left_lower_zone {"right_upper": true} L2 vertebra') == \
         'location=right_lower_zone {"left_upper": true} L2 vertebra'
     assert swap_upper_lower("zones=left_lower_zone") == "zones=left_upper_zone"
+    assert swap_upper_lower("opacity bibasally") == "opacity biapically"
 
 
 def test_left_right_leaves_other_words():

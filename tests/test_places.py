@@ -759,6 +759,8 @@ def test_misspellings_and_region_words(chest, text, expected):
      "consolidation in left lower lobe, a single patch", {"left lower"}),
     ("Seen at 0115, cxr from tonight shows patchy consolidation in left mid zone and left base - heart size ok - for "
      "review on morning ward round", {"left middle", "left lower"}),
+    ("fevers + rigors. airspace opacity bibasally.no freegas under diaphragms. no ptx", {"left lower", "right lower"}),
+    ("ap film, pyrexial, consolidating x1 in lll,rt side clear, no ptx", {"left lower"}),
     ("covid pos, sob. all 6 zonesairspace shadowing likely infective.bones ok",
      {f"{s} {z}" for s in ("left", "right") for z in ALL}),
     ("patchy shadowing bothbases, the midline and the baseline film unremarkable", {"left lower", "right lower"}),

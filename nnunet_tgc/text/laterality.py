@@ -55,6 +55,7 @@ _UPPER_LOWER = _bijection([
     ("luz", "llz"),
     ("suprahilar", "infrahilar"),
     ("biapical", "bibasal"),
+    ("biapically", "bibasally"),
     ("upr", "lwr"),
     ("uppermost", "lowermost"),
     ("topmost", "bottommost"),
