@@ -910,10 +910,16 @@ def test_a_yaml_export_reads_as_its_records_without_its_indentation(chest):
             "    RMZ: false\n    RLZ: true\n    LUZ: false\n    LMZ: true\n    LLZ: false\n  pleura:\n"
             "    effusion: none\n")
     assert cells(grid, chest) == {"right lower", "left middle"}
-    # a report's headings are no YAML records: "Right:" over a line of another kind stays as written
+    # a report's headings are no YAML records: "Right:" over a line of another kind and a bullet's field stay as
+    # written
     headed = "Technique: PA\nComparison: none\nHeart: normal\nRight:\nLungs: clear\nLeft:\nOpacity: absent\n" \
              "Zones: lower\nImpression: consolidation at the right base"
     assert cells(headed, chest) == {"right lower"}
+    bulleted = "Technique: PA\nComparison: none\n- Lungs: consolidation right base\n- Heart: normal\n- Pleura: clear"
+    assert cells(bulleted, chest) == {"right lower"}
+    commented = "Technique: PA\nComparison: none\nHeart: normal\nLeft:\nComment: clear\nImpression: consolidation " \
+                "right base"
+    assert cells(commented, chest) == {"right lower"}
 
 
 @pytest.mark.parametrize("grid, expected", [

@@ -31,8 +31,8 @@ def test_places_of_each_report_in_the_image_convention(tmp_path, capsys):
 
 def test_a_side_read_as_a_whole_is_pointed_out(tmp_path, capsys):
     # a side word with no zone on its side is the whole side: meant in "f", a side word of something no rule
-    # knows in "g" (a port catheter), not where a zone is named on that side ("h")
-    reports = {"f": "Right-sided airspace opacity.", "g": "Left lower zone opacity. Right port catheter in place.",
+    # knows in "g" (a loop recorder), not where a zone is named on that side ("h")
+    reports = {"f": "Right-sided airspace opacity.", "g": "Left lower zone opacity. Right loop recorder in place.",
                "h": "Bilateral opacities, worst in the right lower zone."}
     (tmp_path / "reports.json").write_text(json.dumps(reports))
     out = tmp_path / "reads.json"

@@ -1,8 +1,9 @@
 """Reports that come as data, restated as the statements the reader of places reads.
 
 A report pasted from a system's export states its places in fields, not sentences: an extraction tool's JSON, a FHIR
-R4 resource or bundle, a RIS's XML export, the rows of SQL INSERT statements from a reporting database, or the logfmt
-lines of a reporting pipeline's log ("finding=consolidation laterality=right zones=lower negated=false").
+R4 resource or bundle, a RIS's XML export, a structured-reporting tool's YAML, the rows of SQL INSERT statements from a
+reporting database, or the logfmt lines of a reporting pipeline's log ("finding=consolidation laterality=right
+zones=lower negated=false").
 :func:`records_as_text` restates such a text as one statement per line: a finding's record as "opacity in the right
 lower.", a record stated absent as nothing (absent is no place of the lesion, and what is absent may be no lung finding
 at all: an effusion), the report's own words as they are ("Impression: ...", "Indication: ..."), and the rest
@@ -17,7 +18,8 @@ from xml.etree import ElementTree
 
 
 def records_as_text(text: str) -> str:
-    """``text`` restated where it is a JSON or XML document, SQL INSERT statements or logfmt lines; else as it is."""
+    """``text`` restated where it is a JSON or XML document, SQL INSERT statements, logfmt lines or a YAML export;
+    else as it is."""
     return _yaml_as_text(_logfmt_as_text(_sql_as_text(_xml_as_text(_json_as_text(text)))))
 
 
@@ -173,8 +175,6 @@ _LOCATION_KEY = re.compile(r"^(?:locations?|sites?|regions?|zones?|body_?sites?)
 _JSON_QUOTE_KEY = re.compile(r"evidence|quote|^text$|impression|summary|^findings?_text$|^report")
 
 
-
-
 def _xml_as_text(text: str) -> str:
     """An XML export (a RIS's report with its coded findings) as statements: each element's own words under its tag's
     ("Report Text: ...", "Clinical History: ..."), and an element with a side attribute as a finding's record, read
@@ -284,35 +284,47 @@ def _yaml_as_text(text: str) -> str:
     lines = text.split("\n")
     if sum(bool(_YAML_FIELD.match(line)) for line in lines) < 5:
         return text
-    out, record, opening, key = [], None, "", None
+    out, record, held, key = [], None, [], None
     for line in (_YAML_COMMENT.sub("", line) for line in lines):  # a comment is YAML's legend, no finding
         field, listed = _YAML_FIELD.match(line), _YAML_LIST_ITEM.match(line)
         if listed and record is not None and isinstance(record.get(key), list):  # "zones:", then "- lower"
             record[key].append(_yaml_value(listed.group("value")))
+            held.append(line)
             continue
         key = field and field.group("key").lower()
         if field and record is not None and _RECORD_KEY.fullmatch(key) and not field.group("item"):
             record[key] = _yaml_value(field.group("value")) if field.group("value") else []
+            held.append(line)
             continue
-        out += _record_end(record, opening)
-        record, opening = None, line
-        if field and field.group("item"):
+        out += _record_end(record, held)
+        record, held = None, [line]
+        if field and field.group("item") and _RECORD_KEY.fullmatch(key):  # not "- Lungs: consolidation right base"
             record = {key: _yaml_value(field.group("value"))}
         elif field and not field.group("value") and key in ("left", "right"):
             record = {"side": key}
         else:
-            flag = _truth(field.group("value")) if field else None  # "RUZ: true", as a JSON object's member
-            as_words = field and f"{_words(field.group('key'))}: {field.group('value') or ''}".strip()
-            out += (list(_json_statements(flag, (key,))) if flag is not None else []) or [as_words or line]
-    return "\n".join(out + _record_end(record, opening))
+            out.append(_yaml_line(line, field))
+    return "\n".join(out + _record_end(record, held))
 
 
-def _record_end(record, opening: str) -> list:
-    """The statements of a YAML record that ends; a side's block with nothing under it ("Right:" over a line of
-    another kind) as it was written."""
+def _yaml_line(line: str, field) -> str:
+    """A YAML line that is no finding's record: a flag under a zone's key as a JSON member's ("RUZ: true" -> "ruz:
+    opacity."), any other field with its key as words ("clinical_indication:" -> "clinical indication:")."""
+    if not field:
+        return line
+    flag = _truth(field.group("value"))
+    stated = list(_json_statements(flag, (field.group("key").lower(),))) if flag is not None else []
+    return stated[0] if stated else f"{_words(field.group('key'))}: {field.group('value') or ''}".strip()
+
+
+def _record_end(record, held: list) -> list:
+    """The statements of a YAML record that ends, if it says where or whether (a side's block with only a comment
+    under it, "Right:" over "Comment: clear", or over a line of another kind, stays as written)."""
     if record is None:
         return []
-    return [opening] if record.keys() == {"side"} else list(_json_statements(record, ()))
+    says = any(_LOCATION_KEY.search(k) or k in _SIDE_KEYS + _PRESENT_KEYS + _NEGATED_KEYS for k in record if k != "side")
+    return list(_json_statements(record, ())) if says or "side" not in record else [
+        _yaml_line(line, _YAML_FIELD.match(line)) for line in held]
 
 
 def _yaml_value(value):
