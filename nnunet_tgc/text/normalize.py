@@ -86,9 +86,10 @@ _GOES_ON = re.compile(r"(?:and|or|with|in|at|of|to|but|extending|involving|inclu
 # a row of a form's grid of tick boxes ("Lower zone   [X]   [ ]"): two or more boxes on one line
 _BOX_ROW = re.compile(r"[^\n]*?(?:\[[\sxX\u2713\u2714]?\]|[\u2610\u2611\u2612])[^\n]*?"
                       r"(?:\[[\sxX\u2713\u2714]?\]|[\u2610\u2611\u2612])")
-# a log's record: a line of three or more key=value pairs ("ts=... level=info finding=consolidation location=RLZ"),
-# not an XML element's attributes
-_RECORD_LINE = re.compile(r'(?![^\n]*<[/A-Za-z?!])(?:[^\n]*?(?<!\S)[A-Za-z_][\w.-]*=(?:"[^"\n]*"|[^\s"]*)){3}')
+# an XML tag ("<Report", "</Lung", "<?xml"); a log's record: a line of three or more key=value pairs ("ts=...
+# level=info finding=consolidation location=RLZ"), not an XML element's attributes
+XML_TAG = r"<[/A-Za-z?!]"
+_RECORD_LINE = re.compile(rf'(?![^\n]*{XML_TAG})(?:[^\n]*?(?<!\S)[A-Za-z_][\w.-]*=(?:"[^"\n]*"|[^\s"]*)){{3}}')
 # exactly two periods; three or more are an ellipsis and are left alone
 _DOUBLE_PERIOD = re.compile(r"(?<!\.)\.\.(?!\.)")
 

@@ -901,12 +901,11 @@ def _states_a_finding(entry: Entry) -> bool:
 
 def _negated_spans(clause: str, found) -> tuple:
     """(after each negation cue, before each clearing word): the (start, end) stretches of ``clause`` whose places are
-    free. A stretch runs to the clause's end (back to its start), or to the nearest comma beyond which a
-    finding is stated: a finding there is a statement of its own, not more of the negated list."""
-    # " / " parts a list as a comma does, and a spaced dash or an "and" that opens what the film shows part a run-on
-    # note's statements ("no wheeze and cxr back and it shows consolidation in both lower zones - lines ok")
-    commas = [m.start() for m in _STATEMENT_PART.finditer(clause)]
-    bounds = [0] + commas + [len(clause)]
+    free. A stretch runs to the clause's end (back to its start), or to the nearest part of a statement (a comma, " / ",
+    a spaced dash, an "and" that opens what the film shows) beyond which a finding is stated: a finding there is a
+    statement of its own, not more of the negated list."""
+    parts = [m.start() for m in _STATEMENT_PART.finditer(clause)]
+    bounds = [0] + parts + [len(clause)]
     stated = [start for start, _, entry in found if _states_a_finding(entry)]
     stated += [m.start() for m in _INVOLVED_WORD.finditer(clause)]  # "The right lung is involved, and the left clear"
 
@@ -916,7 +915,7 @@ def _negated_spans(clause: str, found) -> tuple:
     negated, cleared = [], []
     side_phrases = _side_phrase_starts(clause, found)
     for cue in [*_NEGATION_BEFORE.finditer(clause), *_CLEAR_BEFORE.finditer(clause)]:
-        ends = [c for c, nxt in zip(commas, bounds[2:]) if c > cue.start() and states(c, nxt)]
+        ends = [c for c, nxt in zip(parts, bounds[2:]) if c > cue.start() and states(c, nxt)]
         # a negation in brackets ends with them: "the right upper and lower zones (sparing the right mid zone) and
         # the left lower zone"
         if _open_bracket(clause, cue.start()) is not None and ")" in clause[cue.end():]:
@@ -927,7 +926,7 @@ def _negated_spans(clause: str, found) -> tuple:
     for cue in _NEGATION_AFTER.finditer(clause):
         if _PARTLY.search(clause, 0, cue.start()):
             continue  # "has largely cleared": some of it is still there
-        starts = [c for prev, c in zip(bounds, commas) if c < cue.start() and states(prev, c)]
+        starts = [c for prev, c in zip(bounds, parts) if c < cue.start() and states(prev, c)]
         # (a "with" right before the clearing word is part of it: "... and the whole left hemithorax with preserved
         # transparency")
         starts += [w.start() for w in _WITH.finditer(clause, 0, cue.start())
@@ -952,7 +951,7 @@ def _negated_spans(clause: str, found) -> tuple:
         if _EDGE_WORD.fullmatch(cue.group(0)):
             # an edge's word clears the angle or border named before it, not more of a list: "also right lower zone,
             # costophrenic angles sharp"
-            starts += [c for c in commas if c < cue.start()][-1:]
+            starts += [c for c in parts if c < cue.start()][-1:]
         opened = _open_bracket(clause, cue.start())
         if opened is not None:
             starts.append(opened)  # "opacification L UZ + LZ (L MZ spared)": what the brackets hold

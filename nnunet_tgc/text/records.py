@@ -16,6 +16,8 @@ import json
 import re
 from xml.etree import ElementTree
 
+from .normalize import XML_TAG
+
 
 def records_as_text(text: str) -> str:
     """``text`` restated where it is a JSON or XML document, SQL INSERT statements, logfmt lines or a YAML export;
@@ -322,7 +324,8 @@ def _record_end(record, held: list) -> list:
     under it, "Right:" over "Comment: clear", or over a line of another kind, stays as written)."""
     if record is None:
         return []
-    says = any(_LOCATION_KEY.search(k) or k in _SIDE_KEYS + _PRESENT_KEYS + _NEGATED_KEYS for k in record if k != "side")
+    says = any(_LOCATION_KEY.search(key) or key in _SIDE_KEYS + _PRESENT_KEYS + _NEGATED_KEYS
+               for key in record if key != "side")
     return list(_json_statements(record, ())) if says or "side" not in record else [
         _yaml_line(line, _YAML_FIELD.match(line)) for line in held]
 
@@ -345,9 +348,9 @@ _YES_NO = {"true": True, "yes": True, "y": True, "1": True, "present": True, "po
 _YAML_FIELD = re.compile(r"^\s*(?P<item>-\s+)?(?P<key>[A-Za-z_][\w.-]*):(?:\s+(?P<value>.*))?$")
 _YAML_COMMENT = re.compile(r"(?:^|\s)#(?:\s.*)?$")
 _YAML_LIST_ITEM = re.compile(r"^\s*-\s+(?P<value>[^:]+)$")
-_RECORD_KEY = re.compile(r"type|finding|label|laterality|side|zones?|locations?|sites?|regions?|lobes?|present|positive|"
-                         r"detected|abnormal|opacity|negated|confidence|certainty|descriptor|pattern|comment|severity|"
-                         r"size|extent|density")
+_RECORD_KEY = re.compile(r"type|finding|label|laterality|side|zones?|locations?|sites?|regions?|lobes?|present|"
+                         r"positive|detected|abnormal|opacity|negated|confidence|certainty|descriptor|pattern|comment|"
+                         r"severity|size|extent|density")
 # an SQL INSERT statement up to its VALUES, and the tokens of its value tuples (a string, with PostgreSQL's E'...'
 # escapes, a keyword, a number, a mark)
 _SQL_INSERT = re.compile(r"\bINSERT\s+INTO\s+[\w.\"`\[\]]+\s*\((?P<columns>[^()]*)\)\s*VALUES\b", re.IGNORECASE)
@@ -359,5 +362,5 @@ _REPORT_PART = re.compile(r"findings?|impression|conclusions?|indication|history
 # where an XML tag's words part: "ClinicalHistory" -> "Clinical History"
 _CAMEL_HUMP = re.compile(r"(?<=[a-z])(?=[A-Z])")
 # a logfmt key=value pair; a value in quotes may hold spaces
-_XML_TAG = re.compile(r"<[/A-Za-z?!]")
+_XML_TAG = re.compile(XML_TAG)
 _LOGFMT_PAIR = re.compile(r'(?<![^\s])([A-Za-z_][\w.-]*)=("(?:[^"\\]|\\.)*"|[^\s"]*)')
