@@ -784,6 +784,17 @@ def test_misspellings_and_region_words(chest, text, expected):
     # an apical cap is the pleura's: "no left apical cap" clears no lung zone
     ("Consolidation in all zones of both lungs. No left apical cap.", {f"{s} {z}" for s in ("left", "right")
                                                                         for z in ALL}),
+    # effusions and pneumothoraces are the pleura's: their sides place no lung, and denying one at a place does not
+    # clear the lung there; a lung finding denied with them still does
+    ("Left basal consolidation. No effusion in the left base.", {"left lower"}),
+    ("Right lower zone opacity. Small left pleural effusion.", {"right lower"}),
+    ("Right lower zone opacity. Left basal effusion. Left pneumothorax.", {"right lower"}),
+    ("Left lower zone consolidation. Right hydropneumothorax with a chest drain.", {"left lower"}),
+    ("Consolidation of the left lower lobe without pleural effusion on that side.", {"left lower"}),
+    ("Left basal consolidation. No effusion or pneumothorax on the left.", {"left lower"}),
+    ("Bilateral opacities. No effusion or consolidation at the right base.", {"left upper", "left middle",
+                                                                             "left lower", "right upper",
+                                                                             "right middle"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

@@ -920,7 +920,12 @@ def _negated_spans(clause: str, found) -> tuple:
         # the left lower zone"
         if _open_bracket(clause, cue.start()) is not None and ")" in clause[cue.end():]:
             ends = sorted(ends + [clause.index(")", cue.end())])
-        negated.append((cue.start(), ends[0] if ends else len(clause)))
+        end = ends[0] if ends else len(clause)
+        # what is denied lies outside the lungs and no lung finding is: its places say where it would be ("No
+        # effusion in the left base", "no drain at the right apex"), not that the lung there is clear
+        terms = [x for s, _, x in found if cue.end() <= s < end]
+        if not (terms and terms[0].category == "extrapulmonary" and not states(cue.end(), end)):
+            negated.append((cue.start(), end))
     # a clearing word reaches back to a statement's comma, a "with" ("..., with the middle third spared") or a
     # "rest"/"otherwise" (what it clears is then what the report has not named)
     for cue in _NEGATION_AFTER.finditer(clause):
@@ -1158,7 +1163,9 @@ _MODIFIERS = {"upper", "lower", "left", "right", "mid", "middle"}
 _PHRASE_MODIFIERS = _MODIFIERS | {"whole", "entire", "both", "all", "bilateral"}
 # words that relate a place to a structure rather than name part of it ("left of the heart border")
 _RELATION_WORDS = {"of", "the", "to", "in", "at", "on", "near", "beside", "behind", "along", "adjacent", "with", "and",
-                   "or", "is", "are", "from", "by", "over", "above", "below", "under", "obscuring", "abutting"}
+                   "or", "is", "are", "from", "by", "over", "above", "below", "under", "obscuring", "abutting",
+                   # what parts a place from a thing denied or added after it: "the left lower lobe without effusion"
+                   "without", "no", "not", "nor", "but", "plus", "than", "into", "within"}
 
 
 def _weighs_only(clause: str, found, k: int) -> bool:
