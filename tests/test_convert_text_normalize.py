@@ -92,6 +92,13 @@ from nnunet_tgc.text.normalize import normalize_report, normalize_reports
      "ts=1 level=info finding=consolidation location=RLZ\nts=2 level=info event=report.signed by=\"Dr A\""),
     # Markdown's bold and heading marks
     ("## Findings\n- **Lungs:** opacity in the left base", "Findings\n- Lungs: opacity in the left base"),
+    # a grammar checker's edits accepted: struck and deleted words out, inserted ones in, lines as they then end
+    ("[-hx-]{+History:+} cough.\n[-opacty rt lwr-]{+Opacity in the right lower+} zone.",
+     "History: cough.\nOpacity in the right lower zone."),
+    ("- ~~lt~~ **Left** lower ~~zn~~ **zone** clear.", "- Left lower zone clear."),
+    # a bullet item ends where the next line starts left of its bullet
+    ("  \u2022 your right lung, in the middle part\nYour left lung is clear.",
+     "\u2022 your right lung, in the middle part\nYour left lung is clear."),
     ("Cafe\u0301", "Caf\u00e9"),  # NFC: the same text compares (and caches) equal
     ("", ""),
 ])

@@ -795,6 +795,26 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("Right lower zone consolidation. Left-sided pleural thickening. Pleural fluid at the left base.",
      {"right lower"}),
     ("Left pleural-based consolidation.", {"left upper", "left middle", "left lower"}),
+    # a lay version: how lungs are looked at is no finding; "escaped", "untouched", "conserved" clear
+    ("You have 2 lungs: a left lung and a right lung. Doctors look at each lung in 3 parts. Top. Middle. Bottom. "
+     "The shadows are in the bottom part of your left lung.", {"left lower"}),
+    ("Each lung has 3 parts: top, middle and bottom. Signs of infection in the top part of the right lung.",
+     {"right upper"}),
+    ("Veil-like haziness over the left mid-zone. The right lung has escaped untouched.", {"left middle"}),
+    ("Consolidation in the lower field of the left lung. Right lung parenchyma is conserved.", {"left lower"}),
+    # a paraphrase's and a round trip's words: the intermediate zone, the three fields, the upper hollow vein
+    ("Opacification involving the left lung's intermediate and lower zones.", {"left middle", "left lower"}),
+    ("Alveolar opacity in the three fields of the right lung. Catheter tip in the upper hollow vein.",
+     {"right upper", "right middle", "right lower"}),
+    # the request heads the line, and the findings follow it before the impression's heading
+    ("Clinical indication: fever. The radiograph shows consolidation in the left lower zone. Impression: pneumonia.",
+     {"left lower"}),
+    ("History: cough. There is patchy shadowing in the right upper zone. Impression: infection.", {"right upper"}),
+    ("History: known COPD. There is a history of left lower lobe pneumonia. Findings: right upper zone opacity.",
+     {"right upper"}),
+    # a list of edits names words, not places
+    ('Patchy opacity in the right lower zone.\nSuggestions: 1. Spelling: "upepr" \u2192 "upper" 2. "L" -> "left"',
+     {"right lower"}),
     ("Bilateral opacities. No effusion or consolidation at the right base.", {"left upper", "left middle",
                                                                              "left lower", "right upper",
                                                                              "right middle"}),

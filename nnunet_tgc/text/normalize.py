@@ -3,7 +3,8 @@
 The reports are the model's second input, so the converters must not change what they say: only layout artefacts are
 repaired (runs of spaces and tabs, blank lines, a doubled final period such as MosMedData+'s "lung..", the underscores
 that mark words underlined in a transcribed note: "_R lower zone_", Markdown's marks of bold text and headings:
-"**Indication:**", "## Findings"). A line break that ends a statement stays one: in a structured report it ends a
+"**Indication:**", "## Findings"), and a text's marked edits are accepted as its editor meant them: what is struck
+through or deleted ("~~rt lwoer~~", "[-R IJ-]") left out, what is inserted ("{+right lower+}") kept. A line break that ends a statement stays one: in a structured report it ends a
 heading's line or a table row ("Normal: ..." on one line, the findings on the next), which the reader of places
 (``places.py``) needs. It ends a statement after ``. : ; ! ?`` or before a line that opens as a list item, a note's
 symbol, a heading or a field of a structured export ("- ", "2) ", "(b) ", "Ø ", "↑ ", "◦ ", "o " before a capital,
@@ -49,6 +50,10 @@ CONTEXT_HEADING = re.compile(r"^\s*(?:(?:admission|previous|prior|earlier|old|ba
                              r"referral(?:\s+(?:reason|question|details))?|reasons?\s+for\s+(?:the\s+)?"
                              r"(?:exam(?:ination)?|study|request|referral|imaging|x-?ray|film|radiograph))\s*:",
                              re.IGNORECASE)
+# a text's marked edits: struck through in Markdown ("~~rt upper~~") or deleted in a word diff ("[-R IJ-]"), and
+# inserted ("{+The right internal jugular+}")
+_DELETED = re.compile(r"~~[^~\n]+~~|\[-[^\n]+?-\]")
+_INSERTED = re.compile(r"\{\+([^\n]*?)\+\}")
 # Markdown's marks of bold text and of a heading ("**Indication:** ...", "## Findings")
 _MARKDOWN_BOLD = re.compile(r"\*\*(?=\S)([^*\n]*?\S)\*\*")
 _MARKDOWN_HEADING = re.compile(r"(?m)^[ \t]*#{1,6}[ \t]+")
@@ -104,6 +109,7 @@ def normalize_report(text: str) -> str:
         raise TypeError(f"a report must be a string, got {type(text).__name__}: {text!r}")
     text = unicodedata.normalize("NFC", text)
     text = text.strip()
+    text = _INSERTED.sub(r"\1", _DELETED.sub("", text))  # a grammar checker's edits, accepted
     text = _MARKDOWN_HEADING.sub("", _MARKDOWN_BOLD.sub(r"\1", text))
     text = _TABBED_LINE.sub(lambda m: m.group(0).replace("\t", " | "), _UNDERLINED.sub(r"\1", text))
     text = _HYPHENATED.sub(_unhyphenated, text)
@@ -153,12 +159,12 @@ def _unpunctuated(text: str) -> bool:
 
 
 def _after_bullet_item(line: str, text: str, m: re.Match) -> bool:
-    """Whether ``line`` is a bullet item and the next line (after the line break ``m``) starts at its bullet's column,
-    not under its text: a statement of its own ("  - opacity at the left base\n  right lung clear"), not the item
-    wrapped."""
+    """Whether ``line`` is a bullet item and the next line (after the line break ``m``) starts at its bullet's column
+    or left of it, not under its text: a statement of its own ("  - opacity at the left base\n  right lung clear"),
+    not the item wrapped."""
     item = _BULLET_ITEM.match(line)
     indent = m.end() - max(text.rfind("\n", m.start(), m.end()), text.rfind("\r", m.start(), m.end())) - 1
-    return bool(item) and indent == len(item.group(1)) and text[m.end():m.end() + 1].isalpha()
+    return bool(item) and indent <= len(item.group(1)) and text[m.end():m.end() + 1].isalpha()
 
 
 def _line_start(text: str, end: int) -> int:

@@ -112,8 +112,8 @@ _NEGATION_BEFORE = re.compile(r"\b(no(?!,?\s+(?:just|only)\b)(?!" + _NO_CHANGE +
                               re.IGNORECASE)
 # the words after a place that clear it ("not normal", "isn't clear" clear nothing)
 _NEGATION_AFTER = re.compile(r"(?<!not )(?<!n't )\b(clear(?!-cut)|clr|cleared|normal|natural|unremarkable|healthy|"
-                             r"preserved|"
-                             r"spared|sparing(?=\s*(?:[,;.)\]]|$))|"
+                             r"preserved|conserved|"
+                             r"spared|sparing(?=\s*(?:[,;.)\]]|$))|untouched|escaped(?!\s+(?:from|into|to)\b)|"
                              r"(?:none|nothing)(?:\s+(?:is|are)\s+(?:seen|present|noted|identified))?"
                              r"(?=\s*(?:[,;.)]|$))|"
                              r"frei|unauff(?:ä|ae|a)llig|safi|limpi[oa]s?|libres?|livres?|limpos?|liberi|libero|"
@@ -258,6 +258,12 @@ _INLINE_HEADING = re.compile(r"(?<=[.?!;])\s+(?=[A-Za-z][A-Za-z /&-]{0,40}:)")
 # the end of a sentence of the context (a request, an earlier film); what follows it on its line is the report's unless
 # it is queried too
 _CONTEXT_SENTENCE = re.compile(r"(?<=[.?!])\s+(?!\?)")
+# ... and the findings follow it before the next heading if they say what the film shows ("Clinical indication: fever.
+# The radiograph shows consolidation in the right lower zone. Impression: pneumonia.")
+_FILM_SAYS = re.compile(r"\b(?:(?:radiograph|film|x-?ray|cxr|image|study)\s+(?:shows|demonstrates|reveals)|"
+                        r"(?:is|are)\s+(?:present|seen|noted|demonstrated|visible|identified)|"
+                        r"there\s+(?:is|are)\s+(?!(?:a\s+)?(?:history|background|query|question|concern|suspicion|"
+                        r"no)\b))\b", re.IGNORECASE)
 # a condition or a purpose, not a statement: "If the left upper zone opacity does not clear, CT is advised", "a film in
 # six weeks to ensure resolution of the left upper zone opacity"
 _CONDITION = re.compile(r"\b(?:if|unless|should\s+(?:the|there|it|this|these)|to\s+(?:ensure|confirm|document|check|"
@@ -735,12 +741,14 @@ def _this_films_lines(text: str, knowledge: KnowledgeBase):
 
 def _after_context(content: str) -> str:
     """What follows the context (a request, an earlier film) on its line: from the next heading ("Clinical details: ?R
-    basal pneumonia. Findings: left lower zone opacity"), else after its first sentence and the queried ones right
-    after it ("History: cough. ?R basal pneumonia. Left lower zone opacity" leaves the last)."""
+    basal pneumonia. Findings: left lower zone opacity") unless what comes before it after the first sentence says
+    what the film shows, else after its first sentence and the queried ones right after it ("History: cough. ?R basal
+    pneumonia. Left lower zone opacity" leaves the last)."""
     inline = _INLINE_HEADING.search(content)
-    if inline:
-        return content[inline.end():]
     sentence = _CONTEXT_SENTENCE.search(content)
+    if inline and not (sentence and sentence.end() <= inline.start()
+                       and _FILM_SAYS.search(content, sentence.end(), inline.start())):
+        return content[inline.end():]
     return content[sentence.end():] if sentence else ""
 
 

@@ -260,9 +260,10 @@ def _asides_left_out(text: str) -> str:
     semicolons of a list in brackets ("(right: lower zone; left: lower zone)", one list), the side of a lateral view
     ("PA and left lateral"), the "both" of a lobe's segments ("both lingular segments") or of two places ("both the
     apex and the base of the left lung") and the depth of inspiration in ribs ("six anterior ribs visible above the
-    right hemidiaphragm"), a side after its lung ("lung right" as "right lung"), and a terminology's codes inserted
-    after the words ("opacity [RadLex:RID28530]")."""
+    right hemidiaphragm"), a side after its lung ("lung right" as "right lung"), a terminology's codes inserted
+    after the words ("opacity [RadLex:RID28530]") and a list of edits' words replaced ('"upepr" -> "upper"')."""
     text = _LEFT_AS_VERB.sub("went", _TERMINOLOGY_CODE.sub("", _LUNG_SIDE.sub(r"\1 lung", text)))
+    text = _WORD_REPLACED.sub("", text)
     text = _NAME_FIELD.sub("name:", _INITIAL.sub("", text))
     text = _BOTH_RESULTS.sub("", text)
     text = _ALL_OF_NO_LUNG.sub("every one", text)
@@ -438,6 +439,9 @@ _NAME_FIELD = re.compile(r"(?:^[^\S\n]*|(?<=\s\s))(?:(?:(?:full|patient'?s?|firs
 _LUNG_SIDE = re.compile(r"\blung\s+(right|left)\b(?!\s*(?:side|sided|lung|lobe|zone|upper|middle|mid|lower|base|apex|"
                         r"hil\w*|costophrenic|hemi\w*|heart|pleura\w*)\b)", re.IGNORECASE)
 # a terminology's code in square brackets after a word ("zone [RadLex:RID34696]", "[SNOMED: 233604007]")
+# a word's replacement in a list of edits ('Spelling: “upepr” → “upper”', '"R" -> "right"'): words, no statement
+_WORD_REPLACED = re.compile(r"[\"\u201c][^\"\u201d\n]{0,60}[\"\u201d]\s*(?:\u2192|->|=>)\s*"
+                            r"[\"\u201c][^\"\u201d\n]{0,80}[\"\u201d]")
 _TERMINOLOGY_CODE = re.compile(r"\s*\[(?:RadLex|SNOMED(?:[\s-]?CT)?|SCTID|ICD-?1[01](?:-CM)?|UMLS|CUI|LOINC|RID)\b"
                                r"[^\[\]\n]{0,40}\]", re.IGNORECASE)
 # an initial before a name ("Dr R. Patel", "L. Hughes RN"), spelled out as a side by the knowledge base
@@ -469,7 +473,8 @@ _TO_THE_DIAPHRAGM = re.compile(r"(?:(?<=\bapex to the )|(?<=\bapices to the ))(?
                                re.IGNORECASE)
 # "the three floors of the right lung" (French "étages"), kept out of the knowledge base, where "three" would
 # become a place word that "There" is one slip from
-_THREE_FLOORS = re.compile(r"\b(?:the\s+)?(?:three|3)\s+(?:floors|thirds)\b", re.IGNORECASE)
+_THREE_FLOORS = re.compile(r"\b(?:the\s+)?(?:three|3)\s+(?:floors|thirds|(?:fields|zones)(?=\s+of\s+(?:the\s+)?"
+                           r"(?:right|left|both)\b))\b", re.IGNORECASE)  # "the three fields of the right lung"
 # "all 6 zones": the three zones of both lungs
 _SIX_ZONES = re.compile(r"\b(?:all\s+(?:6|six)|(?:6|six)\s*(?:/|of|out\s+of)\s*(?:6|six))\s+(?:lung\s+)?zones\b",
                         re.IGNORECASE)
@@ -567,7 +572,16 @@ _BOTH_RESULTS = re.compile(r"\bboth(?=\s+(?:negative|positive|neg|pos|pending|aw
 # (the whole sentence where what it is divided into is zones: "each lung is divided into upper, middle and lower zones")
 _ZONES_EXPLAINED = re.compile(r"(?:[^.;\n]*(?=\b(?:divides?|divided|dividing|splits?|split)\b[^.;\n]*?\binto\b"
                               r"[^.;\n]*?\b(?:zones|thirds|lobes|parts|regions|fields|areas|sections)\b))?"
-                              r"\b(?:divides?|divided|dividing|splits?|split)\b[^.;\n]*?\binto\b[^.;\n]*",
+                              r"\b(?:divides?|divided|dividing|splits?|split)\b[^.;\n]*?\binto\b[^.;\n]*"
+                              # ... or how many parts each lung is looked at in, the parts' names after it ("Doctors
+                              # look at each lung in 3 parts. Top. Middle. Bottom."; "each" is "both" by then)
+                              r"|[^.;\n]*\b(?:both|each|every)\s+lung\b[^.;\n]*?\b(?:3|three)\s+"
+                              r"(?:parts|zones|thirds|sections|levels|regions)\b[^.;\n]*"
+                              r"(?:[.:]\s*(?:(?:top|upper|middle|mid|bottom|lower)\b[\s,]*(?:and\s+|or\s+)?)+"
+                              r"(?=[.;\n]|$))*"
+                              # ... or that there are two of them ("You have 2 lungs: a left lung and a right lung.")
+                              r"|[^.;\n]*\b(?:you|we|everyone|people|there)\s+(?:have|has|are)\s+(?:2|two)\s+lungs\b"
+                              r"[^.;\n]*",
                               re.IGNORECASE)
 # a first impression taken back in the same sentence: "At first I thought the left apex looked hazy, but it is the
 # clavicle", "I had initially queried opacity in the left base, but on review ..." state only what follows the "but"
