@@ -96,6 +96,8 @@ from nnunet_tgc.text.normalize import normalize_report, normalize_reports
     ("[-hx-]{+History:+} cough.\n[-opacty rt lwr-]{+Opacity in the right lower+} zone.",
      "History: cough.\nOpacity in the right lower zone."),
     ("- ~~lt~~ **Left** lower ~~zn~~ **zone** clear.", "- Left lower zone clear."),
+    # a grid's rows of bare marks keep their lines
+    ("Zone   RIGHT   LEFT\n  Upper zone   -   X\n  Lower zone   X   -", "Zone RIGHT LEFT\nUpper zone - X\nLower zone X -"),
     # a bullet item ends where the next line starts left of its bullet
     ("  \u2022 your right lung, in the middle part\nYour left lung is clear.",
      "\u2022 your right lung, in the middle part\nYour left lung is clear."),

@@ -812,6 +812,22 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("History: cough. There is patchy shadowing in the right upper zone. Impression: infection.", {"right upper"}),
     ("History: known COPD. There is a history of left lower lobe pneumonia. Findings: right upper zone opacity.",
      {"right upper"}),
+    # a form's grid of marks under a header of sides, the header run into the line before it
+    ("Read by: clinician on duty\n  Zone          RIGHT lung   LEFT lung\n  Upper zone        -           X\n"
+     "  Middle zone       -           -\n  Lower zone        X           -\nComment: see grid", {"left upper", "right lower"}),
+    ("Affected zones:   RIGHT   LEFT\n  Upper   [ ]   [ ]\n  Lower   [x]   [ ]", {"right lower"}),
+    # a satellite message's statements parted by a slash and a space
+    ("ONBOARD READ: AIRSPACE SHADOWING LEFT BASE/ NIL ON RIGHT/ CP ANGLES SHARP/ NO PTX.", {"left lower"}),
+    ("CONSOLIDATION BOTH BASES/ HEART NOT ENLARGED.", {"left lower", "right lower"}),
+    # an old report's prose: the zone "remaining clear" is what is clear
+    ("Soft mottling is present in the left middle and lower zones, the upper zone remaining clear.",
+     {"left middle", "left lower"}),
+    ("An area of increased density in the right middle and lower zones, such as is commonly seen in pneumonia.",
+     {"right middle", "right lower"}),
+    # a clearing word after a comma whose side opens its subject clears only that side
+    ("Consolidation in the right upper, mid and lower zones, left lung clear.",
+     {"right upper", "right middle", "right lower"}),
+    ("Right lower zone infiltrate. Plan: lower bunk pass x 14 days.", {"right lower"}),
     # a list of edits names words, not places
     ('Patchy opacity in the right lower zone.\nSuggestions: 1. Spelling: "upepr" \u2192 "upper" 2. "L" -> "left"',
      {"right lower"}),

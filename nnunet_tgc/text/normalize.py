@@ -13,7 +13,7 @@ YAML key "laterality: ", a note's "R UZ+MZ"), after the line of a request or an 
 cough", or the line under "Indication:" alone), after a line in brackets ("(Total 2 lesions)"), after a table row or
 before one (" | ", or three or more tabs, pipes or semicolons, or quoted comma-separated fields: a delimited export's
 header and rows; its tabs become " | ", the visible column separator, so that its columns survive the collapsed
-whitespace; or a form's row of two or more tick boxes, "Lower zone [X] [ ]"; or a log's line of three or more key=value
+whitespace; or a form's row of two or more tick boxes or marks, "Lower zone [X] [ ]", "Lower zone  -  X"; or a log's line of three or more key=value
 pairs), after a line that opens with the period that right-to-left text moved there (".Heart size is normal"), where the
 script changes (a bilingual report's translation on its own line), and in a note with no stop but question marks, where
 a line neither ends wanting more nor is continued by the next ("PA CXR\nCONSOLIDATION IN RLZ\nLEFT LUNG LOOKS OK"); any
@@ -91,6 +91,8 @@ _GOES_ON = re.compile(r"(?:and|or|with|in|at|of|to|but|extending|involving|inclu
 # a row of a form's grid of tick boxes ("Lower zone   [X]   [ ]"): two or more boxes on one line
 _BOX_ROW = re.compile(r"[^\n]*?(?:\[[\sxX\u2713\u2714]?\]|[\u2610\u2611\u2612])[^\n]*?"
                       r"(?:\[[\sxX\u2713\u2714]?\]|[\u2610\u2611\u2612])")
+# ... or of bare marks, ticked or not ("Lower zone      -      X")
+_MARK_ROW = re.compile(r"[^\n]*?[^\W\d_][^\n]*?(?:[^\S\n]+[xX+\u2713\u2714\-\u2013\u2014]){2,}[^\S\n]*(?=\n|$)")
 # an XML tag ("<Report", "</Lung", "<?xml"); a log's record: a line of three or more key=value pairs ("ts=...
 # level=info finding=consolidation location=RLZ"), not an XML element's attributes
 XML_TAG = r"<[/A-Za-z?!]"
@@ -135,6 +137,7 @@ def _line_break(text: str, m: re.Match, unpunctuated: bool) -> str:
             or _rows_alike(line, text, m.end())
             or bool(_MOVED_PERIOD.match(line)) or _after_bullet_item(line, text, m)
             or bool(_BOX_ROW.match(line) or _BOX_ROW.match(text, m.end()))
+            or bool(_MARK_ROW.match(line) or _MARK_ROW.match(text, m.end()))
             or bool(_RECORD_LINE.match(line) or _RECORD_LINE.match(text, m.end()))
             or bool(_NOTE_PLACE.match(text, m.end())) and not _OPEN_END.search(line)
             or unpunctuated and _line_of_its_own(line, text, m)

@@ -70,6 +70,7 @@ from typing import Optional
 from ..model.place_map import PLACE_CELLS, PLACE_VECTOR_SIZE
 from .knowledge import SIDES, ZONES, Entry, KnowledgeBase
 from .normalize import CONTEXT_HEADING
+from .markup import markup_as_text
 from .records import records_as_text
 from .restatement import restate, undotted
 
@@ -188,7 +189,9 @@ _ASIDE = re.compile(r"\s*(?:\([^()]*\)\s*)?")
 _POSITION_OF = re.compile(r"\s+(?:(?:is|are|lies|in|at|on|to|the|with|its)\s+)*", re.IGNORECASE)
 # where a statement of a run-on note may end (a negation's stretch, a sign's): a comma, " / ", a spaced dash, and an
 # "and" (or "but", "so") that opens what the film shows ("and there is", "and cxr from tonight shows")
-_STATEMENT_PART = re.compile(r",|\s/\s|\s[-\u2013\u2014]\s|\s(?:and|but|so)\s+(?=(?:it|this|that|there)\s+(?:is|are)\b"
+# between a comma and the side that opens what follows it
+_SUBJECT_OPENS = re.compile(r",\s*(?:the\s+)?", re.IGNORECASE)
+_STATEMENT_PART = re.compile(r",|\s?/\s|\s[-\u2013\u2014]\s|\s(?:and|but|so)\s+(?=(?:it|this|that|there)\s+(?:is|are)\b"
                              r"|(?:[\w-]+\s+){0,4}?(?:shows?|showing|demonstrates?|reveals?)\b)", re.IGNORECASE)
 # a device's tip, whose place follows it
 _TIP = re.compile(r"\btips?\b", re.IGNORECASE)
@@ -230,7 +233,9 @@ _YES_NO_QUESTION = re.compile(_QUESTION_OPENING + r"[^?]*(?:\?|$)"
 _ANSWER = re.compile(r"^\W*(?:(yes|yep|affirmative|correct)\W*$|(?:no|nope|nil|none|nothing|negative|absent)\b)",
                      re.IGNORECASE)
 # "rest clear", "the remainder of the lungs is clear": what is cleared is what the report has not named
-_REST = re.compile(r"\b(rest|remainder|remaining|otherwise|o/w|elsewhere|other)\b", re.IGNORECASE)
+# (not the verb: "the upper zone remaining clear" clears the upper zone)
+_REST = re.compile(r"\b(rest|remainder|remaining(?!\s+(?:clear|normal|free|unaffected|uninvolved|spared|unremarkable|"
+                   r"healthy)\b)|otherwise|o/w|elsewhere|other)\b", re.IGNORECASE)
 # a line listing what is normal ("Normal: the top and middle parts of the right lung; heart size.", "Not involved: ...")
 _NORMAL_HEAD = (r"(?:what (?:looks|is) )?(?:(?:normal|unremarkable|negative|clear|no abnormality|"
                 # an annotation's list of what holds no lesion ("No mask:", "Unlabelled (clear):")
@@ -355,7 +360,8 @@ _SENTENCE = re.compile(r"[^.?!;\n]+(?:[.?!;]+|$)")
 _THIS_PATIENT = re.compile(r"\b(?:this\s+(?:patient|case|film|study|radiograph|exam\w*|image)|here|today|"
                            r"current(?:ly)?|now|there\s+(?:is|are)|"
                            r"(?:is|are)\s+(?:seen|noted|present|demonstrated|visible)|"
-                           r"in\s+keeping|consistent|compatible|suggest\w*)\b", re.IGNORECASE)
+                           r"in\s+keeping|consistent|compatible|suggest\w*|"
+                           r"such\s+as\s+(?:is|are))\b", re.IGNORECASE)  # "..., such as is commonly seen in pneumonia"
 # a legend, not findings: what a form's categories mean, a guide or a teaching point ("Categories:\n Classic/Probable
 # COVID-19: lower zone and peripheral predominant ...", "Reminder: lobar consolidation (e.g. the right lower lobe) would
 # ..."); a legend alone on its line holds the lines under it that are headed too, up to a heading of findings or places
@@ -455,7 +461,7 @@ def read_places(text: Optional[str], knowledge: KnowledgeBase) -> Places:
     finding_asserted = False  # a finding stated, not negated, somewhere in the report
     # a report that came as data is read as its statements; abbreviations as the words they stand for ("R lung, all
     # zones and LLZ": "all zones" is the right lung's)
-    spelled = restate(knowledge.spell_out(undotted(records_as_text(text or ""))))
+    spelled = restate(knowledge.spell_out(undotted(records_as_text(markup_as_text(text or "")))))
     for clause, all_free, heading in _clauses(knowledge.unglue(spelled), knowledge):
         positive, negative, clause_count, asserts = _read_clause(clause, knowledge, all_free)
         finding_asserted |= asserts
@@ -940,11 +946,15 @@ def _negated_spans(clause: str, found) -> tuple:
         if _PARTLY.search(clause, 0, cue.start()):
             continue  # "has largely cleared": some of it is still there
         starts = [c for prev, c in zip(bounds, parts) if c < cue.start() and states(prev, c)]
+        # ... or to a comma after a finding that a side opens the clearing word's subject after ("Consolidation in the
+        # right upper, mid and lower zones, left lung clear")
+        starts += [c for c in parts if c < cue.start() and states(0, c) and any(
+            x.sides and s < cue.start() and _SUBJECT_OPENS.fullmatch(clause, c, s) for s, _, x in found)]
         # (a "with" right before the clearing word is part of it: "... and the whole left hemithorax with preserved
         # transparency")
         starts += [w.start() for w in _WITH.finditer(clause, 0, cue.start())
                    if any(w.end() <= p < cue.start() and (x.sides or x.zones) for p, _, x in found)]
-        starts += [r.end() for r in _REST.finditer(clause, 0, cue.start())]
+        starts += [r.end() for r in _REST.finditer(clause) if r.end() <= cue.start()]  # (its look-ahead sees on)
         # a structure outside the lungs named before it is what it clears: "consolidation in the left base the heart is
         # normal in size" (a dictation without stops)
         starts += [e for _, e, x in found if x.category == "extrapulmonary" and e <= cue.start()]
@@ -1141,7 +1151,7 @@ def _names_no_lung(clause: str, found, k: int) -> bool:
         return (not words and clause[found[k + 1][0]:found[k + 1][1]].lower() in _MODIFIERS
                 and _names_no_lung(clause, found, k + 1))
     return (len(words) <= 2 and not any(w.lower() in _RELATION_WORDS for w in words)
-            and not any(c in w for w in words for c in ",;:")  # "both LZs, creps. Calves SNT": another statement
+            and not any(c in w for w in words for c in ",;:/")  # "both LZs, creps. Calves SNT": another statement
             and not any(w in ("-", "\u2013", "\u2014") for w in words))  # "left base - heart size ok": so is a dash
 
 

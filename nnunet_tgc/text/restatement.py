@@ -133,18 +133,25 @@ def _box_grid_as_fields(text: str) -> str:
     ticked or not says where, by its column, what the words of its row alone do not."""
     lines, out, header = text.split("\n"), [], []
     for i, line in enumerate(lines):
-        row = _BOX_GRID_ROW.match(line)
-        boxes = re.findall(_BOX, row.group("boxes")) if row else []
+        boxes, label = _grid_row(line)
         if header and len(boxes) == len(header):
-            out += [f"{name} {row.group('label')}: {'present' if _TICKED.fullmatch(box) else 'absent'}"
+            out += [f"{name} {label}: {'present' if _TICKED.fullmatch(box) or box in _TICK_MARKS else 'absent'}"
                     for name, box in zip(header, boxes)]
             continue
-        names = line.split()
-        grid_below = i + 1 < len(lines) and _BOX_GRID_ROW.match(lines[i + 1])
-        header = names if grid_below and len(names) >= 2 and all(map(_PLACE_NAME.fullmatch, names)) else []
-        if not header:  # the header's columns are said in each field below it
-            out.append(line)
+        header_line = _GRID_HEADER.match(line) if i + 1 < len(lines) and _grid_row(lines[i + 1])[0] else None
+        header = [m.group(0) for m in _GRID_NAME.finditer(header_line.group("names"))] if header_line else []
+        # the header's columns are said in each field below it; what its line says before them stays
+        out.append(header_line.group("before") if header_line else line)
     return "\n".join(out)
+
+
+def _grid_row(line: str) -> tuple:
+    """(the boxes or marks, the label) of a grid's row ("Middle zone [ ] [X]", "Lower zone  -  X"), else ([], "")."""
+    row = _BOX_GRID_ROW.match(line)
+    if row:
+        return re.findall(_BOX, row.group("boxes")), row.group("label")
+    row = _MARK_GRID_ROW.match(line)
+    return (row.group("marks").split(), row.group("label")) if row else ([], "")
 
 
 def _tables_as_fields(text: str) -> str:
@@ -376,9 +383,19 @@ _EARLIER_COLUMN = re.compile(r"(?:prior|previous|earlier|baseline|admission|old|
 _CURRENT_COLUMN = re.compile(r"(?:current|today|now|this\s+film|latest|present|follow-?up)\b", re.IGNORECASE)
 _RULE_LINE = re.compile(r"\s*[-=+|:]{10,}\s*")
 _TABLE_RULE = re.compile(r"\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)+\|?\s*")
+# a grid's row of bare marks, ticked ("X", "+", a tick) or not ("-", a dash): "Lower zone    -    X"
+_TICK_MARKS = frozenset("xX+\u2713\u2714")
+_MARK_GRID_ROW = re.compile(r"^\s*(?P<label>[^\W\d_][^\[\]\n\u2610-\u2612]*?)\s+"
+                            r"(?P<marks>(?:[xX+\u2713\u2714\-\u2013\u2014](?:\s+|$)){2,})$")
 _PLACE_NAME = re.compile(r"(?i:right|left|r|l|rt|lt|upper|mid|middle|lower|apex|base)(?:\s+(?i:zones?|lung|side))?")
+_GRID_NAME = re.compile(rf"\b(?:{_PLACE_NAME.pattern})\b")
+# a grid's header: its column names at the end of its line ("RIGHT   LEFT"), after a label or the name of its rows'
+# column ("Affected zones:  R  L", "Zone  RIGHT lung  LEFT lung"), also where the line before ran into it
+_GRID_HEADER = re.compile(rf"^(?P<before>(?:.*?(?::|\b(?i:zones?|regions?|areas?|fields?)\b))?)\s*"
+                          rf"(?P<names>(?:{_GRID_NAME.pattern}\s*){{2,}})$")
 _CROSS_VERDICT = {"\u2714": "involved", "\u2713": "involved", "+": "involved", "yes": "involved", "y": "involved",
-                  "\u2014": "clear", "\u2013": "clear", "-": "clear", "0": "clear", "no": "clear", "n": "clear"}
+                  "\u2014": "clear", "\u2013": "clear", "-": "clear", "0": "clear", "no": "clear", "n": "clear",
+                  ".": "clear", "\u00b7": "clear"}  # a grid's dot: "X = involved, . = clear"
 _QUOTED_CELLS = re.compile(r'\s*(?:"(?:[^"]|"")*"\s*){4,}')
 # a column's zone cut short after its side: "rt up", "L low"
 _SHORT_ZONE_AFTER_SIDE = re.compile(r"\b(rt|lt|r|l|right|left)\s+(up|low)\b", re.IGNORECASE)
