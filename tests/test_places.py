@@ -814,7 +814,8 @@ def test_misspellings_and_region_words(chest, text, expected):
      {"right upper"}),
     # a form's grid of marks under a header of sides, the header run into the line before it
     ("Read by: clinician on duty\n  Zone          RIGHT lung   LEFT lung\n  Upper zone        -           X\n"
-     "  Middle zone       -           -\n  Lower zone        X           -\nComment: see grid", {"left upper", "right lower"}),
+     "  Middle zone       -           -\n  Lower zone        X           -\nComment: see grid",
+     {"left upper", "right lower"}),
     ("Affected zones:   RIGHT   LEFT\n  Upper   [ ]   [ ]\n  Lower   [x]   [ ]", {"right lower"}),
     # a satellite message's statements parted by a slash and a space
     ("ONBOARD READ: AIRSPACE SHADOWING LEFT BASE/ NIL ON RIGHT/ CP ANGLES SHARP/ NO PTX.", {"left lower"}),
