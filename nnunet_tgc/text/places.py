@@ -189,10 +189,10 @@ _ASIDE = re.compile(r"\s*(?:\([^()]*\)\s*)?")
 _POSITION_OF = re.compile(r"\s+(?:(?:is|are|lies|in|at|on|to|the|with|its)\s+)*", re.IGNORECASE)
 # where a statement of a run-on note may end (a negation's stretch, a sign's): a comma, " / ", a spaced dash, and an
 # "and" (or "but", "so") that opens what the film shows ("and there is", "and cxr from tonight shows")
-# between a comma and the side that opens what follows it
-_SUBJECT_OPENS = re.compile(r",\s*(?:the\s+)?", re.IGNORECASE)
 _STATEMENT_PART = re.compile(r",|\s?/\s|\s[-\u2013\u2014]\s|\s(?:and|but|so)\s+(?=(?:it|this|that|there)\s+(?:is|are)\b"
                              r"|(?:[\w-]+\s+){0,4}?(?:shows?|showing|demonstrates?|reveals?)\b)", re.IGNORECASE)
+# between a comma and the side that opens what follows it
+_SUBJECT_OPENS = re.compile(r",\s*(?:the\s+)?", re.IGNORECASE)
 # a device's tip, whose place follows it
 _TIP = re.compile(r"\btips?\b", re.IGNORECASE)
 # what joins the places of one list: "the right upper, middle and lower zones and the left base"
@@ -954,7 +954,8 @@ def _negated_spans(clause: str, found) -> tuple:
         # transparency")
         starts += [w.start() for w in _WITH.finditer(clause, 0, cue.start())
                    if any(w.end() <= p < cue.start() and (x.sides or x.zones) for p, _, x in found)]
-        starts += [r.end() for r in _REST.finditer(clause) if r.end() <= cue.start()]  # (its look-ahead sees on)
+        # (searched in the whole clause: its look-ahead must see the clearing word after "remaining")
+        starts += [r.end() for r in _REST.finditer(clause) if r.end() <= cue.start()]
         # a structure outside the lungs named before it is what it clears: "consolidation in the left base the heart is
         # normal in size" (a dictation without stops)
         starts += [e for _, e, x in found if x.category == "extrapulmonary" and e <= cue.start()]
