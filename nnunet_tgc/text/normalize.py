@@ -4,23 +4,24 @@ The reports are the model's second input, so the converters must not change what
 repaired (runs of spaces and tabs, blank lines, a doubled final period such as MosMedData+'s "lung..", the underscores
 that mark words underlined in a transcribed note: "_R lower zone_", Markdown's marks of bold text and headings:
 "**Indication:**", "## Findings"), and a text's marked edits are accepted as its editor meant them: what is struck
-through or deleted ("~~rt lwoer~~", "[-R IJ-]") left out, what is inserted ("{+right lower+}") kept. A line break
-that ends a statement stays one: in a structured report it ends a heading's line or a table row ("Normal: ..." on one
-line, the findings on the next), which the reader of places (``places.py``) needs. It ends a statement after
-``. : ; ! ?`` or before a line that opens as a list item, a note's symbol, a heading or a field of a structured export ("- ", "2) ", "(b) ", "Ø ", "↑ ", "◦ ", "o " before a capital,
-"[08:10] ", "B - ", "CXR (PA) - ", "Right lung: ", "CXR 22.01.22: ", "No. of lesions: ", "observation[2].bodySite = ", a
-YAML key "laterality: ", a note's "R UZ+MZ"), after the line of a request or an earlier film ("Clinical details: fever,
-cough", or the line under "Indication:" alone), after a line in brackets ("(Total 2 lesions)"), after a table row or
-before one (" | ", or three or more tabs, pipes or semicolons, or quoted comma-separated fields: a delimited export's
-header and rows; its tabs become " | ", the visible column separator, so that its columns survive the collapsed
-whitespace; or a form's row of two or more tick boxes or marks, "Lower zone [X] [ ]", "Lower zone  -  X"; or a
-log's line of three or more key=value pairs), after a line that opens with the period that right-to-left text moved
-there (".Heart size is normal"), where the script changes (a bilingual report's translation on its own line), and in a note with no stop but question marks, where
-a line neither ends wanting more nor is continued by the next ("PA CXR\nCONSOLIDATION IN RLZ\nLEFT LUNG LOOKS OK"); any
-other line break wraps a sentence and becomes a space ("opacity in the left\nlower zone"), and a word hyphenated at the
-line's end is whole again ("BAS-\nES", a compound keeping its hyphen: "left-\nsided"). The text towers' tokenizers read
-either as a space. Spelling, grammar ("one infected areas") and wording stay as written; the original text is always
-kept next to the normalised one (``reports_original.json``).
+through or deleted ("~~rt lwoer~~", "[-R IJ-]") left out, what is inserted ("{+right lower+}") kept. A line break that
+ends a statement stays one: in a structured report it ends a heading's line or a table row ("Normal: ..." on one line,
+the findings on the next), which the reader of places (``places.py``) needs. It ends a statement after ``. : ; ! ?`` or
+before a line that opens as a list item, a note's symbol, a heading or a field of a structured export ("- ", "2) ",
+"(b) ", "Ø ", "↑ ", "◦ ", "o " before a capital, "[08:10] ", "B - ", "CXR (PA) - ", "Right lung: ", "CXR 22.01.22: ",
+"No. of lesions: ", "observation[2].bodySite = ", a YAML key "laterality: ", a note's "R UZ+MZ"), after the line of a
+request or an earlier film ("Clinical details: fever, cough", or the line under "Indication:" alone), after a line in
+brackets ("(Total 2 lesions)"), after a table row or before one (" | ", or three or more tabs, pipes or semicolons, or
+quoted comma-separated fields: a delimited export's header and rows; its tabs become " | ", the visible column
+separator, so that its columns survive the collapsed whitespace; or a form's row of two or more tick boxes or marks,
+"Lower zone [X] [ ]", "Lower zone  -  X"; or a log's line of three or more key=value pairs), after a line that opens
+with the period that right-to-left text moved there (".Heart size is normal"), where the script changes (a bilingual
+report's translation on its own line), and in a note with no stop but question marks, where a line neither ends wanting
+more nor is continued by the next ("PA CXR\nCONSOLIDATION IN RLZ\nLEFT LUNG LOOKS OK"); any other line break wraps a
+sentence and becomes a space ("opacity in the left\nlower zone"), and a word hyphenated at the line's end is whole again
+("BAS-\nES", a compound keeping its hyphen: "left-\nsided"). The text towers' tokenizers read either as a space.
+Spelling, grammar ("one infected areas") and wording stay as written; the original text is always kept next to the
+normalised one (``reports_original.json``).
 """
 import re
 import unicodedata
