@@ -14,32 +14,23 @@ from __future__ import annotations
 
 import codecs
 import html
-import json
 import re
 from html.parser import HTMLParser
 from xml.etree import ElementTree
+
+from .records import json_document
 
 
 def markup_as_text(text: str) -> str:
     """``text`` as plain lines where it is an RTF, LaTeX, MediaWiki, Org or HTML document; else as it is (a JSON
     document too, whose strings may hold HTML: a FHIR resource's narrative; :mod:`.records` reads it)."""
-    if not _RTF.match(text) and _is_json(text):
+    if not _RTF.match(text) and json_document(text) is not None:
         return text
     for looks_like, as_text in ((_RTF.match, _rtf_as_text), (_LATEX.search, _latex_as_text),
                                 (_WIKI.search, _wiki_as_text), (_ORG.search, _org_as_text), (_is_html, _html_as_text)):
         if looks_like(text):
             return _tidy(as_text(text))
     return text
-
-
-def _is_json(text: str) -> bool:
-    if not text.lstrip().startswith(("{", "[")):
-        return False
-    try:
-        json.loads(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _row(cells: list) -> str:

@@ -56,13 +56,18 @@ def _json_as_text(text: str) -> str:
     right mid zone."; a finding with a side ("laterality": "right", "zones": ["lower"]) as "opacity in the right
     lower."; a finding stated absent ("present": false, "negated": true) and everything else left out. Any other text
     is returned as it is."""
+    document = json_document(text)
+    return text if document is None else "\n".join(_json_statements(document, ()))
+
+
+def json_document(text: str):
+    """The object or list ``text`` holds as a JSON document, else None."""
     if not text.lstrip().startswith(("{", "[")):
-        return text
+        return None
     try:
-        document = json.loads(text)
+        return json.loads(text)
     except ValueError:
-        return text
-    return "\n".join(_json_statements(document, ()))
+        return None
 
 
 def _json_statements(value, path: tuple):
