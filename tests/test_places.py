@@ -487,6 +487,11 @@ def test_misspellings_and_region_words(chest, text, expected):
      '"C19-1"\t"no"\t"yes"\t"no"\t"no"\t"GGO, see PACS"', {"right lower"}),
     ("record_id,opac_rt_up,opac_rt_low,opac_lt_up,opac_lt_low,n_lesions\nC19-2,N,Y,Y,N,2",
      {"right lower", "left upper"}),
+    # a log whose header names a place per column among others: each cell is its column's place
+    ("| Date | Time | View | Right lung | Left lung | Lesions | Notes |\n"
+     "| 2020-11-06 | 20:47 | AP | lower | upper, mid & lower | 2 | tubes OK |",
+     {"right lower", "left upper", "left middle", "left lower"}),
+    ("Date\tView\tRight lung\tLeft lung\tLesions\n2020-11-06\tPA\tclear\tlower\t1", {"left lower"}),
     ("ID|STATUS|LATERALITY|BODY_SITE|COMMENT\n1|Active|Right|Lower zone of right lung|\n"
      "2|Resolved|I10|Essential hypertension|hx", {"right lower"}),
     # talk: "right" that means correct, a yes/no question, "X, not Y", "nothing else", "don't see"
@@ -835,6 +840,36 @@ def test_misspellings_and_region_words(chest, text, expected):
     ("Bilateral opacities. No effusion or consolidation at the right base.", {"left upper", "left middle",
                                                                              "left lower", "right upper",
                                                                              "right middle"}),
+    # forms answered: a spreadsheet row under its header, a label above its answer, a question and its answer
+    ("ID,Date,Consolidation (Y/N),Side,Right zones,Left zones,No. of areas,Free text,By\n"
+     "CAP-216,10/05/2020,Y,Bilateral,middle;lower,upper,2,,SB,,", {"right middle", "right lower", "left upper"}),
+    ("Clinical indication\nRaised CRP, crackles\n\nReport\nAirspace shadowing in the left lower zone. The right lung"
+     " is clear.\n\nConclusion\nInfection.", {"left lower"}),
+    ("Clinical indication\tRaised CRP\nReport\tPatchy shadowing in the right mid zone.", {"right middle"}),
+    ("\u2192 Which lung(s)?\n  Right and Left\n\n\u2192 Which zones in the right lung?\n  Lower\n\n"
+     "\u2192 Which zones in the left lung?\n  Middle, Lower\n\n\u2192 Any pleural effusion?\n  No",
+     {"right lower", "left middle", "left lower"}),
+    ("Did the X-ray show a chest infection?      YES\nRight lung affected?       YES\n   Where? lower zone (bottom)\n"
+     "Left lung affected?        NO\nFluid around the lungs?    NO", {"right lower"}),
+    ("? Consolidation present (y/n): y\n? Right lung involved (y/n): n\n? Left lung involved (y/n): y\n"
+     "  ? Left zones (u/m/l): l\n>> key: u=upper zone, m=mid zone, l=lower zone", {"left lower"}),
+    ("Q: Right upper zone involved?  A: No\nQ: Right lower zone involved?  A: Yes\nQ: Left upper zone involved?  A: Yes"
+     "\nQ: Left lower zone involved?  A: No", {"right lower", "left upper"}),
+    ("[20:03:03] CDS  Q2/7  Laterality? [Right/Left/Both]\n[20:03:05] sgupta> right\n"
+     "[20:03:08] CDS  Q3/7  Right lung - zone(s) involved? [upper/mid/lower, multi-select]\n"
+     "[20:03:17] sgupta> lower only\n[20:04:00] CDS  Summary: opacity R lower | Left lung: no opacity",
+     {"right lower"}),
+    ("R lung affected? N\nL lung affected? Y   Zones: lower", {"left lower"}),
+    ("Q. Where in my right lung?\nA. All of it: the upper, middle and lower zones.\nQ. What about my heart and "
+     "bones?\nA. Both look normal.\nPlease finish the whole course.", {"right upper", "right middle", "right lower"}),
+    # Nordic and Central European side marks after what they place, not "Dx:" (a diagnosis); "under field"
+    ("Pneumonic infiltrate basal dx. The lung sin. is free.\nDx: pneumonia", {"right lower"}),
+    ("Confluent densification apically and basally sin., free middle field between.", {"left upper", "left lower"}),
+    ("Referral: Fever and cough, pneumonia?\nFinding: In the lower area of the lung of the right is consolidation.",
+     {"right lower"}),
+    # what a form calls a zone, and a word one slip from a place word that is a word of its own
+    ("Zones = upper/middle/lower thirds of each lung.\nRight lung - zones involved: Lower\nLeft lung - zones "
+     "involved: None\nIf any of the above is incorrect, please submit an addendum.", {"right lower"}),
 ])
 def test_clauses_negation_and_weighting_as_radiologists_write_them(chest, text, expected):
     assert cells(text, chest) == expected

@@ -31,7 +31,11 @@ _SPACE = re.compile(r"[^\S\r\n]+")
 _LINE_BREAK = re.compile(r"\s*[\r\n]\s*")
 _BULLET_ITEM = re.compile(r"^([ \t]*)(?:[-\u2022*]|\d+[.)])[ \t]+\S")
 _STATEMENT_END = re.compile(r"[.:;!?]$|^\([^()]*\)$")  # ... or a line in brackets: "(Total 2 lesions)"
-_LINE_OPENING = re.compile(r"^(?:[-\u2022*\u00d8\u2205\u2191\u2193\u0394\u25e6\u25aa\u2023\u25cf\u25a0]|o\s(?=[A-Z])"
+_LINE_OPENING = re.compile(r"^(?:[-\u2022*\u00d8\u2205\u2191\u2193\u0394\u25e6\u25aa\u2023\u25cf\u25a0\u2192>]"
+                           r"|o\s(?=[A-Z])|\?\s"
+                           # ... or a form's question ("Is the left lung affected? No", "Which zones?")
+                           r"|(?:Is|Are|Was|Were|Does|Do|Did|Has|Have|Any|Which|Where|What|How|Can|Could|Should|Will)"
+                           r"\b[^\n?]{0,80}\?"
                            r"|\.(?=[^\W\d_])|\[\d|\d+[.)]|\(\w{1,3}\)\s"
                            r"|[A-Za-z][.)]\s"
                            r"|[A-Z][\w /&().]{0,24}\s[-\u2013\u2014]\s|[A-Z][\w /&(),.-]{0,40}:"
@@ -75,6 +79,8 @@ _TABLE_ROW = re.compile(r'(?:[^\t\n]*\t){3}|(?:[^|\n]*\|){3}|(?:[^;\n]*;){3}|(?:
 _UNDERLINED = re.compile(r"(?<![\w_])_(?=\S)([^_\n]*?\S)_(?![\w_])")
 # a line with two or more tabs: a tab-separated export's row, whose tabs become " | "
 _TABBED_LINE = re.compile(r"(?m)^[^\n\t]*\t[^\n\t]*\t[^\n]*$")
+# a line with one tab after a short label: a form's field ("Report\tPatchy airspace shadowing ..."), as "Report: ..."
+_TAB_FIELD = re.compile(r"(?m)^([ \t]*[A-Z][^\t\n:.]{0,39}?)[ \t]*\t[ \t]*(?=[^\s\t][^\n\t]*$)")
 # a period at a line's start that ends the line's statement, where right-to-left text moved it (".Heart size is normal")
 _MOVED_PERIOD = re.compile(r"\.[^\W\d_]")
 # a note's line that opens with a side and a zone in shorthand ("x3 foci\nR UZ+MZ, lingula clear"), unless the line
@@ -115,6 +121,7 @@ def normalize_report(text: str) -> str:
     text = _INSERTED.sub(r"\1", _DELETED.sub("", text))  # a grammar checker's edits, accepted
     text = _MARKDOWN_HEADING.sub("", _MARKDOWN_BOLD.sub(r"\1", text))
     text = _TABBED_LINE.sub(lambda m: m.group(0).replace("\t", " | "), _UNDERLINED.sub(r"\1", text))
+    text = _TAB_FIELD.sub(r"\1: ", text)
     text = _HYPHENATED.sub(_unhyphenated, text)
     unpunctuated = _unpunctuated(text)  # once per report, not once per line break
     text = _SPACE.sub(" ", _LINE_BREAK.sub(lambda m: _line_break(text, m, unpunctuated), text))
@@ -132,7 +139,8 @@ def _line_break(text: str, m: re.Match, unpunctuated: bool) -> str:
     """One line break where a statement ends (also before a line that opens an earlier film's or the request's context),
     a space where a sentence is only wrapped."""
     line = text[_line_start(text, m.start()):m.start()]
-    ends = (bool(_STATEMENT_END.search(line)) or _context_line(text, m.start(), line)
+    ends = (bool(_STATEMENT_END.search(line) or _ANSWERED_LINE.match(line)) or _context_line(text, m.start(), line)
+            or _paragraph_end(line, text, m) or bool(_ANSWERED_LINE.match(_line_at(text, m.end())))
             or bool(_LINE_OPENING.match(text[m.end():]) or CONTEXT_HEADING.match(text[m.end():])) or " | " in line
             or bool(_TABLE_ROW.match(line)) or bool(_TABLE_ROW.match(text, m.end()))
             or _rows_alike(line, text, m.end())
@@ -144,6 +152,23 @@ def _line_break(text: str, m: re.Match, unpunctuated: bool) -> str:
             or unpunctuated and _line_of_its_own(line, text, m)
             or _latin(_last_letter(text, m.start())) != _latin(_first_letter(text, m.end())))
     return "\n" if ends else " "
+
+
+def _paragraph_end(line: str, text: str, m: re.Match) -> bool:
+    """Whether a blank line after ``line`` ends it: a form's label above its answer ("Clinical indication\n
+    Raised CRP\n\nReport\nAirspace shadowing ..."), not a double-spaced page whose sentence goes on ("in the\n\n
+    right lower zone", "opacity\n\nin the right lower zone")."""
+    blank = len(re.findall(r"\r\n|\r|\n", m.group(0))) >= 2
+    wants_more = _OPEN_END.search(line) or _PLACE_WORD_END.search(line) and not _PLACES_ONLY.fullmatch(line)
+    return blank and not (wants_more or text[m.end():m.end() + 1].islower())
+
+
+# a question answered on its line ("Right lung affected?     YES", "Fluid around the lungs? NO")
+_ANSWERED_LINE = re.compile(r"[^\n?]*[^\s?][ \t]*\?[ \t]+(?:yes|no|y|n|none|nil|not?\s+\w+)\b[^?\n]{0,60}$",
+                            re.IGNORECASE)
+# a line of places alone, a form's answer ("Upper, Lower", "Right and Left"): complete, though it ends in a place word
+_PLACES_ONLY = re.compile(r"[\s,&/+]*(?:(?:left|right|both|upper|mid|middle|lower|lt|rt|and)\b[\s,&/+]*)+",
+                          re.IGNORECASE)
 
 
 def _line_of_its_own(line: str, text: str, m: re.Match) -> bool:
@@ -171,6 +196,11 @@ def _after_bullet_item(line: str, text: str, m: re.Match) -> bool:
     return bool(item) and indent <= len(item.group(1)) and text[m.end():m.end() + 1].isalpha()
 
 
+def _line_at(text: str, start: int) -> str:
+    end = text.find("\n", start)
+    return text[start:end if end >= 0 else len(text)]
+
+
 def _line_start(text: str, end: int) -> int:
     return max(text.rfind("\n", 0, end), text.rfind("\r", 0, end)) + 1
 
@@ -188,18 +218,20 @@ def _context_line(text: str, end: int, line: str) -> bool:
 
 def _rows_alike(line: str, text: str, start: int) -> bool:
     """Whether ``line`` and the line of ``text`` from ``start`` are rows of one comma-separated table without quotes:
-    as many commas outside quotes, and three or more (a header and its record), and no brackets (a structured
-    report's coded items, "(24028007,SCT,"Right")", are no table)."""
+    as many commas outside quotes (and maybe empty cells after the last column, "KM,,"), three or more (a header and
+    its record), no tag and no comma in brackets (a structured report's coded items, "(24028007,SCT,"Right")", are
+    no table; a header's "Consolidation (Y/N)" is)."""
     commas = _COMMA_OUTSIDE_QUOTES.sub("", line).count(",")
     if commas < 3:
         return False
     end = text.find("\n", start)
     following = text[start:end if end >= 0 else len(text)]
-    return (not any(c in line + following for c in "(<")
-            and _COMMA_OUTSIDE_QUOTES.sub("", following).count(",") == commas)
+    return (not ("<" in line + following or _COMMA_IN_BRACKETS.search(line + following))
+            and _COMMA_OUTSIDE_QUOTES.sub("", following.rstrip(", \t")).count(",") == commas)
 
 
 _COMMA_OUTSIDE_QUOTES = re.compile(r'"[^"\n]*"')
+_COMMA_IN_BRACKETS = re.compile(r"\([^()\n]*,")
 
 
 # a line in another script ends a statement: a bilingual report's translation on its own line ("... of the right

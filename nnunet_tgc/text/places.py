@@ -84,6 +84,8 @@ assert len(CELLS) == PLACE_CELLS and len(CELLS) + 1 == PLACE_VECTOR_SIZE
 # exception: "everywhere but the apex", "all but the left apex"
 _CLAUSE_END = re.compile(r"(?:[;\n]|(?<!\d)\.|\.(?!\d))+|(?<=\?)(?=\s+[A-Z]|\s*$)"
                          r"|\(\d{1,2}\)(?=\s+[A-Za-z])"
+                         # a pipe before a field: "R lower | Left lung: no opacity"
+                         r"|\s\|\s(?=[A-Za-z][\w /-]{0,30}:)"
                          r"|\b(?:(?<!\beverywhere\s)(?<!\beverything\s)(?<!\ball\s)(?<!\ball\szones\s)but|"
                          r"while|whereas|"
                          r"full stop|period|colon|semicolon|new (?:paragraph|line)|"
@@ -230,7 +232,7 @@ _YES_NO_QUESTION = re.compile(_QUESTION_OPENING + r"[^?]*(?:\?|$)"
 # the answer to a question the report puts: a bare yes states the question's places ("Is there consolidation in the
 # left lower zone? Yes."), a no takes them back ("R effusion? No effusion on either side"; a question may name a
 # place for another reason: "Any effusion (dull right base clinically)? No.")
-_ANSWER = re.compile(r"^\W*(?:(yes|yep|affirmative|correct)\W*$|(?:no|nope|nil|none|nothing|negative|absent)\b)",
+_ANSWER = re.compile(r"^\W*(?:(yes|y|yep|affirmative|correct)\W*$|(?:no|n|nope|nil|none|nothing|negative|absent)\b)",
                      re.IGNORECASE)
 # "rest clear", "the remainder of the lungs is clear": what is cleared is what the report has not named
 # (not the verb: "the upper zone remaining clear" clears the upper zone)
@@ -887,7 +889,9 @@ def _is_heading(text: str, knowledge: KnowledgeBase) -> bool:
 # what may follow a heading's places: "Right lung:", "Mid zone - L:", "Left lower zone (PA view):", the rest of a
 # bracket its last place is in ("Left apical (apikal links):")
 _HEADING_END = re.compile(r"(?:[^()]*\))?(?:[\W\d_]|\([^()]*\)|"
-                          r"\b(?:zones?|fields?|lungs?|sides?|lobes?|regions?|findings?|only)\b)*")
+                          r"\b(?:zones?|fields?|lungs?|sides?|lobes?|regions?|findings?|only|"
+                          # ... and a form's "Right lung affected:", "Left lung - zones involved:"
+                          r"affected|involved|involvement)\b)*")
 
 
 def _finding_heading(text: str, knowledge: KnowledgeBase) -> bool:

@@ -14,6 +14,40 @@ import csv
 import re
 
 from .knowledge import ZONES
+from .normalize import CONTEXT_HEADING
+
+
+# a question on its line and the answer on the next (not itself a question, a field or a heading), each maybe after a
+# chat's time and speaker ("[20:03:17] sgupta> lower only", "Radiologist: Lower.", "Response: Yes - lower zone")
+_TURN = (r"(?:\[[\d:]{4,8}\][ \t]*)?(?:[A-Za-z][\w.]{0,20}[ \t]*>[ \t]*|(?:A|Ans|Answer|Response|Reply)[ \t]*[:.][ \t]*"
+         r"|(?P<speaker>(?!(?:right|left|upper|lower|mid|middle|both|bilateral)\b)[A-Za-z][\w.]{0,15}[ \t]*:[ \t]*))?")
+_QUESTION_ANSWERED = re.compile(rf"(?m)^(?P<q>[^\n?]{{1,120}}?)[ \t]*\?[ \t*]*\n[ \t]*{_TURN}"
+                                r"(?P<a>(?![^\n]*\?[ \t]*$)[^\n]{1,120})$")
+_SPEAKER = re.compile(r"[ \t]*[A-Za-z][\w. ]{0,24}:")
+_YES_OR_NO = re.compile(r"\W*(?:yes|no|y|n|yep|nope|none|nil|negative|positive|absent|present)\b", re.IGNORECASE)
+# a form's prompt with its choices in brackets, answered after them ("? Right lung involved (y/n): n", "Left zones
+# (u/m/l): l", "Laterality? [Right/Left/Both]"); its choices name every place and are no answer
+_PROMPT = re.compile(r"(?m)^(?P<lead>[ \t]*\?[ \t]*)?(?P<q>[^\n?:\[\]()]{1,100}?)[ \t]*\??[ \t]*"
+                     r"[\[(](?P<choices>[A-Za-z]{1,14}(?:[ \t]*/[ \t]*[A-Za-z]{1,14})+)"
+                     r"(?:[ \t]*,[ \t]*[\w -]{1,20})?[\])]"
+                     r"(?:[ \t]*:[ \t]*(?P<a>[^\n]*)|[ \t]*$)")
+# a yes and where, asked after it on its line or the next ("Right lung affected?  YES\n   Where? lower zone", "L lung
+# affected? Y   Zones: lower"): the question's places are where the answer says ("Right lung affected: lower zone")
+_WHERE_ASKED = re.compile(r"(?im)^(?P<q>[^\n?]{1,100}?)[ \t]*\?[ \t]*(?:yes|y)\b[^\n:?]{0,40}?[ \t]*\n?[ \t]*"
+                          r"(?:where|which\s+(?:zones?|parts?|areas?)|zones?)[ \t]*[?:][ \t]*(?P<a>[^\n]+)$")
+# the marks of a question and its answer ("Q: Right upper zone involved?  A: No")
+_QUESTION_MARK = re.compile(r"(?m)^[ \t]*Q[ \t]*[:.][ \t]*(?=[^\n]*\?)")
+_ANSWER_MARK = re.compile(r"\?[ \t]*(?:A|Ans|Answer)[ \t]*[:.][ \t]*")
+# the letters a prompt's choices stand for ("(y/n)", "(u/m/l)")
+_YES_NO_LETTERS = {"y": "yes", "n": "no"}
+_ZONE_LETTERS = {"u": "upper", "m": "mid", "l": "lower"}
+# a prompt's choices after its question, answered on the next line ("Laterality? [Right/Left/Both]")
+_CHOICES_ASKED = re.compile(r"\?[ \t]*[\[(][A-Za-z]{1,14}(?:[ \t]*/[ \t]*[A-Za-z]{1,14})+(?:[ \t]*,[ \t]*[\w -]{1,20})?"
+                            r"[\])](?=[ \t]*$)", re.MULTILINE)
+# a chat line's time ("[20:03:17] sgupta> lower only")
+_CHAT_TIME = re.compile(r"(?m)^[ \t]*\[\d{1,2}:\d{2}(?::\d{2})?\][ \t]*")
+# a key to a form's letters ("key: u=upper zone, m=mid zone, l=lower zone"): names every zone, states none
+_KEY_LINE = re.compile(r"(?im)^[^\n]*\b(?:key|legend)\s*:\s*(?:\S{1,6}\s*=\s*[^,;\n=]{1,30}(?:[,;]\s*|$))+$")
 
 
 def restate(text: str) -> str:
@@ -22,7 +56,7 @@ def restate(text: str) -> str:
     records, scores, shares and landmarks restated as plain statements of places, the shorthand of notes and
     amendments as the words it stands for, and asides that state no place left out."""
     text = _sr_as_sentences(_cda_as_text(_hl7_as_text(text)))
-    text = _corrections_applied(_without_page_breaks(text))
+    text = _answers_with_questions(_corrections_applied(_without_page_breaks(text)))
     text = _verdicts_as_words(_unticked_left_out(_tables_as_fields(_box_grid_as_fields(_current_column(text)))))
     text = _records_as_sentences(_opposite_sides(_asides_left_out(_shorthand_as_words(text))))
     return _landmarks_as_zones(_scores_as_words(text))
@@ -47,7 +81,8 @@ def _shorthand_as_words(text: str) -> str:
     thirds" as "all zones", "all 6 zones" and "6/6 zones" as both lungs' zones, zones counted out of three or six as
     the zones ("two of the three left zones, the upper and lower"), "every lobe of both lungs" as their zones, "the
     lower two-thirds" as the middle and lower zones, "1/3" as "third", a side letter joined to its zone ("L-upper")
-    as its word."""
+    as its word; the Latin side marks of Nordic and Central European reports after what they place ("infiltrate
+    basal dx.", "the lung sin. is free": not "Dx:", a diagnosis) and their "over/under field" as sides and zones."""
     text = _EACH.sub("both", _hindi_as_english(_signed_zones_as_words(text)))
     text = _NIL_BEFORE.sub("no ", _NIL_AFTER.sub(" clear", text))
     if all(re.search(rf"(?m)^\s*{letter}\s*[-:\u2013]", text) for letter in "SBA"):
@@ -64,6 +99,8 @@ def _shorthand_as_words(text: str) -> str:
     text = _EVERY_LOBE.sub(lambda m: f"all zones of {m.group('lungs')}", text)
     text = _TWO_THIRDS.sub(lambda m: _TWO_THIRDS_ZONES[(m.group(1) or m.group(2)).lower()], text)
     text = _SIDE_LETTER.sub(lambda m: "left " if m.group(1) in "Ll" else "right ", text)
+    text = _LATIN_SIDE.sub(lambda m: "right" if m.group(0)[0] in "dD" else "left", text)
+    text = _FIELD_ABOVE_BELOW.sub(lambda m: "upper field" if m.group(1).lower() == "over" else "lower field", text)
     return _ONE_THIRD.sub("third", _MEAN_THIRD.sub("middle", text))
 
 
@@ -119,6 +156,42 @@ def _sentence_start(text: str, at: int) -> int:
     return max(text.rfind(c, 0, at) for c in ".;:!?\n") + 1
 
 
+def _answers_with_questions(text: str) -> str:
+    """A form's question with its answer, on one line: answered yes or no as asked ("Is there any consolidation?\n
+    Yes" -> "Is there any consolidation? Yes", whose answer places reads), answered otherwise as a field ("Which
+    zones in the right lung?\nLower" -> "Which zones in the right lung: Lower"); a prompt's choices left out, the
+    letters of its answer as the words they stand for ("? Left zones (u/m/l): l" -> "Left zones: lower"); a key to
+    such letters left out."""
+    text = _ANSWER_MARK.sub("? ", _QUESTION_MARK.sub("", _CHAT_TIME.sub("", text)))
+    text = _CHOICES_ASKED.sub("?", text)
+    text = _PROMPT.sub(_prompt_answered, _KEY_LINE.sub("", text))
+    text = _QUESTION_ANSWERED.sub(_question_answered, text)
+    return _WHERE_ASKED.sub(r"\g<q>: \g<a>", text)
+
+
+def _question_answered(m: re.Match) -> str:
+    """The question and its answer on one line; not a request's query ("Referral: ... pneumonia?") and not a question
+    above a heading ("Finding: ..."), unless both are turns of a talk ("RadVoice: Which side?", "Radiologist: Both")."""
+    if CONTEXT_HEADING.match(m.group("q")) or m.group("speaker") and not _SPEAKER.match(m.group("q")):
+        return m.group(0)
+    return _answered_as(m.group("q"), m.group("a"))
+
+
+def _prompt_answered(m: re.Match) -> str:
+    choices = {c.strip().lower() for c in m.group("choices").split("/")}
+    if m.group("a") is None:
+        return f"{m.group('q')}?"  # answered on the next line
+    letters = _ZONE_LETTERS if len(choices & set(_ZONE_LETTERS)) >= 2 and "r" not in choices else _YES_NO_LETTERS
+    # a letter the knowledge base spelled out as a side before this ("l" -> "left") is the choice's letter again
+    answer = re.sub(r"\b(?:[A-Za-z]|left|right)\b", lambda a: letters.get(a.group(0).lower()[0], a.group(0))
+                    if a.group(0).lower()[0] in choices else a.group(0), m.group("a"))
+    return _answered_as(m.group("q"), answer)
+
+
+def _answered_as(question: str, answer: str) -> str:
+    return f"{question}? {answer}" if _YES_OR_NO.match(answer) else f"{question}: {answer}"
+
+
 def _unticked_left_out(text: str) -> str:
     """A form's options that are not ticked ("[ ] Upper [ ] Mid [x] Lower", "\u2610 Left \u2612 Right") left out, and
     the boxes of those that are: what a form states is what it ticks."""
@@ -157,7 +230,10 @@ def _grid_row(line: str) -> tuple:
 def _tables_as_fields(text: str) -> str:
     """A delimited table with yes/no cells (a registry's export: a header line, then a row per record with a column
     per zone) as one field per line, "Right upper: present" or "Right upper: absent", which :func:`_verdicts_as_words`
-    then reads: its header alone names every zone, and its cells name none. A table crossing zones with sides (a
+    then reads: its header alone names every zone, and its cells name none. A log whose header names places among
+    other columns ("| Date | View | Right lung | Left lung |", then "| 2021-03-28 | AP | lower | clear |") the same
+    way, "Right lung: lower": each cell belongs to its column's place, not to the header's list of both. A table
+    crossing zones with sides (a
     Markdown zone map: "| Zone | Right | Left |", then "| Upper | Clear | \u2714 opacity |") as a field per cell, "Upper
     Left: \u2714 opacity", its signs as words. A table without such cells (a problem list whose rows name their own
     places) stays as it is."""
@@ -167,22 +243,30 @@ def _tables_as_fields(text: str) -> str:
         header = _cells(lines[i])
         rows = []
         while header and i + 1 + len(rows) < len(lines):
-            row = _cells(lines[i + 1 + len(rows)])
-            if row is None or row[0] != header[0] or len(row[1]) != len(header[1]):
+            row = _cells(lines[i + 1 + len(rows)], header[0])
+            if row is None or len(_unpadded(row[1], len(header[1]))) != len(header[1]):
                 break
-            rows.append(row[1])
+            rows.append(_unpadded(row[1], len(header[1])))
         if rows and _crosses_places(_framed(header[1])):
             out += [f"{row[0]} {name}: {_CROSS_VERDICT.get(cell.lower(), cell)}"
                     for row in map(_framed, rows) for name, cell in zip(_framed(header[1])[1:], row[1:]) if cell]
             i += 1 + len(rows)
-        elif rows and any(cell.strip().lower() in _YES_NO for row in rows for cell in row):
-            out += [f"{name.strip()}: {_YES_NO.get(cell.strip().lower(), cell.strip())}"
-                    for row in rows for name, cell in zip(header[1], row) if cell.strip()]
+        elif rows and (any(cell.strip().lower() in _YES_NO for row in rows for cell in row)
+                       or any(_PLACE_NAME.fullmatch(name) for name in header[1][1:])):
+            out += [_field(name.strip(), cell.strip()) for row in rows for name, cell in zip(header[1], row)
+                    if cell.strip()]
             i += 1 + len(rows)
         else:
             out.append(lines[i])
             i += 1
     return "\n".join(out)
+
+
+def _field(name: str, cell: str) -> str:
+    """A record's cell as a field: a yes/no as present/absent, a sign under a place's column as its word ("R lung"
+    over "-": "R lung: clear")."""
+    verdict = _YES_NO.get(cell.lower()) or (_CROSS_VERDICT.get(cell.lower()) if _PLACE_NAME.fullmatch(name) else None)
+    return f"{name}: {verdict or cell}"
 
 
 def _current_column(text: str) -> str:
@@ -221,11 +305,19 @@ def _crosses_places(header: list) -> bool:
     return len(names) >= 2 and all(_PLACE_NAME.fullmatch(name) for name in names)
 
 
-def _cells(line: str):
-    """(delimiter, cells) of a table row of four or more cells, or None."""
-    if _QUOTED_CELLS.fullmatch(line):
+def _unpadded(cells: list, width: int) -> list:
+    """A row without the empty cells a spreadsheet leaves after its last column ("KM,,")."""
+    while len(cells) > width and not cells[-1]:
+        cells = cells[:-1]
+    return cells
+
+
+def _cells(line: str, delimiter: str = ""):
+    """(delimiter, cells) of a table row of four or more cells, or None; a row under a header is split the header's
+    way (a cell of a comma table may hold "middle;lower")."""
+    if _QUOTED_CELLS.fullmatch(line) and delimiter in ("", " "):
         return " ", re.findall(r'"((?:[^"]|"")*)"', line)
-    for delimiter in "|;,":
+    for delimiter in delimiter or "|\t;,":
         if line.count(delimiter) >= 3:
             cells = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))
             return delimiter, [c.strip() for c in cells]
@@ -273,7 +365,8 @@ def _asides_left_out(text: str) -> str:
     text = _WORD_REPLACED.sub("", text)
     text = _NAME_FIELD.sub("name:", _INITIAL.sub("", text))
     text = _BOTH_RESULTS.sub("", text)
-    text = _ALL_OF_NO_LUNG.sub("every one", text)
+    text = _ALL_OF_IT.sub("whole", _BOTH_OF_A_PAIR.sub(r"\1they", text))
+    text = _WHOLE_OF_NO_LUNG.sub("", _ALL_OF_NO_LUNG.sub("every one", text))
     text = _ZONES_EXPLAINED.sub("", text)
     text = _MARGINS.sub("ill-defined", text)
     text = _RETRACTED.sub("", text)
@@ -579,6 +672,23 @@ _ALL_OF_NO_LUNG = re.compile(r"\ball\b(?!\s+but\b)"
                              r"upper|mid|middle|lower|both|bilateral\w*|hemithora\w*|pulmonary|segments?|thirds?)\b"
                              r"|\d+\s*/\s*\d+\b|\d+\s*(?:zone|lobe|field|area|region|third|part|segment)))",
                              re.IGNORECASE)
+# "all of it" (of the lung the question or the sentence names): the whole of it
+_ALL_OF_IT = re.compile(r"\ball\s+of\s+it\b", re.IGNORECASE)
+# "both" of two other things just named ("What about my heart and bones? Both look normal.")
+_OTHER_PARTS = r"(?:heart|bones?|ribs?|mediastinum|skeleton|spine|tubes?|lines?|aorta|diaphragms?|soft\s+tissues)"
+_BOTH_OF_A_PAIR = re.compile(rf"(\b{_OTHER_PARTS}\s+and\s+(?:the\s+|my\s+|your\s+)?{_OTHER_PARTS}\b"
+                             r"[^.;\n]{0,20}?[:?,\-\u2013]\s*)both\b", re.IGNORECASE)
+# a Latin side mark after a word ("basal dx.", "lung sin.", "pneumonia dx"), not a heading ("Dx: pneumonia"); the
+# Latin words whole ("pulmo dexter", "sinistra")
+_LATIN_SIDE = re.compile(r"(?<=[a-z.)] )(dx|sin)\b(?:\.(?=[ \t]+[a-z]))?(?![ \t]*:)"
+                         r"|\b(dext(?:er|ra|rum)|sinist(?:er|ra|rum))\b",
+                         re.IGNORECASE)
+# a translated "over field" and "under field" (Swedish "ovanfält", "underfält"): the upper and lower zones
+_FIELD_ABOVE_BELOW = re.compile(r"\b(over|under)[ -]?(?=fields?\b)", re.IGNORECASE)
+# "whole" of what is no lung: "finish the whole course", "the entire family"
+_WHOLE_OF_NO_LUNG = re.compile(r"\b(?:whole|entire)\s+(?=(?:course|courses|day|night|time|week|month|body|family|team|"
+                               r"process|thing|story|tablet|pack|packet|dose|bottle|prescription|amount|treatment|"
+                               r"department|ward|hospital|report|letter|leaflet)\b)", re.IGNORECASE)
 # "both" of two test results, readers or views, not of the lungs ("Blood cultures x2, swabs: both negative", "both
 # readers", "seen on both views")
 _BOTH_RESULTS = re.compile(r"\bboth(?=\s+(?:negative|positive|neg|pos|pending|awaited|sent|taken|normal range|"
@@ -598,7 +708,10 @@ _ZONES_EXPLAINED = re.compile(r"(?:[^.;\n]*(?=\b(?:divides?|divided|dividing|spl
                               r"(?=[.;\n]|$))*"
                               # ... or that there are two of them ("You have 2 lungs: a left lung and a right lung.")
                               r"|[^.;\n]*\b(?:you|we|everyone|people|there)\s+(?:have|has|are)\s+(?:2|two)\s+lungs\b"
-                              r"[^.;\n]*",
+                              r"[^.;\n]*"
+                              # ... or what a form calls a zone ("Zones = upper/middle/lower thirds of each lung.")
+                              r"|\bzones?\s*(?:=|:|are|means?|refers?\s+to)\s*[^.;\n]*\bthirds?\s+of\s+(?:the\s+)?"
+                              r"(?:each|both|every)\s+lungs?\b[^.;\n]*",
                               re.IGNORECASE)
 # a first impression taken back in the same sentence: "At first I thought the left apex looked hazy, but it is the
 # clavicle", "I had initially queried opacity in the left base, but on review ..." state only what follows the "but"

@@ -65,6 +65,7 @@ COMMON_WORDS = frozenset({
     "loser", "lover", "lowers",                        # lower
     "rights",                                          # right
     "sited", "sites", "sized", "sizes", "slides",     # sided, sides
+    "submit", "submits",                               # summit(s)
     "throughput",                                      # throughout
     "whale", "while", "whose",                         # whole
     "zoned",                                           # zones
